@@ -12,6 +12,10 @@ use std::fmt;
 /// Deepest nesting of lists and dictionaries accepted; real torrents use 4 or 5 levels.
 pub const MAX_DEPTH: usize = 64;
 
+/// Most values in one input. Each decoded value costs about 48 bytes while input can spend 2
+/// bytes on one, so without a budget a 64 MiB file of `0:` strings would take 1.6 GB.
+pub const MAX_VALUES: usize = 4_000_000;
+
 /// One decoded value borrowing from the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Value<'a> {
@@ -69,6 +73,11 @@ pub enum BencodeError {
         /// Offset of the dictionary.
         pos: usize,
     },
+    /// More than [`MAX_VALUES`] values.
+    TooManyValues {
+        /// Offset where the budget ran out.
+        pos: usize,
+    },
     /// Bytes left over after the top-level value.
     TrailingData {
         /// Offset of the first extra byte.
@@ -103,6 +112,9 @@ impl fmt::Display for BencodeError {
             BencodeError::DuplicateKey { pos } => {
                 write!(f, "bencode: duplicate key in dictionary at offset {pos}")
             }
+            BencodeError::TooManyValues { pos } => {
+                write!(f, "bencode: more than {MAX_VALUES} values (at offset {pos})")
+            }
             BencodeError::TrailingData { pos } => {
                 write!(f, "bencode: extra bytes after the value at offset {pos}")
             }
@@ -124,7 +136,11 @@ pub fn decode(input: &[u8]) -> Result<Value<'_>, BencodeError> {
 /// Decodes one value from the front of `input`; returns it and how many bytes it used.
 /// Extension messages (BEP 9) put raw data after a bencoded header, hence this form.
 pub fn decode_prefix(input: &[u8]) -> Result<(Value<'_>, usize), BencodeError> {
-    let mut d = Decoder { buf: input, pos: 0 };
+    let mut d = Decoder {
+        buf: input,
+        pos: 0,
+        values: 0,
+    };
     let v = d.value(0)?;
     Ok((v, d.pos))
 }
@@ -132,6 +148,7 @@ pub fn decode_prefix(input: &[u8]) -> Result<(Value<'_>, usize), BencodeError> {
 struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
+    values: usize,
 }
 
 impl<'a> Decoder<'a> {
@@ -144,6 +161,10 @@ impl<'a> Decoder<'a> {
 
     fn value(&mut self, depth: usize) -> Result<Value<'a>, BencodeError> {
         let start = self.pos;
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(BencodeError::TooManyValues { pos: start });
+        }
         let kind = match self.peek()? {
             b'i' => Kind::Int(self.int()?),
             b'0'..=b'9' => Kind::Bytes(self.bytes()?),
@@ -460,11 +481,26 @@ mod tests {
     #[test]
     fn nesting_bomb_is_refused_without_recursion_blowup() {
         let mut bomb = vec![b'l'; 1_000_000];
-        bomb.extend(std::iter::repeat_n(b'e', 1_000_000));
+        bomb.extend(std::iter::repeat(b'e').take(1_000_000));
         assert_eq!(decode(&bomb), Err(BencodeError::TooDeep { pos: MAX_DEPTH }));
         let mut ok = vec![b'l'; MAX_DEPTH];
-        ok.extend(std::iter::repeat_n(b'e', MAX_DEPTH));
+        ok.extend(std::iter::repeat(b'e').take(MAX_DEPTH));
         assert!(decode(&ok).is_ok());
+    }
+
+    #[test]
+    fn value_budget_bounds_memory() {
+        let mut many = b"l".to_vec();
+        for _ in 0..MAX_VALUES {
+            many.extend_from_slice(b"0:");
+        }
+        many.push(b'e');
+        assert_eq!(
+            decode(&many),
+            Err(BencodeError::TooManyValues {
+                pos: 1 + 2 * (MAX_VALUES - 1)
+            })
+        );
     }
 
     #[test]

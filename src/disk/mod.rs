@@ -1,0 +1,24 @@
+//! The disk layer: a torrent's files as one byte stream ([`Storage`]) and the worker pool that
+//! hashes, writes, checks and reads pieces off the reactor thread ([`DiskPool`]).
+//!
+//! Owns every file descriptor and memory map of the downloads, and all of the crate's `unsafe`
+//! (mmap copies, `statvfs`, `posix_fallocate`). Runs on the pool's worker threads; the reactor
+//! only creates [`Storage`]s (at torrent start), submits [`DiskJob`]s and drains
+//! [`DiskResult`]s. It must not block the reactor, must not panic on any input or I/O error
+//! (everything is a [`StorageError`]), and never truncates or deletes a user's file.
+
+mod error;
+mod handles;
+mod pool;
+mod setup;
+mod storage;
+mod window;
+
+#[cfg(test)]
+mod pool_tests;
+#[cfg(test)]
+mod storage_tests;
+
+pub use error::StorageError;
+pub use pool::{DiskJob, DiskPool, DiskResult, Notify, VerifyOutcome};
+pub use storage::{FileSpec, Storage, StorageConfig};

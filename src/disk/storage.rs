@@ -1,0 +1,282 @@
+//! A torrent's files seen as one byte stream: [`Storage`] maps stream offsets to files and copies
+//! through memory-map windows, or through `pread`/`pwrite` when mapping is impossible or unsafe.
+//!
+//! Owned through an `Arc` shared by the reactor (which only hands it to jobs) and the disk pool's
+//! workers, which call `write_at`/`read_at` concurrently on disjoint ranges. It must not be
+//! called from the reactor thread for bulk I/O (that blocks the event loop), and it never
+//! truncates, deletes or creates files after `open`.
+
+use std::fmt;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::error::{io_err, StorageError};
+use super::handles::Handles;
+use super::setup::{self, Planned};
+use super::window::{Copy, Windows};
+
+/// One file of the torrent, in torrent order. `path` is relative and already sanitised by the
+/// caller (metainfo); storage still refuses absolute paths or `..` components defensively.
+#[derive(Clone, Debug)]
+pub struct FileSpec {
+    /// Path relative to the download folder.
+    pub path: PathBuf,
+    /// Length in bytes.
+    pub length: u64,
+    /// A BEP 47 padding file: never created on disk, reads as zeros.
+    pub padding: bool,
+}
+
+/// Tuning of a [`Storage`].
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    /// Size of one mmap window (default 32 MiB, rounded up to whole pages). Files are mapped in
+    /// windows, never whole, so a 3 GiB file works under `ulimit -v 1G`.
+    pub window_bytes: u64,
+    /// Windows kept mapped (least recently used is dropped), default 8: bounded address space.
+    pub max_windows: usize,
+    /// Always use positional I/O instead of memory maps (tests force the fallback with it).
+    pub force_pwrite: bool,
+    /// Test hook: sleep this long at the start of every `write_at`, to simulate slow storage.
+    pub write_delay: Option<Duration>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            window_bytes: 32 << 20,
+            max_windows: 8,
+            force_pwrite: false,
+            write_delay: None,
+        }
+    }
+}
+
+/// One file as laid out in the stream, plus whether it has unsynced writes.
+struct Entry {
+    plan: Planned,
+    dirty: AtomicBool,
+}
+
+/// The files of one torrent, addressed as a single byte stream. `Send + Sync`: pool workers
+/// write disjoint ranges concurrently through `&Storage`.
+pub struct Storage {
+    files: Vec<Entry>,
+    total: u64,
+    handles: Handles,
+    windows: Windows,
+    /// Cleared (once, never set again) when mapping fails or the files are sparse.
+    mmap: AtomicBool,
+    write_delay: Option<Duration>,
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage")
+            .field("files", &self.files.len())
+            .field("total", &self.total)
+            .field("mmap", &self.uses_mmap())
+            .finish()
+    }
+}
+
+impl Storage {
+    /// Creates parent folders and files under `root` (files that exist are kept: a re-run
+    /// resumes), checks free space first (bytes still to allocate against what `statvfs` says is
+    /// available, else [`StorageError::NoSpace`]), then reserves space with `posix_fallocate`
+    /// so a full disk is an error now, never a SIGBUS later.
+    ///
+    /// Zero-length files are created empty; padding files are never created. An existing file
+    /// longer than expected is an error (never truncated); a shorter one is extended. Paths that
+    /// are absolute or contain `..` are refused. When the file system cannot reserve space, the
+    /// files are extended sparsely and the storage uses positional I/O only.
+    pub fn open(
+        root: &Path,
+        files: &[FileSpec],
+        cfg: &StorageConfig,
+    ) -> Result<Storage, StorageError> {
+        let (planned, total) = setup::plan(root, files)?;
+        setup::make_dirs(root, &planned)?;
+        let allocated = setup::inspect(&planned)?;
+        setup::check_space(&planned, &allocated)?;
+        let sparse = setup::allocate(&planned, &allocated)?;
+        if sparse && !cfg.force_pwrite {
+            log::warn!(
+                "{}: file system cannot reserve space; using pread/pwrite instead of mmap",
+                root.display()
+            );
+        }
+        Ok(Storage {
+            files: planned
+                .into_iter()
+                .map(|plan| Entry {
+                    plan,
+                    dirty: AtomicBool::new(false),
+                })
+                .collect(),
+            total,
+            handles: Handles::default(),
+            windows: Windows::new(cfg.window_bytes, cfg.max_windows),
+            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
+            write_delay: cfg.write_delay,
+        })
+    }
+
+    /// Sum of all file lengths, padding included.
+    pub fn total_length(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether writes currently go through memory maps (false after a fallback to `pwrite`).
+    pub fn uses_mmap(&self) -> bool {
+        self.mmap.load(Ordering::Relaxed)
+    }
+
+    /// Writes `data` at `offset` in the torrent's byte stream, across file boundaries; padding
+    /// ranges are skipped.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        if let Some(d) = self.write_delay {
+            std::thread::sleep(d);
+        }
+        self.segments(offset, data.len(), |i, file_off, r| {
+            self.write_file(i, file_off, &data[r])
+        })
+    }
+
+    /// Reads into `buf` from `offset`; padding ranges read as zeros.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        self.segments(offset, buf.len(), |i, file_off, r| {
+            self.read_file(i, file_off, &mut buf[r])
+        })
+    }
+
+    /// Flushes maps and files to disk (msync, then fsync of every file written since the last
+    /// flush).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        if let Err((i, e)) = self.windows.flush() {
+            let path = self.files.get(i).map_or(Path::new(""), |f| &f.plan.path);
+            return Err(io_err(path, "flush mapped", e));
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            if !f.dirty.swap(false, Ordering::AcqRel) {
+                continue;
+            }
+            let res = self
+                .handles
+                .get(i, &f.plan.path)
+                .and_then(|fd| fd.sync_all().map_err(|e| io_err(&f.plan.path, "sync", e)));
+            if let Err(e) = res {
+                // Keep it dirty so a retried flush tries again.
+                f.dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits `offset..offset+len` of the stream by file and calls `f(file index, offset in
+    /// file, range in the caller's buffer)` for each piece, skipping zero-length files.
+    fn segments<F>(&self, offset: u64, len: usize, mut f: F) -> Result<(), StorageError>
+    where
+        F: FnMut(usize, u64, Range<usize>) -> Result<(), StorageError>,
+    {
+        let out_of_range = StorageError::OutOfRange {
+            offset,
+            len: len as u64,
+        };
+        let Some(end) = offset
+            .checked_add(len as u64)
+            .filter(|&end| end <= self.total)
+        else {
+            return Err(out_of_range);
+        };
+        // Files ending at or before `offset` come first (ends never decrease).
+        let mut i = self
+            .files
+            .partition_point(|e| e.plan.start + e.plan.length <= offset);
+        let mut pos = offset;
+        while pos < end {
+            let Some(e) = self.files.get(i) else {
+                return Err(out_of_range);
+            };
+            let file_end = e.plan.start + e.plan.length;
+            if file_end > pos {
+                let seg_end = end.min(file_end);
+                // Both differences are at most `len`, a usize, so the casts are lossless.
+                let r = (pos - offset) as usize..(seg_end - offset) as usize;
+                f(i, pos - e.plan.start, r)?;
+                pos = seg_end;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn write_file(&self, i: usize, file_off: u64, data: &[u8]) -> Result<(), StorageError> {
+        let Some(e) = self.files.get(i) else {
+            return Err(StorageError::OutOfRange {
+                offset: file_off,
+                len: data.len() as u64,
+            });
+        };
+        if e.plan.padding {
+            return Ok(());
+        }
+        let fd = self.handles.get(i, &e.plan.path)?;
+        let mut done = false;
+        if self.uses_mmap() {
+            match self
+                .windows
+                .copy(i, &fd, e.plan.length, file_off, Copy::In(data))
+            {
+                Ok(()) => done = true,
+                Err(err) => self.disable_mmap(&e.plan.path, &err),
+            }
+        }
+        if !done {
+            fd.write_all_at(data, file_off)
+                .map_err(|err| io_err(&e.plan.path, "write", err))?;
+        }
+        // Marked after the write, so a flush racing with it cannot miss these bytes.
+        e.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn read_file(&self, i: usize, file_off: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        let Some(e) = self.files.get(i) else {
+            return Err(StorageError::OutOfRange {
+                offset: file_off,
+                len: buf.len() as u64,
+            });
+        };
+        if e.plan.padding {
+            buf.fill(0);
+            return Ok(());
+        }
+        let fd = self.handles.get(i, &e.plan.path)?;
+        if self.uses_mmap() {
+            match self
+                .windows
+                .copy(i, &fd, e.plan.length, file_off, Copy::Out(&mut *buf))
+            {
+                Ok(()) => return Ok(()),
+                Err(err) => self.disable_mmap(&e.plan.path, &err),
+            }
+        }
+        fd.read_exact_at(buf, file_off)
+            .map_err(|err| io_err(&e.plan.path, "read", err))
+    }
+
+    /// Switches this storage to positional I/O for good, warning once.
+    fn disable_mmap(&self, path: &Path, err: &std::io::Error) {
+        if self.mmap.swap(false, Ordering::Relaxed) {
+            log::warn!(
+                "cannot memory-map {} ({err}); using pread/pwrite for this torrent",
+                path.display()
+            );
+        }
+    }
+}

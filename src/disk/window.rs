@@ -1,0 +1,181 @@
+//! The memory-map window cache of one [`Storage`](super::Storage).
+//!
+//! Files are mapped in aligned windows of `window_bytes`, never whole, and at most `max_windows`
+//! stay mapped (least recently used is dropped), so the address space used is bounded: a 3 GiB
+//! file works under `ulimit -v 1G`. Called from pool workers concurrently. The lock guards only
+//! the cache's bookkeeping and the `mmap` call; the copies run outside it through an `Arc` of the
+//! window, so writers of disjoint pieces proceed in parallel. It must not decide about fallback:
+//! a mapping failure is returned and `Storage` switches to positional I/O.
+
+use std::fs::File;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+struct Entry {
+    file: usize,
+    index: u64,
+    map: Arc<MmapRaw>,
+    used: u64,
+}
+
+#[derive(Default)]
+struct State {
+    tick: u64,
+    entries: Vec<Entry>,
+}
+
+/// Which way a copy goes between a caller's buffer and the mapped file.
+pub(crate) enum Copy<'a> {
+    /// Buffer to file.
+    In(&'a [u8]),
+    /// File to buffer.
+    Out(&'a mut [u8]),
+}
+
+impl Copy<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Copy::In(b) => b.len(),
+            Copy::Out(b) => b.len(),
+        }
+    }
+}
+
+/// Cached windows keyed by (file index, window index).
+pub(crate) struct Windows {
+    window_bytes: u64,
+    max_windows: usize,
+    state: Mutex<State>,
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf takes no pointers and only reads a system constant.
+    let raw = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(raw).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+impl Windows {
+    /// A cache of at most `max_windows` windows of `window_bytes` each (rounded up to whole
+    /// pages, because `mmap` offsets must be page-aligned).
+    pub(crate) fn new(window_bytes: u64, max_windows: usize) -> Windows {
+        let page = page_size();
+        let pages = window_bytes.div_ceil(page).max(1);
+        Windows {
+            window_bytes: pages.saturating_mul(page),
+            max_windows: max_windows.max(1),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Copies between `copy`'s buffer and file `file` (open as `fd`, `file_len` bytes long)
+    /// starting at `file_off`. The range must lie inside the file (checked by the caller).
+    /// Errors only when a window cannot be mapped.
+    pub(crate) fn copy(
+        &self,
+        file: usize,
+        fd: &File,
+        file_len: u64,
+        file_off: u64,
+        mut copy: Copy<'_>,
+    ) -> io::Result<()> {
+        let total = copy.len();
+        let mut done = 0usize;
+        while done < total {
+            let pos = file_off.saturating_add(done as u64);
+            let index = pos / self.window_bytes;
+            let map = self.get(file, index, fd, file_len)?;
+            let in_win =
+                usize::try_from(pos - index * self.window_bytes).map_err(io::Error::other)?;
+            let n = (total - done).min(map.len().saturating_sub(in_win));
+            if n == 0 {
+                // Only if the caller's range passed the file end; refuse instead of looping.
+                return Err(io::Error::other("range outside the mapped file"));
+            }
+            match &mut copy {
+                // SAFETY: `in_win + n <= map.len()` (n is clamped above) and `done + n <= total`,
+                // so both ranges are in bounds. The map is kept alive by our `Arc` even if the
+                // cache evicts it meanwhile. Pool workers write disjoint pieces, so no other thread
+                // writes these bytes now; the file length is fixed at open, so no SIGBUS unless the
+                // file is truncated by another process.
+                Copy::In(src) => unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        src.as_ptr().add(done),
+                        map.as_mut_ptr().add(in_win),
+                        n,
+                    )
+                },
+                // SAFETY: same bounds as above; readers only read verified pieces, which no
+                // worker writes concurrently.
+                Copy::Out(dst) => unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        map.as_ptr().add(in_win),
+                        dst.as_mut_ptr().add(done),
+                        n,
+                    )
+                },
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The window `index` of `file`, mapped now if not cached.
+    fn get(&self, file: usize, index: u64, fd: &File, file_len: u64) -> io::Result<Arc<MmapRaw>> {
+        // Poisoning can only follow a panic elsewhere; the bookkeeping is still consistent.
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.tick += 1;
+        let tick = st.tick;
+        if let Some(e) = st
+            .entries
+            .iter_mut()
+            .find(|e| e.file == file && e.index == index)
+        {
+            e.used = tick;
+            return Ok(Arc::clone(&e.map));
+        }
+        let start = index.saturating_mul(self.window_bytes);
+        let len = file_len.saturating_sub(start).min(self.window_bytes);
+        if len == 0 {
+            return Err(io::Error::other("window past the end of the file"));
+        }
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        let map = Arc::new(MmapOptions::new().offset(start).len(len).map_raw(fd)?);
+        if st.entries.len() >= self.max_windows {
+            if let Some(oldest) = st
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(i, _)| i)
+            {
+                // Dirty pages of a dropped shared map stay in the page cache; fsync writes them.
+                st.entries.swap_remove(oldest);
+            }
+        }
+        st.entries.push(Entry {
+            file,
+            index,
+            map: Arc::clone(&map),
+            used: tick,
+        });
+        Ok(map)
+    }
+
+    /// Writes every cached window back (msync). On failure, returns the file index and error.
+    pub(crate) fn flush(&self) -> Result<(), (usize, io::Error)> {
+        let maps: Vec<(usize, Arc<MmapRaw>)> = {
+            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.entries
+                .iter()
+                .map(|e| (e.file, Arc::clone(&e.map)))
+                .collect()
+        };
+        // msync outside the lock: it may take long and writers must not wait for it.
+        for (file, map) in maps {
+            map.flush().map_err(|e| (file, e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! The engine's inputs and outputs: configuration, the actions it asks its shell to carry out, the
+//! results the shell hands back, and the events and statistics it reports.
+//!
+//! Plain data shared by the sans-IO engine and the reactor that drives it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::bitfield::Bitfield;
+use crate::tracker::{AnnounceRequest, AnnounceResponse, TrackerError};
+
+/// Identifies one connection for its whole life; never reused within an engine.
+pub type ConnId = usize;
+
+/// Identifies one torrent in a session; never reused within a session.
+pub type TorrentId = usize;
+
+/// Tuning of the protocol engine. The defaults suit a small machine and a public swarm.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Our 20-byte peer id.
+    pub peer_id: [u8; 20],
+    /// The port peers can reach us on (sent to trackers).
+    pub listen_port: u16,
+    /// Most connected peers per torrent.
+    pub max_peers_per_torrent: usize,
+    /// Most connections in the whole engine, half-open and handshaking ones included.
+    pub max_connections: usize,
+    /// Most outgoing connects in progress at once.
+    pub max_half_open: usize,
+    /// Peers we upload to at once (regular slots plus the optimistic one).
+    pub upload_slots: usize,
+    /// Bytes of piece buffers (pieces being downloaded or hashed) per torrent; no new piece is
+    /// started beyond it.
+    pub piece_buffer_bytes: usize,
+    /// Fewest requests kept in flight to a peer that is not snubbed.
+    pub pipeline_floor: usize,
+    /// Most requests kept in flight to one peer.
+    pub pipeline_cap: usize,
+    /// Requests a peer may queue with us before it is dropped as a flood.
+    pub max_upload_queue: usize,
+    /// Bytes queued for one peer's socket beyond which no more disk reads start for it.
+    pub send_buffer_bytes: usize,
+    /// A TCP connect must finish within this.
+    pub connect_timeout: Duration,
+    /// A handshake must complete within this after the connection.
+    pub handshake_timeout: Duration,
+    /// A peer that sends nothing for this long is dropped.
+    pub inactivity_timeout: Duration,
+    /// A block not delivered within this is given to others and the peer marked snubbed.
+    pub request_timeout: Duration,
+    /// Seed for every random choice (tie-breaks, tracker order, optimistic unchoke, keys).
+    pub seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            peer_id: *b"-CR0100-000000000000",
+            listen_port: 6881,
+            max_peers_per_torrent: 50,
+            max_connections: 400,
+            max_half_open: 16,
+            upload_slots: 4,
+            piece_buffer_bytes: 16 * 1024 * 1024,
+            pipeline_floor: 16,
+            pipeline_cap: 256,
+            max_upload_queue: 512,
+            send_buffer_bytes: 256 * 1024,
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            inactivity_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// What the engine needs to start a torrent.
+#[derive(Clone, Debug)]
+pub struct TorrentParams {
+    /// SHA-1 of the info dictionary.
+    pub info_hash: [u8; 20],
+    /// Piece length and total size.
+    pub layout: crate::layout::Layout,
+    /// Announce URLs in BEP 12 tiers.
+    pub trackers: Vec<Vec<String>>,
+    /// Peers to dial without asking a tracker.
+    pub peers: Vec<SocketAddr>,
+    /// Pieces known to be verified on disk already (for example from a finished recheck).
+    pub have: Bitfield,
+    /// Hash the pieces already on disk before downloading (data left by an earlier run).
+    pub recheck: bool,
+}
+
+/// Something the engine asks its shell to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Open a TCP connection; report `handle_connected` or `handle_closed` for `conn`.
+    Connect {
+        /// The id the engine gave this connection.
+        conn: ConnId,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+    /// Close the socket of `conn`; the engine has already forgotten it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why, for the log.
+        reason: crate::engine::PeerError,
+    },
+    /// Hand this job to the disk pool.
+    Disk(DiskRequest),
+    /// Announce to a tracker (on the tracker thread) and report the result.
+    Announce {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker URL.
+        url: String,
+        /// The announce's parameters.
+        request: AnnounceRequest,
+    },
+    /// Tell the embedding program.
+    Event(Event),
+}
+
+/// Disk work the engine wants done, in torrent terms; the shell adds the storage and hashes.
+#[derive(Debug)]
+pub enum DiskRequest {
+    /// Hash this complete piece and write it if it is good.
+    Verify {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece index.
+        piece: u32,
+        /// The piece's bytes.
+        data: Vec<u8>,
+    },
+    /// Hash the piece already on disk.
+    Check {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece index.
+        piece: u32,
+    },
+    /// Read a range to upload to `conn`.
+    Read {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The requesting connection.
+        conn: ConnId,
+        /// Piece index.
+        piece: u32,
+        /// Offset in the piece.
+        begin: u32,
+        /// Length.
+        length: u32,
+    },
+    /// Flush the torrent's files to disk.
+    Flush {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+}
+
+/// The result of a [`DiskRequest`], handed back by the shell.
+#[derive(Debug)]
+pub enum DiskDone {
+    /// A `Verify` finished.
+    Verified {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece index.
+        piece: u32,
+        /// The hash matched and the piece is on disk.
+        ok: bool,
+        /// The piece buffer, back for reuse.
+        buffer: Vec<u8>,
+    },
+    /// Writing a verified piece failed (disk full, I/O error): the torrent stops.
+    WriteFailed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece index.
+        piece: u32,
+        /// What went wrong.
+        error: String,
+    },
+    /// A `Check` finished.
+    Checked {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece index.
+        piece: u32,
+        /// The data on disk matches the piece hash.
+        ok: bool,
+    },
+    /// A `Read` finished.
+    Read {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The requesting connection.
+        conn: ConnId,
+        /// Piece index.
+        piece: u32,
+        /// Offset in the piece.
+        begin: u32,
+        /// The bytes, or why they could not be read.
+        data: Result<Vec<u8>, String>,
+    },
+}
+
+/// What a torrent is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TorrentState {
+    /// Hashing data found on disk.
+    Checking,
+    /// Fetching pieces.
+    Downloading,
+    /// Every piece verified; serving others.
+    Seeding,
+    /// Stopped by the user; no connections.
+    Paused,
+    /// Stopped by an error it cannot recover from.
+    Failed(String),
+}
+
+/// A snapshot of one torrent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TorrentStats {
+    /// What it is doing.
+    pub state: TorrentState,
+    /// Pieces verified.
+    pub pieces_done: u32,
+    /// Pieces in all.
+    pub pieces_total: u32,
+    /// Bytes verified (padding included).
+    pub bytes_done: u64,
+    /// Bytes in all.
+    pub bytes_total: u64,
+    /// Piece payload received this session.
+    pub downloaded: u64,
+    /// Piece payload sent this session.
+    pub uploaded: u64,
+    /// Bytes per second received, smoothed.
+    pub down_rate: f64,
+    /// Bytes per second sent, smoothed.
+    pub up_rate: f64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Connected peers that have every piece.
+    pub seeds: usize,
+}
+
+/// What the engine reports to the embedding program.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// About once a second per active torrent.
+    Progress {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Its numbers.
+        stats: TorrentStats,
+    },
+    /// Every piece is verified and on disk.
+    Completed {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// The torrent stopped on an error.
+    Failed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Why, in words a user can act on.
+        error: String,
+    },
+    /// A tracker failed or warned; the torrent goes on with other sources.
+    TrackerTrouble {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker URL.
+        url: String,
+        /// What it said or what went wrong.
+        message: String,
+    },
+}
+
+/// The outcome of an announce, handed back by the shell.
+#[derive(Debug)]
+pub struct AnnounceDone {
+    /// The torrent.
+    pub torrent: TorrentId,
+    /// The tracker URL.
+    pub url: String,
+    /// The response, or what went wrong.
+    pub result: Result<AnnounceResponse, TrackerError>,
+}

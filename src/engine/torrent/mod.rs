@@ -1,0 +1,599 @@
+//! One torrent's protocol core: its peers' messages, the picker, piece buffers, the choker, the
+//! tracker schedule and the peer candidates.
+//!
+//! Sans-IO, owned by the [`super::Engine`] on the reactor thread. Inputs are method calls with `now`;
+//! outputs are [`Action`]s pushed onto the engine's queue and bytes in each peer's `out` buffer.
+//! Nothing here blocks, reads the clock, or touches sockets and files. Disk work (hash, write,
+//! read) goes out as [`DiskRequest`]s and comes back through [`TorrentCore::handle_disk`].
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::choker::{self, Candidate};
+use super::io::{Action, ConnId, DiskRequest, EngineConfig, TorrentId, TorrentParams, TorrentState, TorrentStats};
+use super::peer::{Peer, PeerError, Upload};
+use super::Outputs;
+
+mod requests;
+mod timers;
+use crate::bitfield::Bitfield;
+use crate::layout::{BlockRef, Layout};
+use crate::picker::{BlockArrival, Picker};
+use crate::tracker::{AnnounceEvent, TrackerList};
+use crate::wire::{self, Message};
+
+/// Hash failures charged to one peer before it is banned; a piece with a single contributor
+/// charges it all at once, since the blame is certain.
+const BAN_THRESHOLD: u32 = 2;
+/// Disk checks in flight during a recheck (enough to keep every pool worker busy).
+const CHECKS_IN_FLIGHT: usize = 8;
+/// Disk reads in flight per uploading peer.
+const READS_PER_PEER: usize = 4;
+/// Keep-alives in a row after which a peer is treated as a flood.
+const MAX_KEEPALIVES: u32 = 1000;
+
+/// A piece being downloaded: its buffer and who sent parts of it.
+#[derive(Debug)]
+struct PartialPiece {
+    data: Vec<u8>,
+    contributors: Vec<SocketAddr>,
+}
+
+/// Where a peer we may dial stands.
+#[derive(Debug, Clone, Copy)]
+struct Dialable {
+    not_before: Instant,
+    failures: u32,
+}
+
+/// One torrent's state machine. See the module documentation.
+#[derive(Debug)]
+pub struct TorrentCore {
+    id: TorrentId,
+    cfg: EngineConfig,
+    info_hash: [u8; 20],
+    layout: Layout,
+    state: TorrentState,
+    picker: Picker,
+    pub(super) peers: HashMap<ConnId, Peer>,
+    partial: HashMap<u32, PartialPiece>,
+    spare_buffers: Vec<Vec<u8>>,
+    buffered_bytes: usize,
+    check_next: u32,
+    checks_in_flight: usize,
+    /// Addresses we may dial, with backoff; `connecting` holds those with a connect in progress.
+    dialable: HashMap<SocketAddr, Dialable>,
+    pub(super) connecting: HashSet<SocketAddr>,
+    strikes: HashMap<SocketAddr, u32>,
+    banned: HashSet<SocketAddr>,
+    trackers: TrackerList,
+    announcing: bool,
+    announce_event: AnnounceEvent,
+    started_sent: bool,
+    completed_pending: bool,
+    downloaded: u64,
+    uploaded: u64,
+    down_rate: super::peer::Rate,
+    up_rate: super::peer::Rate,
+    last_sample: Instant,
+    last_rechoke: Instant,
+    last_optimistic: Instant,
+    optimistic: Option<ConnId>,
+    rng: u64,
+    scratch: Vec<BlockRef>,
+}
+
+impl TorrentCore {
+    /// A torrent that starts checking (if asked) and then downloads or seeds.
+    pub fn new(id: TorrentId, p: TorrentParams, cfg: &EngineConfig, now: Instant) -> TorrentCore {
+        let seed = cfg.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let picker = Picker::new(p.layout, &p.have, seed);
+        let mut t = TorrentCore {
+            id,
+            cfg: cfg.clone(),
+            info_hash: p.info_hash,
+            layout: p.layout,
+            state: TorrentState::Checking,
+            picker,
+            peers: HashMap::new(),
+            partial: HashMap::new(),
+            spare_buffers: Vec::new(),
+            buffered_bytes: 0,
+            check_next: 0,
+            checks_in_flight: 0,
+            dialable: HashMap::new(),
+            connecting: HashSet::new(),
+            strikes: HashMap::new(),
+            banned: HashSet::new(),
+            trackers: TrackerList::new(p.trackers, seed ^ 0x7ac),
+            announcing: false,
+            announce_event: AnnounceEvent::None,
+            started_sent: false,
+            completed_pending: false,
+            downloaded: 0,
+            uploaded: 0,
+            down_rate: Default::default(),
+            up_rate: Default::default(),
+            last_sample: now,
+            last_rechoke: now,
+            last_optimistic: now,
+            optimistic: None,
+            rng: seed | 1,
+            scratch: Vec::new(),
+        };
+        for addr in p.peers {
+            t.add_candidate(addr, now);
+        }
+        if !p.recheck {
+            t.check_next = t.layout.num_pieces();
+            t.state = t.active_state();
+        }
+        t
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64: enough for tie-breaks and rotation, and reproducible per seed.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn active_state(&self) -> TorrentState {
+        if self.picker.pieces_left() == 0 {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        }
+    }
+
+    /// The torrent's info-hash.
+    pub fn info_hash(&self) -> &[u8; 20] {
+        &self.info_hash
+    }
+
+    /// Its state.
+    pub fn state(&self) -> &TorrentState {
+        &self.state
+    }
+
+    /// Whether it takes peers (not paused, failed or checking).
+    pub fn accepts_peers(&self) -> bool {
+        matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        )
+    }
+
+    /// Whether `addr` is banned for sending bad data.
+    pub fn is_banned(&self, addr: &SocketAddr) -> bool {
+        self.banned.contains(addr)
+    }
+
+    /// Whether a peer with this id is already connected.
+    pub fn has_peer_id(&self, id: &[u8; 20]) -> bool {
+        self.peers.values().any(|p| &p.peer_id == id)
+    }
+
+    /// Verified pieces.
+    pub fn have(&self) -> &Bitfield {
+        self.picker.have()
+    }
+
+    /// A snapshot of its numbers.
+    pub fn stats(&self) -> TorrentStats {
+        let have = self.picker.have();
+        let bytes_done = have
+            .iter_ones()
+            .map(|p| u64::from(self.layout.piece_len(p)))
+            .sum();
+        TorrentStats {
+            state: self.state.clone(),
+            pieces_done: have.count(),
+            pieces_total: self.layout.num_pieces(),
+            bytes_done,
+            bytes_total: self.layout.total_length(),
+            downloaded: self.downloaded,
+            uploaded: self.uploaded,
+            down_rate: self.down_rate.per_second(),
+            up_rate: self.up_rate.per_second(),
+            peers: self.peers.len(),
+            seeds: self.peers.values().filter(|p| p.is_seed()).count(),
+        }
+    }
+
+    /// Remembers a peer address to dial (from a tracker or the user).
+    pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
+        if addr.port() == 0 || self.banned.contains(&addr) {
+            return;
+        }
+        self.dialable.entry(addr).or_insert(Dialable {
+            not_before: now,
+            failures: 0,
+        });
+    }
+
+    /// Addresses to dial now, at most `room`; each is marked as connecting.
+    pub fn take_dial_targets(&mut self, room: usize, now: Instant) -> Vec<SocketAddr> {
+        if !self.accepts_peers() || room == 0 {
+            return Vec::new();
+        }
+        let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        let mut out: Vec<SocketAddr> = self
+            .dialable
+            .iter()
+            .filter(|(a, d)| {
+                d.not_before <= now && !connected.contains(a) && !self.connecting.contains(a)
+            })
+            .map(|(a, _)| *a)
+            .take(room)
+            .collect();
+        out.sort();
+        for a in &out {
+            self.connecting.insert(*a);
+        }
+        out
+    }
+
+    /// A dial to `addr` failed or the peer went away: try again later, backing off.
+    pub fn dial_failed(&mut self, addr: SocketAddr, now: Instant, give_up: bool) {
+        self.connecting.remove(&addr);
+        if give_up {
+            self.dialable.remove(&addr);
+            return;
+        }
+        if let Some(d) = self.dialable.get_mut(&addr) {
+            d.failures += 1;
+            let secs = 5u64 << d.failures.min(6);
+            d.not_before = now + Duration::from_secs(secs);
+        }
+    }
+
+    /// A handshake completed: the peer joins. Sends our bitfield.
+    pub fn add_peer(&mut self, conn: ConnId, addr: SocketAddr, outgoing: bool, id: [u8; 20], now: Instant, out: &mut Outputs) {
+        let n = self.layout.num_pieces();
+        let mut peer = Peer::new(addr, outgoing, id, n, now);
+        if outgoing {
+            self.connecting.remove(&addr);
+            if let Some(d) = self.dialable.get_mut(&addr) {
+                d.failures = 0;
+            }
+        }
+        if self.picker.have().count() > 0 {
+            peer.send(&Message::Bitfield(self.picker.have().as_bytes()), now);
+        }
+        self.peers.insert(conn, peer);
+        out.dirty.push(conn);
+    }
+
+    /// Removes a peer whose connection closed; its requests go back to the picker.
+    pub fn remove_peer(&mut self, conn: ConnId, now: Instant, reason: &PeerError) {
+        let Some(peer) = self.peers.remove(&conn) else {
+            return;
+        };
+        for (b, _) in &peer.in_flight {
+            self.picker.on_request_dropped(*b);
+        }
+        self.picker.remove_peer_bitfield(&peer.has);
+        if self.optimistic == Some(conn) {
+            self.optimistic = None;
+        }
+        let give_up = matches!(
+            reason,
+            PeerError::Banned | PeerError::SelfConnection | PeerError::WrongInfoHash
+        );
+        if peer.outgoing {
+            self.dial_failed(peer.addr, now, give_up);
+        }
+    }
+
+    /// Drops a peer for `err`: forgets it and asks the shell to close the socket.
+    pub fn drop_peer(&mut self, conn: ConnId, err: PeerError, now: Instant, out: &mut Outputs) {
+        if !self.peers.contains_key(&conn) {
+            return;
+        }
+        log::debug!("torrent {}: dropping peer {conn}: {err}", self.id);
+        self.remove_peer(conn, now, &err);
+        out.actions.push_back(Action::Close { conn, reason: err });
+    }
+
+    /// Bytes arrived from `conn`: decode every complete frame, keep the rest for later.
+    pub fn handle_data(&mut self, conn: ConnId, mut data: &[u8], now: Instant, out: &mut Outputs) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        peer.last_recv = now;
+        let mut pending = std::mem::take(&mut peer.inbuf);
+        // Finish a frame that an earlier read split, taking only the bytes it still needs.
+        while !pending.is_empty() {
+            match wire::decode_frame(&pending, wire::DEFAULT_MAX_FRAME) {
+                Ok(Some((msg, used))) => {
+                    debug_assert_eq!(used, pending.len());
+                    self.handle_message(conn, msg, now, out);
+                    pending.clear();
+                }
+                Ok(None) if data.is_empty() => break,
+                Ok(None) => {
+                    let need = wire::frame_len(&pending).unwrap_or(4);
+                    let take = need.saturating_sub(pending.len()).min(data.len()).max(1);
+                    pending.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                }
+                Err(e) => return self.drop_peer(conn, PeerError::Wire(e), now, out),
+            }
+            if !self.peers.contains_key(&conn) {
+                return;
+            }
+        }
+        // Then decode straight from the read buffer: no copy for whole frames.
+        loop {
+            match wire::decode_frame(data, wire::DEFAULT_MAX_FRAME) {
+                Ok(Some((msg, used))) => {
+                    self.handle_message(conn, msg, now, out);
+                    data = &data[used..];
+                    if !self.peers.contains_key(&conn) {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return self.drop_peer(conn, PeerError::Wire(e), now, out),
+            }
+        }
+        pending.extend_from_slice(data);
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            peer.inbuf = pending;
+        }
+        self.fill_requests(conn, now, out);
+    }
+
+    fn handle_message(&mut self, conn: ConnId, msg: Message<'_>, now: Instant, out: &mut Outputs) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let first = !peer.got_message;
+        peer.got_message = true;
+        if matches!(msg, Message::KeepAlive) {
+            peer.keepalives += 1;
+            if peer.keepalives > MAX_KEEPALIVES {
+                self.drop_peer(conn, PeerError::KeepAliveFlood, now, out);
+            }
+            return;
+        }
+        peer.keepalives = 0;
+        let result = match msg {
+            Message::Choke => {
+                self.on_choked(conn);
+                Ok(())
+            }
+            Message::Unchoke => {
+                peer.peer_choking = false;
+                Ok(())
+            }
+            Message::Interested => {
+                peer.peer_interested = true;
+                self.unchoke_if_slot_free(conn, now, out);
+                Ok(())
+            }
+            Message::NotInterested => {
+                peer.peer_interested = false;
+                Ok(())
+            }
+            Message::Have { index } => self.on_have(conn, index, now, out),
+            Message::Bitfield(bytes) if first => self.on_bitfield(conn, bytes, now, out),
+            Message::Bitfield(_) => Err(PeerError::LateBitfield),
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => self.on_request(conn, Upload { piece: index, begin, length }, out),
+            Message::Piece { index, begin, data } => self.on_block(conn, index, begin, data, now, out),
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => {
+                let up = Upload { piece: index, begin, length };
+                peer.upload_queue.retain(|u| *u != up);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            self.drop_peer(conn, e, now, out);
+        }
+    }
+
+    fn on_choked(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        peer.peer_choking = true;
+        // Without the fast extension a choke voids every request; data already sent may still come.
+        for (b, _) in std::mem::take(&mut peer.in_flight) {
+            peer.remember_cancelled(b);
+            self.picker.on_request_dropped(b);
+        }
+    }
+
+    fn on_bitfield(&mut self, conn: ConnId, bytes: &[u8], now: Instant, out: &mut Outputs) -> Result<(), PeerError> {
+        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces()).map_err(PeerError::BadBitfield)?;
+        let have = self.picker.have().as_bytes();
+        let wanted = bf
+            .as_bytes()
+            .iter()
+            .zip(have)
+            .map(|(theirs, ours)| (theirs & !ours).count_ones())
+            .sum();
+        self.picker.add_peer_bitfield(&bf);
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        // The bitfield replaces the empty set assumed at the handshake; haves cannot precede it.
+        peer.has = bf;
+        peer.wanted = wanted;
+        if peer.is_seed() && self.state == TorrentState::Seeding {
+            return Err(PeerError::BothSeeds);
+        }
+        self.update_interest(conn, now, out);
+        Ok(())
+    }
+
+    fn on_have(&mut self, conn: ConnId, index: u32, now: Instant, out: &mut Outputs) -> Result<(), PeerError> {
+        if index >= self.layout.num_pieces() {
+            return Err(PeerError::PieceOutOfRange(index));
+        }
+        let we_have = self.picker.have().get(index);
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        if !peer.has.set(index) {
+            return Ok(());
+        }
+        if !we_have {
+            peer.wanted += 1;
+        }
+        self.picker.add_peer_have(index);
+        if peer.is_seed() && self.state == TorrentState::Seeding {
+            return Err(PeerError::BothSeeds);
+        }
+        self.update_interest(conn, now, out);
+        Ok(())
+    }
+
+    /// Sends interested / not interested when our wish for this peer's pieces changed.
+    fn update_interest(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
+        let downloading = self.state == TorrentState::Downloading;
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let want = downloading && peer.wanted > 0;
+        if want != peer.am_interested {
+            peer.am_interested = want;
+            let msg = if want { Message::Interested } else { Message::NotInterested };
+            peer.send(&msg, now);
+            out.dirty.push(conn);
+        }
+    }
+
+    fn on_request(&mut self, conn: ConnId, up: Upload, out: &mut Outputs) -> Result<(), PeerError> {
+        if up.piece >= self.layout.num_pieces() {
+            return Err(PeerError::PieceOutOfRange(up.piece));
+        }
+        if !self.layout.is_servable_range(up.piece, up.begin, up.length) {
+            return Err(PeerError::BadRequest {
+                index: up.piece,
+                begin: up.begin,
+                length: up.length,
+            });
+        }
+        let have = self.picker.have().get(up.piece);
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        // Requests while choked, or for pieces we lack, are ignored (BEP 3 has no reject).
+        if peer.am_choking || !have {
+            return Ok(());
+        }
+        if peer.upload_queue.len() >= self.cfg.max_upload_queue {
+            return Err(PeerError::RequestFlood);
+        }
+        peer.upload_queue.push_back(up);
+        self.pump_uploads(conn, out);
+        Ok(())
+    }
+
+    /// Starts disk reads for queued requests while the peer's send buffer has room.
+    pub fn pump_uploads(&mut self, conn: ConnId, out: &mut Outputs) {
+        let limit = self.cfg.send_buffer_bytes;
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        while peer.reads_in_flight < READS_PER_PEER && peer.out.len() < limit {
+            let Some(up) = peer.upload_queue.pop_front() else {
+                break;
+            };
+            peer.reads_in_flight += 1;
+            out.actions.push_back(Action::Disk(DiskRequest::Read {
+                torrent: self.id,
+                conn,
+                piece: up.piece,
+                begin: up.begin,
+                length: up.length,
+            }));
+        }
+    }
+
+    fn on_block(&mut self, conn: ConnId, index: u32, begin: u32, data: &[u8], now: Instant, out: &mut Outputs) -> Result<(), PeerError> {
+        let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        if !self.layout.is_valid_block(index, begin, length) {
+            return Err(PeerError::BadBlock { index, begin, length });
+        }
+        let b = BlockRef { piece: index, begin, length };
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        if !peer.take_in_flight(&b) {
+            if peer.take_cancelled(&b) {
+                return Ok(());
+            }
+            return Err(PeerError::UnrequestedBlock { index, begin });
+        }
+        peer.down.add(u64::from(length));
+        peer.last_block = now;
+        peer.snubbed = false;
+        let addr = peer.addr;
+        self.down_rate.add(u64::from(length));
+        match self.picker.on_block_received(b) {
+            BlockArrival::New { piece_complete } => {
+                self.downloaded += u64::from(length);
+                self.store_block(b, addr, data);
+                self.cancel_duplicates(conn, b, now, out);
+                if piece_complete {
+                    self.submit_piece(index, out);
+                }
+            }
+            BlockArrival::Duplicate | BlockArrival::Unexpected => {}
+        }
+        Ok(())
+    }
+
+    fn store_block(&mut self, b: BlockRef, from: SocketAddr, data: &[u8]) {
+        let Some(piece) = self.partial.get_mut(&b.piece) else {
+            return;
+        };
+        let start = b.begin as usize;
+        if let Some(dst) = piece.data.get_mut(start..start + data.len()) {
+            dst.copy_from_slice(data);
+        }
+        if !piece.contributors.contains(&from) {
+            piece.contributors.push(from);
+        }
+    }
+
+    /// End-game: the block came from one peer, so the same request at others is cancelled.
+    fn cancel_duplicates(&mut self, from: ConnId, b: BlockRef, now: Instant, out: &mut Outputs) {
+        if !self.picker.is_endgame() {
+            return;
+        }
+        for (&conn, peer) in self.peers.iter_mut() {
+            if conn != from && peer.take_in_flight(&b) {
+                peer.remember_cancelled(b);
+                peer.send(
+                    &Message::Cancel {
+                        index: b.piece,
+                        begin: b.begin,
+                        length: b.length,
+                    },
+                    now,
+                );
+                self.picker.on_request_dropped(b);
+                out.dirty.push(conn);
+            }
+        }
+    }
+
+    fn submit_piece(&mut self, piece: u32, out: &mut Outputs) {
+        let Some(p) = self.partial.get_mut(&piece) else {
+            return;
+        };
+        let data = std::mem::take(&mut p.data);
+        out.actions.push_back(Action::Disk(DiskRequest::Verify {
+            torrent: self.id,
+            piece,
+            data,
+        }));
+    }
+}

@@ -1,0 +1,287 @@
+//! The download side of a torrent: keeping each peer's request pipeline full, and acting on the
+//! disk pool's answers (verified, failed, checked, read).
+//!
+//! Part of the sans-IO torrent core (reactor thread); see the parent module.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{PartialPiece, TorrentCore, BAN_THRESHOLD, CHECKS_IN_FLIGHT};
+use crate::engine::io::{Action, ConnId, DiskDone, DiskRequest, Event, TorrentState};
+use crate::engine::peer::PeerError;
+use crate::engine::Outputs;
+use crate::tracker::AnnounceEvent;
+use crate::wire::{self, Message};
+
+impl TorrentCore {
+    /// Tops up the request pipeline of `conn` to the depth its rate deserves.
+    pub(crate) fn fill_requests(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
+        if self.state != TorrentState::Downloading {
+            return;
+        }
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        if peer.peer_choking || !peer.am_interested {
+            return;
+        }
+        let target = peer.pipeline_target(self.cfg.pipeline_floor, self.cfg.pipeline_cap);
+        let room = target.saturating_sub(peer.in_flight.len());
+        if room == 0 {
+            return;
+        }
+        // The buffer budget bounds memory: no new piece starts while it is spent, but pieces
+        // already started keep going, so the budget can never deadlock the download.
+        let piece_len = (self.layout.piece_length() as usize).max(1);
+        let free = self.cfg.piece_buffer_bytes.saturating_sub(self.buffered_bytes);
+        // One piece may always be in progress, even when it alone is larger than the budget.
+        let budget = if self.buffered_bytes == 0 { (free / piece_len).max(1) } else { free / piece_len };
+        self.picker.set_new_piece_budget(budget);
+        let mut picks = std::mem::take(&mut self.scratch);
+        picks.clear();
+        self.picker
+            .pick(&peer.has, room, |b| peer.is_in_flight(b), &mut picks);
+        for b in &picks {
+            self.ensure_buffer(b.piece);
+        }
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            for b in &picks {
+                peer.in_flight.push((*b, now));
+                peer.send(
+                    &Message::Request {
+                        index: b.piece,
+                        begin: b.begin,
+                        length: b.length,
+                    },
+                    now,
+                );
+            }
+        }
+        if !picks.is_empty() {
+            out.dirty.push(conn);
+        }
+        self.scratch = picks;
+    }
+
+    fn ensure_buffer(&mut self, piece: u32) {
+        if self.partial.contains_key(&piece) {
+            return;
+        }
+        let len = self.layout.piece_len(piece) as usize;
+        let mut data = self.spare_buffers.pop().unwrap_or_default();
+        // Every byte gets overwritten by a block before the piece is hashed; resize only to set
+        // the length (a reused buffer is not zeroed again).
+        data.resize(len, 0);
+        data.truncate(len);
+        self.buffered_bytes += len;
+        self.partial.insert(
+            piece,
+            PartialPiece {
+                data,
+                contributors: Vec::new(),
+            },
+        );
+    }
+
+    /// Starts as many disk checks as the recheck may have in flight.
+    pub(crate) fn start_checks(&mut self, out: &mut Outputs) {
+        if self.state != TorrentState::Checking {
+            return;
+        }
+        let n = self.layout.num_pieces();
+        while self.checks_in_flight < CHECKS_IN_FLIGHT && self.check_next < n {
+            out.actions.push_back(Action::Disk(DiskRequest::Check {
+                torrent: self.id,
+                piece: self.check_next,
+            }));
+            self.check_next += 1;
+            self.checks_in_flight += 1;
+        }
+        if self.checks_in_flight == 0 && self.check_next >= n {
+            self.state = self.active_state();
+            if self.state == TorrentState::Seeding {
+                out.actions.push_back(Action::Event(Event::Completed { torrent: self.id }));
+            }
+        }
+    }
+
+    /// An answer from the disk pool.
+    pub fn handle_disk(&mut self, done: DiskDone, now: Instant, out: &mut Outputs) {
+        match done {
+            DiskDone::Verified {
+                piece, ok, buffer, ..
+            } => self.on_verified(piece, ok, buffer, now, out),
+            DiskDone::WriteFailed { error, piece, .. } => {
+                self.fail(format!("writing piece {piece} failed: {error}"), now, out)
+            }
+            DiskDone::Checked { piece, ok, .. } => {
+                self.checks_in_flight = self.checks_in_flight.saturating_sub(1);
+                if ok {
+                    self.picker.on_piece_verified(piece);
+                }
+                self.start_checks(out);
+            }
+            DiskDone::Read {
+                conn,
+                piece,
+                begin,
+                data,
+                ..
+            } => self.on_read(conn, piece, begin, data, now, out),
+        }
+    }
+
+    fn on_read(
+        &mut self,
+        conn: ConnId,
+        piece: u32,
+        begin: u32,
+        data: Result<Vec<u8>, String>,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        peer.reads_in_flight = peer.reads_in_flight.saturating_sub(1);
+        match data {
+            Ok(bytes) if !peer.am_choking => {
+                let len = bytes.len() as u32;
+                wire::encode_piece_header(piece, begin, len, &mut peer.out);
+                peer.out.extend_from_slice(&bytes);
+                peer.last_send = now;
+                peer.up.add(u64::from(len));
+                self.uploaded += u64::from(len);
+                self.up_rate.add(u64::from(len));
+                out.dirty.push(conn);
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("torrent {}: reading piece {piece} failed: {e}", self.id),
+        }
+        self.pump_uploads(conn, out);
+    }
+
+    fn on_verified(&mut self, piece: u32, ok: bool, buffer: Vec<u8>, now: Instant, out: &mut Outputs) {
+        let contributors = self
+            .partial
+            .remove(&piece)
+            .map(|p| p.contributors)
+            .unwrap_or_default();
+        self.buffered_bytes = self
+            .buffered_bytes
+            .saturating_sub(self.layout.piece_len(piece) as usize);
+        let spare_room = self.cfg.piece_buffer_bytes / (self.layout.piece_length() as usize).max(1);
+        if self.spare_buffers.len() < spare_room.min(4) {
+            self.spare_buffers.push(buffer);
+        }
+        if ok {
+            self.picker.on_piece_verified(piece);
+            self.announce_have(piece, now, out);
+        } else {
+            log::warn!("torrent {}: piece {piece} failed its hash check", self.id);
+            self.picker.on_piece_failed(piece);
+            self.charge(&contributors, now, out);
+        }
+        if self.state == TorrentState::Downloading && self.picker.pieces_left() == 0 {
+            self.complete(now, out);
+        }
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            self.fill_requests(conn, now, out);
+        }
+    }
+
+    /// Tells every peer we have `piece` and re-evaluates our interest in it.
+    fn announce_have(&mut self, piece: u32, now: Instant, out: &mut Outputs) {
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            let Some(peer) = self.peers.get_mut(&conn) else {
+                continue;
+            };
+            if peer.has.get(piece) {
+                // A peer that has it needs no `have`; it is one piece less we want from it.
+                peer.wanted = peer.wanted.saturating_sub(1);
+                self.update_interest(conn, now, out);
+            } else {
+                peer.send(&Message::Have { index: piece }, now);
+                out.dirty.push(conn);
+            }
+        }
+    }
+
+    fn complete(&mut self, now: Instant, out: &mut Outputs) {
+        log::info!("torrent {}: download complete", self.id);
+        self.state = TorrentState::Seeding;
+        self.completed_pending = true;
+        self.trackers.force();
+        out.actions.push_back(Action::Disk(DiskRequest::Flush { torrent: self.id }));
+        out.actions.push_back(Action::Event(Event::Completed { torrent: self.id }));
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            let seed = self.peers.get(&conn).is_some_and(|p| p.is_seed());
+            if seed {
+                self.drop_peer(conn, PeerError::BothSeeds, now, out);
+            } else {
+                self.update_interest(conn, now, out);
+            }
+        }
+    }
+
+    /// Charges the peers that sent parts of a piece that failed its hash; bans repeat offenders.
+    fn charge(&mut self, contributors: &[SocketAddr], now: Instant, out: &mut Outputs) {
+        let weight = if contributors.len() == 1 { BAN_THRESHOLD } else { 1 };
+        for addr in contributors {
+            let strikes = self.strikes.entry(*addr).or_insert(0);
+            *strikes += weight;
+            if *strikes < BAN_THRESHOLD {
+                continue;
+            }
+            log::warn!("torrent {}: banning {addr} for sending corrupt data", self.id);
+            self.banned.insert(*addr);
+            self.dialable.remove(addr);
+            let guilty: Vec<ConnId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.addr == *addr)
+                .map(|(c, _)| *c)
+                .collect();
+            for conn in guilty {
+                self.drop_peer(conn, PeerError::Banned, now, out);
+            }
+        }
+    }
+
+    /// Stops the torrent on an error it cannot recover from.
+    pub(crate) fn fail(&mut self, error: String, now: Instant, out: &mut Outputs) {
+        if matches!(self.state, TorrentState::Failed(_)) {
+            return;
+        }
+        log::error!("torrent {}: {error}", self.id);
+        self.state = TorrentState::Failed(error.clone());
+        self.close_all(PeerError::Shutdown, now, out);
+        out.actions.push_back(Action::Event(Event::Failed {
+            torrent: self.id,
+            error,
+        }));
+    }
+
+    /// Drops every peer, forgets partial pieces (their buffers are released).
+    pub(crate) fn close_all(&mut self, why: PeerError, now: Instant, out: &mut Outputs) {
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            self.drop_peer(conn, why.clone(), now, out);
+        }
+        self.connecting.clear();
+    }
+
+    /// The event the next announce carries.
+    pub(crate) fn next_event(&self) -> AnnounceEvent {
+        if !self.started_sent {
+            AnnounceEvent::Started
+        } else if self.completed_pending {
+            AnnounceEvent::Completed
+        } else {
+            AnnounceEvent::None
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The clock-driven side of a torrent: rates, timeouts, keep-alives, the choker's rounds,
+//! announces and progress reports. Driven by [`TorrentCore::handle_tick`] with the shell's `now`.
+//!
+//! Part of the sans-IO torrent core (reactor thread); see the parent module.
+
+use std::time::{Duration, Instant};
+
+use super::{choker, Candidate, TorrentCore};
+use crate::engine::io::{Action, AnnounceDone, ConnId, Event, TorrentState};
+use crate::engine::peer::PeerError;
+use crate::engine::Outputs;
+use crate::tracker::{AnnounceEvent, AnnounceRequest};
+use crate::wire::Message;
+
+/// Idle time after which we send a keep-alive (peers drop us after two minutes of silence).
+const KEEPALIVE_AFTER: Duration = Duration::from_secs(60);
+/// How often rates are sampled and progress is reported.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+impl TorrentCore {
+    /// Runs every timer that is due at `now`.
+    pub fn handle_tick(&mut self, now: Instant, out: &mut Outputs) {
+        let elapsed = now.saturating_duration_since(self.last_sample);
+        if elapsed >= SAMPLE_EVERY {
+            self.last_sample = now;
+            self.sample_rates(elapsed);
+            out.actions.push_back(Action::Event(Event::Progress {
+                torrent: self.id,
+                stats: self.stats(),
+            }));
+        }
+        if !self.accepts_peers() {
+            return;
+        }
+        self.expire(now, out);
+        if now.saturating_duration_since(self.last_rechoke) >= choker::RECHOKE_INTERVAL {
+            self.rechoke(now, out);
+        }
+        self.maybe_announce(now, out);
+    }
+
+    fn sample_rates(&mut self, elapsed: Duration) {
+        self.down_rate.sample(elapsed);
+        self.up_rate.sample(elapsed);
+        for peer in self.peers.values_mut() {
+            peer.down.sample(elapsed);
+            peer.up.sample(elapsed);
+        }
+    }
+
+    /// Drops silent peers, sends keep-alives, and hands timed-out requests to other peers.
+    fn expire(&mut self, now: Instant, out: &mut Outputs) {
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            let Some(peer) = self.peers.get_mut(&conn) else {
+                continue;
+            };
+            if now.saturating_duration_since(peer.last_recv) >= self.cfg.inactivity_timeout {
+                self.drop_peer(conn, PeerError::Inactive, now, out);
+                continue;
+            }
+            if now.saturating_duration_since(peer.last_send) >= KEEPALIVE_AFTER {
+                peer.send(&Message::KeepAlive, now);
+                out.dirty.push(conn);
+            }
+            let limit = self.cfg.request_timeout;
+            let mut expired = Vec::new();
+            peer.in_flight.retain(|(b, at)| {
+                let late = now.saturating_duration_since(*at) >= limit;
+                if late {
+                    expired.push(*b);
+                }
+                !late
+            });
+            if expired.is_empty() {
+                continue;
+            }
+            // A peer that sits on requests is snubbed: one request at a time until it delivers.
+            peer.snubbed = true;
+            for b in expired {
+                peer.remember_cancelled(b);
+                peer.send(
+                    &Message::Cancel {
+                        index: b.piece,
+                        begin: b.begin,
+                        length: b.length,
+                    },
+                    now,
+                );
+                self.picker.on_request_dropped(b);
+            }
+            out.dirty.push(conn);
+        }
+        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
+        for conn in conns {
+            self.fill_requests(conn, now, out);
+        }
+    }
+
+    /// Recomputes who we upload to (every ten seconds; the optimistic slot every thirty).
+    pub(crate) fn rechoke(&mut self, now: Instant, out: &mut Outputs) {
+        self.last_rechoke = now;
+        if now.saturating_duration_since(self.last_optimistic) >= choker::OPTIMISTIC_INTERVAL {
+            self.last_optimistic = now;
+            self.optimistic = None;
+        }
+        let candidates: Vec<Candidate> = self
+            .peers
+            .iter()
+            .map(|(&conn, p)| Candidate {
+                conn,
+                interested: p.peer_interested,
+                down_rate: p.down.per_second(),
+                up_rate: p.up.per_second(),
+            })
+            .collect();
+        let seeding = self.state == TorrentState::Seeding;
+        let random = self.random();
+        let (unchoke, optimistic) = choker::choose(
+            &candidates,
+            self.cfg.upload_slots,
+            seeding,
+            self.optimistic,
+            random,
+        );
+        self.optimistic = optimistic;
+        for (&conn, peer) in self.peers.iter_mut() {
+            let want = unchoke.contains(&conn);
+            if want == !peer.am_choking {
+                continue;
+            }
+            peer.am_choking = !want;
+            if want {
+                peer.send(&Message::Unchoke, now);
+            } else {
+                peer.send(&Message::Choke, now);
+                peer.upload_queue.clear();
+            }
+            out.dirty.push(conn);
+        }
+    }
+
+    /// Unchokes a newly interested peer at once when an upload slot is free, rather than making
+    /// it wait for the next round.
+    pub(crate) fn unchoke_if_slot_free(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
+        let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
+        if unchoked >= self.cfg.upload_slots {
+            return;
+        }
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            if peer.am_choking {
+                peer.am_choking = false;
+                peer.send(&Message::Unchoke, now);
+                out.dirty.push(conn);
+            }
+        }
+    }
+
+    fn maybe_announce(&mut self, now: Instant, out: &mut Outputs) {
+        if self.announcing {
+            return;
+        }
+        let Some(url) = self.trackers.poll_due(now) else {
+            return;
+        };
+        self.announcing = true;
+        let request = self.announce_request(self.next_event());
+        self.announce_event = request.event;
+        out.actions.push_back(Action::Announce {
+            torrent: self.id,
+            url,
+            request,
+        });
+    }
+
+    /// The parameters of an announce carrying `event`.
+    pub fn announce_request(&self, event: AnnounceEvent) -> AnnounceRequest {
+        let stats = self.stats();
+        AnnounceRequest {
+            info_hash: self.info_hash,
+            peer_id: self.cfg.peer_id,
+            port: self.cfg.listen_port,
+            uploaded: self.uploaded,
+            downloaded: self.downloaded,
+            left: stats.bytes_total - stats.bytes_done,
+            event,
+            numwant: 50,
+            key: (self.cfg.seed as u32) ^ (self.id as u32),
+            tracker_id: self.trackers.tracker_id().map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The tracker answered (or failed to).
+    pub fn handle_announce(&mut self, done: AnnounceDone, now: Instant, out: &mut Outputs) {
+        self.announcing = false;
+        match done.result {
+            Ok(resp) => {
+                self.trackers.on_success(&done.url, &resp, now);
+                match self.announce_event {
+                    AnnounceEvent::Started => self.started_sent = true,
+                    AnnounceEvent::Completed => self.completed_pending = false,
+                    _ => {}
+                }
+                if let Some(w) = resp.warning.clone() {
+                    out.actions.push_back(Action::Event(Event::TrackerTrouble {
+                        torrent: self.id,
+                        url: done.url.clone(),
+                        message: w,
+                    }));
+                }
+                for addr in resp.peers {
+                    self.add_candidate(addr, now);
+                }
+            }
+            Err(e) => {
+                self.trackers.on_failure(&done.url, now);
+                out.actions.push_back(Action::Event(Event::TrackerTrouble {
+                    torrent: self.id,
+                    url: done.url,
+                    message: e.to_string(),
+                }));
+            }
+        }
+    }
+
+    /// Where to send the `stopped` announce at shutdown: the tracker in use (BEP 12 keeps the
+    /// last one that answered at the front), if a `started` went out at all.
+    pub fn stop_announce_url(&self) -> Option<String> {
+        if !self.started_sent {
+            return None;
+        }
+        self.trackers.tiers().first().and_then(|t| t.first()).cloned()
+    }
+
+    /// The earliest time a timer of this torrent needs the shell to call back.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.trackers.next_deadline()
+    }
+
+    /// Pauses: every peer is dropped, nothing is dialled or announced until [`Self::resume`].
+    pub fn pause(&mut self, now: Instant, out: &mut Outputs) {
+        if !self.accepts_peers() {
+            return;
+        }
+        self.close_all(PeerError::Shutdown, now, out);
+        self.state = TorrentState::Paused;
+    }
+
+    /// Resumes a paused torrent.
+    pub fn resume(&mut self) {
+        if self.state == TorrentState::Paused {
+            self.state = self.active_state();
+        }
+    }
+}

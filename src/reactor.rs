@@ -1,0 +1,558 @@
+//! The reactor: the one thread that drives every socket of a session with mio and feeds the
+//! sans-IO [`Engine`].
+//!
+//! Owns the listener, every peer socket, the `Waker`, the disk pool's job queue and the tracker
+//! client's queue. It is the only user of mio and the only place that reads the clock for the
+//! engine. It never blocks on disk or network: disk work goes to the pool, announces to the
+//! tracker threads, and both answer over channels plus the `Waker`. The one blocking moment is
+//! shutdown, when it sends `stopped` announces (bounded by a timeout) before joining the pool.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use crate::disk::{DiskJob, DiskPool, DiskResult, Storage, VerifyOutcome};
+use crate::engine::{
+    Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
+};
+use crate::metainfo::Metainfo;
+use crate::session::{Command, StatusCell};
+use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
+
+/// The listener's token; connections use `conn + 1`, the waker the last token.
+const LISTENER: Token = Token(0);
+/// The waker's token.
+pub(crate) const WAKER: Token = Token(usize::MAX);
+/// Bytes read per `read` call: large reads mean fewer syscalls per block.
+const READ_CHUNK: usize = 256 * 1024;
+/// Bytes read from one socket per wake-up before others get their turn.
+const READ_BUDGET: usize = 4 * 1024 * 1024;
+/// How long shutdown waits for `stopped` announces.
+const STOP_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One socket and where its outbox stands.
+struct Sock {
+    stream: TcpStream,
+    /// Bytes of the engine's outbox already written.
+    written: usize,
+    connecting: bool,
+    /// mio is edge-triggered: a socket left unread by the budget is revisited without an event.
+    readable: bool,
+}
+
+/// A torrent's storage and what the disk jobs need to know about it.
+pub(crate) struct Shelf {
+    pub meta: Arc<Metainfo>,
+    pub storage: Arc<Storage>,
+    pub status: Arc<StatusCell>,
+}
+
+/// Everything the reactor thread owns.
+pub(crate) struct Reactor {
+    pub poll: Poll,
+    pub listener: TcpListener,
+    pub engine: Engine,
+    pub commands: Receiver<Command>,
+    pub events: Sender<Event>,
+    pub pool: DiskPool,
+    pub disk_results: Receiver<DiskResult>,
+    pub tracker: TrackerClient,
+    pub tracker_results: Receiver<AnnounceResult>,
+    pub shelves: HashMap<TorrentId, Shelf>,
+    socks: HashMap<ConnId, Sock>,
+    disk_backlog: VecDeque<DiskJob>,
+    read_buf: Vec<u8>,
+    dirty: Vec<ConnId>,
+    stopping: bool,
+}
+
+impl Reactor {
+    /// A reactor over already-built parts; [`Reactor::run`] drives it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        engine: Engine,
+        commands: Receiver<Command>,
+        events: Sender<Event>,
+        pool: DiskPool,
+        disk_results: Receiver<DiskResult>,
+        tracker: TrackerClient,
+        tracker_results: Receiver<AnnounceResult>,
+    ) -> std::io::Result<Reactor> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Reactor {
+            poll,
+            listener,
+            engine,
+            commands,
+            events,
+            pool,
+            disk_results,
+            tracker,
+            tracker_results,
+            shelves: HashMap::new(),
+            socks: HashMap::new(),
+            disk_backlog: VecDeque::new(),
+            read_buf: vec![0; READ_CHUNK],
+            dirty: Vec::new(),
+            stopping: false,
+        })
+    }
+
+    /// Runs until a shutdown command (or until every command sender is gone).
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        while !self.stopping {
+            let now = Instant::now();
+            let timeout = self.engine.next_timeout(now).saturating_duration_since(now);
+            let timeout = if self.socks.values().any(|s| s.readable) {
+                Duration::ZERO
+            } else {
+                timeout
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    log::error!("poll failed: {e}");
+                    break;
+                }
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(t) => self.socket_event(t - 1, ev.is_readable() || ev.is_read_closed(), ev.is_writable() || ev.is_error()),
+                }
+            }
+            self.read_ready();
+            self.drain_channels();
+            let now = Instant::now();
+            if now >= self.engine.next_timeout(now) {
+                self.engine.handle_tick(now);
+            }
+            self.run_actions();
+            self.flush_dirty();
+        }
+        self.shutdown();
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, addr)) => {
+                    let Some(conn) = self.engine.handle_incoming(addr, Instant::now()) else {
+                        continue; // over the limit: dropping the stream closes it
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let reg = self.poll.registry().register(
+                        &mut stream,
+                        Token(conn + 1),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                    if reg.is_err() {
+                        self.engine
+                            .handle_closed(conn, "register failed".into(), Instant::now());
+                        continue;
+                    }
+                    self.socks.insert(conn, Sock { stream, written: 0, connecting: false, readable: true });
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors and similar: keep serving existing peers.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn socket_event(&mut self, conn: ConnId, readable: bool, writable: bool) {
+        let Some(sock) = self.socks.get_mut(&conn) else {
+            return;
+        };
+        if sock.connecting && writable {
+            match sock.stream.take_error() {
+                Ok(None) if sock.stream.peer_addr().is_ok() => {
+                    sock.connecting = false;
+                    let _ = sock.stream.set_nodelay(true);
+                    self.engine.handle_connected(conn, Instant::now());
+                }
+                Ok(None) => return, // not connected yet (spurious wake-up)
+                Ok(Some(e)) | Err(e) => return self.close(conn, e.to_string()),
+            }
+        }
+        if readable {
+            if let Some(s) = self.socks.get_mut(&conn) {
+                s.readable = true;
+            }
+        }
+        if writable {
+            self.dirty.push(conn);
+        }
+    }
+
+    /// Reads every socket marked readable, up to its budget.
+    fn read_ready(&mut self) {
+        let ready: Vec<ConnId> = self
+            .socks
+            .iter()
+            .filter(|(_, s)| s.readable && !s.connecting)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in ready {
+            self.read_socket(conn);
+        }
+    }
+
+    fn read_socket(&mut self, conn: ConnId) {
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
+            let Some(sock) = self.socks.get_mut(&conn) else {
+                return;
+            };
+            match sock.stream.read(&mut self.read_buf) {
+                Ok(0) => return self.close(conn, "closed by peer".into()),
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    self.engine
+                        .handle_data(conn, &self.read_buf[..n], Instant::now());
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    sock.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return self.close(conn, e.to_string()),
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, why: String) {
+        if let Some(mut sock) = self.socks.remove(&conn) {
+            let _ = self.poll.registry().deregister(&mut sock.stream);
+        }
+        self.engine.handle_closed(conn, why, Instant::now());
+    }
+
+    fn drain_channels(&mut self) {
+        loop {
+            match self.commands.try_recv() {
+                Ok(cmd) => self.command(cmd),
+                Err(TryRecvError::Empty) => break,
+                // Every Session and handle is gone: nobody can ever stop us, so stop now.
+                Err(TryRecvError::Disconnected) => {
+                    self.stopping = true;
+                    break;
+                }
+            }
+        }
+        while let Ok(r) = self.disk_results.try_recv() {
+            self.disk_result(r);
+        }
+        while let Ok(r) = self.tracker_results.try_recv() {
+            let done = AnnounceDone {
+                torrent: r.torrent,
+                url: r.url,
+                result: r.result,
+            };
+            self.engine.handle_announce(done, Instant::now());
+        }
+        self.submit_backlog();
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Add { params, shelf, reply } => {
+                let dup = self
+                    .engine
+                    .torrent_ids()
+                    .into_iter()
+                    .filter_map(|id| self.engine.torrent(id))
+                    .any(|t| *t.info_hash() == params.info_hash);
+                if dup {
+                    let _ = reply.send(Err(crate::session::Error::AlreadyAdded));
+                    return;
+                }
+                let id = self.engine.add_torrent(params, now);
+                self.shelves.insert(id, shelf);
+                let _ = reply.send(Ok(id));
+            }
+            Command::Stats { id, reply } => {
+                let _ = reply.send(self.engine.stats(id));
+            }
+            Command::Pause(id) => self.engine.pause(id, now),
+            Command::Resume(id) => self.engine.resume(id),
+            Command::Remove(id) => {
+                self.engine.remove_torrent(id, now);
+                self.shelves.remove(&id);
+            }
+            Command::Shutdown => self.stopping = true,
+        }
+    }
+
+    fn disk_result(&mut self, r: DiskResult) {
+        let now = Instant::now();
+        let done = match r {
+            DiskResult::Verified { torrent, piece, outcome, data } => match outcome {
+                VerifyOutcome::Written => DiskDone::Verified { torrent, piece, ok: true, buffer: data },
+                VerifyOutcome::HashMismatch => DiskDone::Verified { torrent, piece, ok: false, buffer: data },
+                VerifyOutcome::WriteFailed(e) => DiskDone::WriteFailed { torrent, piece, error: e.to_string() },
+            },
+            DiskResult::Checked { torrent, piece, ok } => DiskDone::Checked { torrent, piece, ok },
+            DiskResult::Read { torrent, token, piece, begin, result } => DiskDone::Read {
+                torrent,
+                conn: token as ConnId,
+                piece,
+                begin,
+                data: result.map_err(|e| e.to_string()),
+            },
+            DiskResult::Flushed { torrent, result } => {
+                if let Err(e) = result {
+                    self.engine.fail_torrent(torrent, format!("flushing to disk failed: {e}"), now);
+                }
+                return;
+            }
+        };
+        self.engine.handle_disk(done, now);
+    }
+
+    /// Carries out what the engine asked for, until it asks for nothing more.
+    fn run_actions(&mut self) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Connect { conn, addr } => self.connect(conn, addr),
+                Action::Close { conn, reason } => {
+                    log::debug!("closing connection {conn}: {reason}");
+                    if let Some(mut sock) = self.socks.remove(&conn) {
+                        let _ = self.poll.registry().deregister(&mut sock.stream);
+                    }
+                }
+                Action::Disk(req) => {
+                    if let Some(job) = self.disk_job(req) {
+                        self.disk_backlog.push_back(job);
+                    }
+                }
+                Action::Announce { torrent, url, request } => {
+                    self.tracker.submit(AnnounceJob { torrent, url, request });
+                }
+                Action::Event(ev) => self.event(ev),
+            }
+        }
+        self.submit_backlog();
+    }
+
+    fn submit_backlog(&mut self) {
+        while let Some(job) = self.disk_backlog.pop_front() {
+            if let Err(job) = self.pool.try_submit(job) {
+                // The pool is full: keep the order and try again when results come back.
+                self.disk_backlog.push_front(job);
+                return;
+            }
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, addr: SocketAddr) {
+        let now = Instant::now();
+        let mut stream = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => return self.engine.handle_closed(conn, e.to_string(), now),
+        };
+        let reg = self.poll.registry().register(
+            &mut stream,
+            Token(conn + 1),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = reg {
+            return self.engine.handle_closed(conn, e.to_string(), now);
+        }
+        self.socks.insert(conn, Sock { stream, written: 0, connecting: true, readable: false });
+    }
+
+    fn disk_job(&mut self, req: DiskRequest) -> Option<DiskJob> {
+        let torrent = match &req {
+            DiskRequest::Verify { torrent, .. }
+            | DiskRequest::Check { torrent, .. }
+            | DiskRequest::Read { torrent, .. }
+            | DiskRequest::Flush { torrent } => *torrent,
+        };
+        let shelf = self.shelves.get(&torrent)?;
+        let layout = shelf.meta.layout();
+        let storage = shelf.storage.clone();
+        Some(match req {
+            DiskRequest::Verify { piece, data, .. } => DiskJob::Verify {
+                torrent,
+                piece,
+                offset: layout.piece_offset(piece),
+                data,
+                expected: *shelf.meta.piece_hash(piece)?,
+                storage,
+            },
+            DiskRequest::Check { piece, .. } => DiskJob::Check {
+                torrent,
+                piece,
+                offset: layout.piece_offset(piece),
+                len: layout.piece_len(piece),
+                expected: *shelf.meta.piece_hash(piece)?,
+                storage,
+            },
+            DiskRequest::Read { conn, piece, begin, length, .. } => DiskJob::Read {
+                torrent,
+                token: conn as u64,
+                piece,
+                begin,
+                offset: layout.piece_offset(piece) + u64::from(begin),
+                len: length,
+                storage,
+            },
+            DiskRequest::Flush { .. } => DiskJob::Flush { torrent, storage },
+        })
+    }
+
+    fn event(&mut self, ev: Event) {
+        match &ev {
+            Event::Completed { torrent } => {
+                if let Some(s) = self.shelves.get(torrent) {
+                    s.status.set_complete();
+                }
+            }
+            Event::Failed { torrent, error } => {
+                if let Some(s) = self.shelves.get(torrent) {
+                    s.status.set_failed(error.clone());
+                }
+            }
+            Event::TrackerTrouble { url, message, .. } => {
+                log::warn!("tracker {url}: {message}");
+            }
+            _ => {}
+        }
+        // Nobody listening is fine: events are a convenience, the handles carry the state.
+        let _ = self.events.try_send(ev);
+    }
+
+    /// Writes what the engine queued for the connections that have something to send.
+    fn flush_dirty(&mut self) {
+        self.engine.take_dirty(&mut self.dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for conn in dirty.drain(..) {
+            self.write_socket(conn);
+        }
+        self.dirty = dirty;
+        // Writing may have freed room for uploads, which queue disk reads.
+        if self.engine.poll_action().map(|a| self.requeue(a)).is_some() {
+            self.run_actions();
+        }
+    }
+
+    fn requeue(&mut self, first: Action) {
+        // poll_action took one action out to see whether there were any; put it through.
+        match first {
+            Action::Disk(req) => {
+                if let Some(job) = self.disk_job(req) {
+                    self.disk_backlog.push_back(job);
+                }
+            }
+            Action::Close { conn, .. } => {
+                if let Some(mut sock) = self.socks.remove(&conn) {
+                    let _ = self.poll.registry().deregister(&mut sock.stream);
+                }
+            }
+            Action::Connect { conn, addr } => self.connect(conn, addr),
+            Action::Announce { torrent, url, request } => {
+                self.tracker.submit(AnnounceJob { torrent, url, request })
+            }
+            Action::Event(ev) => self.event(ev),
+        }
+    }
+
+    fn write_socket(&mut self, conn: ConnId) {
+        let Some(sock) = self.socks.get_mut(&conn) else {
+            return;
+        };
+        if sock.connecting {
+            return;
+        }
+        let Some(out) = self.engine.outbox(conn) else {
+            return;
+        };
+        let mut failure = None;
+        while sock.written < out.len() {
+            match sock.stream.write(&out[sock.written..]) {
+                Ok(0) => {
+                    failure = Some("write returned 0".to_string());
+                    break;
+                }
+                Ok(n) => sock.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let drained = sock.written >= out.len();
+        if drained {
+            out.clear();
+            sock.written = 0;
+        } else if sock.written >= 64 * 1024 {
+            // Drop what was sent so a long-lived outbox does not grow without bound.
+            out.drain(..sock.written);
+            sock.written = 0;
+        }
+        if let Some(why) = failure {
+            return self.close(conn, why);
+        }
+        if drained {
+            self.engine.handle_written(conn);
+        }
+    }
+
+    /// Announces `stopped` for every torrent that started, flushes storage, joins the threads.
+    fn shutdown(mut self) {
+        let now = Instant::now();
+        let ids = self.engine.torrent_ids();
+        let mut stops = Vec::new();
+        for id in &ids {
+            if let Some(t) = self.engine.torrent(*id) {
+                if let Some(url) = t.stop_announce_url() {
+                    let request = t.announce_request(AnnounceEvent::Stopped);
+                    stops.push(AnnounceJob { torrent: *id, url, request });
+                }
+            }
+        }
+        for id in ids {
+            self.engine.remove_torrent(id, now);
+        }
+        for (_, mut sock) in self.socks.drain() {
+            let _ = self.poll.registry().deregister(&mut sock.stream);
+        }
+        // Stopped announces run in parallel so one dead tracker costs one timeout, not one each.
+        let tracker = &self.tracker;
+        std::thread::scope(|s| {
+            for job in stops {
+                s.spawn(move || tracker.announce_blocking(job, STOP_ANNOUNCE_TIMEOUT));
+            }
+        });
+        self.pool.shutdown();
+        for shelf in self.shelves.values() {
+            if let Err(e) = shelf.storage.flush() {
+                log::error!("flushing {} failed: {e}", shelf.meta.name);
+            }
+            if !matches!(shelf.status.state(), Some(TorrentState::Seeding) | Some(TorrentState::Failed(_))) {
+                shelf.status.set_stopped();
+            }
+        }
+        self.tracker.shutdown();
+    }
+}

@@ -1,0 +1,457 @@
+//! The public face for embedding programs: a [`Session`] runs many torrents on one reactor thread,
+//! a hash/write pool and a tracker client; [`TorrentHandle`]s control and observe one torrent each.
+//!
+//! Runs on the caller's threads. Everything here is plain blocking calls over channels: no
+//! async, no global state, so several sessions can live in one process. Opening a torrent's files
+//! (which may reserve gigabytes) happens in [`Session::add`], on the caller's thread, never on the
+//! reactor.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use mio::{Poll, Waker};
+
+use crate::bitfield::Bitfield;
+use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError};
+use crate::engine::{Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState, TorrentStats};
+use crate::metainfo::{Metainfo, MetainfoError, MAX_TORRENT_FILE};
+use crate::reactor::{Reactor, Shelf, WAKER};
+use crate::tracker::{TrackerClient, TrackerConfig};
+
+/// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Where to accept peers. Port 0 picks a free port (see [`Session::listen_addr`]).
+    pub listen: SocketAddr,
+    /// Hash/write workers; 0 means one per available core.
+    pub disk_workers: usize,
+    /// Jobs the disk queue holds before the reactor keeps them back.
+    pub disk_queue: usize,
+    /// Protocol tuning (peer limits, buffer budget, timeouts).
+    pub engine: EngineConfig,
+    /// Tracker timeouts and limits.
+    pub tracker: TrackerConfig,
+    /// File mapping and storage options.
+    pub storage: StorageConfig,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            disk_workers: 0,
+            disk_queue: 16,
+            engine: EngineConfig::default(),
+            tracker: TrackerConfig::default(),
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+/// Where a torrent comes from.
+#[derive(Clone, Debug)]
+pub enum TorrentSource {
+    /// A .torrent file on disk.
+    File(PathBuf),
+    /// The bytes of a .torrent file.
+    Bytes(Vec<u8>),
+    /// Metainfo already parsed.
+    Metainfo(Metainfo),
+}
+
+/// Per-torrent options.
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// The folder the torrent's file or folder is created in.
+    pub output: PathBuf,
+    /// Peers to dial besides those the trackers return.
+    pub peers: Vec<SocketAddr>,
+    /// Ignore the torrent's trackers (use only `peers`).
+    pub no_trackers: bool,
+}
+
+/// What went wrong, at session level.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The .torrent is malformed.
+    Metainfo(MetainfoError),
+    /// The files could not be created or reserved.
+    Storage(StorageError),
+    /// The same torrent is already in this session.
+    AlreadyAdded,
+    /// The session's thread is gone.
+    SessionClosed,
+    /// The torrent stopped on an error.
+    TorrentFailed(String),
+    /// The torrent was stopped (paused, removed or shut down) before it finished.
+    Stopped,
+    /// A wait ran out of time.
+    Timeout,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Metainfo(e) => write!(f, "invalid torrent: {e}"),
+            Error::Storage(e) => write!(f, "{e}"),
+            Error::AlreadyAdded => write!(f, "this torrent is already added"),
+            Error::SessionClosed => write!(f, "the session has shut down"),
+            Error::TorrentFailed(why) => write!(f, "{why}"),
+            Error::Stopped => write!(f, "the torrent was stopped before it finished"),
+            Error::Timeout => write!(f, "timed out"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Instructions from handles to the reactor thread.
+pub(crate) enum Command {
+    Add {
+        params: TorrentParams,
+        shelf: Shelf,
+        reply: Sender<Result<TorrentId, Error>>,
+    },
+    Stats {
+        id: TorrentId,
+        reply: Sender<Option<TorrentStats>>,
+    },
+    Pause(TorrentId),
+    Resume(TorrentId),
+    Remove(TorrentId),
+    Shutdown,
+}
+
+/// A torrent's end state, shared with its handles so `wait` can block on it.
+#[derive(Debug, Default)]
+pub(crate) struct StatusCell {
+    state: Mutex<Option<TorrentState>>,
+    changed: Condvar,
+}
+
+impl StatusCell {
+    fn set(&self, s: TorrentState) {
+        if let Ok(mut g) = self.state.lock() {
+            *g = Some(s);
+        }
+        self.changed.notify_all();
+    }
+    pub(crate) fn set_complete(&self) {
+        self.set(TorrentState::Seeding)
+    }
+    pub(crate) fn set_failed(&self, why: String) {
+        self.set(TorrentState::Failed(why))
+    }
+    pub(crate) fn set_stopped(&self) {
+        self.set(TorrentState::Paused)
+    }
+    pub(crate) fn state(&self) -> Option<TorrentState> {
+        self.state.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// The channel end and the wake-up the handles share.
+#[derive(Clone)]
+struct Link {
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl Link {
+    fn send(&self, c: Command) -> Result<(), Error> {
+        self.commands.send(c).map_err(|_| Error::SessionClosed)?;
+        self.waker.wake().map_err(|e| Error::Io {
+            context: "waking the reactor".into(),
+            source: e,
+        })
+    }
+}
+
+/// A running engine: one reactor thread, a disk pool and a tracker client.
+pub struct Session {
+    link: Link,
+    events: Receiver<Event>,
+    thread: Option<JoinHandle<()>>,
+    listen: SocketAddr,
+    storage: StorageConfig,
+}
+
+impl Session {
+    /// Binds the listener and starts the threads.
+    pub fn new(cfg: SessionConfig) -> Result<Session, Error> {
+        let io = |context: &str| {
+            let context = context.to_string();
+            move |source| Error::Io { context, source }
+        };
+        let listener = mio::net::TcpListener::bind(cfg.listen)
+            .map_err(io(&format!("listening on {}", cfg.listen)))?;
+        let listen = listener.local_addr().map_err(io("reading the listen address"))?;
+        let poll = Poll::new().map_err(io("creating the poller"))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io("creating the waker"))?);
+        let (cmd_tx, cmd_rx) = unbounded();
+        let (event_tx, event_rx) = bounded(1024);
+        let (disk_tx, disk_rx) = unbounded();
+        let (trk_tx, trk_rx) = unbounded();
+        let notify = {
+            let w = waker.clone();
+            Arc::new(move || {
+                let _ = w.wake();
+            })
+        };
+        let workers = match cfg.disk_workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let pool = DiskPool::new(workers, cfg.disk_queue, disk_tx, notify.clone())
+            .map_err(io("starting the disk pool"))?;
+        let tracker = TrackerClient::new(cfg.tracker.clone(), trk_tx, notify)
+            .map_err(io("starting the tracker client"))?;
+        let mut engine_cfg = cfg.engine.clone();
+        engine_cfg.listen_port = listen.port();
+        let reactor = Reactor::new(
+            poll,
+            listener,
+            Engine::new(engine_cfg),
+            cmd_rx,
+            event_tx,
+            pool,
+            disk_rx,
+            tracker,
+            trk_rx,
+        )
+        .map_err(io("registering the listener"))?;
+        let thread = std::thread::Builder::new()
+            .name("coracle-reactor".into())
+            .spawn(move || reactor.run())
+            .map_err(io("starting the reactor thread"))?;
+        Ok(Session {
+            link: Link {
+                commands: cmd_tx,
+                waker,
+            },
+            events: event_rx,
+            thread: Some(thread),
+            listen,
+            storage: cfg.storage,
+        })
+    }
+
+    /// The address peers can connect to.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// Events of every torrent (progress about once a second, completion, errors). Events are
+    /// dropped rather than queued without bound when nobody reads them.
+    pub fn events(&self) -> Receiver<Event> {
+        self.events.clone()
+    }
+
+    /// Adds a torrent: parses it, creates and reserves its files under `opts.output` (on this
+    /// thread), then hands it to the reactor. Data already there is rechecked first.
+    pub fn add(&self, source: TorrentSource, opts: AddOptions) -> Result<TorrentHandle, Error> {
+        let meta = load(source)?;
+        let files: Vec<FileSpec> = meta
+            .files
+            .iter()
+            .map(|f| FileSpec {
+                path: f.path.clone(),
+                length: f.length,
+                padding: f.padding,
+            })
+            .collect();
+        let recheck = has_existing_data(&opts.output, &files);
+        let storage =
+            Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
+        let mut trackers = meta.trackers.clone();
+        if opts.no_trackers {
+            trackers.clear();
+        }
+        let params = TorrentParams {
+            info_hash: meta.info_hash.0,
+            layout: meta.layout(),
+            trackers,
+            peers: opts.peers,
+            have: Bitfield::new(meta.layout().num_pieces()),
+            recheck,
+        };
+        let status = Arc::new(StatusCell::default());
+        let meta = Arc::new(meta);
+        let shelf = Shelf {
+            meta: meta.clone(),
+            storage: Arc::new(storage),
+            status: status.clone(),
+        };
+        let (reply_tx, reply_rx) = bounded(1);
+        self.link.send(Command::Add {
+            params,
+            shelf,
+            reply: reply_tx,
+        })?;
+        let id = reply_rx.recv().map_err(|_| Error::SessionClosed)??;
+        Ok(TorrentHandle {
+            id,
+            meta,
+            link: self.link.clone(),
+            status,
+        })
+    }
+
+    /// Announces `stopped`, flushes every file and joins the threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.link.send(Command::Shutdown);
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Reads and parses a torrent from its source.
+fn load(source: TorrentSource) -> Result<Metainfo, Error> {
+    let bytes = match source {
+        TorrentSource::Metainfo(m) => return Ok(m),
+        TorrentSource::Bytes(b) => b,
+        TorrentSource::File(path) => read_torrent_file(&path)?,
+    };
+    Metainfo::from_bytes(&bytes).map_err(Error::Metainfo)
+}
+
+/// Reads a .torrent file, refusing one larger than any real torrent.
+pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let context = format!("reading {}", path.display());
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        context: context.clone(),
+        source,
+    })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TORRENT_FILE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Io {
+            context: context.clone(),
+            source,
+        })?;
+    if bytes.len() > MAX_TORRENT_FILE {
+        return Err(Error::Io {
+            context,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "file too large for a .torrent"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Whether an earlier run left data that a recheck must look at.
+fn has_existing_data(root: &Path, files: &[FileSpec]) -> bool {
+    files.iter().filter(|f| !f.padding && f.length > 0).any(|f| {
+        std::fs::metadata(root.join(&f.path)).is_ok_and(|m| m.len() > 0)
+    })
+}
+
+/// Controls and observes one torrent. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct TorrentHandle {
+    id: TorrentId,
+    meta: Arc<Metainfo>,
+    link: Link,
+    status: Arc<StatusCell>,
+}
+
+impl fmt::Debug for TorrentHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TorrentHandle")
+            .field("id", &self.id)
+            .field("name", &self.meta.name)
+            .finish()
+    }
+}
+
+impl TorrentHandle {
+    /// The torrent's id within its session (events carry it).
+    pub fn id(&self) -> TorrentId {
+        self.id
+    }
+
+    /// The parsed .torrent.
+    pub fn metainfo(&self) -> &Metainfo {
+        &self.meta
+    }
+
+    /// A snapshot of its numbers; `None` when the session or torrent is gone.
+    pub fn stats(&self) -> Option<TorrentStats> {
+        let (tx, rx) = bounded(1);
+        self.link.send(Command::Stats { id: self.id, reply: tx }).ok()?;
+        rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
+    }
+
+    /// Drops its peers and stops it until [`Self::resume`].
+    pub fn pause(&self) -> Result<(), Error> {
+        self.link.send(Command::Pause(self.id))
+    }
+
+    /// Resumes after [`Self::pause`].
+    pub fn resume(&self) -> Result<(), Error> {
+        self.link.send(Command::Resume(self.id))
+    }
+
+    /// Removes it from the session (its files stay).
+    pub fn remove(&self) -> Result<(), Error> {
+        self.status.set_stopped();
+        self.link.send(Command::Remove(self.id))
+    }
+
+    /// Blocks until every piece is verified and on disk, or the torrent fails or stops.
+    pub fn wait(&self) -> Result<(), Error> {
+        self.wait_until(None)
+    }
+
+    /// Like [`Self::wait`], giving up after `timeout` with [`Error::Timeout`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), Error> {
+        let mut g = self.status.state.lock().map_err(|_| Error::SessionClosed)?;
+        loop {
+            match &*g {
+                Some(TorrentState::Seeding) => return Ok(()),
+                Some(TorrentState::Failed(why)) => return Err(Error::TorrentFailed(why.clone())),
+                Some(_) => return Err(Error::Stopped),
+                None => {}
+            }
+            let wait = match deadline {
+                Some(d) => d.checked_duration_since(Instant::now()).ok_or(Error::Timeout)?,
+                None => Duration::from_secs(3600),
+            };
+            g = self
+                .status
+                .changed
+                .wait_timeout(g, wait)
+                .map_err(|_| Error::SessionClosed)?
+                .0;
+        }
+    }
+}
