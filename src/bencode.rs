@@ -113,7 +113,10 @@ impl fmt::Display for BencodeError {
                 write!(f, "bencode: duplicate key in dictionary at offset {pos}")
             }
             BencodeError::TooManyValues { pos } => {
-                write!(f, "bencode: more than {MAX_VALUES} values (at offset {pos})")
+                write!(
+                    f,
+                    "bencode: more than {MAX_VALUES} values (at offset {pos})"
+                )
             }
             BencodeError::TrailingData { pos } => {
                 write!(f, "bencode: extra bytes after the value at offset {pos}")

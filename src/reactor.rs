@@ -128,7 +128,11 @@ impl Reactor {
                 match ev.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
-                    Token(t) => self.socket_event(t - 1, ev.is_readable() || ev.is_read_closed(), ev.is_writable() || ev.is_error()),
+                    Token(t) => self.socket_event(
+                        t - 1,
+                        ev.is_readable() || ev.is_read_closed(),
+                        ev.is_writable() || ev.is_error(),
+                    ),
                 }
             }
             self.read_ready();
@@ -161,7 +165,15 @@ impl Reactor {
                             .handle_closed(conn, "register failed".into(), Instant::now());
                         continue;
                     }
-                    self.socks.insert(conn, Sock { stream, written: 0, connecting: false, readable: true });
+                    self.socks.insert(
+                        conn,
+                        Sock {
+                            stream,
+                            written: 0,
+                            connecting: false,
+                            readable: true,
+                        },
+                    );
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -271,7 +283,11 @@ impl Reactor {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Add { params, shelf, reply } => {
+            Command::Add {
+                params,
+                shelf,
+                reply,
+            } => {
                 let dup = self
                     .engine
                     .torrent_ids()
@@ -302,13 +318,38 @@ impl Reactor {
     fn disk_result(&mut self, r: DiskResult) {
         let now = Instant::now();
         let done = match r {
-            DiskResult::Verified { torrent, piece, outcome, data } => match outcome {
-                VerifyOutcome::Written => DiskDone::Verified { torrent, piece, ok: true, buffer: data },
-                VerifyOutcome::HashMismatch => DiskDone::Verified { torrent, piece, ok: false, buffer: data },
-                VerifyOutcome::WriteFailed(e) => DiskDone::WriteFailed { torrent, piece, error: e.to_string() },
+            DiskResult::Verified {
+                torrent,
+                piece,
+                outcome,
+                data,
+            } => match outcome {
+                VerifyOutcome::Written => DiskDone::Verified {
+                    torrent,
+                    piece,
+                    ok: true,
+                    buffer: data,
+                },
+                VerifyOutcome::HashMismatch => DiskDone::Verified {
+                    torrent,
+                    piece,
+                    ok: false,
+                    buffer: data,
+                },
+                VerifyOutcome::WriteFailed(e) => DiskDone::WriteFailed {
+                    torrent,
+                    piece,
+                    error: e.to_string(),
+                },
             },
             DiskResult::Checked { torrent, piece, ok } => DiskDone::Checked { torrent, piece, ok },
-            DiskResult::Read { torrent, token, piece, begin, result } => DiskDone::Read {
+            DiskResult::Read {
+                torrent,
+                token,
+                piece,
+                begin,
+                result,
+            } => DiskDone::Read {
                 torrent,
                 conn: token as ConnId,
                 piece,
@@ -317,7 +358,8 @@ impl Reactor {
             },
             DiskResult::Flushed { torrent, result } => {
                 if let Err(e) = result {
-                    self.engine.fail_torrent(torrent, format!("flushing to disk failed: {e}"), now);
+                    self.engine
+                        .fail_torrent(torrent, format!("flushing to disk failed: {e}"), now);
                 }
                 return;
             }
@@ -341,8 +383,16 @@ impl Reactor {
                         self.disk_backlog.push_back(job);
                     }
                 }
-                Action::Announce { torrent, url, request } => {
-                    self.tracker.submit(AnnounceJob { torrent, url, request });
+                Action::Announce {
+                    torrent,
+                    url,
+                    request,
+                } => {
+                    self.tracker.submit(AnnounceJob {
+                        torrent,
+                        url,
+                        request,
+                    });
                 }
                 Action::Event(ev) => self.event(ev),
             }
@@ -374,7 +424,15 @@ impl Reactor {
         if let Err(e) = reg {
             return self.engine.handle_closed(conn, e.to_string(), now);
         }
-        self.socks.insert(conn, Sock { stream, written: 0, connecting: true, readable: false });
+        self.socks.insert(
+            conn,
+            Sock {
+                stream,
+                written: 0,
+                connecting: true,
+                readable: false,
+            },
+        );
     }
 
     fn disk_job(&mut self, req: DiskRequest) -> Option<DiskJob> {
@@ -404,7 +462,13 @@ impl Reactor {
                 expected: *shelf.meta.piece_hash(piece)?,
                 storage,
             },
-            DiskRequest::Read { conn, piece, begin, length, .. } => DiskJob::Read {
+            DiskRequest::Read {
+                conn,
+                piece,
+                begin,
+                length,
+                ..
+            } => DiskJob::Read {
                 torrent,
                 token: conn as u64,
                 piece,
@@ -468,9 +532,15 @@ impl Reactor {
                 }
             }
             Action::Connect { conn, addr } => self.connect(conn, addr),
-            Action::Announce { torrent, url, request } => {
-                self.tracker.submit(AnnounceJob { torrent, url, request })
-            }
+            Action::Announce {
+                torrent,
+                url,
+                request,
+            } => self.tracker.submit(AnnounceJob {
+                torrent,
+                url,
+                request,
+            }),
             Action::Event(ev) => self.event(ev),
         }
     }
@@ -527,7 +597,11 @@ impl Reactor {
             if let Some(t) = self.engine.torrent(*id) {
                 if let Some(url) = t.stop_announce_url() {
                     let request = t.announce_request(AnnounceEvent::Stopped);
-                    stops.push(AnnounceJob { torrent: *id, url, request });
+                    stops.push(AnnounceJob {
+                        torrent: *id,
+                        url,
+                        request,
+                    });
                 }
             }
         }
@@ -549,7 +623,10 @@ impl Reactor {
             if let Err(e) = shelf.storage.flush() {
                 log::error!("flushing {} failed: {e}", shelf.meta.name);
             }
-            if !matches!(shelf.status.state(), Some(TorrentState::Seeding) | Some(TorrentState::Failed(_))) {
+            if !matches!(
+                shelf.status.state(),
+                Some(TorrentState::Seeding) | Some(TorrentState::Failed(_))
+            ) {
                 shelf.status.set_stopped();
             }
         }

@@ -18,7 +18,9 @@ use mio::{Poll, Waker};
 
 use crate::bitfield::Bitfield;
 use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError};
-use crate::engine::{Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState, TorrentStats};
+use crate::engine::{
+    Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState, TorrentStats,
+};
 use crate::metainfo::{Metainfo, MetainfoError, MAX_TORRENT_FILE};
 use crate::reactor::{Reactor, Shelf, WAKER};
 use crate::tracker::{TrackerClient, TrackerConfig};
@@ -199,7 +201,9 @@ impl Session {
         };
         let listener = mio::net::TcpListener::bind(cfg.listen)
             .map_err(io(&format!("listening on {}", cfg.listen)))?;
-        let listen = listener.local_addr().map_err(io("reading the listen address"))?;
+        let listen = listener
+            .local_addr()
+            .map_err(io("reading the listen address"))?;
         let poll = Poll::new().map_err(io("creating the poller"))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io("creating the waker"))?);
         let (cmd_tx, cmd_rx) = unbounded();
@@ -275,8 +279,7 @@ impl Session {
             })
             .collect();
         let recheck = has_existing_data(&opts.output, &files);
-        let storage =
-            Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
+        let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
             trackers.clear();
@@ -358,7 +361,10 @@ pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
     if bytes.len() > MAX_TORRENT_FILE {
         return Err(Error::Io {
             context,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "file too large for a .torrent"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "file too large for a .torrent",
+            ),
         });
     }
     Ok(bytes)
@@ -366,9 +372,10 @@ pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Whether an earlier run left data that a recheck must look at.
 fn has_existing_data(root: &Path, files: &[FileSpec]) -> bool {
-    files.iter().filter(|f| !f.padding && f.length > 0).any(|f| {
-        std::fs::metadata(root.join(&f.path)).is_ok_and(|m| m.len() > 0)
-    })
+    files
+        .iter()
+        .filter(|f| !f.padding && f.length > 0)
+        .any(|f| std::fs::metadata(root.join(&f.path)).is_ok_and(|m| m.len() > 0))
 }
 
 /// Controls and observes one torrent. Cheap to clone; `Send + Sync`.
@@ -403,7 +410,12 @@ impl TorrentHandle {
     /// A snapshot of its numbers; `None` when the session or torrent is gone.
     pub fn stats(&self) -> Option<TorrentStats> {
         let (tx, rx) = bounded(1);
-        self.link.send(Command::Stats { id: self.id, reply: tx }).ok()?;
+        self.link
+            .send(Command::Stats {
+                id: self.id,
+                reply: tx,
+            })
+            .ok()?;
         rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
     }
 
@@ -443,7 +455,9 @@ impl TorrentHandle {
                 None => {}
             }
             let wait = match deadline {
-                Some(d) => d.checked_duration_since(Instant::now()).ok_or(Error::Timeout)?,
+                Some(d) => d
+                    .checked_duration_since(Instant::now())
+                    .ok_or(Error::Timeout)?,
                 None => Duration::from_secs(3600),
             };
             g = self

@@ -93,7 +93,11 @@ mod tests {
         assert_eq!(opt, Some(3));
         let (set, opt) = choose(&peers, 2, true, Some(2), 1);
         assert_eq!(set[0], 2);
-        assert_ne!(opt, Some(2), "a regular peer is not also the optimistic one");
+        assert_ne!(
+            opt,
+            Some(2),
+            "a regular peer is not also the optimistic one"
+        );
     }
 
     #[test]

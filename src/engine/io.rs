@@ -251,6 +251,10 @@ pub struct TorrentStats {
     pub peers: usize,
     /// Connected peers that have every piece.
     pub seeds: usize,
+    /// Pieces that failed their hash check this session (each was fetched again).
+    pub hash_failures: u32,
+    /// Peer addresses banned for sending corrupt data.
+    pub banned: usize,
 }
 
 /// What the engine reports to the embedding program.

@@ -277,7 +277,8 @@ impl Peer {
         if self.snubbed {
             return 1;
         }
-        let by_rate = (self.down.per_second() * 0.5 / f64::from(crate::layout::BLOCK_SIZE)) as usize;
+        let by_rate =
+            (self.down.per_second() * 0.5 / f64::from(crate::layout::BLOCK_SIZE)) as usize;
         by_rate.clamp(floor, cap)
     }
 

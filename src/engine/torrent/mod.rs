@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::choker::{self, Candidate};
-use super::io::{Action, ConnId, DiskRequest, EngineConfig, TorrentId, TorrentParams, TorrentState, TorrentStats};
+use super::io::{
+    Action, ConnId, DiskRequest, EngineConfig, TorrentId, TorrentParams, TorrentState, TorrentStats,
+};
 use super::peer::{Peer, PeerError, Upload};
 use super::Outputs;
 
@@ -74,6 +76,7 @@ pub struct TorrentCore {
     completed_pending: bool,
     downloaded: u64,
     uploaded: u64,
+    hash_failures: u32,
     down_rate: super::peer::Rate,
     up_rate: super::peer::Rate,
     last_sample: Instant,
@@ -113,6 +116,7 @@ impl TorrentCore {
             completed_pending: false,
             downloaded: 0,
             uploaded: 0,
+            hash_failures: 0,
             down_rate: Default::default(),
             up_rate: Default::default(),
             last_sample: now,
@@ -200,6 +204,8 @@ impl TorrentCore {
             up_rate: self.up_rate.per_second(),
             peers: self.peers.len(),
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
+            hash_failures: self.hash_failures,
+            banned: self.banned.len(),
         }
     }
 
@@ -251,7 +257,15 @@ impl TorrentCore {
     }
 
     /// A handshake completed: the peer joins. Sends our bitfield.
-    pub fn add_peer(&mut self, conn: ConnId, addr: SocketAddr, outgoing: bool, id: [u8; 20], now: Instant, out: &mut Outputs) {
+    pub fn add_peer(
+        &mut self,
+        conn: ConnId,
+        addr: SocketAddr,
+        outgoing: bool,
+        id: [u8; 20],
+        now: Instant,
+        out: &mut Outputs,
+    ) {
         let n = self.layout.num_pieces();
         let mut peer = Peer::new(addr, outgoing, id, n, now);
         if outgoing {
@@ -386,14 +400,28 @@ impl TorrentCore {
                 index,
                 begin,
                 length,
-            } => self.on_request(conn, Upload { piece: index, begin, length }, out),
-            Message::Piece { index, begin, data } => self.on_block(conn, index, begin, data, now, out),
+            } => self.on_request(
+                conn,
+                Upload {
+                    piece: index,
+                    begin,
+                    length,
+                },
+                out,
+            ),
+            Message::Piece { index, begin, data } => {
+                self.on_block(conn, index, begin, data, now, out)
+            }
             Message::Cancel {
                 index,
                 begin,
                 length,
             } => {
-                let up = Upload { piece: index, begin, length };
+                let up = Upload {
+                    piece: index,
+                    begin,
+                    length,
+                };
                 peer.upload_queue.retain(|u| *u != up);
                 Ok(())
             }
@@ -416,8 +444,15 @@ impl TorrentCore {
         }
     }
 
-    fn on_bitfield(&mut self, conn: ConnId, bytes: &[u8], now: Instant, out: &mut Outputs) -> Result<(), PeerError> {
-        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces()).map_err(PeerError::BadBitfield)?;
+    fn on_bitfield(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
+        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces())
+            .map_err(PeerError::BadBitfield)?;
         let have = self.picker.have().as_bytes();
         let wanted = bf
             .as_bytes()
@@ -437,7 +472,13 @@ impl TorrentCore {
         Ok(())
     }
 
-    fn on_have(&mut self, conn: ConnId, index: u32, now: Instant, out: &mut Outputs) -> Result<(), PeerError> {
+    fn on_have(
+        &mut self,
+        conn: ConnId,
+        index: u32,
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
         if index >= self.layout.num_pieces() {
             return Err(PeerError::PieceOutOfRange(index));
         }
@@ -466,7 +507,11 @@ impl TorrentCore {
         let want = downloading && peer.wanted > 0;
         if want != peer.am_interested {
             peer.am_interested = want;
-            let msg = if want { Message::Interested } else { Message::NotInterested };
+            let msg = if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
             peer.send(&msg, now);
             out.dirty.push(conn);
         }
@@ -518,12 +563,28 @@ impl TorrentCore {
         }
     }
 
-    fn on_block(&mut self, conn: ConnId, index: u32, begin: u32, data: &[u8], now: Instant, out: &mut Outputs) -> Result<(), PeerError> {
+    fn on_block(
+        &mut self,
+        conn: ConnId,
+        index: u32,
+        begin: u32,
+        data: &[u8],
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
         let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
         if !self.layout.is_valid_block(index, begin, length) {
-            return Err(PeerError::BadBlock { index, begin, length });
+            return Err(PeerError::BadBlock {
+                index,
+                begin,
+                length,
+            });
         }
-        let b = BlockRef { piece: index, begin, length };
+        let b = BlockRef {
+            piece: index,
+            begin,
+            length,
+        };
         let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
         if !peer.take_in_flight(&b) {
             if peer.take_cancelled(&b) {

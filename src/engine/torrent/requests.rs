@@ -33,9 +33,16 @@ impl TorrentCore {
         // The buffer budget bounds memory: no new piece starts while it is spent, but pieces
         // already started keep going, so the budget can never deadlock the download.
         let piece_len = (self.layout.piece_length() as usize).max(1);
-        let free = self.cfg.piece_buffer_bytes.saturating_sub(self.buffered_bytes);
+        let free = self
+            .cfg
+            .piece_buffer_bytes
+            .saturating_sub(self.buffered_bytes);
         // One piece may always be in progress, even when it alone is larger than the budget.
-        let budget = if self.buffered_bytes == 0 { (free / piece_len).max(1) } else { free / piece_len };
+        let budget = if self.buffered_bytes == 0 {
+            (free / piece_len).max(1)
+        } else {
+            free / piece_len
+        };
         self.picker.set_new_piece_budget(budget);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
@@ -100,7 +107,8 @@ impl TorrentCore {
         if self.checks_in_flight == 0 && self.check_next >= n {
             self.state = self.active_state();
             if self.state == TorrentState::Seeding {
-                out.actions.push_back(Action::Event(Event::Completed { torrent: self.id }));
+                out.actions
+                    .push_back(Action::Event(Event::Completed { torrent: self.id }));
             }
         }
     }
@@ -161,7 +169,14 @@ impl TorrentCore {
         self.pump_uploads(conn, out);
     }
 
-    fn on_verified(&mut self, piece: u32, ok: bool, buffer: Vec<u8>, now: Instant, out: &mut Outputs) {
+    fn on_verified(
+        &mut self,
+        piece: u32,
+        ok: bool,
+        buffer: Vec<u8>,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
         let contributors = self
             .partial
             .remove(&piece)
@@ -179,6 +194,7 @@ impl TorrentCore {
             self.announce_have(piece, now, out);
         } else {
             log::warn!("torrent {}: piece {piece} failed its hash check", self.id);
+            self.hash_failures += 1;
             self.picker.on_piece_failed(piece);
             self.charge(&contributors, now, out);
         }
@@ -214,8 +230,10 @@ impl TorrentCore {
         self.state = TorrentState::Seeding;
         self.completed_pending = true;
         self.trackers.force();
-        out.actions.push_back(Action::Disk(DiskRequest::Flush { torrent: self.id }));
-        out.actions.push_back(Action::Event(Event::Completed { torrent: self.id }));
+        out.actions
+            .push_back(Action::Disk(DiskRequest::Flush { torrent: self.id }));
+        out.actions
+            .push_back(Action::Event(Event::Completed { torrent: self.id }));
         let conns: Vec<ConnId> = self.peers.keys().copied().collect();
         for conn in conns {
             let seed = self.peers.get(&conn).is_some_and(|p| p.is_seed());
@@ -229,14 +247,21 @@ impl TorrentCore {
 
     /// Charges the peers that sent parts of a piece that failed its hash; bans repeat offenders.
     fn charge(&mut self, contributors: &[SocketAddr], now: Instant, out: &mut Outputs) {
-        let weight = if contributors.len() == 1 { BAN_THRESHOLD } else { 1 };
+        let weight = if contributors.len() == 1 {
+            BAN_THRESHOLD
+        } else {
+            1
+        };
         for addr in contributors {
             let strikes = self.strikes.entry(*addr).or_insert(0);
             *strikes += weight;
             if *strikes < BAN_THRESHOLD {
                 continue;
             }
-            log::warn!("torrent {}: banning {addr} for sending corrupt data", self.id);
+            log::warn!(
+                "torrent {}: banning {addr} for sending corrupt data",
+                self.id
+            );
             self.banned.insert(*addr);
             self.dialable.remove(addr);
             let guilty: Vec<ConnId> = self

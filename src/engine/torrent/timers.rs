@@ -229,7 +229,11 @@ impl TorrentCore {
         if !self.started_sent {
             return None;
         }
-        self.trackers.tiers().first().and_then(|t| t.first()).cloned()
+        self.trackers
+            .tiers()
+            .first()
+            .and_then(|t| t.first())
+            .cloned()
     }
 
     /// The earliest time a timer of this torrent needs the shell to call back.
