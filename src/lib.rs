@@ -1,4 +1,54 @@
-//! coracle: a BitTorrent engine for programs that are not async.
+//! coracle: a small, fast BitTorrent engine for programs that are not async.
+//!
+//! # Threads and data flow
+//!
+//! ```text
+//!  Session::add ──► reactor thread (mio): listener, every peer socket, one Waker
+//!   (caller's         │  Engine (sans-IO): handshakes → one TorrentCore per torrent
+//!    thread opens     │    peers · picker · piece buffers · choker · tracker schedule
+//!    the files)       ├──► disk pool (N threads): SHA-1, write into mmap'd files ──► results + wake
+//!                     └──► tracker threads (ureq / UDP): announces ───────────────► results + wake
+//!  your program ◄── Session::events() (progress, completed, failed, tracker trouble)
+//!               ──► TorrentHandle (stats, pause, resume, remove, wait)
+//! ```
+//!
+//! The reactor thread owns all protocol state; the other threads receive owned jobs and answer
+//! over channels. Nothing blocks the reactor: disk work runs on the pool, announces on tracker
+//! threads, and opening (reserving) a torrent's files happens on the thread that calls
+//! [`Session::add`]. There is no global state: several sessions can run in one process.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+//!
+//! fn main() -> Result<(), coracle::Error> {
+//!     let session = Session::new(SessionConfig::default())?;
+//!     let torrent = session.add(
+//!         TorrentSource::File("debian.torrent".into()),
+//!         AddOptions { output: "downloads".into(), ..Default::default() },
+//!     )?;
+//!     loop {
+//!         match torrent.wait_timeout(Duration::from_secs(1)) {
+//!             Err(coracle::Error::Timeout) => {
+//!                 if let Some(s) = torrent.stats() {
+//!                     println!("{} / {} bytes, {} peers", s.bytes_done, s.bytes_total, s.peers);
+//!                 }
+//!             }
+//!             other => {
+//!                 other?;
+//!                 break;
+//!             }
+//!         }
+//!     }
+//!     session.shutdown(); // announces `stopped`, flushes, joins the threads
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Programs that own their poll loop can drive [`engine::Engine`] directly: it is sans-IO (bytes
+//! and results in, actions and bytes out), and starts no thread.
 #![deny(missing_docs)]
 
 pub mod bencode;

@@ -1,1 +1,116 @@
-fn main() {}
+//! The `coracle` command-line client: argument parsing and dispatch. Everything else lives in
+//! [`cli`], which is itself a thin layer over the `coracle` library.
+
+mod cli;
+
+use std::ffi::{OsStr, OsString};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use cli::{Command, Mode, RunArgs};
+
+fn main() {
+    let code = match parse(std::env::args_os().skip(1).collect()) {
+        Ok(cmd) => cli::execute(cmd),
+        Err(msg) => {
+            eprintln!("coracle: {msg}\nTry 'coracle --help' for more information.");
+            cli::EXIT_USAGE
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Turns the arguments (program name excluded) into a [`Command`], or a usage error message.
+fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
+    let sub = raw.first().and_then(|a| a.to_str()).unwrap_or("");
+    let mode = match sub {
+        "download" | "seed" | "info" | "help" => sub.to_string(),
+        _ => String::new(),
+    };
+    if !mode.is_empty() {
+        raw.remove(0);
+    }
+    let mut args = pico_args::Arguments::from_vec(raw);
+    if mode == "help" || args.contains(["-h", "--help"]) {
+        return Ok(Command::Help);
+    }
+    if args.contains(["-V", "--version"]) {
+        return Ok(Command::Version);
+    }
+    if mode == "info" {
+        return Ok(Command::Info(torrent_arg(args.finish())?));
+    }
+    let mut verbose = if args.contains("-vv") { 2 } else { 0 };
+    while args.contains(["-v", "--verbose"]) {
+        verbose += 1;
+    }
+    let err = |name: &'static str| move |e: pico_args::Error| format!("{name}: {e}");
+    let seed_cmd = mode == "seed";
+    let dir_keys = if seed_cmd {
+        ["-d", "--data"]
+    } else {
+        ["-o", "--output"]
+    };
+    let dir = args
+        .opt_value_from_os_str(dir_keys, os_path)
+        .map_err(err(dir_keys[1]))?;
+    if seed_cmd && dir.is_none() {
+        return Err("seed needs --data DIR (the folder holding the torrent's data)".into());
+    }
+    let run = RunArgs {
+        dir: dir.unwrap_or_else(|| PathBuf::from(".")),
+        seed_cmd,
+        keep_seeding: seed_cmd || args.contains("--seed"),
+        port: args
+            .opt_value_from_str(["-p", "--port"])
+            .map_err(err("--port"))?
+            .unwrap_or(6881),
+        peers: args
+            .values_from_fn("--peer", peer_addr)
+            .map_err(err("--peer"))?,
+        max_peers: args
+            .opt_value_from_str("--max-peers")
+            .map_err(err("--max-peers"))?,
+        no_trackers: args.contains("--no-trackers"),
+        mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
+            (true, _) => Mode::Json,
+            (false, true) => Mode::Quiet,
+            (false, false) => Mode::Human,
+        },
+        verbose,
+        torrent: torrent_arg(args.finish())?,
+    };
+    if run.max_peers == Some(0) {
+        return Err("--max-peers must be at least 1".into());
+    }
+    Ok(Command::Run(run))
+}
+
+/// The single free argument left after the options: the .torrent file.
+fn torrent_arg(rest: Vec<OsString>) -> Result<PathBuf, String> {
+    // Every known option is gone by now, so anything dash-led is a typo (`./-x.torrent` works).
+    if let Some(opt) = rest.iter().find(|a| a.to_string_lossy().starts_with('-')) {
+        return Err(format!("unknown option '{}'", opt.to_string_lossy()));
+    }
+    match rest.as_slice() {
+        [] => Err("no .torrent file given".into()),
+        [one] => Ok(PathBuf::from(one)),
+        [_, extra, ..] => Err(format!("unexpected argument '{}'", extra.to_string_lossy())),
+    }
+}
+
+/// Paths are taken as raw OS strings so non-UTF-8 file names work.
+fn os_path(s: &OsStr) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
+}
+
+/// `HOST:PORT` for `--peer`; names are resolved here, once, to their first address.
+fn peer_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| "expected HOST:PORT".to_string())
+}

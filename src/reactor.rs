@@ -141,8 +141,14 @@ impl Reactor {
             if now >= self.engine.next_timeout(now) {
                 self.engine.handle_tick(now);
             }
-            self.run_actions();
-            self.flush_dirty();
+            // Writing can free room for uploads, which queue disk reads: repeat until quiet.
+            loop {
+                self.run_actions();
+                self.flush_dirty();
+                if !self.engine.has_actions() {
+                    break;
+                }
+            }
         }
         self.shutdown();
     }
@@ -512,37 +518,6 @@ impl Reactor {
             self.write_socket(conn);
         }
         self.dirty = dirty;
-        // Writing may have freed room for uploads, which queue disk reads.
-        if self.engine.poll_action().map(|a| self.requeue(a)).is_some() {
-            self.run_actions();
-        }
-    }
-
-    fn requeue(&mut self, first: Action) {
-        // poll_action took one action out to see whether there were any; put it through.
-        match first {
-            Action::Disk(req) => {
-                if let Some(job) = self.disk_job(req) {
-                    self.disk_backlog.push_back(job);
-                }
-            }
-            Action::Close { conn, .. } => {
-                if let Some(mut sock) = self.socks.remove(&conn) {
-                    let _ = self.poll.registry().deregister(&mut sock.stream);
-                }
-            }
-            Action::Connect { conn, addr } => self.connect(conn, addr),
-            Action::Announce {
-                torrent,
-                url,
-                request,
-            } => self.tracker.submit(AnnounceJob {
-                torrent,
-                url,
-                request,
-            }),
-            Action::Event(ev) => self.event(ev),
-        }
     }
 
     fn write_socket(&mut self, conn: ConnId) {

@@ -63,7 +63,7 @@ pub enum TorrentSource {
     /// The bytes of a .torrent file.
     Bytes(Vec<u8>),
     /// Metainfo already parsed.
-    Metainfo(Metainfo),
+    Metainfo(Box<Metainfo>),
 }
 
 /// Per-torrent options.
@@ -336,7 +336,7 @@ impl Drop for Session {
 /// Reads and parses a torrent from its source.
 fn load(source: TorrentSource) -> Result<Metainfo, Error> {
     let bytes = match source {
-        TorrentSource::Metainfo(m) => return Ok(m),
+        TorrentSource::Metainfo(m) => return Ok(*m),
         TorrentSource::Bytes(b) => b,
         TorrentSource::File(path) => read_torrent_file(&path)?,
     };

@@ -38,7 +38,9 @@ fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
             rust_files(&entry.unwrap().path(), out);
         }
     } else if path.extension().is_some_and(|e| e == "rs")
-        && !path.file_name().is_some_and(|n| n == "tests.rs" || n.to_string_lossy().ends_with("_tests.rs"))
+        && !path
+            .file_name()
+            .is_some_and(|n| n == "tests.rs" || n.to_string_lossy().ends_with("_tests.rs"))
     {
         out.push(path.to_path_buf());
     }
@@ -69,7 +71,11 @@ fn sans_io_layers_name_no_io() {
             }
         }
     }
-    assert!(violations.is_empty(), "I/O in a sans-IO layer:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "I/O in a sans-IO layer:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
@@ -79,7 +85,11 @@ fn only_the_disk_layer_is_unsafe() {
     rust_files(&root, &mut files);
     let offenders: Vec<String> = files
         .iter()
-        .filter(|f| !f.starts_with(root.join("disk")) && !f.ends_with("main.rs") && !f.starts_with(root.join("cli")))
+        .filter(|f| {
+            !f.starts_with(root.join("disk"))
+                && !f.ends_with("main.rs")
+                && !f.starts_with(root.join("cli"))
+        })
         .filter(|f| {
             let text = std::fs::read_to_string(f).unwrap();
             production_code(&text)
@@ -88,5 +98,8 @@ fn only_the_disk_layer_is_unsafe() {
         })
         .map(|f| f.display().to_string())
         .collect();
-    assert!(offenders.is_empty(), "unsafe outside src/disk: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "unsafe outside src/disk: {offenders:?}"
+    );
 }

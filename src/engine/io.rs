@@ -41,6 +41,8 @@ pub struct EngineConfig {
     pub max_upload_queue: usize,
     /// Bytes queued for one peer's socket beyond which no more disk reads start for it.
     pub send_buffer_bytes: usize,
+    /// Most bytes per second each torrent uploads; `None` for no limit.
+    pub upload_rate_limit: Option<u64>,
     /// A TCP connect must finish within this.
     pub connect_timeout: Duration,
     /// A handshake must complete within this after the connection.
@@ -66,7 +68,8 @@ impl Default for EngineConfig {
             pipeline_floor: 16,
             pipeline_cap: 256,
             max_upload_queue: 512,
-            send_buffer_bytes: 256 * 1024,
+            send_buffer_bytes: 64 * 1024,
+            upload_rate_limit: None,
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             inactivity_timeout: Duration::from_secs(120),

@@ -416,6 +416,11 @@ impl Engine {
         self.out.actions.pop_front()
     }
 
+    /// Whether actions are waiting for [`Engine::poll_action`].
+    pub fn has_actions(&self) -> bool {
+        !self.out.actions.is_empty()
+    }
+
     /// Moves the ids of connections whose outbox grew into `into`.
     pub fn take_dirty(&mut self, into: &mut Vec<ConnId>) {
         into.append(&mut self.out.dirty);

@@ -35,6 +35,13 @@ const READS_PER_PEER: usize = 4;
 /// Keep-alives in a row after which a peer is treated as a flood.
 const MAX_KEEPALIVES: u32 = 1000;
 
+/// The frame payload limit for a torrent: a bitfield (1 id byte + the bits) or a piece message
+/// carrying one 16 KiB block (1 id byte + 8 header bytes), whichever is larger.
+fn max_frame(layout: &Layout) -> u32 {
+    let bitfield = 1 + layout.num_pieces().div_ceil(8);
+    bitfield.max(1 + 8 + crate::layout::BLOCK_SIZE)
+}
+
 /// A piece being downloaded: its buffer and who sent parts of it.
 #[derive(Debug)]
 struct PartialPiece {
@@ -56,6 +63,9 @@ pub struct TorrentCore {
     cfg: EngineConfig,
     info_hash: [u8; 20],
     layout: Layout,
+    /// Largest frame payload a peer may send: our bitfield or one block, whichever is larger.
+    /// Checked before buffering, so a partial frame costs at most this per peer.
+    max_frame: u32,
     state: TorrentState,
     picker: Picker,
     pub(super) peers: HashMap<ConnId, Peer>,
@@ -77,6 +87,9 @@ pub struct TorrentCore {
     downloaded: u64,
     uploaded: u64,
     hash_failures: u32,
+    /// Upload token bucket (bytes) when `upload_rate_limit` is set.
+    upload_tokens: i64,
+    last_refill: Instant,
     down_rate: super::peer::Rate,
     up_rate: super::peer::Rate,
     last_sample: Instant,
@@ -97,6 +110,7 @@ impl TorrentCore {
             cfg: cfg.clone(),
             info_hash: p.info_hash,
             layout: p.layout,
+            max_frame: max_frame(&p.layout),
             state: TorrentState::Checking,
             picker,
             peers: HashMap::new(),
@@ -117,6 +131,8 @@ impl TorrentCore {
             downloaded: 0,
             uploaded: 0,
             hash_failures: 0,
+            upload_tokens: 0,
+            last_refill: now,
             down_rate: Default::default(),
             up_rate: Default::default(),
             last_sample: now,
@@ -321,7 +337,7 @@ impl TorrentCore {
         let mut pending = std::mem::take(&mut peer.inbuf);
         // Finish a frame that an earlier read split, taking only the bytes it still needs.
         while !pending.is_empty() {
-            match wire::decode_frame(&pending, wire::DEFAULT_MAX_FRAME) {
+            match wire::decode_frame(&pending, self.max_frame) {
                 Ok(Some((msg, used))) => {
                     debug_assert_eq!(used, pending.len());
                     self.handle_message(conn, msg, now, out);
@@ -342,7 +358,7 @@ impl TorrentCore {
         }
         // Then decode straight from the read buffer: no copy for whole frames.
         loop {
-            match wire::decode_frame(data, wire::DEFAULT_MAX_FRAME) {
+            match wire::decode_frame(data, self.max_frame) {
                 Ok(Some((msg, used))) => {
                     self.handle_message(conn, msg, now, out);
                     data = &data[used..];
@@ -549,9 +565,14 @@ impl TorrentCore {
             return;
         };
         while peer.reads_in_flight < READS_PER_PEER && peer.out.len() < limit {
+            // With a rate limit, a read starts only while the bucket has tokens; the tick refills it.
+            if self.cfg.upload_rate_limit.is_some() && self.upload_tokens <= 0 {
+                break;
+            }
             let Some(up) = peer.upload_queue.pop_front() else {
                 break;
             };
+            self.upload_tokens -= i64::from(up.length);
             peer.reads_in_flight += 1;
             out.actions.push_back(Action::Disk(DiskRequest::Read {
                 torrent: self.id,

@@ -185,8 +185,10 @@ impl TorrentCore {
         self.buffered_bytes = self
             .buffered_bytes
             .saturating_sub(self.layout.piece_len(piece) as usize);
-        let spare_room = self.cfg.piece_buffer_bytes / (self.layout.piece_length() as usize).max(1);
-        if self.spare_buffers.len() < spare_room.min(4) {
+        // Keep the buffer for the next piece only while spares and live buffers together stay
+        // within the budget, so the budget bounds every piece byte the torrent holds.
+        let spares: usize = self.spare_buffers.iter().map(Vec::capacity).sum();
+        if spares + buffer.capacity() + self.buffered_bytes <= self.cfg.piece_buffer_bytes {
             self.spare_buffers.push(buffer);
         }
         if ok {

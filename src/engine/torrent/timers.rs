@@ -33,10 +33,33 @@ impl TorrentCore {
             return;
         }
         self.expire(now, out);
+        self.refill_upload_tokens(now, out);
         if now.saturating_duration_since(self.last_rechoke) >= choker::RECHOKE_INTERVAL {
             self.rechoke(now, out);
         }
         self.maybe_announce(now, out);
+    }
+
+    /// Adds one tick's worth of upload allowance (a burst of at most a second) and restarts the
+    /// uploads that waited for it.
+    fn refill_upload_tokens(&mut self, now: Instant, out: &mut Outputs) {
+        let Some(limit) = self.cfg.upload_rate_limit else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(self.last_refill);
+        self.last_refill = now;
+        let earned = (limit as f64 * elapsed.as_secs_f64()) as i64;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.upload_tokens = (self.upload_tokens.saturating_add(earned)).min(limit);
+        let waiting: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.upload_queue.is_empty())
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in waiting {
+            self.pump_uploads(conn, out);
+        }
     }
 
     fn sample_rates(&mut self, elapsed: Duration) {
@@ -126,7 +149,7 @@ impl TorrentCore {
         self.optimistic = optimistic;
         for (&conn, peer) in self.peers.iter_mut() {
             let want = unchoke.contains(&conn);
-            if want == !peer.am_choking {
+            if want != peer.am_choking {
                 continue;
             }
             peer.am_choking = !want;

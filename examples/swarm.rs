@@ -1,0 +1,586 @@
+//! A swarm on 127.0.0.1: a tracker, several seeders and one or more coracle leechers, with the
+//! leecher's wall time, CPU time and memory measured in a process of its own. Offline; nothing
+//! leaves the loopback interface.
+//!
+//! ```text
+//! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
+//!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--keep] [--timeout 900]
+//! ```
+//!
+//! The payload is deterministic pseudo-random data written once to a temporary folder that every
+//! seeder reads. coracle seeders run in this process and recheck that data on start (timed apart
+//! from the download); `--seed-with libtorrent` runs `examples/swarm/libtorrent_seeder.py`
+//! processes instead (python3-libtorrent, seed mode, no recheck). Each leecher is this program
+//! run again with a hidden `--leech-child` argument, so `getrusage` and `/proc/self/status` see
+//! the leecher alone. The download is compared byte for byte with the payload, and the leecher's
+//! CPU time is set against the time one core needs just to SHA-1 the same bytes.
+
+#[path = "../tests/support/payload.rs"]
+mod payload;
+#[path = "../tests/support/tracker.rs"]
+mod tracker;
+
+#[path = "swarm/gen.rs"]
+mod gen;
+#[path = "swarm/leech.rs"]
+mod leech;
+#[path = "swarm/measure.rs"]
+mod measure;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+
+use gen::human;
+use leech::LeechReport;
+
+const PYTHON: &str = "/usr/bin/python3";
+const SEEDER_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/swarm/libtorrent_seeder.py"
+);
+const MIB: f64 = (1u64 << 20) as f64;
+const GIB: f64 = (1u64 << 30) as f64;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SeedWith {
+    Coracle,
+    Libtorrent,
+}
+
+struct Args {
+    size: u64,
+    piece: u64,
+    files: usize,
+    seeders: usize,
+    leechers: usize,
+    seed_with: SeedWith,
+    keep: bool,
+    timeout: u64,
+}
+
+const USAGE: &str = "\
+usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
+             [--seed-with coracle|libtorrent] [--keep] [--timeout SECS]
+
+Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
+leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.";
+
+fn parse_args(argv: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        size: 256 << 20,
+        piece: 1 << 20,
+        files: 1,
+        seeders: 4,
+        leechers: 1,
+        seed_with: SeedWith::Coracle,
+        keep: false,
+        timeout: 900,
+    };
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let count = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{flag}: {v:?} is not a number"))
+        };
+        match flag {
+            "--size" => a.size = gen::parse_size(&value()?)?,
+            "--piece" => a.piece = gen::parse_size(&value()?)?,
+            "--files" => a.files = count(value()?)?,
+            "--seeders" => a.seeders = count(value()?)?,
+            "--leechers" => a.leechers = count(value()?)?,
+            "--timeout" => a.timeout = count(value()?)? as u64,
+            "--seed-with" => {
+                a.seed_with = match value()?.as_str() {
+                    "coracle" => SeedWith::Coracle,
+                    "libtorrent" => SeedWith::Libtorrent,
+                    v => return Err(format!("--seed-with: {v:?} is not coracle or libtorrent")),
+                }
+            }
+            "--keep" => a.keep = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {arg:?}\n\n{USAGE}")),
+        }
+    }
+    if !(16 << 10..=64 << 20).contains(&a.piece) || !a.piece.is_power_of_two() {
+        return Err("--piece must be a power of two from 16KiB to 64MiB".into());
+    }
+    if a.files == 0 || a.files as u64 > a.size || a.files > 10_000 {
+        return Err("--files must be between 1 and the payload size (at most 10000)".into());
+    }
+    if a.seeders == 0 || a.seeders > 64 || a.leechers == 0 || a.leechers > 16 {
+        return Err("--seeders must be 1..=64 and --leechers 1..=16".into());
+    }
+    Ok(a)
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--leech-child") {
+        if let Err(e) = leech::run(&argv[1..]) {
+            eprintln!("\nleecher error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let args = match parse_args(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let work = Work::new(payload::temp_dir("swarm"), args.keep);
+    let result = run(&args, &work);
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        drop(work);
+        std::process::exit(1);
+    }
+}
+
+/// The temporary folder, removed on the way out unless `--keep`.
+struct Work {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl Work {
+    fn new(dir: PathBuf, keep: bool) -> Work {
+        Work { dir, keep }
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("kept {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Child processes that are killed if the run ends early.
+#[derive(Default)]
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            if let Ok(None) = c.try_wait() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The seeders of either kind.
+enum Seeders {
+    Coracle(Vec<Session>),
+    Libtorrent {
+        children: Children,
+        /// Each seeder's stdout lines after `ready`.
+        lines: crossbeam_channel::Receiver<(usize, String)>,
+    },
+}
+
+impl Seeders {
+    /// CPU seconds the seeding side has used so far: this process (coracle seeders and the
+    /// tracker), or the python processes.
+    fn cpu(&self) -> f64 {
+        match self {
+            Seeders::Coracle(_) => {
+                let (u, s) = measure::self_cpu();
+                u + s
+            }
+            Seeders::Libtorrent { children, .. } => children
+                .0
+                .iter()
+                .filter_map(|c| measure::proc_cpu(c.id()))
+                .sum(),
+        }
+    }
+
+    fn shutdown(self) -> Option<u64> {
+        match self {
+            Seeders::Coracle(sessions) => {
+                sessions.into_iter().for_each(Session::shutdown);
+                None
+            }
+            Seeders::Libtorrent {
+                mut children,
+                lines,
+            } => {
+                for c in &mut children.0 {
+                    drop(c.stdin.take());
+                }
+                let mut uploaded = 0;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let mut reported = 0;
+                while reported < children.0.len() {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let Ok((_, line)) = lines.recv_timeout(left) else {
+                        break;
+                    };
+                    if let Some(n) = line.strip_prefix("uploaded ") {
+                        uploaded += n.trim().parse::<u64>().unwrap_or(0);
+                        reported += 1;
+                    }
+                }
+                drop(children);
+                Some(uploaded)
+            }
+        }
+    }
+}
+
+fn session_config(kind: char, index: usize) -> SessionConfig {
+    let mut cfg = SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..SessionConfig::default()
+    };
+    let id = format!(
+        "-CR0100-{kind}{:03}{:08}",
+        index % 1000,
+        std::process::id() % 100_000_000
+    );
+    cfg.engine.peer_id.copy_from_slice(&id.as_bytes()[..20]);
+    cfg
+}
+
+fn start_coracle_seeders(
+    n: usize,
+    torrent: &Path,
+    data: &Path,
+    timeout: Duration,
+) -> Result<Vec<Session>, String> {
+    let mut sessions = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let s = Session::new(session_config('S', i)).map_err(|e| format!("seeder {i}: {e}"))?;
+        let h = s
+            .add(
+                TorrentSource::File(torrent.to_path_buf()),
+                AddOptions {
+                    output: data.to_path_buf(),
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| format!("seeder {i}: {e}"))?;
+        sessions.push(s);
+        handles.push(h);
+    }
+    for (i, h) in handles.iter().enumerate() {
+        h.wait_timeout(timeout)
+            .map_err(|e| format!("seeder {i} checking its data: {e}"))?;
+    }
+    Ok(sessions)
+}
+
+fn start_libtorrent_seeders(n: usize, torrent: &Path, data: &Path) -> Result<Seeders, String> {
+    let probe = Command::new(PYTHON)
+        .args(["-c", "import libtorrent; print(libtorrent.__version__)"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => eprintln!(
+            "  libtorrent {} (python bindings)",
+            String::from_utf8_lossy(&o.stdout).trim()
+        ),
+        Ok(_) => {
+            return Err(format!(
+                "--seed-with libtorrent needs the python3 libtorrent bindings for {PYTHON} \
+                 (Debian/Ubuntu: apt-get install python3-libtorrent)"
+            ))
+        }
+        Err(e) => return Err(format!("--seed-with libtorrent needs {PYTHON}: {e}")),
+    }
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut children = Children::default();
+    for i in 0..n {
+        let mut child = Command::new(PYTHON)
+            .arg(SEEDER_SCRIPT)
+            .arg(torrent)
+            .arg(data)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting {SEEDER_SCRIPT}: {e}"))?;
+        let out = child.stdout.take().expect("piped stdout");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send((i, line)).is_err() {
+                    break;
+                }
+            }
+        });
+        children.0.push(child);
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut ports = vec![None; n];
+    while ports.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.min(Duration::from_millis(500))) {
+            Ok((i, line)) => {
+                if let Some(p) = line.strip_prefix("ready ") {
+                    ports[i] = Some(p.trim().to_string());
+                }
+            }
+            Err(_) if left.is_zero() => {
+                return Err("libtorrent seeders did not become ready within 90s".into())
+            }
+            Err(_) => {}
+        }
+        for (i, c) in children.0.iter_mut().enumerate() {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Err(format!("libtorrent seeder {i} exited early ({status})"));
+            }
+        }
+    }
+    let ports: Vec<String> = ports.into_iter().flatten().collect();
+    eprintln!(
+        "  libtorrent seeders on 127.0.0.1 ports {}",
+        ports.join(", ")
+    );
+    Ok(Seeders::Libtorrent {
+        children,
+        lines: rx,
+    })
+}
+
+fn run(args: &Args, work: &Work) -> Result<(), String> {
+    let dir = &work.dir;
+    let seed_dir = dir.join("seed");
+    let torrent_path = dir.join("swarm.torrent");
+    let layout = gen::Layout::new(args.size, args.files, args.piece);
+    let total = layout.total();
+    eprintln!(
+        "swarm: {} in {} file(s), {} pieces of {}, {} {:?} seeder(s), {} leecher(s), in {}",
+        human(total),
+        layout.files.len(),
+        layout.pieces(),
+        human(args.piece),
+        args.seeders,
+        args.seed_with,
+        args.leechers,
+        dir.display()
+    );
+
+    let tracker = tracker::TestTracker::start();
+    let url = tracker.url();
+
+    // 1. The payload and its .torrent.
+    let t = Instant::now();
+    let pieces = gen::write_payload(&layout, &seed_dir, 0x5eed_cafe)
+        .map_err(|e| format!("writing the payload: {e}"))?;
+    std::fs::write(&torrent_path, gen::torrent(&layout, pieces, &url))
+        .map_err(|e| format!("writing the torrent: {e}"))?;
+    let gen_secs = t.elapsed().as_secs_f64();
+    eprintln!("  payload and .torrent written in {gen_secs:.2}s");
+
+    // 2. The seeders.
+    let timeout = Duration::from_secs(args.timeout);
+    let t = Instant::now();
+    let seeders = match args.seed_with {
+        SeedWith::Coracle => Seeders::Coracle(start_coracle_seeders(
+            args.seeders,
+            &torrent_path,
+            &seed_dir,
+            timeout,
+        )?),
+        SeedWith::Libtorrent => start_libtorrent_seeders(args.seeders, &torrent_path, &seed_dir)?,
+    };
+    let seed_start_secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "  {} seeder(s) ready in {seed_start_secs:.2}s{}",
+        args.seeders,
+        if args.seed_with == SeedWith::Coracle {
+            " (recheck of the shared data, not counted below)"
+        } else {
+            " (seed mode, no recheck)"
+        }
+    );
+
+    // 3. The leechers, each a child process.
+    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let seed_cpu_before = seeders.cpu();
+    let t = Instant::now();
+    let mut leechers = Children::default();
+    for i in 0..args.leechers {
+        let child = Command::new(&exe)
+            .arg("--leech-child")
+            .arg(&torrent_path)
+            .arg(dir.join(format!("leech{i}")))
+            .arg(&url)
+            .arg(i.to_string())
+            .arg(args.timeout.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting leecher {i}: {e}"))?;
+        leechers.0.push(child);
+    }
+    let mut reports = Vec::new();
+    for (i, child) in std::mem::take(&mut leechers.0).into_iter().enumerate() {
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("leecher {i}: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!("leecher {i} failed ({})", out.status));
+        }
+        let r = LeechReport::parse(&text)
+            .ok_or_else(|| format!("leecher {i} printed no report: {text:?}"))?;
+        reports.push(r);
+    }
+    let parent_wall = t.elapsed().as_secs_f64();
+    let seed_cpu = seeders.cpu() - seed_cpu_before;
+
+    // 4. Byte-for-byte check.
+    let t = Instant::now();
+    for i in 0..args.leechers {
+        gen::compare(&layout, &seed_dir, &dir.join(format!("leech{i}")))
+            .map_err(|e| format!("leecher {i}'s download is wrong: {e}"))?;
+    }
+    let verify_secs = t.elapsed().as_secs_f64();
+    let lt_uploaded = seeders.shutdown();
+    drop(tracker);
+
+    // 5. The SHA-1 floor, and the summary.
+    let floor = gen::sha1_floor(total, args.piece);
+    let seed_kind = match args.seed_with {
+        SeedWith::Coracle => "coracle, in the parent process",
+        SeedWith::Libtorrent => "libtorrent (python), seed mode",
+    };
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| s.push_str(&format!("  {k:<18}{v}\n"));
+    line(
+        "payload",
+        format!(
+            "{} in {} file(s), {} pieces of {}",
+            human(total),
+            layout.files.len(),
+            layout.pieces(),
+            human(args.piece)
+        ),
+    );
+    line("seeders", format!("{} x {seed_kind}", args.seeders));
+    if args.seed_with == SeedWith::Coracle {
+        line(
+            "seeder recheck",
+            format!("{seed_start_secs:.2} s (all seeders at once; excluded below)"),
+        );
+    }
+    for (i, r) in reports.iter().enumerate() {
+        let tag = if reports.len() > 1 {
+            format!(" #{i}")
+        } else {
+            String::new()
+        };
+        let cpu = r.user + r.sys;
+        line(
+            &format!("wall{tag}"),
+            format!(
+                "{:.2} s  ({:.1} MiB/s; + {:.2} s shutdown/flush)",
+                r.wall,
+                total as f64 / r.wall / MIB,
+                r.shutdown
+            ),
+        );
+        line(
+            &format!("leecher CPU{tag}"),
+            format!(
+                "{cpu:.2} s (user {:.2} + sys {:.2}) = {:.2} s/GiB",
+                r.user,
+                r.sys,
+                cpu / (total as f64 / GIB)
+            ),
+        );
+        line(
+            &format!("peak RssAnon{tag}"),
+            format!(
+                "{:.1} MiB  (VmHWM {:.1} MiB, includes mapped file pages)",
+                r.rss_anon_peak_kib as f64 / 1024.0,
+                r.vm_hwm_kib as f64 / 1024.0
+            ),
+        );
+        if r.hash_failures > 0 || r.bytes > total + total / 20 {
+            line(
+                &format!("waste{tag}"),
+                format!(
+                    "{} received for {} ({} hash failures)",
+                    human(r.bytes),
+                    human(total),
+                    r.hash_failures
+                ),
+            );
+        }
+    }
+    line(
+        "SHA-1 floor",
+        format!(
+            "{floor:.2} s on one core for {} ({:.0} MiB/s)",
+            human(total),
+            total as f64 / floor / MIB
+        ),
+    );
+    for (i, r) in reports.iter().enumerate() {
+        let tag = if reports.len() > 1 {
+            format!(" #{i}")
+        } else {
+            String::new()
+        };
+        line(
+            &format!("CPU / floor{tag}"),
+            format!("{:.2}x", (r.user + r.sys) / floor),
+        );
+    }
+    line(
+        "seed-side CPU",
+        format!(
+            "{seed_cpu:.2} s during the download ({})",
+            match args.seed_with {
+                SeedWith::Coracle => "parent: seeders + tracker",
+                SeedWith::Libtorrent => "python processes",
+            }
+        ),
+    );
+    if let Some(up) = lt_uploaded {
+        line("libtorrent sent", human(up));
+    }
+    line(
+        "check",
+        format!(
+            "{} byte-identical to the payload ({verify_secs:.2} s); parent saw {parent_wall:.2} s",
+            if args.leechers > 1 {
+                "every download"
+            } else {
+                "download"
+            }
+        ),
+    );
+    println!("\n== coracle swarm ==\n{s}");
+    let _ = std::io::stdout().flush();
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! The leecher, run in a child process of its own so its CPU time and memory are measured alone.
+//! It prints one `SWARM-LEECH key=value...` line on stdout that the parent parses.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use coracle::engine::Event;
+use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+
+use crate::measure;
+
+/// What the child reports.
+#[derive(Debug, Default, Clone)]
+pub struct LeechReport {
+    /// Session start to every piece verified and written.
+    pub wall: f64,
+    /// Session shutdown (flush) after completion.
+    pub shutdown: f64,
+    pub user: f64,
+    pub sys: f64,
+    pub rss_anon_peak_kib: u64,
+    pub vm_hwm_kib: u64,
+    pub bytes: u64,
+    pub hash_failures: u32,
+    pub peers: usize,
+}
+
+impl LeechReport {
+    pub fn line(&self) -> String {
+        format!(
+            "SWARM-LEECH wall={:.4} shutdown={:.4} user={:.4} sys={:.4} rss_anon_peak_kib={} \
+             vm_hwm_kib={} bytes={} hash_failures={} peers={}",
+            self.wall,
+            self.shutdown,
+            self.user,
+            self.sys,
+            self.rss_anon_peak_kib,
+            self.vm_hwm_kib,
+            self.bytes,
+            self.hash_failures,
+            self.peers
+        )
+    }
+
+    pub fn parse(out: &str) -> Option<LeechReport> {
+        let line = out.lines().find(|l| l.starts_with("SWARM-LEECH "))?;
+        let mut r = LeechReport::default();
+        for kv in line.split_whitespace().skip(1) {
+            let (k, v) = kv.split_once('=')?;
+            match k {
+                "wall" => r.wall = v.parse().ok()?,
+                "shutdown" => r.shutdown = v.parse().ok()?,
+                "user" => r.user = v.parse().ok()?,
+                "sys" => r.sys = v.parse().ok()?,
+                "rss_anon_peak_kib" => r.rss_anon_peak_kib = v.parse().ok()?,
+                "vm_hwm_kib" => r.vm_hwm_kib = v.parse().ok()?,
+                "bytes" => r.bytes = v.parse().ok()?,
+                "hash_failures" => r.hash_failures = v.parse().ok()?,
+                "peers" => r.peers = v.parse().ok()?,
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+}
+
+/// `--leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT_SECS]]`
+pub fn run(args: &[String]) -> Result<(), String> {
+    let [torrent, out, tracker, rest @ ..] = args else {
+        return Err("usage: --leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT]]".into());
+    };
+    let index: u32 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let timeout = Duration::from_secs(rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(900));
+    let show_progress = index == 0;
+    let sampler = measure::RssSampler::start();
+    let start = Instant::now();
+
+    let mut cfg = SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..SessionConfig::default()
+    };
+    let id = format!(
+        "-CR0100-L{:03}{:08}",
+        index % 1000,
+        std::process::id() % 100_000_000
+    );
+    cfg.engine.peer_id.copy_from_slice(&id.as_bytes()[..20]);
+    let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
+    let events = session.events();
+    let handle = session
+        .add(
+            TorrentSource::File(PathBuf::from(torrent)),
+            AddOptions {
+                output: PathBuf::from(out),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| format!("adding the torrent: {e}"))?;
+    if !handle
+        .metainfo()
+        .trackers
+        .iter()
+        .flatten()
+        .any(|t| t == tracker)
+    {
+        eprintln!("warning: the torrent does not name tracker {tracker}");
+    }
+    let total = handle.metainfo().total_length;
+
+    let mut last_print = Instant::now() - Duration::from_secs(1);
+    let mut last_stats = None;
+    loop {
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "download did not finish within {}s",
+                timeout.as_secs()
+            ));
+        }
+        match events.recv_timeout(Duration::from_millis(200)) {
+            Ok(Event::Completed { .. }) => break,
+            Ok(Event::Failed { error, .. }) => return Err(format!("download failed: {error}")),
+            Ok(Event::Progress { stats, .. }) => {
+                if show_progress && last_print.elapsed() >= Duration::from_millis(500) {
+                    let secs = start.elapsed().as_secs_f64();
+                    eprint!(
+                        "\r  leecher: {:5.1}%  {:7.1} MiB/s now  {:7.1} MiB/s avg  peers {:2}  ",
+                        100.0 * stats.bytes_done as f64 / total.max(1) as f64,
+                        stats.down_rate / (1u64 << 20) as f64,
+                        stats.bytes_done as f64 / secs / (1u64 << 20) as f64,
+                        stats.peers,
+                    );
+                    let _ = std::io::stderr().flush();
+                    last_print = Instant::now();
+                }
+                last_stats = Some(stats);
+            }
+            Ok(Event::TrackerTrouble { url, message, .. }) => {
+                eprintln!("\n  leecher: tracker {url}: {message}");
+            }
+            Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err("the session closed".into())
+            }
+        }
+        // Completion is also visible on the handle, in case the event was dropped.
+        if handle.wait_timeout(Duration::ZERO).is_ok() {
+            break;
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let (downloaded, hash_failures, peers) = handle
+        .stats()
+        .or(last_stats)
+        .map(|s| (s.downloaded, s.hash_failures, s.peers))
+        .unwrap_or_default();
+    if show_progress {
+        eprintln!(
+            "\r  leecher: 100.0%  done in {wall:.2}s ({:.1} MiB/s avg), {} peers{:20}",
+            total as f64 / wall / (1u64 << 20) as f64,
+            peers,
+            ""
+        );
+    }
+    let t = Instant::now();
+    session.shutdown();
+    let shutdown = t.elapsed().as_secs_f64();
+    let rss_anon_peak_kib = sampler.finish();
+    let (user, sys) = measure::self_cpu();
+    let (_, vm_hwm_kib) = measure::self_memory();
+    let report = LeechReport {
+        wall,
+        shutdown,
+        user,
+        sys,
+        rss_anon_peak_kib,
+        vm_hwm_kib,
+        bytes: downloaded,
+        hash_failures,
+        peers,
+    };
+    println!("{}", report.line());
+    Ok(())
+}

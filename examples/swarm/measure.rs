@@ -1,0 +1,87 @@
+//! Process figures from the kernel: CPU time (getrusage, /proc/PID/stat) and anonymous memory
+//! (/proc/self/status), sampled by a thread so short peaks are caught.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// User and system CPU seconds of this process (all threads, children excluded).
+pub fn self_cpu() -> (f64, f64) {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return (0.0, 0.0);
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
+}
+
+/// User+system CPU seconds of another process, from /proc/PID/stat (`None` once it is gone).
+pub fn proc_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields after it are plain.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the name.
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no side effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(ticks / if hz > 0 { hz as f64 } else { 100.0 })
+}
+
+/// A `kB` field of /proc/self/status, in KiB.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Reads `(RssAnon, VmHWM)` of this process in KiB.
+pub fn self_memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    (
+        status_kib(&status, "RssAnon:").unwrap_or(0),
+        status_kib(&status, "VmHWM:").unwrap_or(0),
+    )
+}
+
+/// Samples RssAnon every 10 ms on its own thread and keeps the largest value.
+pub struct RssSampler {
+    peak_kib: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RssSampler {
+    pub fn start() -> RssSampler {
+        let peak_kib = Arc::new(AtomicU64::new(self_memory().0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak_kib.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("rss-sampler".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    p.fetch_max(self_memory().0, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+            .ok();
+        RssSampler {
+            peak_kib,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops sampling and returns the peak RssAnon in KiB.
+    pub fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak_kib.load(Ordering::Relaxed).max(self_memory().0)
+    }
+}

@@ -1,0 +1,133 @@
+//! Hand-written JSON lines for `--json` (one object per line), so the binary needs no serializer.
+
+use std::fmt::Write;
+
+use coracle::engine::{TorrentState, TorrentStats};
+
+/// `s` as a JSON string literal, quotes included. Control characters become `\uXXXX` escapes so a
+/// hostile torrent name cannot break the one-object-per-line framing.
+pub fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The lowercase word for a state, as used in the `state` field.
+pub fn state_name(s: &TorrentState) -> &'static str {
+    match s {
+        TorrentState::Checking => "checking",
+        TorrentState::Downloading => "downloading",
+        TorrentState::Seeding => "seeding",
+        TorrentState::Paused => "paused",
+        TorrentState::Failed(_) => "failed",
+    }
+}
+
+/// The numeric fields shared by every record, without braces, after a `state` field.
+fn fields(state: &str, s: &TorrentStats) -> String {
+    format!(
+        "\"state\":{},\"bytes_done\":{},\"bytes_total\":{},\"down_rate\":{},\"up_rate\":{},\
+         \"peers\":{},\"pieces_done\":{},\"pieces_total\":{},\"downloaded\":{},\"uploaded\":{}",
+        string(state),
+        s.bytes_done,
+        s.bytes_total,
+        rate(s.down_rate),
+        rate(s.up_rate),
+        s.peers,
+        s.pieces_done,
+        s.pieces_total,
+        s.downloaded,
+        s.uploaded,
+    )
+}
+
+/// Rates are whole bytes per second: fractions are noise, and NaN or infinity is not JSON.
+fn rate(r: f64) -> u64 {
+    if r.is_finite() && r > 0.0 {
+        r.round() as u64
+    } else {
+        0
+    }
+}
+
+/// A periodic progress record.
+pub fn progress(s: &TorrentStats) -> String {
+    format!("{{{}}}", fields(state_name(&s.state), s))
+}
+
+/// The last record: `state` is `completed`, `stopped`, `interrupted` or `failed` (with `error`).
+pub fn last(
+    state: &str,
+    name: &str,
+    stats: Option<&TorrentStats>,
+    secs: f64,
+    err: Option<&str>,
+) -> String {
+    let mut out = match stats {
+        Some(s) => format!("{{{}", fields(state, s)),
+        None => format!("{{\"state\":{}", string(state)),
+    };
+    let _ = write!(
+        out,
+        ",\"name\":{},\"elapsed_secs\":{:.1}",
+        string(name),
+        secs
+    );
+    if let Some(e) = err {
+        let _ = write!(out, ",\"error\":{}", string(e));
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_quotes_backslashes_and_controls() {
+        assert_eq!(string("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+    }
+
+    #[test]
+    fn progress_record_has_the_documented_fields() {
+        let s = TorrentStats {
+            state: TorrentState::Downloading,
+            pieces_done: 1,
+            pieces_total: 4,
+            bytes_done: 10,
+            bytes_total: 40,
+            downloaded: 12,
+            uploaded: 0,
+            down_rate: 2.6,
+            up_rate: f64::NAN,
+            peers: 3,
+            seeds: 1,
+        };
+        assert_eq!(
+            progress(&s),
+            "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
+             \"up_rate\":0,\"peers\":3,\"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\
+             \"uploaded\":0}"
+        );
+        let end = last("failed", "n\"x", None, 1.5, Some("disk full"));
+        assert_eq!(
+            end,
+            "{\"state\":\"failed\",\"name\":\"n\\\"x\",\"elapsed_secs\":1.5,\"error\":\"disk full\"}"
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! The commands behind the `coracle` binary. Each one is a thin layer over the library: it builds
+//! a [`SessionConfig`], adds one torrent, and turns the session's events into output and an exit
+//! code. Nothing here knows the protocol.
+
+mod info;
+mod json;
+mod progress;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coracle::engine::{Event, TorrentState, TorrentStats};
+use coracle::metainfo::Metainfo;
+use coracle::session::read_torrent_file;
+use coracle::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
+use crossbeam_channel::RecvTimeoutError;
+
+use progress::Reporter;
+
+/// Exit status: the command did what was asked.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: it failed or was interrupted before finishing (the reason is on stderr).
+pub const EXIT_FAIL: i32 = 1;
+/// Exit status: the command line was wrong.
+pub const EXIT_USAGE: i32 = 2;
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+coracle 0.1.0 - a small, fast BitTorrent client
+
+Usage:
+  coracle FILE.torrent [OPTIONS]          same as: coracle download FILE.torrent -o .
+  coracle download FILE.torrent [-o DIR] [OPTIONS]
+  coracle seed FILE.torrent --data DIR [OPTIONS]
+  coracle info FILE.torrent
+
+Commands:
+  download   Download into DIR and exit once every piece is verified and on disk.
+             Data already in DIR is checked first and only what is missing is fetched.
+  seed       Check the data in DIR (the folder `download -o DIR` wrote into) and serve it
+             until Ctrl-C. If pieces are missing it says so and downloads them too.
+  info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent.
+
+Options:
+  -o, --output DIR     download: folder the torrent's file or folder goes in (default: .)
+  -d, --data DIR       seed: folder holding the torrent's file or folder (required)
+      --seed           download: keep seeding after completion, until Ctrl-C
+  -p, --port N         listen for peers on 0.0.0.0:N (default 6881; 0 picks a free port)
+      --peer HOST:PORT connect to this peer as well (repeatable; works without trackers)
+      --max-peers N    most peers connected at once (default 50)
+      --no-trackers    ignore the torrent's trackers and use only --peer
+  -q, --quiet          print nothing but errors
+      --json           print a JSON object per line about once a second, and a final one
+                       (state: checking, downloading, seeding; final: completed, stopped,
+                       interrupted or failed with \"error\")
+  -v, --verbose        log more to stderr (-v info, -vv debug; or RUST_LOG=info|debug)
+  -h, --help           print this help
+  -V, --version        print the version
+
+Progress goes to stdout: a live bar on a terminal, a plain line every 5 seconds otherwise.
+Errors go to stderr as `coracle: <message>`.
+
+Ctrl-C or SIGTERM stops cleanly: trackers are told, files are flushed. Press it twice
+to quit at once.
+
+Exit status:
+  0  download complete (every piece verified and on disk), or seeding of complete
+     data stopped by Ctrl-C/SIGTERM
+  1  failure, or Ctrl-C/SIGTERM before the data was complete (\"interrupted\")
+  2  usage error
+
+Examples:
+  coracle debian.iso.torrent
+  coracle download debian.iso.torrent -o ~/Downloads --seed
+  coracle download test.torrent -o out --no-trackers --peer 127.0.0.1:6881 --port 0
+  coracle seed debian.iso.torrent --data ~/Downloads
+  coracle download debian.iso.torrent --json | tail -n 1
+  coracle info debian.iso.torrent
+";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Print [`USAGE`].
+    Help,
+    /// Print the version.
+    Version,
+    /// Describe a .torrent.
+    Info(PathBuf),
+    /// Download or seed a torrent.
+    Run(RunArgs),
+}
+
+/// How a running torrent reports on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A bar on a terminal, plain lines otherwise.
+    Human,
+    /// JSON lines.
+    Json,
+    /// Nothing (errors still go to stderr).
+    Quiet,
+}
+
+/// The options of `download` and `seed`.
+#[derive(Debug)]
+pub struct RunArgs {
+    /// The .torrent file.
+    pub torrent: PathBuf,
+    /// The folder the torrent's file or folder lives in.
+    pub dir: PathBuf,
+    /// The `seed` command: report whether the data was complete.
+    pub seed_cmd: bool,
+    /// Keep going after completion until a signal.
+    pub keep_seeding: bool,
+    /// Listen port; 0 picks one.
+    pub port: u16,
+    /// Peers to dial directly.
+    pub peers: Vec<SocketAddr>,
+    /// Cap on connected peers.
+    pub max_peers: Option<usize>,
+    /// Ignore the torrent's trackers.
+    pub no_trackers: bool,
+    /// Output style.
+    pub mode: Mode,
+    /// Extra log verbosity (`-v` count).
+    pub verbose: u8,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum End {
+    /// Every piece verified (and no `--seed`).
+    Complete,
+    /// A signal after completion, while seeding.
+    Stopped,
+    /// A signal before completion.
+    Interrupted,
+    /// The torrent or the session failed.
+    Failed(String),
+}
+
+/// Runs `cmd` and returns the process exit status.
+pub fn execute(cmd: Command) -> i32 {
+    let outcome = match cmd {
+        Command::Help => {
+            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            Ok(EXIT_OK)
+        }
+        Command::Version => {
+            let _ = writeln!(std::io::stdout(), "coracle {}", env!("CARGO_PKG_VERSION"));
+            Ok(EXIT_OK)
+        }
+        Command::Info(path) => load(&path).map(|m| {
+            let _ = std::io::stdout().write_all(info::render(&m).as_bytes());
+            EXIT_OK
+        }),
+        Command::Run(args) => {
+            init_logging(args.verbose, args.mode == Mode::Quiet);
+            run(&args)
+        }
+    };
+    outcome.unwrap_or_else(|msg| {
+        eprintln!("coracle: {msg}");
+        EXIT_FAIL
+    })
+}
+
+/// `s` with control characters replaced, so a hostile name cannot drive the terminal.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// Reads and parses a .torrent, with the file name in any error.
+fn load(path: &Path) -> Result<Metainfo, String> {
+    let bytes = read_torrent_file(path).map_err(|e| e.to_string())?;
+    Metainfo::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Downloads or seeds one torrent until it completes, fails or a signal arrives.
+fn run(args: &RunArgs) -> Result<i32, String> {
+    let caught = install_signals()?;
+    let meta = load(&args.torrent)?;
+    let mut rep = Reporter::new(args.mode, &meta.name, meta.total_length);
+    let intro = intro(args, &meta);
+    let session = Session::new(session_config(args)).map_err(|e| match e {
+        Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            format!("{e} (another client may be using it; choose one with --port)")
+        }
+        e => e.to_string(),
+    })?;
+    let opts = AddOptions {
+        output: args.dir.clone(),
+        peers: args.peers.clone(),
+        no_trackers: args.no_trackers,
+    };
+    let handle = session
+        .add(TorrentSource::Metainfo(Box::new(meta)), opts)
+        .map_err(|e| e.to_string())?;
+    rep.say(&format!("{intro}, port {}", session.listen_addr().port()));
+    let end = Watch::new(&handle, args, &mut rep).run(&session.events(), &caught);
+    let last = handle.stats();
+    session.shutdown();
+    rep.finish(&end, last.as_ref());
+    match end {
+        End::Complete | End::Stopped => Ok(EXIT_OK),
+        End::Interrupted => Err("interrupted before the data was complete".into()),
+        End::Failed(why) => Err(why),
+    }
+}
+
+/// The first line printed: what is about to happen.
+fn intro(args: &RunArgs, m: &Metainfo) -> String {
+    let verb = if args.seed_cmd {
+        "checking"
+    } else {
+        "downloading"
+    };
+    format!(
+        "{verb} {} ({}, {} pieces) in {}",
+        printable(&m.name),
+        progress::size(m.total_length),
+        m.piece_hashes.len(),
+        printable(&args.dir.display().to_string())
+    )
+}
+
+/// The session settings the options ask for.
+fn session_config(args: &RunArgs) -> SessionConfig {
+    let defaults = SessionConfig::default();
+    let mut engine = defaults.engine.clone();
+    // The library's default peer id is fixed; two coracles with the same id would refuse each
+    // other as self-connections, so every run gets its own.
+    let r = random();
+    for (i, b) in engine.peer_id[8..].iter_mut().enumerate() {
+        *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[(r >> (i * 5)) as usize % 36];
+    }
+    engine.seed = r.rotate_left(17) ^ u64::from(std::process::id());
+    if let Some(n) = args.max_peers {
+        engine.max_peers_per_torrent = n;
+        engine.max_connections = engine.max_connections.max(n * 2);
+    }
+    SessionConfig {
+        listen: SocketAddr::from(([0, 0, 0, 0], args.port)),
+        engine,
+        ..defaults
+    }
+}
+
+/// 64 random bits without a crate: std seeds every `RandomState` from the OS.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// The first SIGINT or SIGTERM sets the returned flag (the run then shuts down cleanly); a second
+/// one exits at once, in case shutting down hangs on a slow tracker.
+fn install_signals() -> Result<Arc<AtomicBool>, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, EXIT_FAIL, flag.clone())
+            .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
+            .map_err(|e| format!("installing the signal handler: {e}"))?;
+    }
+    Ok(flag)
+}
+
+/// Follows one torrent: feeds its numbers to the display and decides when the run ends.
+struct Watch<'a> {
+    handle: &'a TorrentHandle,
+    args: &'a RunArgs,
+    rep: &'a mut Reporter,
+    latest: Option<TorrentStats>,
+    complete: bool,
+    told_incomplete: bool,
+}
+
+impl<'a> Watch<'a> {
+    fn new(handle: &'a TorrentHandle, args: &'a RunArgs, rep: &'a mut Reporter) -> Self {
+        Watch {
+            handle,
+            args,
+            rep,
+            latest: None,
+            complete: false,
+            told_incomplete: false,
+        }
+    }
+
+    /// Loops until the torrent completes (without `--seed`), fails, or `caught` is set.
+    fn run(mut self, events: &crossbeam_channel::Receiver<Event>, caught: &AtomicBool) -> End {
+        loop {
+            if caught.load(Ordering::Relaxed) {
+                return if self.complete {
+                    End::Stopped
+                } else {
+                    End::Interrupted
+                };
+            }
+            match self.handle.wait_timeout(Duration::ZERO) {
+                Ok(()) if !self.complete => {
+                    if !self.on_complete() {
+                        return End::Complete;
+                    }
+                }
+                Ok(()) | Err(Error::Timeout) => {}
+                Err(e) => return End::Failed(e.to_string()),
+            }
+            // A short wait keeps Ctrl-C and completion prompt without spinning.
+            match events.recv_timeout(Duration::from_millis(100)) {
+                Ok(Event::Progress { torrent, stats }) if torrent == self.handle.id() => {
+                    self.update(stats)
+                }
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return End::Failed("the session stopped unexpectedly".into())
+                }
+            }
+            if self.rep.due(Instant::now()) {
+                if self.rep.wants_live_stats() {
+                    if let Some(s) = self.handle.stats() {
+                        self.update(s);
+                    }
+                }
+                if let Some(s) = &self.latest {
+                    self.rep.show(s);
+                }
+            }
+        }
+    }
+
+    /// Reports completion; returns whether to keep running (seeding).
+    fn on_complete(&mut self) -> bool {
+        self.complete = true;
+        if let Some(s) = self.handle.stats() {
+            self.latest = Some(s);
+        }
+        self.rep.completed(self.latest.as_ref());
+        if self.args.keep_seeding {
+            self.rep.say("seeding; press Ctrl-C to stop");
+        }
+        self.args.keep_seeding
+    }
+
+    /// Takes fresh numbers; `seed` says once when the check found data missing.
+    fn update(&mut self, s: TorrentStats) {
+        if self.args.seed_cmd && !self.told_incomplete && s.state == TorrentState::Downloading {
+            self.told_incomplete = true;
+            self.rep.say(&format!(
+                "data incomplete: {} of {} pieces ({} of {}) on disk; downloading the rest",
+                s.pieces_done,
+                s.pieces_total,
+                progress::size(s.bytes_done),
+                progress::size(s.bytes_total)
+            ));
+        }
+        self.latest = Some(s);
+    }
+}
+
+/// Prints log records to stderr: warnings and errors always (errors only with `--quiet`), more
+/// with `-v` or `RUST_LOG`.
+struct Logger {
+    /// Whether stderr is a terminal that may be showing our bar (on stdout) on the same line.
+    tty: bool,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let clear = if self.tty { "\r\x1b[K" } else { "" };
+            let level = r.level().as_str().to_ascii_lowercase();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{clear}coracle: {level}: {}",
+                r.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs [`Logger`] with the level `-v`, `--quiet` and `RUST_LOG` ask for.
+fn init_logging(verbose: u8, quiet: bool) {
+    let env = std::env::var("RUST_LOG")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let level = match verbose {
+        _ if verbose >= 3 || env.contains("trace") => log::LevelFilter::Trace,
+        _ if verbose == 2 || env.contains("debug") => log::LevelFilter::Debug,
+        _ if verbose == 1 || env.contains("info") => log::LevelFilter::Info,
+        _ if quiet => log::LevelFilter::Error,
+        _ => log::LevelFilter::Warn,
+    };
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(2) } == 1;
+    if log::set_logger(Box::leak(Box::new(Logger { tty }))).is_ok() {
+        log::set_max_level(level);
+    }
+}

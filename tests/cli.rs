@@ -1,0 +1,315 @@
+//! Tests of the `coracle` binary's command line: help, version, usage errors, `info`, and the
+//! errors a download reports before any networking. Every run uses `--no-trackers` and port 0, so
+//! nothing leaves the machine and parallel tests never fight over a port.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const MULTI: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/mktorrent_multi.torrent"
+);
+const PAYLOAD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/payload");
+
+fn coracle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coracle"))
+        .args(args)
+        .output()
+        .expect("run coracle")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A fresh, empty folder under Cargo's scratch space for integration tests.
+fn scratch(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Asserts a failure with `code` whose one-line `coracle: ...` message contains `needle`.
+fn assert_fails(out: &Output, code: i32, needle: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.starts_with("coracle: "), "stderr: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in stderr: {err}");
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    let out = coracle(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "coracle 0.1.0\n");
+    assert_eq!(coracle(&["-V"]).stdout, out.stdout);
+}
+
+#[test]
+fn help_shows_usage_exit_codes_and_examples() {
+    for flag in [&["--help"][..], &["-h"], &["help"], &["download", "--help"]] {
+        let out = coracle(flag);
+        assert!(out.status.success(), "{flag:?}");
+        let help = text(&out.stdout);
+        for needle in [
+            "Usage:",
+            "coracle download",
+            "coracle seed",
+            "coracle info",
+            "--peer",
+            "Exit status",
+            "Examples:",
+        ] {
+            assert!(help.contains(needle), "{flag:?}: no {needle:?} in {help}");
+        }
+        assert!(out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "no .torrent file"),
+        (&["download"], "no .torrent file"),
+        (&["info"], "no .torrent file"),
+        (&["download", MULTI, "--bogus"], "unknown option '--bogus'"),
+        (&["download", MULTI, "--port", "abc"], "--port"),
+        (&["download", MULTI, "--port", "70000"], "--port"),
+        (&["download", MULTI, "--peer", "nonsense"], "--peer"),
+        (&["download", MULTI, "--max-peers", "0"], "--max-peers"),
+        (&["download", MULTI, "-o"], "-o"),
+        (&["seed", MULTI], "--data"),
+        (&["info", MULTI, "extra"], "unexpected argument 'extra'"),
+    ];
+    for (args, needle) in cases {
+        let out = coracle(args);
+        assert_fails(&out, 2, needle);
+        assert!(text(&out.stderr).contains("--help"), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn info_describes_the_torrent() {
+    let out = coracle(&["info", MULTI]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let info = text(&out.stdout);
+    let expect = [
+        "name:         multi",
+        "info-hash:    108530383cdb138f41037e043ebffddeca9d39ae",
+        "total size:   59.8 KiB (61246 bytes)",
+        "piece length: 32.0 KiB (32768 bytes)",
+        "pieces:       2",
+        "private:      no",
+        "files (5):",
+        "1.2 KiB  multi/a.txt",
+        "0 B  multi/empty.dat",
+        "39.1 KiB  multi/sub/b.bin",
+        "19.5 KiB  multi/sub/deeper/c.bin",
+        "11 B  multi/z.txt",
+        "tier 1: http://127.0.0.1:6969/announce http://127.0.0.1:6970/announce",
+        "tier 2: udp://127.0.0.1:6971/announce",
+    ];
+    for line in expect {
+        assert!(info.contains(line), "no {line:?} in:\n{info}");
+    }
+}
+
+#[test]
+fn info_marks_padding_files() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/libtorrent_hybrid_padded.torrent"
+    );
+    let info = text(&coracle(&["info", path]).stdout);
+    assert!(info.contains("multi/.pad/31533  [padding]"), "{info}");
+    assert!(!info.contains("multi/a.txt  [padding]"), "{info}");
+}
+
+#[test]
+fn malformed_or_missing_torrent_exits_1() {
+    let dir = scratch("bad");
+    let bad = dir.join("bad.torrent");
+    std::fs::write(&bad, b"d4:infoi3ee").unwrap();
+    let bad = bad.to_str().unwrap();
+    assert_fails(&coracle(&["info", bad]), 1, "bad.torrent: damaged torrent");
+    std::fs::write(bad, b"<html>not found</html>").unwrap();
+    assert_fails(&coracle(&["info", bad]), 1, "not a valid .torrent file");
+    let out_dir = dir.join("out");
+    let out = coracle(&[
+        "download",
+        bad,
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--port",
+        "0",
+        "--no-trackers",
+    ]);
+    assert_fails(&out, 1, "not a valid .torrent file");
+    assert!(!out_dir.exists(), "nothing is created for a bad torrent");
+    let missing = dir.join("missing.torrent");
+    assert_fails(
+        &coracle(&["info", missing.to_str().unwrap()]),
+        1,
+        "missing.torrent",
+    );
+}
+
+#[test]
+fn a_file_where_the_output_folder_should_be_exits_1() {
+    let dir = scratch("blocked");
+    let blocker = dir.join("downloads");
+    std::fs::write(&blocker, b"i am a file").unwrap();
+    let out = coracle(&[
+        "download",
+        MULTI,
+        "-o",
+        blocker.to_str().unwrap(),
+        "--port",
+        "0",
+        "--no-trackers",
+    ]);
+    assert_fails(&out, 1, "is not a folder");
+    assert!(text(&out.stderr).contains("downloads"));
+    assert_eq!(
+        std::fs::read(&blocker).unwrap(),
+        b"i am a file",
+        "the file is left alone"
+    );
+
+    // The same when a file takes the place of the torrent's own folder inside DIR.
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::fs::write(out_dir.join("multi"), b"x").unwrap();
+    let out = coracle(&[
+        "download",
+        MULTI,
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--port",
+        "0",
+        "--no-trackers",
+        "-q",
+    ]);
+    assert_fails(&out, 1, "multi is not a folder");
+}
+
+/// Starts coracle with piped output and waits for its first stdout line (the signal handlers
+/// are installed by then).
+#[cfg(unix)]
+fn start(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coracle"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn coracle");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    (child, out, first)
+}
+
+/// Sends SIGTERM and collects the rest of the output and the exit code.
+#[cfg(unix)]
+fn terminate(
+    mut child: Child,
+    mut out: BufReader<std::process::ChildStdout>,
+) -> (Option<i32>, String, String) {
+    use std::io::Read;
+    // SAFETY: kill only sends a signal, to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "coracle did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut rest, mut err) = (String::new(), String::new());
+    out.read_to_string(&mut rest).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code(), rest, err)
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_before_completion_exits_1_interrupted() {
+    let dir = scratch("interrupt");
+    let o = dir.to_str().unwrap();
+    let (child, out, first) = start(&[
+        "download",
+        MULTI,
+        "-o",
+        o,
+        "--port",
+        "0",
+        "--no-trackers",
+        "--json",
+    ]);
+    assert!(first.starts_with("{\"state\":"), "{first}");
+    let (code, rest, err) = terminate(child, out);
+    assert_eq!(code, Some(1), "stderr: {err}");
+    assert!(err.contains("coracle: interrupted"), "{err}");
+    let last = rest.lines().last().unwrap_or(&first);
+    assert!(last.starts_with("{\"state\":\"interrupted\""), "{last}");
+    assert!(
+        last.contains("\"bytes_total\":61246") && last.contains("\"name\":\"multi\""),
+        "{last}"
+    );
+}
+
+/// Copies a folder tree (the fixtures are never opened for writing).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn seed_of_complete_data_stops_cleanly_on_sigterm() {
+    let dir = scratch("seed");
+    copy_tree(&Path::new(PAYLOAD).join("multi"), &dir.join("multi"));
+    let data = dir.to_str().unwrap();
+    let (child, out, first) = start(&[
+        "seed",
+        MULTI,
+        "--data",
+        data,
+        "--port",
+        "0",
+        "--no-trackers",
+    ]);
+    assert!(first.starts_with("checking multi"), "{first}");
+    // Wait until the check has found the data whole, then stop it.
+    let mut out = out;
+    let mut line = String::new();
+    while !line.contains("seeding; press Ctrl-C") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "no seeding line");
+    }
+    let (code, rest, err) = terminate(child, out);
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert!(rest.contains("stopped: multi"), "{rest}");
+}

@@ -1,0 +1,439 @@
+//! A deterministic in-memory swarm: several sans-IO [`Engine`]s wired together by a simulated
+//! network, disk and clock. No sockets, threads, sleeping or files; every `now` handed to an
+//! engine is `base + sim_time`, and every random choice comes from one seeded generator, so a
+//! run is reproducible from its seed.
+//!
+//! The loop jumps from event to event (chunk arrivals, disk completions, connects, closes) and
+//! ticks every engine every [`engine::TICK`] of simulated time.
+
+mod disk;
+mod net;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use coracle::bitfield::Bitfield;
+use coracle::engine::{
+    self, Action, ConnId, DiskDone, Engine, EngineConfig, Event as EngineEvent, PeerError,
+    TorrentId, TorrentParams, TorrentStats,
+};
+use coracle::layout::{Layout, BLOCK_SIZE};
+
+pub use net::Link;
+
+/// SplitMix64: small, fast and good enough for delivery order and chunk sizes.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// How one simulated peer behaves.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    /// Starts with every piece (claims `have: full`).
+    pub seeder: bool,
+    /// Its storage is a corrupted copy of the payload: every block it uploads is wrong.
+    pub corrupt: bool,
+    /// Upload bandwidth of each of its links, bytes per second.
+    pub up_bps: u64,
+    /// One-way latency of its access link; a link's latency is the sum of both ends'.
+    pub latency: Duration,
+    /// Crashes (every link closes, its address stops answering) once it uploaded this much.
+    pub vanish_after_upload: Option<u64>,
+    /// Nodes it knows at start (`TorrentParams.peers`).
+    pub peers: Vec<usize>,
+    /// Extra addresses it knows at start (for example one where nobody listens).
+    pub extra_peers: Vec<SocketAddr>,
+}
+
+impl NodeSpec {
+    pub fn seeder() -> NodeSpec {
+        NodeSpec {
+            seeder: true,
+            corrupt: false,
+            up_bps: 2 * 1024 * 1024,
+            latency: Duration::from_millis(10),
+            vanish_after_upload: None,
+            peers: Vec::new(),
+            extra_peers: Vec::new(),
+        }
+    }
+
+    pub fn leecher(peers: &[usize]) -> NodeSpec {
+        NodeSpec {
+            seeder: false,
+            peers: peers.to_vec(),
+            ..NodeSpec::seeder()
+        }
+    }
+}
+
+/// One engine and everything the simulator keeps for it.
+pub struct Node {
+    pub spec: NodeSpec,
+    pub engine: Engine,
+    pub torrent: TorrentId,
+    /// The node's "disk": what Reads return and Verifies write to.
+    pub storage: Vec<u8>,
+    /// Per piece: how many times a Verify succeeded.
+    pub verified_ok: Vec<u32>,
+    pub hash_failures: u32,
+    pub alive: bool,
+    pub completed_at: Option<Duration>,
+    /// Connections whose outbox may hold bytes not yet handed to the network, with how many
+    /// of its bytes were already written (the shell drains the outbox only now and then, as the
+    /// reactor does).
+    writable: BTreeMap<ConnId, usize>,
+}
+
+/// A connection an engine closed, as the simulator saw it.
+#[derive(Clone, Debug)]
+pub struct CloseRecord {
+    pub at: Duration,
+    pub node: usize,
+    pub peer: Option<usize>,
+    pub reason: PeerError,
+}
+
+/// Something scheduled for a simulated instant.
+enum Event {
+    /// A dial reaches its target's listener.
+    Connect {
+        from: usize,
+        conn: ConnId,
+        to: usize,
+    },
+    /// A dial fails (nobody listens there, or the listener refused).
+    Refused { node: usize, conn: ConnId },
+    /// A chunk of a byte stream arrives.
+    Data {
+        to: usize,
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    /// The other end closed: the socket reports it (after the data sent before the close).
+    Closed { node: usize, conn: ConnId },
+    /// A disk job finishes.
+    Disk { node: usize, done: DiskDone },
+}
+
+/// The whole simulated swarm.
+pub struct Sim {
+    base: Instant,
+    now: Duration,
+    next_tick: Duration,
+    rng: Rng,
+    pub payload: Vec<u8>,
+    pub layout: Layout,
+    pub nodes: Vec<Node>,
+    /// Open connections by their sending end: who is on the other side.
+    links: HashMap<(usize, ConnId), Link>,
+    /// Dials not yet connected, with their target (`None`: nobody listens there).
+    dialling: HashMap<(usize, ConnId), Option<usize>>,
+    events: BTreeMap<(Duration, u64), Event>,
+    seq: u64,
+    next_ephemeral: u16,
+    pub closes: Vec<CloseRecord>,
+    /// Every dial: when, by whom, to which address.
+    pub dials: Vec<(Duration, usize, SocketAddr)>,
+}
+
+/// Where node `i` listens.
+pub fn node_addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7000 + i as u16))
+}
+
+/// An address where nothing listens.
+pub fn dead_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6999))
+}
+
+impl Sim {
+    /// A swarm sharing one random payload of `total` bytes in pieces of `piece_len`.
+    pub fn new(seed: u64, piece_len: u32, total: usize, specs: &[NodeSpec]) -> Sim {
+        let mut rng = Rng::new(seed);
+        let payload = rng.bytes(total);
+        let layout = Layout::new(piece_len, total as u64).expect("valid layout");
+        let info_hash: [u8; 20] = rng.bytes(20).try_into().unwrap();
+        let base = Instant::now();
+        let nodes = specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| new_node(i, spec, seed, info_hash, &payload, layout, base))
+            .collect();
+        Sim {
+            base,
+            now: Duration::ZERO,
+            next_tick: Duration::ZERO,
+            rng,
+            payload,
+            layout,
+            nodes,
+            links: HashMap::new(),
+            dialling: HashMap::new(),
+            events: BTreeMap::new(),
+            seq: 0,
+            next_ephemeral: 40000,
+            closes: Vec::new(),
+            dials: Vec::new(),
+        }
+    }
+
+    /// Simulated time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now
+    }
+
+    fn instant(&self) -> Instant {
+        self.base + self.now
+    }
+
+    pub fn stats(&self, node: usize) -> TorrentStats {
+        let n = &self.nodes[node];
+        n.engine.stats(n.torrent).expect("torrent exists")
+    }
+
+    pub fn is_complete(&self, node: usize) -> bool {
+        let s = self.stats(node);
+        s.pieces_done == s.pieces_total
+    }
+
+    /// Whether `node` has banned the listen address of `culprit`.
+    pub fn has_banned(&self, node: usize, culprit: usize) -> bool {
+        let n = &self.nodes[node];
+        let t = n.engine.torrent(n.torrent).expect("torrent exists");
+        t.is_banned(&node_addr(culprit))
+    }
+
+    /// Whether `a` has an open connection to `b`.
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        self.links
+            .iter()
+            .any(|(&(n, _), l)| n == a && l.peer.0 == b)
+    }
+
+    /// Tells `node`'s engine about more peers, as a tracker or the user would.
+    pub fn add_peers(&mut self, node: usize, peers: &[usize]) {
+        let addrs: Vec<SocketAddr> = peers.iter().map(|&p| node_addr(p)).collect();
+        let now = self.instant();
+        let n = &mut self.nodes[node];
+        n.engine.add_peers(n.torrent, &addrs, now);
+    }
+
+    fn schedule(&mut self, after: Duration, ev: Event) {
+        self.seq += 1;
+        self.events.insert((self.now + after, self.seq), ev);
+    }
+
+    /// Runs until `done` holds or `limit` of simulated time has passed; true when `done` held.
+    pub fn run_until(&mut self, limit: Duration, done: impl Fn(&Sim) -> bool) -> bool {
+        self.settle();
+        while !done(self) {
+            if self.now >= limit {
+                return false;
+            }
+            self.step(limit);
+        }
+        true
+    }
+
+    /// Advances to the next event or tick (or by 1 ms while a sender waits for buffer room) and
+    /// processes everything due then.
+    fn step(&mut self, limit: Duration) {
+        let mut next = self.next_tick;
+        if let Some((&(t, _), _)) = self.events.first_key_value() {
+            next = next.min(t);
+        }
+        if self.nodes.iter().any(|n| n.alive && !n.writable.is_empty()) {
+            next = next.min(self.now + Duration::from_millis(1));
+        }
+        self.now = next.max(self.now).min(limit);
+        while let Some(entry) = self.events.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let ev = entry.remove();
+            self.deliver(ev);
+            self.settle();
+        }
+        if self.now >= self.next_tick {
+            self.next_tick = self.now + engine::TICK;
+            let now = self.instant();
+            for n in self.nodes.iter_mut().filter(|n| n.alive) {
+                n.engine.handle_tick(now);
+            }
+        }
+        self.settle();
+    }
+
+    fn deliver(&mut self, ev: Event) {
+        match ev {
+            Event::Connect { from, conn, to } => self.on_connect(from, conn, to),
+            Event::Refused { node, conn } => self.on_refused(node, conn),
+            Event::Data { to, conn, bytes } => self.on_data(to, conn, &bytes),
+            Event::Closed { node, conn } => self.on_peer_closed(node, conn),
+            Event::Disk { node, done } => {
+                let now = self.instant();
+                let n = &mut self.nodes[node];
+                if n.alive {
+                    n.engine.handle_disk(done, now);
+                }
+            }
+        }
+    }
+
+    /// Drains every engine's actions and outboxes until nothing new comes out; then crashes any
+    /// node that has uploaded its quota.
+    fn settle(&mut self) {
+        loop {
+            let mut busy = false;
+            for i in 0..self.nodes.len() {
+                if !self.nodes[i].alive {
+                    continue;
+                }
+                while let Some(a) = self.nodes[i].engine.poll_action() {
+                    busy = true;
+                    self.on_action(i, a);
+                }
+                self.write_outboxes(i);
+            }
+            if !busy {
+                break;
+            }
+        }
+        for i in 0..self.nodes.len() {
+            let quota = self.nodes[i].spec.vanish_after_upload;
+            if self.nodes[i].alive && quota.is_some_and(|q| self.stats(i).uploaded >= q) {
+                self.vanish(i);
+            }
+        }
+    }
+
+    fn on_action(&mut self, node: usize, action: Action) {
+        match action {
+            Action::Connect { conn, addr } => self.dial(node, conn, addr),
+            Action::Close { conn, reason } => self.close(node, conn, reason),
+            Action::Disk(req) => self.disk(node, req),
+            Action::Event(EngineEvent::Completed { .. }) => {
+                self.nodes[node].completed_at.get_or_insert(self.now);
+            }
+            Action::Event(_) => {}
+            Action::Announce { url, .. } => panic!("node {node} announced to {url}: no trackers"),
+        }
+    }
+
+    /// Checks that `node` holds the whole payload, each piece verified OK exactly once.
+    pub fn assert_complete(&self, node: usize) {
+        let n = &self.nodes[node];
+        assert!(
+            self.is_complete(node),
+            "node {node} incomplete: {:?}",
+            self.stats(node)
+        );
+        let wrong: Vec<(usize, u32)> = (0..n.verified_ok.len())
+            .map(|p| (p, n.verified_ok[p]))
+            .filter(|&(_, c)| c != 1)
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "node {node}: pieces verified OK != once: {wrong:?}"
+        );
+        assert!(
+            n.storage == self.payload,
+            "node {node}: storage differs from the payload"
+        );
+    }
+
+    /// Piece payload sent by everyone beyond what the leechers needed, in blocks.
+    pub fn wasted_blocks(&self, leechers: usize) -> u64 {
+        let sent: u64 = (0..self.nodes.len()).map(|i| self.stats(i).uploaded).sum();
+        let needed = self.payload.len() as u64 * leechers as u64;
+        sent.saturating_sub(needed) / u64::from(BLOCK_SIZE)
+    }
+}
+
+fn new_node(
+    i: usize,
+    spec: &NodeSpec,
+    seed: u64,
+    info_hash: [u8; 20],
+    payload: &[u8],
+    layout: Layout,
+    base: Instant,
+) -> Node {
+    let mut peer_id = *b"-SM0001-000000000000";
+    peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
+    let cfg = EngineConfig {
+        peer_id,
+        listen_port: node_addr(i).port(),
+        seed: seed ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
+        ..EngineConfig::default()
+    };
+    let n = layout.num_pieces();
+    let storage = match (spec.seeder, spec.corrupt) {
+        (true, false) => payload.to_vec(),
+        (true, true) => corrupted(payload),
+        (false, _) => vec![0; payload.len()],
+    };
+    let params = TorrentParams {
+        info_hash,
+        layout,
+        trackers: Vec::new(),
+        peers: spec
+            .peers
+            .iter()
+            .map(|&p| node_addr(p))
+            .chain(spec.extra_peers.iter().copied())
+            .collect(),
+        have: if spec.seeder {
+            Bitfield::full(n)
+        } else {
+            Bitfield::new(n)
+        },
+        recheck: false,
+    };
+    let mut engine = Engine::new(cfg);
+    let torrent = engine.add_torrent(params, base);
+    Node {
+        spec: spec.clone(),
+        engine,
+        torrent,
+        storage,
+        verified_ok: vec![0; n as usize],
+        hash_failures: 0,
+        alive: true,
+        completed_at: None,
+        writable: BTreeMap::new(),
+    }
+}
+
+/// The payload with one byte flipped in every block: every `piece` message it backs is wrong.
+fn corrupted(payload: &[u8]) -> Vec<u8> {
+    let mut bad = payload.to_vec();
+    for start in (0..bad.len()).step_by(BLOCK_SIZE as usize) {
+        let i = (start + 7).min(bad.len() - 1);
+        bad[i] ^= 0xa5;
+    }
+    bad
+}

@@ -1,0 +1,256 @@
+//! Deterministic swarm simulations of the sans-IO engine: honest seeders, faulty seeders
+//! (corrupt, slow, vanishing), a peer learnt late, and leechers trading with each other.
+//! Each scenario runs for three seeds; the simulator lives in `tests/sim/`.
+
+mod sim;
+
+use std::time::Duration;
+
+use coracle::engine::PeerError;
+use sim::{dead_addr, node_addr, NodeSpec, Sim};
+
+/// 64 KiB pieces over 2 MiB + 12345 bytes: 33 pieces, the last one short.
+const PIECE_LEN: u32 = 64 * 1024;
+const TOTAL: usize = 2 * 1024 * 1024 + 12345;
+/// No scenario may need anywhere near this much simulated time; reaching it means a stall.
+const DEADLINE: Duration = Duration::from_secs(600);
+const SEEDS: [u64; 3] = [1, 0xdead_beef, 0x5eed_cafe_f00d];
+
+/// The seeds to run: the fixed three, or `0..n` when `SIM_SWEEP=n` is set (to hunt for rare
+/// failures by hand; a failing seed is then worth adding to `SEEDS`).
+fn seeds() -> Vec<u64> {
+    match std::env::var("SIM_SWEEP")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        Some(n) => (0..n).collect(),
+        None => SEEDS.to_vec(),
+    }
+}
+/// Upload rate of the slow seeder, bytes per second.
+const SLOW_BPS: u64 = 20 * 1024;
+
+/// Runs until every listed leecher has every piece; fails the test on a stall.
+fn run_to_completion(sim: &mut Sim, leechers: &[usize]) {
+    let done = sim.run_until(DEADLINE, |s| leechers.iter().all(|&l| s.is_complete(l)));
+    let stats: Vec<_> = leechers.iter().map(|&l| sim.stats(l)).collect();
+    assert!(done, "stalled at {:?}: {stats:?}", sim.elapsed());
+    assert!(sim.elapsed() < DEADLINE);
+}
+
+fn report(name: &str, seed: u64, sim: &Sim, leechers: &[usize]) {
+    let failures: u32 = leechers.iter().map(|&l| sim.nodes[l].hash_failures).sum();
+    eprintln!(
+        "{name} seed {seed:#x}: {:.2} s simulated, {} blocks wasted, {failures} hash failures",
+        sim.elapsed().as_secs_f64(),
+        sim.wasted_blocks(leechers.len()),
+    );
+}
+
+#[test]
+fn honest_swarm_completes() {
+    for seed in seeds() {
+        let specs = [
+            NodeSpec::seeder(),
+            NodeSpec::seeder(),
+            NodeSpec::seeder(),
+            NodeSpec::leecher(&[0, 1, 2]),
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        run_to_completion(&mut sim, &[3]);
+        sim.assert_complete(3);
+        assert_eq!(sim.nodes[3].hash_failures, 0, "seed {seed}");
+        report("honest", seed, &sim, &[3]);
+    }
+}
+
+#[test]
+fn faulty_seeders_are_survived_and_the_corrupt_one_banned() {
+    const HONEST: usize = 0;
+    const CORRUPT: usize = 1;
+    const SLOW: usize = 2;
+    const VANISHING: usize = 3;
+    const LEECHER: usize = 4;
+    for seed in seeds() {
+        let specs = [
+            NodeSpec::seeder(),
+            NodeSpec {
+                corrupt: true,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec {
+                up_bps: SLOW_BPS,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec {
+                vanish_after_upload: Some(8 * 16 * 1024),
+                ..NodeSpec::seeder()
+            },
+            NodeSpec::leecher(&[HONEST, CORRUPT, SLOW, VANISHING]),
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        run_to_completion(&mut sim, &[LEECHER]);
+        sim.assert_complete(LEECHER);
+        assert!(
+            !sim.nodes[VANISHING].alive,
+            "seed {seed}: the vanishing seeder never vanished"
+        );
+
+        assert!(
+            sim.has_banned(LEECHER, CORRUPT),
+            "seed {seed}: corrupt seeder not banned"
+        );
+        assert!(
+            !sim.has_banned(LEECHER, HONEST),
+            "seed {seed}: honest seeder banned"
+        );
+        let ban = sim
+            .closes
+            .iter()
+            .find(|c| c.node == LEECHER && c.peer == Some(CORRUPT) && c.reason == PeerError::Banned)
+            .unwrap_or_else(|| panic!("seed {seed}: corrupt seeder not dropped as banned"))
+            .at;
+        let redials = sim
+            .dials
+            .iter()
+            .filter(|&&(at, from, addr)| at > ban && from == LEECHER && addr == node_addr(CORRUPT))
+            .count();
+        assert_eq!(
+            redials, 0,
+            "seed {seed}: a banned address was dialled again"
+        );
+        assert!(!sim.connected(LEECHER, CORRUPT));
+        report("faulty", seed, &sim, &[LEECHER]);
+    }
+}
+
+#[test]
+fn peer_learnt_partway_still_completes() {
+    const SLOW: usize = 0;
+    const FAST: usize = 1;
+    const LEECHER: usize = 2;
+    for seed in seeds() {
+        let specs = [
+            NodeSpec {
+                up_bps: SLOW_BPS,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec::seeder(),
+            NodeSpec {
+                extra_peers: vec![dead_addr()],
+                ..NodeSpec::leecher(&[SLOW])
+            },
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        // A slow start from the slow seeder alone, then the fast one becomes known.
+        let started = sim.run_until(DEADLINE, |s| s.stats(LEECHER).pieces_done >= 2);
+        assert!(started, "seed {seed}: no progress from the slow seeder");
+        assert!(!sim.is_complete(LEECHER));
+        let learnt_at = sim.elapsed();
+        sim.add_peers(LEECHER, &[FAST]);
+        run_to_completion(&mut sim, &[LEECHER]);
+        sim.assert_complete(LEECHER);
+        assert!(sim.nodes[FAST].spec.seeder && sim.stats(FAST).uploaded > 0);
+        eprintln!(
+            "late peer seed {seed:#x}: fast seeder learnt at {:.2} s",
+            learnt_at.as_secs_f64()
+        );
+        report("late peer", seed, &sim, &[LEECHER]);
+    }
+}
+
+#[test]
+fn two_leechers_trade_with_each_other() {
+    const SEEDER: usize = 0;
+    const A: usize = 1;
+    const B: usize = 2;
+    for seed in seeds() {
+        let specs = [
+            // A seeder slower than the leechers, so trading between them pays off.
+            NodeSpec {
+                up_bps: 256 * 1024,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec::leecher(&[SEEDER, B]),
+            NodeSpec::leecher(&[SEEDER]),
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        run_to_completion(&mut sim, &[A, B]);
+        sim.assert_complete(A);
+        sim.assert_complete(B);
+        let (up_a, up_b) = (sim.stats(A).uploaded, sim.stats(B).uploaded);
+        assert!(up_a + up_b > 0, "seed {seed}: the leechers never traded");
+        eprintln!("two leechers seed {seed:#x}: uploaded A {up_a} B {up_b}");
+        report("two leechers", seed, &sim, &[A, B]);
+    }
+}
+
+#[test]
+fn scratch_big_pieces_corrupt() {
+    for seed in seeds() {
+        let specs = [
+            NodeSpec::seeder(),
+            NodeSpec {
+                corrupt: true,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec::seeder(),
+            NodeSpec::leecher(&[0, 1, 2]),
+        ];
+        let mut sim = Sim::new(seed, 256 * 1024, TOTAL, &specs);
+        run_to_completion(&mut sim, &[3]);
+        sim.assert_complete(3);
+        if sim.has_banned(3, 2) {
+            for c in &sim.closes {
+                eprintln!("{c:?}");
+            }
+        }
+        eprintln!(
+            "banned: honest0 {} corrupt {} honest2 {}",
+            sim.has_banned(3, 0),
+            sim.has_banned(3, 1),
+            sim.has_banned(3, 2)
+        );
+        report("big corrupt", seed, &sim, &[3]);
+    }
+}
+
+#[test]
+fn scratch_many_leechers() {
+    for seed in seeds() {
+        let mut specs = vec![NodeSpec {
+            up_bps: 512 * 1024,
+            ..NodeSpec::seeder()
+        }];
+        for i in 1..7 {
+            specs.push(NodeSpec::leecher(&(0..i).collect::<Vec<_>>()));
+        }
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        run_to_completion(&mut sim, &[1, 2, 3, 4, 5, 6]);
+        for i in 1..7 {
+            sim.assert_complete(i);
+        }
+        report("many", seed, &sim, &[1, 2, 3, 4, 5, 6]);
+    }
+}
+
+#[test]
+fn scratch_very_slow() {
+    for seed in seeds() {
+        let specs = [
+            NodeSpec {
+                up_bps: 3 * 1024,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec {
+                up_bps: 64 * 1024,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec::leecher(&[0, 1]),
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        run_to_completion(&mut sim, &[2]);
+        sim.assert_complete(2);
+        report("veryslow", seed, &sim, &[2]);
+    }
+}
