@@ -37,15 +37,19 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     if args.contains(["-V", "--version"]) {
         return Ok(Command::Version);
     }
-    if mode == "info" {
-        return Ok(Command::Info(torrent_arg(args.finish())?));
+    match mode.as_str() {
+        "info" => Ok(Command::Info(torrent_arg(args.finish())?)),
+        m => parse_run(args, m == "seed").map(Command::Run),
     }
+}
+
+/// The options of `download` (also the bare `coracle FILE`) and `seed`.
+fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, String> {
     let mut verbose = if args.contains("-vv") { 2 } else { 0 };
     while args.contains(["-v", "--verbose"]) {
         verbose += 1;
     }
     let err = |name: &'static str| move |e: pico_args::Error| format!("{name}: {e}");
-    let seed_cmd = mode == "seed";
     let dir_keys = if seed_cmd {
         ["-d", "--data"]
     } else {
@@ -83,7 +87,7 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     if run.max_peers == Some(0) {
         return Err("--max-peers must be at least 1".into());
     }
-    Ok(Command::Run(run))
+    Ok(run)
 }
 
 /// The single free argument left after the options: the .torrent file.

@@ -70,6 +70,8 @@ pub(crate) struct Reactor {
     read_buf: Vec<u8>,
     dirty: Vec<ConnId>,
     stopping: bool,
+    /// The last message each tracker gave each torrent, to log a repeated failure once.
+    tracker_said: HashMap<(TorrentId, String), String>,
 }
 
 impl Reactor {
@@ -104,6 +106,7 @@ impl Reactor {
             read_buf: vec![0; READ_CHUNK],
             dirty: Vec::new(),
             stopping: false,
+            tracker_said: HashMap::new(),
         })
     }
 
@@ -499,8 +502,19 @@ impl Reactor {
                     s.status.set_failed(error.clone());
                 }
             }
-            Event::TrackerTrouble { url, message, .. } => {
-                log::warn!("tracker {url}: {message}");
+            Event::TrackerTrouble {
+                torrent,
+                url,
+                message,
+            } => {
+                // The same failure on every retry is news only once.
+                let key = (*torrent, url.clone());
+                if self.tracker_said.get(&key) != Some(message) {
+                    log::warn!("tracker {url}: {message}");
+                    self.tracker_said.insert(key, message.clone());
+                } else {
+                    log::debug!("tracker {url}: {message}");
+                }
             }
             _ => {}
         }

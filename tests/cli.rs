@@ -183,6 +183,16 @@ fn a_file_where_the_output_folder_should_be_exits_1() {
         b"i am a file",
         "the file is left alone"
     );
+    // `coracle FILE -o DIR` is the same download.
+    let implicit = coracle(&[
+        MULTI,
+        "-o",
+        blocker.to_str().unwrap(),
+        "--port",
+        "0",
+        "--no-trackers",
+    ]);
+    assert_fails(&implicit, 1, "is not a folder");
 
     // The same when a file takes the place of the torrent's own folder inside DIR.
     let out_dir = dir.join("out");

@@ -111,6 +111,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let mut last_print = Instant::now() - Duration::from_secs(1);
     let mut last_stats = None;
+    let mut max_peers = 0;
     loop {
         if start.elapsed() > timeout {
             return Err(format!(
@@ -134,6 +135,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     let _ = std::io::stderr().flush();
                     last_print = Instant::now();
                 }
+                max_peers = max_peers.max(stats.peers);
                 last_stats = Some(stats);
             }
             Ok(Event::TrackerTrouble { url, message, .. }) => {
@@ -153,11 +155,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let (downloaded, hash_failures, peers) = handle
         .stats()
         .or(last_stats)
-        .map(|s| (s.downloaded, s.hash_failures, s.peers))
+        .map(|s| (s.downloaded, s.hash_failures, s.peers.max(max_peers)))
         .unwrap_or_default();
     if show_progress {
         eprintln!(
-            "\r  leecher: 100.0%  done in {wall:.2}s ({:.1} MiB/s avg), {} peers{:20}",
+            "\r  leecher: 100.0%  done in {wall:.2}s ({:.1} MiB/s avg), up to {} peers{:20}",
             total as f64 / wall / (1u64 << 20) as f64,
             peers,
             ""

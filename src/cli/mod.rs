@@ -29,8 +29,10 @@ pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
 /// The `--help` text.
-pub const USAGE: &str = "\
-coracle 0.1.0 - a small, fast BitTorrent client
+pub const USAGE: &str = concat!(
+    "coracle ",
+    env!("CARGO_PKG_VERSION"),
+    " - a small, fast BitTorrent client
 
 Usage:
   coracle FILE.torrent [OPTIONS]          same as: coracle download FILE.torrent -o .
@@ -80,7 +82,8 @@ Examples:
   coracle seed debian.iso.torrent --data ~/Downloads
   coracle download debian.iso.torrent --json | tail -n 1
   coracle info debian.iso.torrent
-";
+"
+);
 
 /// What the command line asks for.
 #[derive(Debug)]

@@ -228,11 +228,11 @@ impl Reporter {
             )
         };
         self.say(&msg);
-        if let (Mode::Json, Some(s)) = (self.mode, stats) {
+        if self.mode == Mode::Json {
             let _ = writeln!(
                 std::io::stdout().lock(),
                 "{}",
-                json::last("completed", &self.name, Some(s), secs, None)
+                json::last("completed", &self.name, stats, secs, None)
             );
         }
     }
@@ -277,6 +277,8 @@ mod tests {
             up_rate: 0.0,
             peers: 2,
             seeds: 1,
+            hash_failures: 0,
+            banned: 0,
         }
     }
 

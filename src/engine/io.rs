@@ -52,13 +52,37 @@ pub struct EngineConfig {
     /// A block not delivered within this is given to others and the peer marked snubbed.
     pub request_timeout: Duration,
     /// Seed for every random choice (tie-breaks, tracker order, optimistic unchoke, keys).
+    /// Random by default; set it to make a run reproducible.
     pub seed: u64,
+}
+
+/// A fresh peer id: the client prefix `-CR0100-` and 12 random characters, so two instances on
+/// one machine never take each other for a connection to themselves.
+pub fn random_peer_id() -> [u8; 20] {
+    let mut id = *b"-CR0100-000000000000";
+    let mut x = random_u64();
+    for b in &mut id[8..] {
+        *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[(x % 36) as usize];
+        x /= 36;
+        if x == 0 {
+            x = random_u64();
+        }
+    }
+    id
+}
+
+/// 64 random bits from std's per-process hash keys (no extra dependency, not for cryptography).
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x636f_7261_636c_65);
+    h.finish()
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            peer_id: *b"-CR0100-000000000000",
+            peer_id: random_peer_id(),
             listen_port: 6881,
             max_peers_per_torrent: 50,
             max_connections: 400,
@@ -74,7 +98,7 @@ impl Default for EngineConfig {
             handshake_timeout: Duration::from_secs(10),
             inactivity_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
-            seed: 0x5eed,
+            seed: random_u64(),
         }
     }
 }
@@ -215,9 +239,10 @@ pub enum DiskDone {
 }
 
 /// What a torrent is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum TorrentState {
     /// Hashing data found on disk.
+    #[default]
     Checking,
     /// Fetching pieces.
     Downloading,
@@ -230,7 +255,7 @@ pub enum TorrentState {
 }
 
 /// A snapshot of one torrent.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct TorrentStats {
     /// What it is doing.
     pub state: TorrentState,
@@ -270,6 +295,15 @@ pub enum Event {
         torrent: TorrentId,
         /// Its numbers.
         stats: TorrentStats,
+    },
+    /// The check of data found on disk finished (only torrents that had data are checked).
+    Checked {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Pieces found good.
+        pieces_have: u32,
+        /// Pieces in all.
+        pieces_total: u32,
     },
     /// Every piece is verified and on disk.
     Completed {

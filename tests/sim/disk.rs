@@ -75,7 +75,7 @@ impl Sim {
         let r = self.piece_range(piece);
         let n = &mut self.nodes[node];
         if data != &self.payload[r.clone()] {
-            n.hash_failures += 1;
+            n.hash_failed_at.push(self.now);
             return false;
         }
         n.storage[r].copy_from_slice(data);

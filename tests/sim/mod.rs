@@ -9,7 +9,7 @@
 mod disk;
 mod net;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,8 @@ pub struct Node {
     pub storage: Vec<u8>,
     /// Per piece: how many times a Verify succeeded.
     pub verified_ok: Vec<u32>,
-    pub hash_failures: u32,
+    /// When each Verify that failed the hash was asked for.
+    pub hash_failed_at: Vec<Duration>,
     pub alive: bool,
     pub completed_at: Option<Duration>,
     /// Connections whose outbox may hold bytes not yet handed to the network, with how many
@@ -148,9 +149,9 @@ pub struct Sim {
     pub layout: Layout,
     pub nodes: Vec<Node>,
     /// Open connections by their sending end: who is on the other side.
-    links: HashMap<(usize, ConnId), Link>,
+    links: BTreeMap<(usize, ConnId), Link>,
     /// Dials not yet connected, with their target (`None`: nobody listens there).
-    dialling: HashMap<(usize, ConnId), Option<usize>>,
+    dialling: BTreeMap<(usize, ConnId), Option<usize>>,
     events: BTreeMap<(Duration, u64), Event>,
     seq: u64,
     next_ephemeral: u16,
@@ -190,8 +191,8 @@ impl Sim {
             payload,
             layout,
             nodes,
-            links: HashMap::new(),
-            dialling: HashMap::new(),
+            links: BTreeMap::new(),
+            dialling: BTreeMap::new(),
             events: BTreeMap::new(),
             seq: 0,
             next_ephemeral: 40000,
@@ -421,7 +422,7 @@ fn new_node(
         torrent,
         storage,
         verified_ok: vec![0; n as usize],
-        hash_failures: 0,
+        hash_failed_at: Vec::new(),
         alive: true,
         completed_at: None,
         writable: BTreeMap::new(),

@@ -106,6 +106,11 @@ impl TorrentCore {
         }
         if self.checks_in_flight == 0 && self.check_next >= n {
             self.state = self.active_state();
+            out.actions.push_back(Action::Event(Event::Checked {
+                torrent: self.id,
+                pieces_have: self.picker.have().count(),
+                pieces_total: n,
+            }));
             if self.state == TorrentState::Seeding {
                 out.actions
                     .push_back(Action::Event(Event::Completed { torrent: self.id }));

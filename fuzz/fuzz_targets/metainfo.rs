@@ -1,0 +1,40 @@
+//! .torrent parser: never panics, and every accepted torrent meets the invariants that the
+//! storage layer relies on (safe relative paths, contiguous files, piece count = hash count).
+#![no_main]
+
+use std::path::Component;
+
+use coracle::metainfo::Metainfo;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(m) = Metainfo::from_bytes(data) else {
+        return;
+    };
+    check(&m);
+    // The info dictionary alone (what a magnet fetch gets) must parse to the same torrent.
+    let bare = Metainfo::from_info_bytes(m.info_bytes()).expect("own info bytes must parse");
+    assert_eq!(bare.info_hash, m.info_hash);
+    assert_eq!(bare.files, m.files);
+    assert_eq!(bare.piece_hashes, m.piece_hashes);
+});
+
+fn check(m: &Metainfo) {
+    assert!(!m.files.is_empty());
+    let mut offset = 0u64;
+    for f in &m.files {
+        // Anything but Normal (RootDir, Prefix, ParentDir, CurDir) could escape the download dir.
+        assert!(f.path.components().count() > 0, "empty path");
+        for c in f.path.components() {
+            assert!(matches!(c, Component::Normal(_)), "unsafe {:?}", f.path);
+        }
+        assert_eq!(f.offset, offset, "files not contiguous");
+        offset = offset.checked_add(f.length).expect("lengths overflow");
+    }
+    assert_eq!(offset, m.total_length);
+    assert!(m.total_length > 0);
+    let layout = m.layout();
+    assert_eq!(layout.total_length(), m.total_length);
+    assert_eq!(layout.piece_length(), m.piece_length);
+    assert_eq!(layout.num_pieces() as usize, m.piece_hashes.len());
+}
