@@ -75,7 +75,7 @@ pub fn random_peer_id() -> [u8; 20] {
 pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x636f_7261_636c_65);
+    h.write_u64(0x0063_6f72_6163_6c65);
     h.finish()
 }
 
