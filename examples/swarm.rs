@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
-//!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--keep] [--timeout 900]
+//!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
+//!     [--keep] [--timeout 900]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -61,11 +62,13 @@ struct Args {
     seed_with: SeedWith,
     keep: bool,
     timeout: u64,
+    /// The leecher writes with positional I/O instead of memory maps.
+    pwrite: bool,
 }
 
 const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
-             [--seed-with coracle|libtorrent] [--keep] [--timeout SECS]
+             [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.";
@@ -80,6 +83,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         seed_with: SeedWith::Coracle,
         keep: false,
         timeout: 900,
+        pwrite: false,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -109,6 +113,13 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     "coracle" => SeedWith::Coracle,
                     "libtorrent" => SeedWith::Libtorrent,
                     v => return Err(format!("--seed-with: {v:?} is not coracle or libtorrent")),
+                }
+            }
+            "--storage" => {
+                a.pwrite = match value()?.as_str() {
+                    "mmap" => false,
+                    "pwrite" => true,
+                    v => return Err(format!("--storage: {v:?} is not mmap or pwrite")),
                 }
             }
             "--keep" => a.keep = true,
@@ -434,6 +445,7 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
             .arg(&url)
             .arg(i.to_string())
             .arg(args.timeout.to_string())
+            .arg(if args.pwrite { "pwrite" } else { "mmap" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -486,6 +498,15 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
         ),
     );
     line("seeders", format!("{} x {seed_kind}", args.seeders));
+    line(
+        "leecher storage",
+        (if args.pwrite {
+            "pwrite (forced)"
+        } else {
+            "default (mmap windows)"
+        })
+        .to_string(),
+    );
     if args.seed_with == SeedWith::Coracle {
         line(
             "seeder recheck",
@@ -511,10 +532,11 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
         line(
             &format!("leecher CPU{tag}"),
             format!(
-                "{cpu:.2} s (user {:.2} + sys {:.2}) = {:.2} s/GiB",
+                "{cpu:.2} s (user {:.2} + sys {:.2}) = {:.2} s/GiB; {:.2} s of it by completion",
                 r.user,
                 r.sys,
-                cpu / (total as f64 / GIB)
+                cpu / (total as f64 / GIB),
+                r.cpu_at_done
             ),
         );
         line(
@@ -523,6 +545,21 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
                 "{:.1} MiB  (VmHWM {:.1} MiB, includes mapped file pages)",
                 r.rss_anon_peak_kib as f64 / 1024.0,
                 r.vm_hwm_kib as f64 / 1024.0
+            ),
+        );
+        line(
+            &format!("leecher kernel{tag}"),
+            format!(
+                "{} minor / {} major faults, {} voluntary / {} involuntary switches{}",
+                r.counts[0],
+                r.counts[1],
+                r.counts[2],
+                r.counts[3],
+                if r.peers > 0 {
+                    format!("; {} peers", r.peers)
+                } else {
+                    String::new()
+                }
             ),
         );
         if r.hash_failures > 0 || r.bytes > total + total / 20 {

@@ -3,7 +3,7 @@
 //! competing for upload slots, and peers too slow for the request timeout. Each scenario runs
 //! for three seeds; the simulator lives in `tests/sim/`.
 //!
-//! The last two tests show engine bugs in the ban logic and fail until those are fixed.
+//! The last three tests show engine bugs (ban logic, determinism) and fail until those are fixed.
 
 mod sim;
 
@@ -195,21 +195,27 @@ fn two_leechers_trade_with_each_other() {
     }
 }
 
+/// Node 0 seeds; nodes 1..=6 leech, each knowing the seeder and every earlier leecher: more
+/// interested peers than the default four upload slots, so choking and the optimistic unchoke
+/// matter.
+fn crowd(seed: u64) -> (Sim, Vec<usize>) {
+    let leechers: Vec<usize> = (1..7).collect();
+    let mut specs = vec![NodeSpec {
+        up_bps: 512 * 1024,
+        ..NodeSpec::seeder()
+    }];
+    for &l in &leechers {
+        specs.push(NodeSpec::leecher(&(0..l).collect::<Vec<_>>()));
+    }
+    let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+    run_to_completion(&mut sim, &leechers);
+    (sim, leechers)
+}
+
 #[test]
 fn crowd_of_leechers_competing_for_upload_slots_completes() {
-    // Six leechers, each knowing the seeder and every earlier leecher: more interested peers
-    // than the default four upload slots, so choking and the optimistic unchoke matter.
-    let leechers: Vec<usize> = (1..7).collect();
     for seed in seeds() {
-        let mut specs = vec![NodeSpec {
-            up_bps: 512 * 1024,
-            ..NodeSpec::seeder()
-        }];
-        for &l in &leechers {
-            specs.push(NodeSpec::leecher(&(0..l).collect::<Vec<_>>()));
-        }
-        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
-        run_to_completion(&mut sim, &leechers);
+        let (sim, leechers) = crowd(seed);
         for &l in &leechers {
             sim.assert_complete(l);
         }
@@ -257,10 +263,10 @@ fn corrupt_among_honest(seed: u64, piece_len: u32) -> Sim {
     sim
 }
 
-/// ENGINE BUG (fails today). With large pieces, blocks of one piece come from several peers.
-/// `charge` (src/engine/torrent/requests.rs) gives every contributor of a failed piece a strike
-/// and bans at two, so an honest seeder that shared two pieces with the corrupt one is banned
-/// with it. With 512 KiB pieces every seeder ends up banned and the download stalls for good.
+/// With large pieces, blocks of one piece come from several peers. The engine once gave every
+/// contributor of a failed piece a strike and banned at two, so honest seeders were banned with
+/// the corrupt one and the download stalled. Now a failed multi-sender piece is refetched from
+/// one peer and the block-by-block evidence names only the liar (src/engine/torrent/blame.rs).
 #[test]
 fn honest_seeders_sharing_pieces_with_a_corrupt_one_are_not_banned() {
     for seed in seeds() {
@@ -277,9 +283,9 @@ fn honest_seeders_sharing_pieces_with_a_corrupt_one_are_not_banned() {
     }
 }
 
-/// ENGINE BUG (fails today). Blocks the corrupt seeder sent before its ban stay in unfinished
-/// piece buffers, so those pieces fail the hash later (a wasted piece, and a strike for every
-/// honest co-contributor). Once the culprit is banned, no piece should fail any more.
+/// Blocks the corrupt seeder sent before its ban once stayed in unfinished piece buffers, so
+/// those pieces failed later. A ban now restarts every unfinished piece holding its blocks: once
+/// the culprit is banned, no piece fails any more.
 #[test]
 fn blocks_from_a_banned_peer_are_discarded() {
     // Seeds on which a block of the corrupt seeder sits in an unfinished piece at its ban.
@@ -299,4 +305,28 @@ fn blocks_from_a_banned_peer_are_discarded() {
             "seed {seed}: banned at {ban:?}, pieces failed at {late:?}"
         );
     }
+}
+
+/// One seed, one run: the engine's maps are ordered (no randomly hashed iteration decides who is
+/// refilled, dialled or closed first), so a failing simulation can be replayed exactly.
+#[test]
+fn same_seed_gives_the_same_run() {
+    for seed in seeds() {
+        let runs: Vec<String> = (0..4).map(|_| fingerprint(&crowd(seed).0)).collect();
+        let distinct = runs.iter().filter(|r| **r != runs[0]).count();
+        assert_eq!(distinct, 0, "seed {seed}: {distinct} of 3 reruns diverged");
+    }
+}
+
+/// What a run did, in enough detail that two different runs almost surely differ.
+fn fingerprint(sim: &Sim) -> String {
+    let stats: Vec<(u64, u64)> = (0..sim.nodes.len())
+        .map(|i| (sim.stats(i).uploaded, sim.stats(i).downloaded))
+        .collect();
+    format!(
+        "{:?} {stats:?} {:?} {:?}",
+        sim.elapsed(),
+        sim.closes,
+        sim.dials
+    )
 }

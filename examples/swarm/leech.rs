@@ -20,27 +20,37 @@ pub struct LeechReport {
     pub shutdown: f64,
     pub user: f64,
     pub sys: f64,
+    /// User+system CPU seconds when the download completed (before the shutdown's flush).
+    pub cpu_at_done: f64,
     pub rss_anon_peak_kib: u64,
     pub vm_hwm_kib: u64,
     pub bytes: u64,
     pub hash_failures: u32,
     pub peers: usize,
+    /// Minor faults, major faults, voluntary and involuntary context switches.
+    pub counts: [i64; 4],
 }
 
 impl LeechReport {
     pub fn line(&self) -> String {
         format!(
-            "SWARM-LEECH wall={:.4} shutdown={:.4} user={:.4} sys={:.4} rss_anon_peak_kib={} \
-             vm_hwm_kib={} bytes={} hash_failures={} peers={}",
+            "SWARM-LEECH wall={:.4} shutdown={:.4} user={:.4} sys={:.4} cpu_at_done={:.4} \
+             rss_anon_peak_kib={} vm_hwm_kib={} bytes={} hash_failures={} peers={} \
+             minflt={} majflt={} nvcsw={} nivcsw={}",
             self.wall,
             self.shutdown,
             self.user,
             self.sys,
+            self.cpu_at_done,
             self.rss_anon_peak_kib,
             self.vm_hwm_kib,
             self.bytes,
             self.hash_failures,
-            self.peers
+            self.peers,
+            self.counts[0],
+            self.counts[1],
+            self.counts[2],
+            self.counts[3]
         )
     }
 
@@ -54,11 +64,16 @@ impl LeechReport {
                 "shutdown" => r.shutdown = v.parse().ok()?,
                 "user" => r.user = v.parse().ok()?,
                 "sys" => r.sys = v.parse().ok()?,
+                "cpu_at_done" => r.cpu_at_done = v.parse().ok()?,
                 "rss_anon_peak_kib" => r.rss_anon_peak_kib = v.parse().ok()?,
                 "vm_hwm_kib" => r.vm_hwm_kib = v.parse().ok()?,
                 "bytes" => r.bytes = v.parse().ok()?,
                 "hash_failures" => r.hash_failures = v.parse().ok()?,
                 "peers" => r.peers = v.parse().ok()?,
+                "minflt" => r.counts[0] = v.parse().ok()?,
+                "majflt" => r.counts[1] = v.parse().ok()?,
+                "nvcsw" => r.counts[2] = v.parse().ok()?,
+                "nivcsw" => r.counts[3] = v.parse().ok()?,
                 _ => {}
             }
         }
@@ -66,10 +81,13 @@ impl LeechReport {
     }
 }
 
-/// `--leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT_SECS]]`
+/// `--leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT_SECS [mmap|pwrite]]]`
 pub fn run(args: &[String]) -> Result<(), String> {
     let [torrent, out, tracker, rest @ ..] = args else {
-        return Err("usage: --leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT]]".into());
+        return Err(
+            "usage: --leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT [mmap|pwrite]]]"
+                .into(),
+        );
     };
     let index: u32 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(0);
     let timeout = Duration::from_secs(rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(900));
@@ -87,6 +105,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         std::process::id() % 100_000_000
     );
     cfg.engine.peer_id.copy_from_slice(&id.as_bytes()[..20]);
+    cfg.storage.force_pwrite = rest.get(2).is_some_and(|s| s == "pwrite");
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let events = session.events();
     let handle = session
@@ -152,6 +171,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let wall = start.elapsed().as_secs_f64();
+    let cpu_at_done = {
+        let (u, s) = measure::self_cpu();
+        u + s
+    };
     let (downloaded, hash_failures, peers) = handle
         .stats()
         .or(last_stats)
@@ -159,9 +182,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .unwrap_or_default();
     if show_progress {
         eprintln!(
-            "\r  leecher: 100.0%  done in {wall:.2}s ({:.1} MiB/s avg), up to {} peers{:20}",
+            "\r  leecher: 100.0%  done in {wall:.2}s ({:.1} MiB/s avg){:40}",
             total as f64 / wall / (1u64 << 20) as f64,
-            peers,
             ""
         );
     }
@@ -176,11 +198,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         shutdown,
         user,
         sys,
+        cpu_at_done,
         rss_anon_peak_kib,
         vm_hwm_kib,
         bytes: downloaded,
         hash_failures,
         peers,
+        counts: measure::self_counts(),
     };
     println!("{}", report.line());
     Ok(())

@@ -18,6 +18,16 @@ pub fn self_cpu() -> (f64, f64) {
     (secs(ru.ru_utime), secs(ru.ru_stime))
 }
 
+/// Minor page faults, major page faults, voluntary and involuntary context switches so far.
+pub fn self_counts() -> [i64; 4] {
+    // SAFETY: getrusage only writes the struct we hand it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return [0; 4];
+    }
+    [ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw, ru.ru_nivcsw].map(|v| v as i64)
+}
+
 /// User+system CPU seconds of another process, from /proc/PID/stat (`None` once it is gone).
 pub fn proc_cpu(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -2,9 +2,10 @@
 //! harness as the shell: it answers disk jobs, "writes" outboxes and advances the clock.
 //! Nothing may panic, and a peer's outbox stays bounded whatever the peer sends.
 //!
-//! Input: byte 0 picks what we already have (nothing, everything, every other piece), byte 1
-//! seeds the harness's choices (chunk sizes, clock steps, disk answers); the rest is the peer's
-//! byte stream. When the engine drops the peer, a fresh connection continues with the rest.
+//! Input: byte 0 picks what we already have (bits 0-1: nothing, everything, every other piece)
+//! and how the clock moves (bits 2-3, see [`Shell::step`]), byte 1 seeds the harness's choices
+//! (chunk sizes, clock steps, disk answers); the rest is the peer's byte stream. When the engine
+//! drops the peer, a fresh connection continues with the rest.
 #![no_main]
 
 use std::collections::VecDeque;
@@ -51,16 +52,18 @@ struct Shell {
     conn: Option<ConnId>,
     connections: u16,
     now: Instant,
+    /// 0: only steps of a few ms; otherwise long jumps happen too (see `step`).
+    clock: u8,
     rng: Rng,
     /// Disk results not yet handed back, so they can arrive late and interleave with data.
     disk: VecDeque<DiskDone>,
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(([have_mode, seed], stream)) = data.split_first_chunk::<2>() else {
+    let Some(([mode, seed], stream)) = data.split_first_chunk::<2>() else {
         return;
     };
-    let mut shell = Shell::new(*have_mode, *seed);
+    let mut shell = Shell::new(*mode, *seed);
     // Chunk sizes from one byte (the first peer read) to more than a block.
     let max_chunk = [1, 7, 64, 600, 17_000][usize::from(*seed % 5)];
     let mut rest = stream;
@@ -78,14 +81,13 @@ fuzz_target!(|data: &[u8]| {
 });
 
 impl Shell {
-    fn new(have_mode: u8, seed: u8) -> Shell {
+    fn new(mode: u8, seed: u8) -> Shell {
         let now = Instant::now();
         let layout = Layout::new(32768, 1_000_000).unwrap();
         let n = layout.num_pieces();
-        let have = match have_mode % 3 {
-            0 => Bitfield::new(n),
+        let have = match mode & 3 {
             1 => Bitfield::full(n),
-            _ => {
+            2 => {
                 // Half the pieces: the engine both uploads and downloads.
                 let mut b = Bitfield::new(n);
                 (0..n).step_by(2).for_each(|i| {
@@ -93,6 +95,7 @@ impl Shell {
                 });
                 b
             }
+            _ => Bitfield::new(n),
         };
         let mut engine = Engine::new(EngineConfig::default());
         let params = TorrentParams {
@@ -110,7 +113,8 @@ impl Shell {
             conn: None,
             connections: 0,
             now,
-            rng: Rng((0x9e37_79b9 ^ (u32::from(seed) << 8) ^ u32::from(have_mode)) | 1),
+            clock: (mode >> 2) & 3,
+            rng: Rng((0x9e37_79b9 ^ (u32::from(seed) << 8) ^ u32::from(mode)) | 1),
             disk: VecDeque::new(),
         }
     }
@@ -154,12 +158,14 @@ impl Shell {
             }
         }
         self.write_out();
-        // Mostly a few ms; now and then long enough for the request (30 s) or inactivity
-        // (120 s) timeouts, so the timer paths see fuzzed state too.
-        let ms = match self.rng.below(64) {
-            0 => 31_000,
-            1 => 121_000,
-            r => u64::from(r % 8),
+        // A few ms per read. The input can also ask for rare jumps past the request timeout
+        // (30 s), and past the inactivity timeout (120 s), so timers see fuzzed state too; they
+        // are opt-in because a long stream would otherwise almost surely hit one and lose the
+        // connection before its interesting part.
+        let ms = match (self.clock, self.rng.below(128)) {
+            (1.., 0) => 31_000,
+            (2.., 1) => 121_000,
+            (_, r) => u64::from(r % 8),
         };
         self.now += Duration::from_millis(ms);
         self.engine.handle_tick(self.now);

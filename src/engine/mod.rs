@@ -16,7 +16,7 @@ mod io;
 mod peer;
 mod torrent;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -55,8 +55,8 @@ struct Handshaking {
 pub struct Engine {
     cfg: EngineConfig,
     torrents: BTreeMap<TorrentId, TorrentCore>,
-    handshaking: HashMap<ConnId, Handshaking>,
-    attached: HashMap<ConnId, TorrentId>,
+    handshaking: BTreeMap<ConnId, Handshaking>,
+    attached: BTreeMap<ConnId, TorrentId>,
     next_conn: ConnId,
     next_torrent: TorrentId,
     out: Outputs,
@@ -69,8 +69,8 @@ impl Engine {
         Engine {
             cfg,
             torrents: BTreeMap::new(),
-            handshaking: HashMap::new(),
-            attached: HashMap::new(),
+            handshaking: BTreeMap::new(),
+            attached: BTreeMap::new(),
             next_conn: 1,
             next_torrent: 1,
             out: Outputs::default(),
@@ -233,6 +233,9 @@ impl Engine {
             Some(_) => Ok(()),
         };
         if let Err(e) = verdict {
+            if e == PeerError::SelfConnection && !h.outgoing {
+                self.close_self_dials(now);
+            }
             return self.close_handshaking(conn, e, now);
         }
         let (Some(mut h), Some(tid)) = (self.handshaking.remove(&conn), tid) else {
@@ -255,6 +258,22 @@ impl Engine {
         if !rest.is_empty() {
             let rest = rest.to_vec();
             self.handle_data(conn, &rest, now);
+        }
+    }
+
+    /// We accepted a connection from ourselves: the dialling side is one of our own outgoing
+    /// connections to our listen port. It never sees our peer id (we close before answering), so
+    /// close it here as a self-connection, which takes that address off the dial list for good.
+    fn close_self_dials(&mut self, now: Instant) {
+        let port = self.cfg.listen_port;
+        let ours: Vec<ConnId> = self
+            .handshaking
+            .iter()
+            .filter(|(_, h)| h.outgoing && h.connected && h.addr.port() == port)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in ours {
+            self.close_handshaking(conn, PeerError::SelfConnection, now);
         }
     }
 

@@ -20,7 +20,7 @@ use coracle::engine::{
 };
 use coracle::layout::{Layout, BLOCK_SIZE};
 
-pub use net::Link;
+use net::Link;
 
 /// SplitMix64: small, fast and good enough for delivery order and chunk sizes.
 pub struct Rng(u64);

@@ -6,7 +6,7 @@
 //! Nothing here blocks, reads the clock, or touches sockets and files. Disk work (hash, write,
 //! read) goes out as [`DiskRequest`]s and comes back through [`TorrentCore::handle_disk`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use super::io::{
 use super::peer::{Peer, PeerError, Upload};
 use super::Outputs;
 
+mod blame;
 mod requests;
 mod timers;
 use crate::bitfield::Bitfield;
@@ -25,9 +26,6 @@ use crate::picker::{BlockArrival, Picker};
 use crate::tracker::{AnnounceEvent, TrackerList};
 use crate::wire::{self, Message};
 
-/// Hash failures charged to one peer before it is banned; a piece with a single contributor
-/// charges it all at once, since the blame is certain.
-const BAN_THRESHOLD: u32 = 2;
 /// Disk checks in flight during a recheck (enough to keep every pool worker busy).
 const CHECKS_IN_FLIGHT: usize = 8;
 /// Disk reads in flight per uploading peer.
@@ -42,11 +40,11 @@ fn max_frame(layout: &Layout) -> u32 {
     bitfield.max(1 + 8 + crate::layout::BLOCK_SIZE)
 }
 
-/// A piece being downloaded: its buffer and who sent parts of it.
+/// A piece being downloaded: its buffer and who sent each block.
 #[derive(Debug)]
 struct PartialPiece {
     data: Vec<u8>,
-    contributors: Vec<SocketAddr>,
+    senders: Vec<Option<SocketAddr>>,
 }
 
 /// Where a peer we may dial stands.
@@ -68,17 +66,21 @@ pub struct TorrentCore {
     max_frame: u32,
     state: TorrentState,
     picker: Picker,
-    pub(super) peers: HashMap<ConnId, Peer>,
-    partial: HashMap<u32, PartialPiece>,
+    pub(super) peers: BTreeMap<ConnId, Peer>,
+    partial: BTreeMap<u32, PartialPiece>,
     spare_buffers: Vec<Vec<u8>>,
     buffered_bytes: usize,
     check_next: u32,
     checks_in_flight: usize,
     /// Addresses we may dial, with backoff; `connecting` holds those with a connect in progress.
-    dialable: HashMap<SocketAddr, Dialable>,
-    pub(super) connecting: HashSet<SocketAddr>,
-    strikes: HashMap<SocketAddr, u32>,
-    banned: HashSet<SocketAddr>,
+    dialable: BTreeMap<SocketAddr, Dialable>,
+    pub(super) connecting: BTreeSet<SocketAddr>,
+    /// Evidence from pieces that failed with several senders (see `blame`).
+    suspects: BTreeMap<u32, Vec<blame::Record>>,
+    /// Pieces that failed with several senders, each refetched from one peer only (its owner,
+    /// once assigned) so the next verdict names the culprit.
+    solo: BTreeMap<u32, Option<ConnId>>,
+    banned: BTreeSet<SocketAddr>,
     trackers: TrackerList,
     announcing: bool,
     announce_event: AnnounceEvent,
@@ -113,16 +115,17 @@ impl TorrentCore {
             max_frame: max_frame(&p.layout),
             state: TorrentState::Checking,
             picker,
-            peers: HashMap::new(),
-            partial: HashMap::new(),
+            peers: BTreeMap::new(),
+            partial: BTreeMap::new(),
             spare_buffers: Vec::new(),
             buffered_bytes: 0,
             check_next: 0,
             checks_in_flight: 0,
-            dialable: HashMap::new(),
-            connecting: HashSet::new(),
-            strikes: HashMap::new(),
-            banned: HashSet::new(),
+            dialable: BTreeMap::new(),
+            connecting: BTreeSet::new(),
+            suspects: BTreeMap::new(),
+            solo: BTreeMap::new(),
+            banned: BTreeSet::new(),
             trackers: TrackerList::new(p.trackers, seed ^ 0x7ac),
             announcing: false,
             announce_event: AnnounceEvent::None,
@@ -241,8 +244,8 @@ impl TorrentCore {
         if !self.accepts_peers() || room == 0 {
             return Vec::new();
         }
-        let connected: HashSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
-        let mut out: Vec<SocketAddr> = self
+        let connected: BTreeSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
+        let out: Vec<SocketAddr> = self
             .dialable
             .iter()
             .filter(|(a, d)| {
@@ -251,7 +254,6 @@ impl TorrentCore {
             .map(|(a, _)| *a)
             .take(room)
             .collect();
-        out.sort();
         for a in &out {
             self.connecting.insert(*a);
         }
@@ -306,6 +308,7 @@ impl TorrentCore {
             self.picker.on_request_dropped(*b);
         }
         self.picker.remove_peer_bitfield(&peer.has);
+        self.release_solo(conn);
         if self.optimistic == Some(conn) {
             self.optimistic = None;
         }
@@ -449,6 +452,7 @@ impl TorrentCore {
     }
 
     fn on_choked(&mut self, conn: ConnId) {
+        self.release_solo(conn);
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
@@ -618,6 +622,16 @@ impl TorrentCore {
         peer.snubbed = false;
         let addr = peer.addr;
         self.down_rate.add(u64::from(length));
+        if self
+            .solo
+            .get(&index)
+            .is_some_and(|owner| *owner != Some(conn))
+        {
+            // A late block of a piece now fetched from one peer only: mixing senders again would
+            // blur the blame, so this copy is dropped.
+            self.picker.on_request_dropped(b);
+            return Ok(());
+        }
         match self.picker.on_block_received(b) {
             BlockArrival::New { piece_complete } => {
                 self.downloaded += u64::from(length);
@@ -640,8 +654,8 @@ impl TorrentCore {
         if let Some(dst) = piece.data.get_mut(start..start + data.len()) {
             dst.copy_from_slice(data);
         }
-        if !piece.contributors.contains(&from) {
-            piece.contributors.push(from);
+        if let Some(s) = piece.senders.get_mut(b.block_index() as usize) {
+            *s = Some(from);
         }
     }
 

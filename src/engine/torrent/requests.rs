@@ -3,10 +3,9 @@
 //!
 //! Part of the sans-IO torrent core (reactor thread); see the parent module.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{PartialPiece, TorrentCore, BAN_THRESHOLD, CHECKS_IN_FLIGHT};
+use super::{PartialPiece, TorrentCore, CHECKS_IN_FLIGHT};
 use crate::engine::io::{Action, ConnId, DiskDone, DiskRequest, Event, TorrentState};
 use crate::engine::peer::PeerError;
 use crate::engine::Outputs;
@@ -46,8 +45,13 @@ impl TorrentCore {
         self.picker.set_new_piece_budget(budget);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
+        let masked = self.solo_mask(conn);
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        let has = masked.as_ref().unwrap_or(&peer.has);
         self.picker
-            .pick(&peer.has, room, |b| peer.is_in_flight(b), &mut picks);
+            .pick(has, room, |b| peer.is_in_flight(b), &mut picks);
         for b in &picks {
             self.ensure_buffer(b.piece);
         }
@@ -85,7 +89,7 @@ impl TorrentCore {
             piece,
             PartialPiece {
                 data,
-                contributors: Vec::new(),
+                senders: vec![None; self.layout.num_blocks(piece) as usize],
             },
         );
     }
@@ -182,29 +186,31 @@ impl TorrentCore {
         now: Instant,
         out: &mut Outputs,
     ) {
-        let contributors = self
+        let senders = self
             .partial
             .remove(&piece)
-            .map(|p| p.contributors)
+            .map(|p| p.senders)
             .unwrap_or_default();
         self.buffered_bytes = self
             .buffered_bytes
             .saturating_sub(self.layout.piece_len(piece) as usize);
+        if ok {
+            self.picker.on_piece_verified(piece);
+            self.blame_verified(piece, &buffer, now, out);
+            self.announce_have(piece, now, out);
+        } else {
+            log::warn!("torrent {}: piece {piece} failed its hash check", self.id);
+            self.hash_failures += 1;
+            self.picker.on_piece_failed(piece);
+            self.blame_failed(piece, &buffer, &senders, now, out);
+        }
         // Keep the buffer for the next piece only while spares and live buffers together stay
         // within the budget, so the budget bounds every piece byte the torrent holds.
         let spares: usize = self.spare_buffers.iter().map(Vec::capacity).sum();
         if spares + buffer.capacity() + self.buffered_bytes <= self.cfg.piece_buffer_bytes {
             self.spare_buffers.push(buffer);
         }
-        if ok {
-            self.picker.on_piece_verified(piece);
-            self.announce_have(piece, now, out);
-        } else {
-            log::warn!("torrent {}: piece {piece} failed its hash check", self.id);
-            self.hash_failures += 1;
-            self.picker.on_piece_failed(piece);
-            self.charge(&contributors, now, out);
-        }
+
         if self.state == TorrentState::Downloading && self.picker.pieces_left() == 0 {
             self.complete(now, out);
         }
@@ -248,37 +254,6 @@ impl TorrentCore {
                 self.drop_peer(conn, PeerError::BothSeeds, now, out);
             } else {
                 self.update_interest(conn, now, out);
-            }
-        }
-    }
-
-    /// Charges the peers that sent parts of a piece that failed its hash; bans repeat offenders.
-    fn charge(&mut self, contributors: &[SocketAddr], now: Instant, out: &mut Outputs) {
-        let weight = if contributors.len() == 1 {
-            BAN_THRESHOLD
-        } else {
-            1
-        };
-        for addr in contributors {
-            let strikes = self.strikes.entry(*addr).or_insert(0);
-            *strikes += weight;
-            if *strikes < BAN_THRESHOLD {
-                continue;
-            }
-            log::warn!(
-                "torrent {}: banning {addr} for sending corrupt data",
-                self.id
-            );
-            self.banned.insert(*addr);
-            self.dialable.remove(addr);
-            let guilty: Vec<ConnId> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| p.addr == *addr)
-                .map(|(c, _)| *c)
-                .collect();
-            for conn in guilty {
-                self.drop_peer(conn, PeerError::Banned, now, out);
             }
         }
     }

@@ -100,6 +100,7 @@ impl TorrentCore {
             }
             // A peer that sits on requests is snubbed: one request at a time until it delivers.
             peer.snubbed = true;
+            let solo_owner = self.solo.values().any(|o| *o == Some(conn));
             for b in expired {
                 peer.remember_cancelled(b);
                 peer.send(
@@ -113,6 +114,9 @@ impl TorrentCore {
                 self.picker.on_request_dropped(b);
             }
             out.dirty.push(conn);
+            if solo_owner {
+                self.release_solo(conn);
+            }
         }
         let conns: Vec<ConnId> = self.peers.keys().copied().collect();
         for conn in conns {

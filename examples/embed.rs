@@ -1,0 +1,73 @@
+//! Embedding coracle: one [`Session`], one torrent, progress from the event channel.
+//!
+//! ```text
+//! cargo run --example embed -- FILE.torrent OUTPUT_DIR [PEER_HOST:PORT...]
+//! cargo run --example embed -- --demo     # seeds a tiny payload on 127.0.0.1 and fetches it
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use coracle::bencode::Bencode;
+use coracle::engine::Event;
+use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+use sha1::{Digest, Sha1};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    // The demo's seeder lives until the end of main, so the download has someone to talk to.
+    let (source, output, peers, _seeder) = match args.first().map(String::as_str) {
+        Some("--demo") => demo(local)?,
+        Some(torrent) if args.len() >= 2 => {
+            let peers = args[2..].iter().map(|p| p.parse()).collect::<Result<_, _>>()?;
+            (TorrentSource::File(torrent.into()), args[1].clone().into(), peers, None)
+        }
+        _ => return Err("usage: embed FILE.torrent OUTPUT_DIR [PEER...] | embed --demo".into()),
+    };
+    let session = Session::new(SessionConfig { listen: local, ..SessionConfig::default() })?;
+    let events = session.events();
+    let handle = session.add(source, AddOptions { output, peers, no_trackers: false })?;
+    // Progress comes about once a second; `wait_timeout` returns as soon as it is done.
+    while let Err(coracle::Error::Timeout) = handle.wait_timeout(Duration::from_millis(200)) {
+        for ev in events.try_iter() {
+            if let Event::Progress { stats, .. } = ev {
+                println!("{}/{} pieces, {:.0} B/s", stats.pieces_done, stats.pieces_total, stats.down_rate);
+            }
+        }
+    }
+    handle.wait()?;
+    println!("done: {}", handle.metainfo().name);
+    session.shutdown();
+    Ok(())
+}
+
+/// What `main` needs to download: the torrent, where to put it, who to ask, and who serves it.
+type Download = (TorrentSource, PathBuf, Vec<SocketAddr>, Option<Session>);
+
+/// Writes a small payload to a temporary folder, seeds it from a second session on 127.0.0.1
+/// and returns a download of it into another folder.
+fn demo(local: SocketAddr) -> Result<Download, Box<dyn std::error::Error>> {
+    let root = std::env::temp_dir().join(format!("coracle-embed-demo-{}", std::process::id()));
+    let (seed_dir, output) = (root.join("seed"), root.join("out"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&seed_dir)?;
+    // Deterministic bytes: 3 MiB + a short last piece.
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 777u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(seed_dir.join("demo.bin"), &data)?;
+    let piece = 64 * 1024;
+    let hashes: Vec<u8> = data.chunks(piece).flat_map(|c| Sha1::digest(c).to_vec()).collect();
+    let info = Bencode::dict([
+        ("length", Bencode::Int(data.len() as i64)),
+        ("name", Bencode::bytes("demo.bin")),
+        ("piece length", Bencode::Int(piece as i64)),
+        ("pieces", Bencode::Bytes(hashes)),
+    ]);
+    let torrent = Bencode::dict([("info", info)]).encode();
+    let seeder = Session::new(SessionConfig { listen: local, ..SessionConfig::default() })?;
+    let opts = AddOptions { output: seed_dir, ..AddOptions::default() };
+    seeder.add(TorrentSource::Bytes(torrent.clone()), opts)?.wait_timeout(Duration::from_secs(30))?;
+    let peers = vec![seeder.listen_addr()];
+    Ok((TorrentSource::Bytes(torrent), output, peers, Some(seeder)))
+}

@@ -1,0 +1,159 @@
+//! Who sent the bad data: attributing hash failures to the peers that sent the wrong blocks.
+//!
+//! A piece that fails its hash with a single sender convicts it at once. A piece with several
+//! senders convicts nobody yet: we keep the SHA-1 of each block it had and who sent it, and when
+//! the piece later verifies, every sender of a block that differs from the good data is banned.
+//! Honest peers that happened to share a piece with a liar are never blamed. Part of the sans-IO
+//! torrent core (reactor thread).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use sha1::{Digest, Sha1};
+
+use super::TorrentCore;
+use crate::bitfield::Bitfield;
+use crate::engine::io::ConnId;
+use crate::engine::peer::PeerError;
+use crate::engine::Outputs;
+
+/// Failed pieces whose evidence we keep; beyond that the oldest evidence is forgotten (it only
+/// costs a later conviction, never a wrong one).
+const MAX_SUSPECT_PIECES: usize = 64;
+/// Evidence records kept per piece (several failed attempts of the same piece).
+const MAX_RECORDS_PER_PIECE: usize = 1024;
+
+/// One block of a failed attempt: index in the piece, SHA-1 of what arrived, who sent it.
+pub(super) type Record = (u32, [u8; 20], SocketAddr);
+
+fn block_hash(data: &[u8], block: u32) -> Option<[u8; 20]> {
+    let start = block as usize * crate::layout::BLOCK_SIZE as usize;
+    let end = (start + crate::layout::BLOCK_SIZE as usize).min(data.len());
+    data.get(start..end).map(|b| Sha1::digest(b).into())
+}
+
+impl TorrentCore {
+    /// A piece failed: convict its only sender, or keep evidence when it had several.
+    pub(super) fn blame_failed(
+        &mut self,
+        piece: u32,
+        data: &[u8],
+        senders: &[Option<SocketAddr>],
+        now: Instant,
+        out: &mut Outputs,
+    ) {
+        let distinct: BTreeSet<SocketAddr> = senders.iter().flatten().copied().collect();
+        if distinct.len() == 1 {
+            if let Some(addr) = distinct.first() {
+                self.ban(*addr, now, out);
+            }
+            if let Some(owner) = self.solo.get_mut(&piece) {
+                *owner = None;
+            }
+            return;
+        }
+        self.solo.insert(piece, None);
+        if !self.suspects.contains_key(&piece) && self.suspects.len() >= MAX_SUSPECT_PIECES {
+            self.suspects.pop_first();
+        }
+        let records = self.suspects.entry(piece).or_default();
+        for (block, who) in senders.iter().enumerate() {
+            let (Some(who), Some(hash)) = (who, block_hash(data, block as u32)) else {
+                continue;
+            };
+            if records.len() < MAX_RECORDS_PER_PIECE {
+                records.push((block as u32, hash, *who));
+            }
+        }
+    }
+
+    /// A piece verified: every sender of a block of an earlier failed attempt that differs from
+    /// the good data lied.
+    pub(super) fn blame_verified(
+        &mut self,
+        piece: u32,
+        good: &[u8],
+        now: Instant,
+        out: &mut Outputs,
+    ) {
+        self.solo.remove(&piece);
+        let Some(records) = self.suspects.remove(&piece) else {
+            return;
+        };
+        let liars: BTreeSet<SocketAddr> = records
+            .iter()
+            .filter(|(block, hash, _)| block_hash(good, *block).is_some_and(|g| g != *hash))
+            .map(|(_, _, who)| *who)
+            .collect();
+        for addr in liars {
+            self.ban(addr, now, out);
+        }
+    }
+
+    /// What `conn` may be asked for while pieces are being refetched solo: its pieces minus the
+    /// solo pieces of others. A peer without a solo piece takes the first unowned one it has.
+    /// `None` (no mask) in the common case that no piece is solo.
+    pub(super) fn solo_mask(&mut self, conn: ConnId) -> Option<Bitfield> {
+        if self.solo.is_empty() {
+            return None;
+        }
+        let peer = self.peers.get(&conn)?;
+        if !self.solo.values().any(|o| *o == Some(conn)) {
+            let free = self
+                .solo
+                .iter()
+                .find(|(p, o)| o.is_none() && peer.has.get(**p))
+                .map(|(p, _)| *p);
+            if let Some(p) = free {
+                self.solo.insert(p, Some(conn));
+            }
+        }
+        let mut mask = peer.has.clone();
+        for (&piece, owner) in &self.solo {
+            if *owner != Some(conn) {
+                mask.clear(piece);
+            }
+        }
+        Some(mask)
+    }
+
+    /// Gives up `conn`'s solo piece (it choked us or sat on requests), so another peer takes it.
+    pub(super) fn release_solo(&mut self, conn: ConnId) {
+        for owner in self.solo.values_mut() {
+            if *owner == Some(conn) {
+                *owner = None;
+            }
+        }
+    }
+
+    /// Bans `addr`: its connections close, it is never dialled again, and pieces holding its
+    /// blocks start over (those blocks cannot be trusted, and would fail the hash anyway).
+    pub(super) fn ban(&mut self, addr: SocketAddr, now: Instant, out: &mut Outputs) {
+        if !self.banned.insert(addr) {
+            return;
+        }
+        log::warn!(
+            "torrent {}: banning {addr} for sending corrupt data",
+            self.id
+        );
+        self.dialable.remove(&addr);
+        let guilty: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.addr == addr)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in guilty {
+            self.drop_peer(conn, PeerError::Banned, now, out);
+        }
+        for (&piece, p) in self.partial.iter_mut() {
+            // A piece whose data went to the pool already is judged by its hash.
+            if p.data.is_empty() || !p.senders.contains(&Some(addr)) {
+                continue;
+            }
+            p.senders.iter_mut().for_each(|s| *s = None);
+            self.picker.on_piece_failed(piece);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! What a program embedding coracle relies on: sessions are independent, clean up after
+//! themselves, hand out thread-safe handles and fail with typed errors.
+//!
+//! The tests here count the process's threads, so they take one lock to run one at a time.
+
+#[path = "support/payload.rs"]
+mod payload;
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use coracle::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
+use payload::{temp_dir, Payload};
+
+/// Handles move between the embedding program's threads.
+const _: fn() = || {
+    fn send_sync_clone<T: Send + Sync + Clone>() {}
+    fn send<T: Send>() {}
+    send_sync_clone::<TorrentHandle>();
+    send::<Session>();
+};
+
+/// Serialises the tests of this file: one of them counts the whole process's threads.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A session on 127.0.0.1 with its own peer id: sessions sharing one would refuse each other as
+/// self-connections.
+fn session(tag: u8) -> Session {
+    let mut cfg = SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        disk_workers: 2,
+        ..SessionConfig::default()
+    };
+    cfg.engine.peer_id = *b"-CR0100-embed0000000";
+    cfg.engine.peer_id[19] = tag;
+    cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
+    Session::new(cfg).expect("session")
+}
+
+fn add(
+    s: &Session,
+    torrent: &[u8],
+    dir: &std::path::Path,
+    peers: Vec<SocketAddr>,
+) -> TorrentHandle {
+    s.add(
+        TorrentSource::Bytes(torrent.to_vec()),
+        AddOptions {
+            output: dir.to_path_buf(),
+            peers,
+            no_trackers: true,
+        },
+    )
+    .expect("add")
+}
+
+/// Threads of this process whose name starts with `coracle-` (the kernel keeps 15 bytes).
+fn coracle_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("coracle-"))
+        .count()
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether it held.
+fn eventually(limit: Duration, cond: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while !cond() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Two sessions, each seeding one torrent and downloading the other's, at the same time.
+#[test]
+fn two_sessions_download_at_once_without_interfering() {
+    let _serial = serial();
+    let x = Payload::tree("x", 12, 21).with_big_file(3 << 20);
+    let y = Payload::tree("y", 9, 42).with_big_file(2 << 20);
+    let (tx, ty) = (x.torrent(16 * 1024, &[]), y.torrent(32 * 1024, &[]));
+    let dirs: Vec<_> = ["a-seed", "a-leech", "b-seed", "b-leech"]
+        .iter()
+        .map(|n| temp_dir(&format!("embed-{n}")))
+        .collect();
+    x.write_to(&dirs[0]);
+    y.write_to(&dirs[2]);
+    let (a, b) = (session(1), session(2));
+    add(&a, &tx, &dirs[0], vec![])
+        .wait_timeout(Duration::from_secs(20))
+        .expect("a checks x");
+    add(&b, &ty, &dirs[2], vec![])
+        .wait_timeout(Duration::from_secs(20))
+        .expect("b checks y");
+
+    let a_gets_y = add(&a, &ty, &dirs[1], vec![b.listen_addr()]);
+    let b_gets_x = add(&b, &tx, &dirs[3], vec![a.listen_addr()]);
+    a_gets_y
+        .wait_timeout(Duration::from_secs(60))
+        .expect("a downloads y");
+    b_gets_x
+        .wait_timeout(Duration::from_secs(60))
+        .expect("b downloads x");
+    y.assert_on_disk(&dirs[1]);
+    x.assert_on_disk(&dirs[3]);
+    a.shutdown();
+    b.shutdown();
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Dropping a session without `shutdown` still stops every thread it started.
+#[test]
+fn dropped_session_stops_its_threads() {
+    let _serial = serial();
+    let before = coracle_threads();
+    let payload = Payload::tree("drop", 4, 5);
+    let dir = temp_dir("embed-drop");
+    payload.write_to(&dir);
+    let s = session(3);
+    let h = add(&s, &payload.torrent(16 * 1024, &[]), &dir, vec![]);
+    h.wait_timeout(Duration::from_secs(20)).expect("check");
+    let running = coracle_threads();
+    assert!(running > before, "no coracle- threads seen ({running})");
+    drop(s);
+    assert!(
+        eventually(Duration::from_secs(5), || coracle_threads() <= before),
+        "{} coracle- threads left, {before} before",
+        coracle_threads()
+    );
+    // A handle that outlives its session answers, it does not hang.
+    assert!(h.stats().is_none());
+    assert!(matches!(h.pause(), Err(Error::SessionClosed)));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A file that is not a torrent is a metainfo error.
+#[test]
+fn malformed_torrent_is_a_metainfo_error() {
+    let _serial = serial();
+    let s = session(4);
+    let dir = temp_dir("embed-malformed");
+    for bad in [&b"not a torrent"[..], b"d4:infod4:name1:xee", b""] {
+        let res = s.add(
+            TorrentSource::Bytes(bad.to_vec()),
+            AddOptions {
+                output: dir.clone(),
+                ..Default::default()
+            },
+        );
+        assert!(
+            matches!(res, Err(Error::Metainfo(_))),
+            "{:?}: {res:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    s.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An output folder that is really a file is a storage error, for single- and multi-file
+/// torrents alike.
+#[test]
+fn output_blocked_by_a_file_is_a_storage_error() {
+    let _serial = serial();
+    let s = session(5);
+    let dir = temp_dir("embed-blocked");
+    let blocker = dir.join("not-a-folder");
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let single = Payload::single("one.bin", payload::bytes(9, 40_000));
+    let tree = Payload::tree("tree", 5, 9);
+    for p in [&single, &tree] {
+        let res = s.add(
+            TorrentSource::Bytes(p.torrent(16 * 1024, &[])),
+            AddOptions {
+                output: blocker.clone(),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(res, Err(Error::Storage(_))), "{}: {res:?}", p.name);
+    }
+    assert_eq!(
+        std::fs::read(&blocker).unwrap(),
+        b"in the way",
+        "file left alone"
+    );
+    s.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}

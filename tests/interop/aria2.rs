@@ -1,0 +1,55 @@
+//! aria2c as a seeder or a leecher on its own loopback address.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::{free_port, loopback, Ctx};
+
+/// aria2c's address: its own, so transmission (one peer per IP) can take it and coracle apart.
+const IP: u8 = 2;
+
+/// The flags both roles share: bound to 127.0.0.2 (listener, tracker and peer connections
+/// alike, so the tracker hands out that address), and every discovery but the tracker off.
+fn base(ctx: &Ctx, torrent: &Path, dir: &Path) -> Command {
+    let ip = loopback(IP);
+    let mut cmd = Command::new("aria2c");
+    cmd.arg(format!("--interface={ip}"))
+        .arg(format!("--listen-port={}", free_port(ip)))
+        .args([
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--disable-ipv6=true",
+            // The default (prealloc) writes zeros first; falloc/none are the documented choices
+            // for tests on tmpfs/overlay, and none works on every filesystem.
+            "--file-allocation=none",
+            "--check-integrity=true",
+            "--summary-interval=0",
+            "--console-log-level=notice",
+            "--enable-color=false",
+            "--log-level=info",
+        ])
+        .arg(format!(
+            "--log={}",
+            ctx.dir.join("aria2c-debug.log").display()
+        ))
+        .arg(format!("--dir={}", dir.display()))
+        .arg(torrent);
+    cmd
+}
+
+/// Seeds the payload already in `dir` until killed.
+pub fn seed(ctx: &Ctx, torrent: &Path, dir: &Path) {
+    let mut cmd = base(ctx, torrent, dir);
+    // Ratio 0.0 with no --seed-time: seed regardless of ratio, forever.
+    cmd.arg("--seed-ratio=0.0");
+    ctx.spawn("aria2c-seed", cmd);
+}
+
+/// Downloads into `dir`, exiting once done.
+pub fn leech(ctx: &Ctx, torrent: &Path, dir: &Path) {
+    let mut cmd = base(ctx, torrent, dir);
+    cmd.arg("--seed-time=0");
+    ctx.spawn("aria2c-leech", cmd);
+}
