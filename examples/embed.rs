@@ -15,25 +15,24 @@ use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use sha1::{Digest, Sha1};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let local = SocketAddr::from(([127, 0, 0, 1], 0));
     // The demo's seeder lives until the end of main, so the download has someone to talk to.
-    let (source, output, peers, _seeder) = match args.first().map(String::as_str) {
-        Some("--demo") => demo(local)?,
-        Some(torrent) if args.len() >= 2 => {
-            let peers = args[2..].iter().map(|p| p.parse()).collect::<Result<_, _>>()?;
-            (TorrentSource::File(torrent.into()), args[1].clone().into(), peers, None)
-        }
-        _ => return Err("usage: embed FILE.torrent OUTPUT_DIR [PEER...] | embed --demo".into()),
-    };
-    let session = Session::new(SessionConfig { listen: local, ..SessionConfig::default() })?;
+    let (source, output, peers, _demo) = from_args()?;
+    let session = Session::new(local_config())?;
     let events = session.events();
-    let handle = session.add(source, AddOptions { output, peers, no_trackers: false })?;
-    // Progress comes about once a second; `wait_timeout` returns as soon as it is done.
+    let opts = AddOptions {
+        output,
+        peers,
+        no_trackers: false,
+    };
+    let handle = session.add(source, opts)?;
+    // `wait_timeout` returns as soon as it is done; in between, print what the session says.
     while let Err(coracle::Error::Timeout) = handle.wait_timeout(Duration::from_millis(200)) {
         for ev in events.try_iter() {
-            if let Event::Progress { stats, .. } = ev {
-                println!("{}/{} pieces, {:.0} B/s", stats.pieces_done, stats.pieces_total, stats.down_rate);
+            if let Event::Progress { stats: s, .. } = ev {
+                println!(
+                    "{}/{} pieces, {:.0} B/s",
+                    s.pieces_done, s.pieces_total, s.down_rate
+                );
             }
         }
     }
@@ -43,21 +42,68 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Listening on 127.0.0.1 only, on a free port.
+fn local_config() -> SessionConfig {
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    SessionConfig {
+        listen,
+        ..SessionConfig::default()
+    }
+}
+
+/// Reads `FILE OUTPUT [PEER...]`, or sets up the demo for `--demo`.
+fn from_args() -> Result<Download, Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--demo") => demo(),
+        Some(torrent) if args.len() >= 2 => {
+            let peers = args[2..]
+                .iter()
+                .map(|p| p.parse())
+                .collect::<Result<_, _>>()?;
+            Ok((
+                TorrentSource::File(torrent.into()),
+                args[1].clone().into(),
+                peers,
+                None,
+            ))
+        }
+        _ => Err("usage: embed FILE.torrent OUTPUT_DIR [PEER...] | embed --demo".into()),
+    }
+}
+
 /// What `main` needs to download: the torrent, where to put it, who to ask, and who serves it.
-type Download = (TorrentSource, PathBuf, Vec<SocketAddr>, Option<Session>);
+type Download = (TorrentSource, PathBuf, Vec<SocketAddr>, Option<Demo>);
+
+/// The demo's seeder and its folder, removed when the demo ends.
+struct Demo {
+    _seeder: Session,
+    root: PathBuf,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
 
 /// Writes a small payload to a temporary folder, seeds it from a second session on 127.0.0.1
 /// and returns a download of it into another folder.
-fn demo(local: SocketAddr) -> Result<Download, Box<dyn std::error::Error>> {
+fn demo() -> Result<Download, Box<dyn std::error::Error>> {
     let root = std::env::temp_dir().join(format!("coracle-embed-demo-{}", std::process::id()));
     let (seed_dir, output) = (root.join("seed"), root.join("out"));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&seed_dir)?;
     // Deterministic bytes: 3 MiB + a short last piece.
-    let data: Vec<u8> = (0..3 * 1024 * 1024 + 777u32).map(|i| (i * 31 % 251) as u8).collect();
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 777u32)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
     std::fs::write(seed_dir.join("demo.bin"), &data)?;
     let piece = 64 * 1024;
-    let hashes: Vec<u8> = data.chunks(piece).flat_map(|c| Sha1::digest(c).to_vec()).collect();
+    let hashes: Vec<u8> = data
+        .chunks(piece)
+        .flat_map(|c| Sha1::digest(c).to_vec())
+        .collect();
     let info = Bencode::dict([
         ("length", Bencode::Int(data.len() as i64)),
         ("name", Bencode::bytes("demo.bin")),
@@ -65,9 +111,18 @@ fn demo(local: SocketAddr) -> Result<Download, Box<dyn std::error::Error>> {
         ("pieces", Bencode::Bytes(hashes)),
     ]);
     let torrent = Bencode::dict([("info", info)]).encode();
-    let seeder = Session::new(SessionConfig { listen: local, ..SessionConfig::default() })?;
-    let opts = AddOptions { output: seed_dir, ..AddOptions::default() };
-    seeder.add(TorrentSource::Bytes(torrent.clone()), opts)?.wait_timeout(Duration::from_secs(30))?;
+    let seeder = Session::new(local_config())?;
+    let opts = AddOptions {
+        output: seed_dir,
+        ..AddOptions::default()
+    };
+    seeder
+        .add(TorrentSource::Bytes(torrent.clone()), opts)?
+        .wait_timeout(Duration::from_secs(30))?;
     let peers = vec![seeder.listen_addr()];
-    Ok((TorrentSource::Bytes(torrent), output, peers, Some(seeder)))
+    let demo = Demo {
+        _seeder: seeder,
+        root,
+    };
+    Ok((TorrentSource::Bytes(torrent), output, peers, Some(demo)))
 }

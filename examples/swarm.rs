@@ -498,6 +498,12 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
         ),
     );
     line("seeders", format!("{} x {seed_kind}", args.seeders));
+    if args.seed_with == SeedWith::Coracle {
+        line(
+            "seeder recheck",
+            format!("{seed_start_secs:.2} s (all seeders at once; excluded below)"),
+        );
+    }
     line(
         "leecher storage",
         (if args.pwrite {
@@ -507,12 +513,6 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
         })
         .to_string(),
     );
-    if args.seed_with == SeedWith::Coracle {
-        line(
-            "seeder recheck",
-            format!("{seed_start_secs:.2} s (all seeders at once; excluded below)"),
-        );
-    }
     for (i, r) in reports.iter().enumerate() {
         let tag = if reports.len() > 1 {
             format!(" #{i}")

@@ -33,7 +33,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         u => return Err(format!("unknown size unit {u:?} in {s:?}")),
     };
     let v = n * mult as f64;
-    if v.is_nan() || v < 1.0 || v > 1e15 {
+    if !(1.0..=1e15).contains(&v) {
         return Err(format!("size {s:?} is out of range"));
     }
     Ok(v.round() as u64)

@@ -25,7 +25,7 @@ pub fn self_counts() -> [i64; 4] {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
         return [0; 4];
     }
-    [ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw, ru.ru_nivcsw].map(|v| v as i64)
+    [ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw, ru.ru_nivcsw].map(i64::from)
 }
 
 /// User+system CPU seconds of another process, from /proc/PID/stat (`None` once it is gone).

@@ -129,6 +129,35 @@ fn header(len: u32, id: u8) -> Vec<u8> {
 }
 
 #[test]
+fn control_a_well_behaved_raw_peer_is_kept() {
+    // Guards every "dropped" verdict below: the same raw peer, staying within the rules (valid
+    // have, interest, a few keep-alives), keeps its connection through the whole download.
+    let mut c = Case::start("control", Meet::LeecherDials);
+    let last = c.swarm.pieces - 1;
+    c.peer.send(&Message::Have { index: last }).expect("have");
+    c.peer.send(&Message::Interested).expect("interested");
+    c.peer.send_raw(&[0u8; 4].repeat(10)).expect("keep-alives");
+    assert_eq!(
+        c.peer.closed_within(Duration::from_secs(1)),
+        None,
+        "an honest peer was dropped"
+    );
+    let Case {
+        swarm,
+        leecher,
+        mut peer,
+        started,
+    } = c;
+    swarm.assert_download(&leecher, started);
+    assert_eq!(
+        peer.closed_within(Duration::from_millis(500)),
+        None,
+        "an honest peer was dropped"
+    );
+    leecher.session.shutdown();
+}
+
+#[test]
 fn pieces_that_fail_the_hash_get_the_sender_banned() {
     let mut c = Case::start("wrong-data", Meet::LeecherDials);
     offer_everything(&mut c);
