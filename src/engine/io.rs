@@ -88,7 +88,7 @@ impl Default for EngineConfig {
             max_connections: 400,
             max_half_open: 16,
             upload_slots: 4,
-            piece_buffer_bytes: 16 * 1024 * 1024,
+            piece_buffer_bytes: 4 * 1024 * 1024,
             pipeline_floor: 16,
             pipeline_cap: 256,
             max_upload_queue: 512,
