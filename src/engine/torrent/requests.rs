@@ -32,17 +32,8 @@ impl TorrentCore {
         // The buffer budget bounds memory: no new piece starts while it is spent, but pieces
         // already started keep going, so the budget can never deadlock the download.
         let piece_len = (self.layout.piece_length() as usize).max(1);
-        let free = self
-            .cfg
-            .piece_buffer_bytes
-            .saturating_sub(self.buffered_bytes);
-        // One piece may always be in progress, even when it alone is larger than the budget.
-        let budget = if self.buffered_bytes == 0 {
-            (free / piece_len).max(1)
-        } else {
-            free / piece_len
-        };
-        self.picker.set_new_piece_budget(budget);
+        let free = self.buffer_budget().saturating_sub(self.buffered_bytes);
+        self.picker.set_new_piece_budget(free / piece_len);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
         let masked = self.solo_mask(conn);
@@ -72,6 +63,14 @@ impl TorrentCore {
             out.dirty.push(conn);
         }
         self.scratch = picks;
+    }
+
+    /// Bytes this torrent may hold in piece buffers: the configured budget, but never less than
+    /// two pieces, so one piece can download while the previous one is hashed even when pieces
+    /// are larger than the budget.
+    fn buffer_budget(&self) -> usize {
+        let two_pieces = 2 * self.layout.piece_length() as usize;
+        self.cfg.piece_buffer_bytes.max(two_pieces)
     }
 
     fn ensure_buffer(&mut self, piece: u32) {
@@ -207,7 +206,7 @@ impl TorrentCore {
         // Keep the buffer for the next piece only while spares and live buffers together stay
         // within the budget, so the budget bounds every piece byte the torrent holds.
         let spares: usize = self.spare_buffers.iter().map(Vec::capacity).sum();
-        if spares + buffer.capacity() + self.buffered_bytes <= self.cfg.piece_buffer_bytes {
+        if spares + buffer.capacity() + self.buffered_bytes <= self.buffer_budget() {
             self.spare_buffers.push(buffer);
         }
 
