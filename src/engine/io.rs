@@ -317,6 +317,16 @@ pub enum Event {
         /// Why, in words a user can act on.
         error: String,
     },
+    /// A connection was dropped for a protocol violation, a timeout or a policy (never fatal for
+    /// the torrent). Closes by the remote side are not reported.
+    PeerDropped {
+        /// The torrent, when the connection had named one.
+        torrent: Option<TorrentId>,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// Why.
+        reason: crate::engine::PeerError,
+    },
     /// A tracker failed or warned; the torrent goes on with other sources.
     TrackerTrouble {
         /// The torrent.

@@ -282,6 +282,13 @@ impl Engine {
             return;
         };
         log::debug!("connection {conn} to {} dropped: {reason}", h.addr);
+        self.out
+            .actions
+            .push_back(Action::Event(Event::PeerDropped {
+                torrent: h.torrent,
+                addr: h.addr,
+                reason: reason.clone(),
+            }));
         if h.outgoing {
             let give_up = matches!(reason, PeerError::SelfConnection | PeerError::WrongInfoHash);
             if let Some(t) = h.torrent.and_then(|t| self.torrents.get_mut(&t)) {

@@ -27,8 +27,6 @@ pub enum PeerError {
     DuplicatePeer,
     /// A bitfield of the wrong size or with spare bits set.
     BadBitfield(BitfieldError),
-    /// A bitfield anywhere but right after the handshake.
-    LateBitfield,
     /// `have` or `request` for a piece index past the end.
     PieceOutOfRange(u32),
     /// A request for a range outside its piece, or of an unacceptable length.
@@ -185,6 +183,8 @@ pub struct Peer {
     pub last_send: Instant,
     /// When it last sent a block we asked for.
     pub last_block: Instant,
+    /// Requests it sent while choked (reset when we unchoke it).
+    pub ignored_requests: u32,
     /// Keep-alives since its last other message.
     pub keepalives: u32,
     /// It stopped sending blocks; it gets one request at a time until it recovers.
@@ -225,6 +225,7 @@ impl Peer {
             last_recv: now,
             last_send: now,
             last_block: now,
+            ignored_requests: 0,
             keepalives: 0,
             snubbed: false,
         }

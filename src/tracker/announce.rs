@@ -62,7 +62,7 @@ pub struct AnnounceRequest {
 }
 
 /// A parsed, successful tracker response.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct AnnounceResponse {
     /// Seconds the tracker wants between regular announces.
     pub interval: Option<u32>,

@@ -29,6 +29,8 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
 /// A torrent's trackers, in BEP 12 tiers, with their announce schedule.
 #[derive(Clone, Debug)]
 pub struct TrackerList {
+    /// The URL that answered last: where `stopped` goes.
+    answered: Option<String>,
     tiers: Vec<Vec<String>>,
     /// Next URL to try, as (tier, index).
     cursor: (usize, usize),
@@ -73,6 +75,7 @@ impl TrackerList {
             failed_rounds: 0,
             tracker_id: None,
             last_now: None,
+            answered: None,
         }
     }
 
@@ -114,6 +117,7 @@ impl TrackerList {
                 tier.insert(0, u);
             }
         }
+        self.answered = Some(url.to_string());
         if let Some(id) = &resp.tracker_id {
             self.tracker_id = Some(id.clone());
         }
@@ -179,6 +183,11 @@ impl TrackerList {
     /// The `tracker id` from the latest response that carried one.
     pub fn tracker_id(&self) -> Option<&[u8]> {
         self.tracker_id.as_deref()
+    }
+
+    /// The tracker that answered last, if any: where a `stopped` announce should go.
+    pub fn answered(&self) -> Option<&str> {
+        self.answered.as_deref()
     }
 
     /// True when the torrent has no usable tracker URL.
@@ -402,5 +411,28 @@ mod tests {
         assert_eq!(l.tracker_id(), Some(&b"xyz"[..]));
         l.on_success(&first, &ok(Some(100), None), t0);
         assert_eq!(l.tracker_id(), Some(&b"xyz"[..]));
+    }
+}
+
+#[cfg(test)]
+mod answered_tests {
+    use super::*;
+
+    #[test]
+    fn answered_names_the_tracker_that_answered_last() {
+        let now = Instant::now();
+        let mut l = TrackerList::new(
+            vec![vec!["http://bad".into()], vec!["http://good".into()]],
+            1,
+        );
+        assert_eq!(l.poll_due(now).as_deref(), Some("http://bad"));
+        l.on_failure("http://bad", now);
+        assert_eq!(l.poll_due(now).as_deref(), Some("http://good"));
+        l.on_success("http://good", &AnnounceResponse::default(), now);
+        assert_eq!(l.answered(), Some("http://good"));
+        l.force();
+        assert_eq!(l.poll_due(now).as_deref(), Some("http://bad"));
+        l.on_failure("http://bad", now);
+        assert_eq!(l.answered(), Some("http://good"));
     }
 }

@@ -7,7 +7,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use coracle::wire::Message;
-use coracle::SessionConfig;
 
 use crate::harness::{Leecher, Swarm, PIECE_LEN, SLOW_SEED_RATE};
 use crate::raw_peer::{Got, RawPeer, Recv};
@@ -37,17 +36,13 @@ struct Case {
 impl Case {
     /// Sets up the swarm and the leecher, and completes a correct handshake with it.
     fn start(name: &str, meet: Meet) -> Case {
-        Case::start_with(name, meet, |_| {})
-    }
-
-    fn start_with(name: &str, meet: Meet, tweak: impl FnOnce(&mut SessionConfig)) -> Case {
         let started = Instant::now();
         let swarm = Swarm::start(name, Some(SLOW_SEED_RATE), &[]);
         let (leecher, peer) = match meet {
             Meet::LeecherDials => {
                 let listener = TcpListener::bind("127.0.0.1:0").expect("bind hostile peer");
                 let addr = listener.local_addr().expect("hostile addr");
-                let leecher = swarm.leecher(vec![swarm.seeder_addr(), addr], tweak);
+                let leecher = swarm.leecher(vec![swarm.seeder_addr(), addr], |_| {});
                 let mut peer = RawPeer::accept(&listener, STEP);
                 let theirs = peer.read_handshake(STEP).expect("leecher's handshake");
                 assert_eq!(theirs.info_hash, swarm.info_hash);
@@ -55,7 +50,7 @@ impl Case {
                 (leecher, peer)
             }
             Meet::PeerDials => {
-                let leecher = swarm.leecher(vec![swarm.seeder_addr()], tweak);
+                let leecher = swarm.leecher(vec![swarm.seeder_addr()], |_| {});
                 let mut peer = RawPeer::dial(leecher.session.listen_addr());
                 peer.send_handshake(swarm.info_hash).expect("our handshake");
                 let theirs = peer.read_handshake(STEP).expect("leecher's handshake");

@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -40,7 +41,11 @@ impl Tracker {
     pub fn start(&self, ctx: &Ctx, hashes: &[[u8; 20]]) {
         let root = ctx.subdir("opentracker");
         let whitelist: String = hashes.iter().map(|h| hex(h) + "\n").collect();
-        fs::write(root.join("whitelist.txt"), whitelist).unwrap();
+        let list = root.join("whitelist.txt");
+        fs::write(&list, whitelist).unwrap();
+        // Run as root it reads the list after dropping to `nobody`, whatever the umask.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&list, fs::Permissions::from_mode(0o644)).unwrap();
         let conf = format!(
             "listen.tcp 127.0.0.1:{p}\nlisten.udp 127.0.0.1:{p}\n\
              access.whitelist whitelist.txt\ntracker.rootdir {root}\ntracker.user nobody\n",
@@ -50,7 +55,7 @@ impl Tracker {
         let conf_path = root.join("opentracker.conf");
         fs::write(&conf_path, conf).unwrap();
         let mut cmd = Command::new("opentracker");
-        cmd.arg("-f").arg(&conf_path);
+        cmd.arg("-f").arg(&conf_path).current_dir(&root);
         ctx.spawn("opentracker", cmd);
         ctx.wait_for("opentracker to listen", || {
             TcpStream::connect(("127.0.0.1", self.port)).is_ok()

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use super::choker::{self, Candidate};
 use super::io::{
-    Action, ConnId, DiskRequest, EngineConfig, TorrentId, TorrentParams, TorrentState, TorrentStats,
+    Action, ConnId, DiskRequest, EngineConfig, Event, TorrentId, TorrentParams, TorrentState,
+    TorrentStats,
 };
 use super::peer::{Peer, PeerError, Upload};
 use super::Outputs;
@@ -327,6 +328,13 @@ impl TorrentCore {
             return;
         }
         log::debug!("torrent {}: dropping peer {conn}: {err}", self.id);
+        if let Some(p) = self.peers.get(&conn) {
+            out.actions.push_back(Action::Event(Event::PeerDropped {
+                torrent: Some(self.id),
+                addr: p.addr,
+                reason: err.clone(),
+            }));
+        }
         self.remove_peer(conn, now, &err);
         out.actions.push_back(Action::Close { conn, reason: err });
     }
@@ -414,7 +422,7 @@ impl TorrentCore {
             }
             Message::Have { index } => self.on_have(conn, index, now, out),
             Message::Bitfield(bytes) if first => self.on_bitfield(conn, bytes, now, out),
-            Message::Bitfield(_) => Err(PeerError::LateBitfield),
+            Message::Bitfield(bytes) => self.on_late_bitfield(conn, bytes, now, out),
             Message::Request {
                 index,
                 begin,
@@ -492,6 +500,26 @@ impl TorrentCore {
         Ok(())
     }
 
+    /// A bitfield after other messages: BEP 3 does not allow it, but aria2 sends one instead of a
+    /// batch of `have`s, and mainstream clients accept it. New bits count as haves; a peer cannot
+    /// lose pieces, so cleared bits are ignored.
+    fn on_late_bitfield(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
+        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces())
+            .map_err(PeerError::BadBitfield)?;
+        let had = &self.peers.get(&conn).ok_or(PeerError::Shutdown)?.has;
+        let new: Vec<u32> = bf.iter_ones().filter(|&i| !had.get(i)).collect();
+        for index in new {
+            self.on_have(conn, index, now, out)?;
+        }
+        Ok(())
+    }
+
     fn on_have(
         &mut self,
         conn: ConnId,
@@ -550,8 +578,13 @@ impl TorrentCore {
         }
         let have = self.picker.have().get(up.piece);
         let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
-        // Requests while choked, or for pieces we lack, are ignored (BEP 3 has no reject).
+        // Requests while choked, or for pieces we lack, are ignored (BEP 3 has no reject); an
+        // honest peer sends at most a pipeline's worth after our choke, a flood gets it dropped.
         if peer.am_choking || !have {
+            peer.ignored_requests += 1;
+            if peer.ignored_requests as usize > self.cfg.max_upload_queue {
+                return Err(PeerError::RequestFlood);
+            }
             return Ok(());
         }
         if peer.upload_queue.len() >= self.cfg.max_upload_queue {

@@ -158,6 +158,7 @@ impl TorrentCore {
             }
             peer.am_choking = !want;
             if want {
+                peer.ignored_requests = 0;
                 peer.send(&Message::Unchoke, now);
             } else {
                 peer.send(&Message::Choke, now);
@@ -177,6 +178,7 @@ impl TorrentCore {
         if let Some(peer) = self.peers.get_mut(&conn) {
             if peer.am_choking {
                 peer.am_choking = false;
+                peer.ignored_requests = 0;
                 peer.send(&Message::Unchoke, now);
                 out.dirty.push(conn);
             }
@@ -250,17 +252,10 @@ impl TorrentCore {
         }
     }
 
-    /// Where to send the `stopped` announce at shutdown: the tracker in use (BEP 12 keeps the
-    /// last one that answered at the front), if a `started` went out at all.
+    /// Where to send the `stopped` announce at shutdown: the tracker that answered last (the one
+    /// that knows us), if any did.
     pub fn stop_announce_url(&self) -> Option<String> {
-        if !self.started_sent {
-            return None;
-        }
-        self.trackers
-            .tiers()
-            .first()
-            .and_then(|t| t.first())
-            .cloned()
+        self.trackers.answered().map(str::to_string)
     }
 
     /// The earliest time a timer of this torrent needs the shell to call back.
