@@ -208,7 +208,8 @@ fn verify_check_read_flush() {
 #[test]
 fn full_queue_gives_the_job_back() {
     let cfg = StorageConfig {
-        write_delay: Some(Duration::from_millis(300)),
+        // Long enough that a loaded machine cannot finish the first job before the asserts below.
+        write_delay: Some(Duration::from_millis(1500)),
         ..StorageConfig::default()
     };
     let r = rig("pool-full", 1, 1, &cfg);
@@ -242,6 +243,11 @@ fn full_queue_gives_the_job_back() {
                 ..
             }
         ));
+    }
+    // A worker sends its result, then notifies: the count may trail the result by a moment.
+    let start = Instant::now();
+    while r.notified.load(Ordering::SeqCst) < 2 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(r.notified.load(Ordering::SeqCst), 2);
 }
