@@ -323,3 +323,34 @@ fn seed_of_complete_data_stops_cleanly_on_sigterm() {
     assert_eq!(code, Some(0), "stderr: {err}");
     assert!(rest.contains("stopped: multi"), "{rest}");
 }
+
+#[cfg(unix)]
+#[test]
+fn seed_of_incomplete_data_says_what_is_missing() {
+    let dir = scratch("seed-partial");
+    copy_tree(&Path::new(PAYLOAD).join("multi"), &dir.join("multi"));
+    // Damage the last file: the piece holding it fails the check.
+    let victim = dir.join("multi/z.txt");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes.iter_mut().for_each(|b| *b ^= 0xff);
+    std::fs::write(&victim, bytes).unwrap();
+    let data = dir.to_str().unwrap();
+    let (child, mut out, first) = start(&[
+        "seed",
+        MULTI,
+        "--data",
+        data,
+        "--port",
+        "0",
+        "--no-trackers",
+    ]);
+    assert!(first.starts_with("checking multi"), "{first}");
+    let mut line = String::new();
+    while !line.contains("data incomplete") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "no incomplete line");
+    }
+    assert!(line.contains("1 of 2 pieces on disk"), "{line}");
+    let (code, _, err) = terminate(child, out);
+    assert_eq!(code, Some(1), "stderr: {err}");
+}

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coracle::engine::{Event, TorrentState, TorrentStats};
+use coracle::engine::{Event, TorrentStats};
 use coracle::metainfo::Metainfo;
 use coracle::session::read_torrent_file;
 use coracle::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
@@ -323,6 +323,11 @@ impl<'a> Watch<'a> {
                 Ok(Event::Progress { torrent, stats }) if torrent == self.handle.id() => {
                     self.update(stats)
                 }
+                Ok(Event::Checked {
+                    torrent,
+                    pieces_have,
+                    pieces_total,
+                }) if torrent == self.handle.id() => self.checked(pieces_have, pieces_total),
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     return End::Failed("the session stopped unexpectedly".into())
@@ -354,18 +359,18 @@ impl<'a> Watch<'a> {
         self.args.keep_seeding
     }
 
-    /// Takes fresh numbers; `seed` says once when the check found data missing.
-    fn update(&mut self, s: TorrentStats) {
-        if self.args.seed_cmd && !self.told_incomplete && s.state == TorrentState::Downloading {
+    /// The check of existing data finished: `seed` says so when pieces are missing.
+    fn checked(&mut self, have: u32, total: u32) {
+        if self.args.seed_cmd && !self.told_incomplete && have < total {
             self.told_incomplete = true;
             self.rep.say(&format!(
-                "data incomplete: {} of {} pieces ({} of {}) on disk; downloading the rest",
-                s.pieces_done,
-                s.pieces_total,
-                progress::size(s.bytes_done),
-                progress::size(s.bytes_total)
+                "data incomplete: {have} of {total} pieces on disk; downloading the rest"
             ));
         }
+    }
+
+    /// Takes fresh numbers.
+    fn update(&mut self, s: TorrentStats) {
         self.latest = Some(s);
     }
 }
