@@ -261,6 +261,19 @@ impl Peer {
         self.recently_cancelled.push_back(b);
     }
 
+    /// Withdraws our request for `b`: tells the peer, and remembers that its data may still come.
+    pub fn cancel_request(&mut self, b: BlockRef, now: Instant) {
+        self.remember_cancelled(b);
+        self.send(
+            &Message::Cancel {
+                index: b.piece,
+                begin: b.begin,
+                length: b.length,
+            },
+            now,
+        );
+    }
+
     /// Forgets a cancelled block once its late data arrived; true when it was remembered.
     pub fn take_cancelled(&mut self, b: &BlockRef) -> bool {
         match self.recently_cancelled.iter().position(|x| x == b) {

@@ -102,15 +102,7 @@ impl TorrentCore {
             peer.snubbed = true;
             let solo_owner = self.solo.values().any(|o| *o == Some(conn));
             for b in expired {
-                peer.remember_cancelled(b);
-                peer.send(
-                    &Message::Cancel {
-                        index: b.piece,
-                        begin: b.begin,
-                        length: b.length,
-                    },
-                    now,
-                );
+                peer.cancel_request(b, now);
                 self.picker.on_request_dropped(b);
             }
             out.dirty.push(conn);

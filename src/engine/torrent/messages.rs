@@ -1,0 +1,403 @@
+//! The wire side of a torrent: decoding a peer's frames and acting on each message (choke,
+//! interest, bitfields and haves, requests to serve, blocks to store).
+//!
+//! Part of the sans-IO torrent core (reactor thread); see the parent module.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{TorrentCore, MAX_KEEPALIVES, READS_PER_PEER};
+use crate::bitfield::Bitfield;
+use crate::engine::io::{Action, ConnId, DiskRequest, TorrentState};
+use crate::engine::peer::{PeerError, Upload};
+use crate::engine::Outputs;
+use crate::layout::BlockRef;
+use crate::picker::BlockArrival;
+use crate::wire::{self, Message};
+
+impl TorrentCore {
+    /// Bytes arrived from `conn`: decode every complete frame, keep the rest for later.
+    pub fn handle_data(&mut self, conn: ConnId, mut data: &[u8], now: Instant, out: &mut Outputs) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        peer.last_recv = now;
+        let mut pending = std::mem::take(&mut peer.inbuf);
+        // Finish a frame that an earlier read split, taking only the bytes it still needs.
+        while !pending.is_empty() {
+            match wire::decode_frame(&pending, self.max_frame) {
+                Ok(Some((msg, used))) => {
+                    debug_assert_eq!(used, pending.len());
+                    self.handle_message(conn, msg, now, out);
+                    pending.clear();
+                }
+                Ok(None) if data.is_empty() => break,
+                Ok(None) => {
+                    let need = wire::frame_len(&pending).unwrap_or(4);
+                    let take = need.saturating_sub(pending.len()).min(data.len()).max(1);
+                    pending.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                }
+                Err(e) => return self.drop_peer(conn, PeerError::Wire(e), now, out),
+            }
+            if !self.peers.contains_key(&conn) {
+                return;
+            }
+        }
+        // Then decode straight from the read buffer: no copy for whole frames.
+        loop {
+            match wire::decode_frame(data, self.max_frame) {
+                Ok(Some((msg, used))) => {
+                    self.handle_message(conn, msg, now, out);
+                    data = &data[used..];
+                    if !self.peers.contains_key(&conn) {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return self.drop_peer(conn, PeerError::Wire(e), now, out),
+            }
+        }
+        pending.extend_from_slice(data);
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            peer.inbuf = pending;
+        }
+        self.fill_requests(conn, now, out);
+    }
+
+    pub(super) fn handle_message(
+        &mut self,
+        conn: ConnId,
+        msg: Message<'_>,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let first = !peer.got_message;
+        peer.got_message = true;
+        if matches!(msg, Message::KeepAlive) {
+            peer.keepalives += 1;
+            if peer.keepalives > MAX_KEEPALIVES {
+                self.drop_peer(conn, PeerError::KeepAliveFlood, now, out);
+            }
+            return;
+        }
+        peer.keepalives = 0;
+        let result = match msg {
+            Message::Choke => {
+                self.on_choked(conn);
+                Ok(())
+            }
+            Message::Unchoke => {
+                peer.peer_choking = false;
+                Ok(())
+            }
+            Message::Interested => {
+                peer.peer_interested = true;
+                self.unchoke_if_slot_free(conn, now, out);
+                Ok(())
+            }
+            Message::NotInterested => {
+                peer.peer_interested = false;
+                Ok(())
+            }
+            Message::Have { index } => self.on_have(conn, index, now, out),
+            Message::Bitfield(bytes) if first => self.on_bitfield(conn, bytes, now, out),
+            Message::Bitfield(bytes) => self.on_late_bitfield(conn, bytes, now, out),
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => self.on_request(
+                conn,
+                Upload {
+                    piece: index,
+                    begin,
+                    length,
+                },
+                out,
+            ),
+            Message::Piece { index, begin, data } => {
+                self.on_block(conn, index, begin, data, now, out)
+            }
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => {
+                let up = Upload {
+                    piece: index,
+                    begin,
+                    length,
+                };
+                peer.upload_queue.retain(|u| *u != up);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            self.drop_peer(conn, e, now, out);
+        }
+    }
+
+    fn on_choked(&mut self, conn: ConnId) {
+        self.release_solo(conn);
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        peer.peer_choking = true;
+        // Without the fast extension a choke voids every request; data already sent may still come.
+        for (b, _) in std::mem::take(&mut peer.in_flight) {
+            peer.remember_cancelled(b);
+            self.picker.on_request_dropped(b);
+        }
+    }
+
+    fn on_bitfield(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
+        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces())
+            .map_err(PeerError::BadBitfield)?;
+        let have = self.picker.have().as_bytes();
+        let wanted = bf
+            .as_bytes()
+            .iter()
+            .zip(have)
+            .map(|(theirs, ours)| (theirs & !ours).count_ones())
+            .sum();
+        self.picker.add_peer_bitfield(&bf);
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        // The bitfield replaces the empty set assumed at the handshake; haves cannot precede it.
+        peer.has = bf;
+        peer.wanted = wanted;
+        if peer.is_seed() && self.state == TorrentState::Seeding {
+            return Err(PeerError::BothSeeds);
+        }
+        self.update_interest(conn, now, out);
+        Ok(())
+    }
+
+    /// A bitfield after other messages: BEP 3 does not allow it, but aria2 sends one instead of a
+    /// batch of `have`s, and mainstream clients accept it. New bits count as haves; a peer cannot
+    /// lose pieces, so cleared bits are ignored.
+    fn on_late_bitfield(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
+        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces())
+            .map_err(PeerError::BadBitfield)?;
+        let had = &self.peers.get(&conn).ok_or(PeerError::Shutdown)?.has;
+        let new: Vec<u32> = bf.iter_ones().filter(|&i| !had.get(i)).collect();
+        for index in new {
+            self.on_have(conn, index, now, out)?;
+        }
+        Ok(())
+    }
+
+    fn on_have(
+        &mut self,
+        conn: ConnId,
+        index: u32,
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
+        if index >= self.layout.num_pieces() {
+            return Err(PeerError::PieceOutOfRange(index));
+        }
+        let we_have = self.picker.have().get(index);
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        if !peer.has.set(index) {
+            return Ok(());
+        }
+        if !we_have {
+            peer.wanted += 1;
+        }
+        self.picker.add_peer_have(index);
+        if peer.is_seed() && self.state == TorrentState::Seeding {
+            return Err(PeerError::BothSeeds);
+        }
+        self.update_interest(conn, now, out);
+        Ok(())
+    }
+
+    /// Sends interested / not interested when our wish for this peer's pieces changed.
+    pub(super) fn update_interest(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
+        let downloading = self.state == TorrentState::Downloading;
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let want = downloading && peer.wanted > 0;
+        if want != peer.am_interested {
+            peer.am_interested = want;
+            let msg = if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            peer.send(&msg, now);
+            out.dirty.push(conn);
+        }
+    }
+
+    fn on_request(&mut self, conn: ConnId, up: Upload, out: &mut Outputs) -> Result<(), PeerError> {
+        if up.piece >= self.layout.num_pieces() {
+            return Err(PeerError::PieceOutOfRange(up.piece));
+        }
+        if !self.layout.is_servable_range(up.piece, up.begin, up.length) {
+            return Err(PeerError::BadRequest {
+                index: up.piece,
+                begin: up.begin,
+                length: up.length,
+            });
+        }
+        let have = self.picker.have().get(up.piece);
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        // Requests while choked, or for pieces we lack, are ignored (BEP 3 has no reject); an
+        // honest peer sends at most a pipeline's worth after our choke, a flood gets it dropped.
+        if peer.am_choking || !have {
+            peer.ignored_requests += 1;
+            if peer.ignored_requests as usize > self.cfg.max_upload_queue {
+                return Err(PeerError::RequestFlood);
+            }
+            return Ok(());
+        }
+        if peer.upload_queue.len() >= self.cfg.max_upload_queue {
+            return Err(PeerError::RequestFlood);
+        }
+        peer.upload_queue.push_back(up);
+        self.pump_uploads(conn, out);
+        Ok(())
+    }
+
+    /// Starts disk reads for queued requests while the peer's send buffer has room.
+    pub fn pump_uploads(&mut self, conn: ConnId, out: &mut Outputs) {
+        let limit = self.cfg.send_buffer_bytes;
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        while peer.reads_in_flight < READS_PER_PEER && peer.out.len() < limit {
+            // With a rate limit, a read starts only while the bucket has tokens; the tick refills it.
+            if self.cfg.upload_rate_limit.is_some() && self.upload_tokens <= 0 {
+                break;
+            }
+            let Some(up) = peer.upload_queue.pop_front() else {
+                break;
+            };
+            self.upload_tokens -= i64::from(up.length);
+            peer.reads_in_flight += 1;
+            out.actions.push_back(Action::Disk(DiskRequest::Read {
+                torrent: self.id,
+                conn,
+                piece: up.piece,
+                begin: up.begin,
+                length: up.length,
+            }));
+        }
+    }
+
+    fn on_block(
+        &mut self,
+        conn: ConnId,
+        index: u32,
+        begin: u32,
+        data: &[u8],
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
+        let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        if !self.layout.is_valid_block(index, begin, length) {
+            return Err(PeerError::BadBlock {
+                index,
+                begin,
+                length,
+            });
+        }
+        let b = BlockRef {
+            piece: index,
+            begin,
+            length,
+        };
+        let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
+        if !peer.take_in_flight(&b) {
+            if peer.take_cancelled(&b) {
+                return Ok(());
+            }
+            return Err(PeerError::UnrequestedBlock { index, begin });
+        }
+        peer.down.add(u64::from(length));
+        peer.last_block = now;
+        peer.snubbed = false;
+        let addr = peer.addr;
+        self.down_rate.add(u64::from(length));
+        if self
+            .solo
+            .get(&index)
+            .is_some_and(|owner| *owner != Some(conn))
+        {
+            // A late block of a piece now fetched from one peer only: mixing senders again would
+            // blur the blame, so this copy is dropped.
+            self.picker.on_request_dropped(b);
+            return Ok(());
+        }
+        match self.picker.on_block_received(b) {
+            BlockArrival::New { piece_complete } => {
+                self.downloaded += u64::from(length);
+                self.store_block(b, addr, data);
+                self.cancel_duplicates(conn, b, now, out);
+                if piece_complete {
+                    self.submit_piece(index, out);
+                }
+            }
+            BlockArrival::Duplicate | BlockArrival::Unexpected => {}
+        }
+        Ok(())
+    }
+
+    fn store_block(&mut self, b: BlockRef, from: SocketAddr, data: &[u8]) {
+        let Some(piece) = self.partial.get_mut(&b.piece) else {
+            return;
+        };
+        let start = b.begin as usize;
+        if let Some(dst) = piece.data.get_mut(start..start + data.len()) {
+            dst.copy_from_slice(data);
+        }
+        if let Some(s) = piece.senders.get_mut(b.block_index() as usize) {
+            *s = Some(from);
+        }
+    }
+
+    /// End-game: the block came from one peer, so the same request at others is cancelled.
+    fn cancel_duplicates(&mut self, from: ConnId, b: BlockRef, now: Instant, out: &mut Outputs) {
+        if !self.picker.is_endgame() {
+            return;
+        }
+        for (&conn, peer) in self.peers.iter_mut() {
+            if conn != from && peer.take_in_flight(&b) {
+                peer.cancel_request(b, now);
+                self.picker.on_request_dropped(b);
+                out.dirty.push(conn);
+            }
+        }
+    }
+
+    fn submit_piece(&mut self, piece: u32, out: &mut Outputs) {
+        let Some(p) = self.partial.get_mut(&piece) else {
+            return;
+        };
+        let data = std::mem::take(&mut p.data);
+        out.actions.push_back(Action::Disk(DiskRequest::Verify {
+            torrent: self.id,
+            piece,
+            data,
+        }));
+    }
+}
