@@ -2,6 +2,9 @@
 //! errors a download reports before any networking. Every run uses `--no-trackers` and port 0, so
 //! nothing leaves the machine and parallel tests never fight over a port.
 
+#[path = "support/payload.rs"]
+mod payload;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -353,4 +356,48 @@ fn seed_of_incomplete_data_says_what_is_missing() {
     assert!(line.contains("1 of 2 pieces on disk"), "{line}");
     let (code, _, err) = terminate(child, out);
     assert_eq!(code, Some(1), "stderr: {err}");
+}
+
+/// Runs a command quietly; true when it succeeded.
+fn run_quiet(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn full_disk_exits_1_naming_the_folder_and_the_bytes() {
+    let dir = scratch("full-disk");
+    let torrent = dir.join("big.torrent");
+    let payload = payload::Payload::single("big.bin", payload::bytes(5, 4 << 20));
+    std::fs::write(&torrent, payload.torrent(64 * 1024, &[])).unwrap();
+    let mnt = dir.join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    if !run_quiet("mount", &["-t", "tmpfs", "-o", "size=1m", "tmpfs", m]) {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI runs as root and must be able to mount a tmpfs for this test");
+        }
+        println!("skipped: needs root to mount a small tmpfs");
+        return;
+    }
+    let out = coracle(&[
+        "download",
+        torrent.to_str().unwrap(),
+        "-o",
+        m,
+        "--port",
+        "0",
+        "--no-trackers",
+        "--quiet",
+    ]);
+    let listing = std::fs::read_dir(&mnt).map(|d| d.count()).unwrap_or(99);
+    run_quiet("umount", &[m]);
+    assert_fails(&out, 1, "not enough space in");
+    let err = text(&out.stderr);
+    assert!(err.contains(m) && err.contains("4194304"), "{err}");
+    assert_eq!(listing, 0, "nothing was created on the full disk");
 }
