@@ -225,7 +225,9 @@ impl Engine {
             Some(t) if *t.info_hash() != hs.info_hash => Err(PeerError::WrongInfoHash),
             Some(_) if hs.peer_id == self.cfg.peer_id => Err(PeerError::SelfConnection),
             Some(t) if !t.accepts_peers() => Err(PeerError::Shutdown),
-            Some(t) if t.is_banned(&h.addr) => Err(PeerError::Banned),
+            Some(t) if t.is_banned(&h.addr) || t.is_banned_id(&hs.peer_id) => {
+                Err(PeerError::Banned)
+            }
             Some(t) if t.has_peer_id(&hs.peer_id) => Err(PeerError::DuplicatePeer),
             Some(t) if t.peers.len() >= self.cfg.max_peers_per_torrent => {
                 Err(PeerError::TooManyPeers)

@@ -144,6 +144,11 @@ impl TorrentCore {
             .filter(|(_, p)| p.addr == addr)
             .map(|(c, _)| *c)
             .collect();
+        for conn in &guilty {
+            if let Some(p) = self.peers.get(conn) {
+                self.banned_ids.insert(p.peer_id);
+            }
+        }
         for conn in guilty {
             self.drop_peer(conn, PeerError::Banned, now, out);
         }
@@ -155,5 +160,46 @@ impl TorrentCore {
             p.senders.iter_mut().for_each(|s| *s = None);
             self.picker.on_piece_failed(piece);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::TorrentCore;
+    use crate::bitfield::Bitfield;
+    use crate::engine::io::{EngineConfig, TorrentParams};
+    use crate::engine::Outputs;
+    use crate::layout::Layout;
+
+    fn core() -> TorrentCore {
+        let layout = Layout::new(32768, 100_000).unwrap();
+        let params = TorrentParams {
+            info_hash: [1; 20],
+            layout,
+            trackers: vec![],
+            peers: vec![],
+            have: Bitfield::new(layout.num_pieces()),
+            recheck: false,
+        };
+        TorrentCore::new(1, params, &EngineConfig::default(), Instant::now())
+    }
+
+    #[test]
+    fn a_ban_covers_the_ip_off_loopback_and_only_the_port_on_it() {
+        let mut t = core();
+        let mut out = Outputs::default();
+        let now = Instant::now();
+        t.ban("203.0.113.7:6881".parse().unwrap(), now, &mut out);
+        assert!(t.is_banned(&"203.0.113.7:50000".parse().unwrap()));
+        assert!(!t.is_banned(&"203.0.113.8:6881".parse().unwrap()));
+        t.ban("127.0.0.1:7000".parse().unwrap(), now, &mut out);
+        assert!(t.is_banned(&"127.0.0.1:7000".parse().unwrap()));
+        assert!(
+            !t.is_banned(&"127.0.0.1:7001".parse().unwrap()),
+            "loopback peers share an IP"
+        );
+        assert_eq!(t.stats().banned, 2);
     }
 }

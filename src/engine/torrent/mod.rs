@@ -82,6 +82,8 @@ pub struct TorrentCore {
     /// once assigned) so the next verdict names the culprit.
     solo: BTreeMap<u32, Option<ConnId>>,
     banned: BTreeSet<SocketAddr>,
+    /// Peer ids of banned peers: an incoming connection comes from a new port each time.
+    banned_ids: BTreeSet<[u8; 20]>,
     trackers: TrackerList,
     announcing: bool,
     announce_event: AnnounceEvent,
@@ -127,6 +129,7 @@ impl TorrentCore {
             suspects: BTreeMap::new(),
             solo: BTreeMap::new(),
             banned: BTreeSet::new(),
+            banned_ids: BTreeSet::new(),
             trackers: TrackerList::new(p.trackers, seed ^ 0x7ac),
             announcing: false,
             announce_event: AnnounceEvent::None,
@@ -190,9 +193,16 @@ impl TorrentCore {
         )
     }
 
-    /// Whether `addr` is banned for sending bad data.
+    /// Whether `addr` is banned for sending bad data: that address, or (off loopback, where
+    /// every test peer shares one IP) any port of its IP.
     pub fn is_banned(&self, addr: &SocketAddr) -> bool {
         self.banned.contains(addr)
+            || (!addr.ip().is_loopback() && self.banned.iter().any(|b| b.ip() == addr.ip()))
+    }
+
+    /// Whether a peer with this id was banned.
+    pub fn is_banned_id(&self, id: &[u8; 20]) -> bool {
+        self.banned_ids.contains(id)
     }
 
     /// Whether a peer with this id is already connected.
@@ -231,7 +241,7 @@ impl TorrentCore {
 
     /// Remembers a peer address to dial (from a tracker or the user).
     pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
-        if addr.port() == 0 || self.banned.contains(&addr) {
+        if addr.port() == 0 || self.is_banned(&addr) {
             return;
         }
         self.dialable.entry(addr).or_insert(Dialable {
