@@ -59,6 +59,7 @@ pub mod layout;
 pub mod metainfo;
 pub mod picker;
 mod reactor;
+pub mod rng;
 pub mod session;
 pub mod tracker;
 pub mod wire;

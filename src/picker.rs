@@ -38,6 +38,7 @@
 
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
+use crate::rng::SplitMix64;
 
 /// Most requests in flight for one block in end-game, counting the original one.
 pub const ENDGAME_MAX_DUP: u8 = 2;
@@ -63,20 +64,6 @@ pub enum BlockArrival {
     Unexpected,
 }
 
-/// Tiny deterministic PRNG (SplitMix64): enough to shuffle ties, no crate needed.
-#[derive(Debug)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// Availability of every piece, and the not-yet-started pieces sorted by it.
 ///
 /// `order` is sorted by availability; bucket `a` (pieces with availability `a`) is
@@ -92,10 +79,10 @@ struct Rarity {
 }
 
 impl Rarity {
-    fn new(num_pieces: u32, have: &Bitfield, rng: &mut SplitMix) -> Rarity {
+    fn new(num_pieces: u32, have: &Bitfield, rng: &mut SplitMix64) -> Rarity {
         let mut order: Vec<u32> = (0..num_pieces).filter(|&p| !have.get(p)).collect();
         for i in (1..order.len()).rev() {
-            let j = (rng.next() % (i as u64 + 1)) as usize;
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
             order.swap(i, j);
         }
         let mut pos = vec![NONE; num_pieces as usize];
@@ -241,7 +228,7 @@ impl Picker {
         for p in have.iter_ones() {
             own.set(p);
         }
-        let mut rng = SplitMix(seed);
+        let mut rng = SplitMix64(seed);
         Picker {
             layout,
             rarity: Rarity::new(n, &own, &mut rng),
@@ -957,13 +944,13 @@ mod tests {
     fn random_swarm(seed: u64) {
         let l = Layout::new(3 * BLOCK_SIZE, 40 * u64::from(BLOCK_SIZE) + 100).unwrap();
         let n = l.num_pieces();
-        let mut rng = SplitMix(seed);
+        let mut rng = SplitMix64(seed);
         let mut p = Picker::new(l, &Bitfield::new(n), 5);
         let mut peers: Vec<(Bitfield, HashSet<BlockRef>)> = (0..4)
             .map(|i| {
                 let mut has = Bitfield::new(n);
                 for piece in 0..n {
-                    if i == 0 || rng.next() % 2 == 0 {
+                    if i == 0 || rng.next_u64() % 2 == 0 {
                         has.set(piece);
                     }
                 }
@@ -975,11 +962,11 @@ mod tests {
         while p.pieces_left() > 0 {
             steps += 1;
             assert!(steps < 100_000, "no progress");
-            let who = (rng.next() % 4) as usize;
+            let who = (rng.next_u64() % 4) as usize;
             let (has, mine) = &mut peers[who];
-            match rng.next() % 10 {
+            match rng.next_u64() % 10 {
                 0..=3 => {
-                    let got = pick(&mut p, has, 1 + (rng.next() % 6) as usize, mine);
+                    let got = pick(&mut p, has, 1 + (rng.next_u64() % 6) as usize, mine);
                     for b in got {
                         assert!(has.get(b.piece) && !p.have().get(b.piece));
                         assert!(mine.insert(b), "same block twice to one peer");
@@ -995,7 +982,7 @@ mod tests {
                             piece_complete: true,
                         })
                     {
-                        if rng.next() % 5 == 0 {
+                        if rng.next_u64() % 5 == 0 {
                             p.on_piece_failed(b.piece);
                         } else {
                             p.on_piece_verified(b.piece);
@@ -1010,7 +997,7 @@ mod tests {
                     p.on_request_dropped(b);
                 }
                 _ => {
-                    let piece = (rng.next() % u64::from(n)) as u32;
+                    let piece = (rng.next_u64() % u64::from(n)) as u32;
                     if has.set(piece) {
                         p.add_peer_have(piece);
                     }
@@ -1035,13 +1022,13 @@ mod tests {
     /// The bucketed order stays sorted and indexed through random moves and removals.
     #[test]
     fn rarity_order_survives_random_operations() {
-        let mut rng = SplitMix(1);
+        let mut rng = SplitMix64(1);
         for _ in 0..200 {
-            let n = 1 + (rng.next() % 20) as u32;
+            let n = 1 + (rng.next_u64() % 20) as u32;
             let mut r = Rarity::new(n, &Bitfield::new(n), &mut rng);
             for _ in 0..200 {
-                let p = (rng.next() % u64::from(n)) as u32;
-                match rng.next() % 8 {
+                let p = (rng.next_u64() % u64::from(n)) as u32;
+                match rng.next_u64() % 8 {
                     0..=3 => r.inc(p),
                     4..=6 => r.dec(p),
                     _ => r.remove(p),

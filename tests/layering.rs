@@ -11,6 +11,7 @@ const SANS_IO: &[&str] = &[
     "src/metainfo",
     "src/wire.rs",
     "src/picker.rs",
+    "src/rng.rs",
     "src/engine",
     "src/tracker/announce.rs",
     "src/tracker/tiers.rs",

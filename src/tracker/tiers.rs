@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::announce::AnnounceResponse;
+use crate::rng::SplitMix64;
 
 /// Interval used when the tracker does not send one.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
@@ -226,27 +227,6 @@ impl TrackerList {
 fn backoff(rounds: u32) -> Duration {
     let shift = rounds.saturating_sub(1).min(16);
     BACKOFF_START.saturating_mul(1u32 << shift).min(BACKOFF_CAP)
-}
-
-/// A tiny deterministic PRNG (SplitMix64) for the BEP 12 shuffle; not for anything secret.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Fisher-Yates.
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
 }
 
 #[cfg(test)]

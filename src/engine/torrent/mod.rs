@@ -101,7 +101,7 @@ pub struct TorrentCore {
     last_rechoke: Instant,
     last_optimistic: Instant,
     optimistic: Option<ConnId>,
-    rng: u64,
+    rng: crate::rng::SplitMix64,
     scratch: Vec<BlockRef>,
 }
 
@@ -146,7 +146,7 @@ impl TorrentCore {
             last_rechoke: now,
             last_optimistic: now,
             optimistic: None,
-            rng: seed | 1,
+            rng: crate::rng::SplitMix64(seed),
             scratch: Vec::new(),
         };
         for addr in p.peers {
@@ -160,11 +160,7 @@ impl TorrentCore {
     }
 
     fn random(&mut self) -> u64 {
-        // xorshift64: enough for tie-breaks and rotation, and reproducible per seed.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
+        self.rng.next_u64()
     }
 
     fn active_state(&self) -> TorrentState {
