@@ -69,6 +69,8 @@ pub(crate) struct Reactor {
     disk_backlog: VecDeque<DiskJob>,
     read_buf: Vec<u8>,
     dirty: Vec<ConnId>,
+    /// Sockets with unread bytes: edge-triggered readiness seen, `WouldBlock` not reached yet.
+    to_read: Vec<ConnId>,
     stopping: bool,
     /// The last message each tracker gave each torrent, to log a repeated failure once.
     tracker_said: HashMap<(TorrentId, String), String>,
@@ -105,6 +107,7 @@ impl Reactor {
             disk_backlog: VecDeque::new(),
             read_buf: vec![0; READ_CHUNK],
             dirty: Vec::new(),
+            to_read: Vec::new(),
             stopping: false,
             tracker_said: HashMap::new(),
         })
@@ -116,7 +119,7 @@ impl Reactor {
         while !self.stopping {
             let now = Instant::now();
             let timeout = self.engine.next_timeout(now).saturating_duration_since(now);
-            let timeout = if self.socks.values().any(|s| s.readable) {
+            let timeout = if !self.to_read.is_empty() {
                 Duration::ZERO
             } else {
                 timeout
@@ -183,6 +186,7 @@ impl Reactor {
                             readable: true,
                         },
                     );
+                    self.to_read.push(conn);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -204,6 +208,9 @@ impl Reactor {
                 Ok(None) if sock.stream.peer_addr().is_ok() => {
                     sock.connecting = false;
                     let _ = sock.stream.set_nodelay(true);
+                    // Bytes may have arrived with the connect; the read finds out.
+                    sock.readable = true;
+                    self.to_read.push(conn);
                     self.engine.handle_connected(conn, Instant::now());
                 }
                 Ok(None) => return, // not connected yet (spurious wake-up)
@@ -212,7 +219,10 @@ impl Reactor {
         }
         if readable {
             if let Some(s) = self.socks.get_mut(&conn) {
-                s.readable = true;
+                if !s.readable && !s.connecting {
+                    s.readable = true;
+                    self.to_read.push(conn);
+                }
             }
         }
         if writable {
@@ -220,22 +230,26 @@ impl Reactor {
         }
     }
 
-    /// Reads every socket marked readable, up to its budget.
+    /// Reads every socket that became readable, up to its budget. A list, not a scan of every
+    /// socket, so a thousand idle peers cost nothing per loop.
     fn read_ready(&mut self) {
-        let ready: Vec<ConnId> = self
-            .socks
-            .iter()
-            .filter(|(_, s)| s.readable && !s.connecting)
-            .map(|(c, _)| *c)
-            .collect();
-        for conn in ready {
+        let mut ready = std::mem::take(&mut self.to_read);
+        for conn in ready.drain(..) {
             self.read_socket(conn);
+        }
+        if self.to_read.is_empty() {
+            self.to_read = ready; // keep the allocation
         }
     }
 
     fn read_socket(&mut self, conn: ConnId) {
         let mut budget = READ_BUDGET;
-        while budget > 0 {
+        loop {
+            if budget == 0 {
+                // Still readable (mio will not tell us again): read more after the others.
+                self.to_read.push(conn);
+                return;
+            }
             let Some(sock) = self.socks.get_mut(&conn) else {
                 return;
             };

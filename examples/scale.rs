@@ -1,0 +1,413 @@
+//! Does the download rate hold up when one session carries many peers or many torrents? Three
+//! modes on 127.0.0.1, every session in this process:
+//!
+//! ```text
+//! cargo run --release --example scale -- [--size 256MiB] [--idle-peers 1000] [--torrents 100]
+//!     [--runs 3] [--timeout 600]
+//! ```
+//!
+//! 1. baseline: a seeder session with one torrent of `--size` (1 MiB pieces) and a leecher
+//!    session that downloads it from that seeder alone.
+//! 2. idle peers: the same download while `--idle-peers` raw TCP peers are attached to the
+//!    leecher's torrent, each handshaken, holding no pieces and otherwise silent.
+//! 3. many torrents: `--size` split over `--torrents` torrents, all in one seeder session and
+//!    all downloaded at once by one leecher session.
+//!
+//! Each mode runs `--runs` times, interleaved so that a noisy spell on a shared machine hits
+//! every mode alike, and the medians are compared with the baseline. Every download is checked
+//! byte for byte. The exit status is nonzero when a download is wrong or times out, never on a
+//! ratio: loopback timings on a shared machine are too noisy to gate on.
+
+#[path = "scale/idle.rs"]
+mod idle;
+#[path = "../tests/support/payload.rs"]
+mod payload;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coracle::engine::{EngineConfig, Event};
+use coracle::metainfo::Metainfo;
+use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
+use crossbeam_channel::Receiver;
+
+use idle::IdlePeers;
+use payload::Payload;
+
+const MIB: f64 = (1u64 << 20) as f64;
+const PIECE: usize = 1 << 20;
+
+struct Args {
+    size: usize,
+    idle_peers: usize,
+    torrents: usize,
+    runs: usize,
+    timeout: Duration,
+}
+
+/// One mode's content: the payloads, their .torrent files and where a seeder holds them.
+struct Content {
+    payloads: Vec<Payload>,
+    torrents: Vec<Vec<u8>>,
+    bytes: u64,
+}
+
+impl Content {
+    /// `count` torrents of `len` bytes each; distinct seeds give distinct info-hashes.
+    fn new(prefix: &str, count: usize, len: usize, seed: u64) -> Content {
+        // At least two pieces per torrent, so a split torrent still exercises the piece picker
+        // and the have/bitfield traffic rather than being one request-and-hash.
+        let mut piece = PIECE;
+        while piece > 16 * 1024 && len < 2 * piece {
+            piece /= 2;
+        }
+        let payloads: Vec<Payload> = (0..count)
+            .map(|i| {
+                let name = format!("{prefix}-{i:04}");
+                Payload::single(&name, payload::bytes(seed + i as u64, len))
+            })
+            .collect();
+        let torrents = payloads.iter().map(|p| p.torrent(piece, &[])).collect();
+        Content {
+            payloads,
+            torrents,
+            bytes: (count * len) as u64,
+        }
+    }
+}
+
+/// One timed download.
+struct Run {
+    secs: f64,
+    /// Idle peers the leecher's torrent held when the download finished.
+    held: usize,
+    /// When the last idle peer was attached, counted from the first `add`.
+    attached_at: Option<Duration>,
+    /// When the first torrent finished, counted from the first `add`.
+    first_done: Option<Duration>,
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("scale: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scale: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let limit = idle::raise_nofile_limit().map_err(|e| format!("raising RLIMIT_NOFILE: {e}"))?;
+    // Each idle peer is two descriptors here (our end and the leecher's), plus the sessions'.
+    if (limit as usize) < 2 * args.idle_peers + 256 {
+        return Err(format!(
+            "{} idle peers need about {} descriptors; the hard limit is {limit}",
+            args.idle_peers,
+            2 * args.idle_peers + 256
+        ));
+    }
+    let one = Content::new("scale-one", 1, args.size, 1);
+    let many = Content::new("scale-many", args.torrents, args.size / args.torrents, 1000);
+    let seed_dir = payload::temp_dir("scale-seed");
+    let result = measure(args, &one, &many, &seed_dir);
+    let _ = std::fs::remove_dir_all(&seed_dir);
+    let [base, idle, tors] = result?;
+    summary(args, &one, &many, &base, &idle, &tors);
+    Ok(())
+}
+
+/// Seeds both contents, then runs every mode `--runs` times, interleaved.
+fn measure(
+    args: &Args,
+    one: &Content,
+    many: &Content,
+    seed_dir: &Path,
+) -> Result<[Vec<Run>; 3], String> {
+    let one_seeder = seeder(one, seed_dir, args)?;
+    let many_seeder = seeder(many, seed_dir, args)?;
+    let (one_addr, many_addr) = (one_seeder.listen_addr(), many_seeder.listen_addr());
+    let mut results: [Vec<Run>; 3] = Default::default();
+    for round in 0..args.runs {
+        results[0].push(leech("baseline", round, one, one_addr, 0, args)?);
+        results[1].push(leech("idle", round, one, one_addr, args.idle_peers, args)?);
+        results[2].push(leech("torrents", round, many, many_addr, 0, args)?);
+    }
+    one_seeder.shutdown();
+    many_seeder.shutdown();
+    Ok(results)
+}
+
+/// A session that seeds `content` from `dir`, its data rechecked before it returns.
+fn seeder(content: &Content, dir: &Path, args: &Args) -> Result<Session, String> {
+    for p in &content.payloads {
+        p.write_to(dir);
+    }
+    let mut cfg = local_config();
+    // One connection per torrent from the leecher; the default cap (400) is below a large
+    // `--torrents`.
+    cfg.engine.max_connections = args.torrents + 50;
+    let session = Session::new(cfg).map_err(|e| format!("seeder session: {e}"))?;
+    let deadline = Instant::now() + args.timeout;
+    for t in &content.torrents {
+        let h = session
+            .add(TorrentSource::Bytes(t.clone()), opts(dir.into(), vec![]))
+            .map_err(|e| format!("seeder add: {e}"))?;
+        h.wait_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|e| format!("seeder check of {}: {e}", h.metainfo().name))?;
+    }
+    Ok(session)
+}
+
+/// One download of `content` from `seeder` by a fresh leecher session, with `idle` idle peers
+/// attached to the (first) torrent. Checks the bytes and removes them afterwards.
+fn leech(
+    mode: &str,
+    round: usize,
+    content: &Content,
+    seeder: SocketAddr,
+    idle: usize,
+    args: &Args,
+) -> Result<Run, String> {
+    // The same limits in every mode, so the ratios show load and not configuration.
+    let room = args.idle_peers.max(args.torrents) + 50;
+    let mut cfg = local_config();
+    cfg.engine = EngineConfig {
+        max_connections: room,
+        max_peers_per_torrent: room,
+        ..cfg.engine
+    };
+    let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
+    let out = payload::temp_dir(&format!("scale-{mode}-{round}"));
+    // Connected now but handshaken only after the add: the session drops a handshake for a
+    // torrent it does not have, and there is no way to hand it the seeder later, so the idle
+    // peers attach in the first moments of the download instead (`attached_at` says when).
+    let mut idlers = match idle {
+        0 => None,
+        n => Some(
+            IdlePeers::connect(session.listen_addr(), n)
+                .map_err(|e| format!("connecting idle peers: {e}"))?,
+        ),
+    };
+    let t0 = Instant::now();
+    let completions = first_completion(session.events(), t0);
+    let handles = content
+        .torrents
+        .iter()
+        .map(|t| {
+            session.add(
+                TorrentSource::Bytes(t.clone()),
+                opts(out.clone(), vec![seeder]),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("leecher add: {e}"))?;
+    let watch = idlers
+        .as_mut()
+        .map(|p| -> Result<_, String> {
+            let meta: &Metainfo = handles[0].metainfo();
+            p.attach(meta.info_hash.0, meta.layout().num_pieces() as usize)
+                .map_err(|e| format!("idle handshakes: {e}"))?;
+            Ok(watch_peers(handles[0].clone(), idle + 1, t0))
+        })
+        .transpose()?;
+    let deadline = t0 + args.timeout;
+    for h in &handles {
+        h.wait_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|e| format!("{mode} run {}: {}: {e}", round + 1, h.metainfo().name))?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    // The seeder may have left already (two seeds have nothing to trade); idle peers are never seeds.
+    let held = handles[0]
+        .stats()
+        .map_or(0, |s| s.peers.saturating_sub(s.seeds));
+    let attached_at = watch.and_then(Watch::finish);
+    let first_done = completions.finish();
+    drop(idlers.take());
+    session.shutdown();
+    for p in &content.payloads {
+        p.assert_on_disk(&out);
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    let run = Run {
+        secs,
+        held,
+        attached_at,
+        first_done,
+    };
+    println!(
+        "{mode:<9} run {}: {:.2} s  {:.1} MiB/s{}",
+        round + 1,
+        secs,
+        content.bytes as f64 / MIB / secs,
+        match idle {
+            0 => String::new(),
+            _ => format!("  (held {held} idle peers)"),
+        }
+    );
+    Ok(run)
+}
+
+/// Notes when the first `Completed` event arrives, to show how far apart the torrents finish.
+fn first_completion(events: Receiver<Event>, t0: Instant) -> Watch {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            if let Ok(Event::Completed { .. }) = events.recv_timeout(Duration::from_millis(50)) {
+                return Some(t0.elapsed());
+            }
+        }
+        None
+    });
+    Watch { stop, thread }
+}
+
+/// Polls a torrent's peer count until it reaches `want`, noting when.
+struct Watch {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Option<Duration>>,
+}
+
+impl Watch {
+    fn finish(self) -> Option<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().ok().flatten()
+    }
+}
+
+fn watch_peers(h: TorrentHandle, want: usize, t0: Instant) -> Watch {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            if h.stats().is_some_and(|s| s.peers >= want) {
+                return Some(t0.elapsed());
+            }
+            // Each poll is a round trip through the reactor under test: keep them rare.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    });
+    Watch { stop, thread }
+}
+
+fn local_config() -> SessionConfig {
+    SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..SessionConfig::default()
+    }
+}
+
+fn opts(output: PathBuf, peers: Vec<SocketAddr>) -> AddOptions {
+    AddOptions {
+        output,
+        peers,
+        no_trackers: true,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn summary(args: &Args, one: &Content, many: &Content, base: &[Run], idle: &[Run], tors: &[Run]) {
+    let rate = |c: &Content, runs: &[Run]| {
+        let secs = median(runs.iter().map(|r| r.secs).collect());
+        (secs, c.bytes as f64 / MIB / secs)
+    };
+    let (bs, br) = rate(one, base);
+    let (is, ir) = rate(one, idle);
+    let (ts, tr) = rate(many, tors);
+    let held = idle.iter().map(|r| r.held).min().unwrap_or(0);
+    let attached = idle
+        .iter()
+        .map(|r| {
+            r.attached_at
+                .map_or("never".into(), |d| format!("{} ms", d.as_millis()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let first = median(
+        tors.iter()
+            .map(|r| r.first_done.map_or(f64::NAN, |d| d.as_secs_f64()))
+            .collect(),
+    );
+    let mib = |c: &Content| c.bytes as f64 / MIB;
+    println!();
+    println!("medians of {} runs:", args.runs);
+    println!(
+        "{:<16}{:>5.0} MiB in {bs:.2} s  {br:6.1} MiB/s",
+        "baseline",
+        mib(one)
+    );
+    println!(
+        "{:<16}{:>5.0} MiB in {is:.2} s  {ir:6.1} MiB/s  ({:.2} x baseline; leecher held {held} \
+         idle peers; all attached at {attached} after add)",
+        format!("{} idle peers", args.idle_peers),
+        mib(one),
+        ir / br
+    );
+    println!(
+        "{:<16}{:>5.0} MiB in {ts:.2} s  {tr:6.1} MiB/s  ({:.2} x baseline; first torrent \
+         done at {first:.2} s)",
+        format!("{} torrents", args.torrents),
+        mib(many),
+        tr / br
+    );
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        size: 256 << 20,
+        idle_peers: 1000,
+        torrents: 100,
+        runs: 3,
+        timeout: Duration::from_secs(600),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{v}: {e}"));
+        match flag.as_str() {
+            "--size" => a.size = parse_size(&value()?)?,
+            "--idle-peers" => a.idle_peers = number(value()?)?,
+            "--torrents" => a.torrents = number(value()?)?.max(1),
+            "--runs" => a.runs = number(value()?)?.max(1),
+            "--timeout" => a.timeout = Duration::from_secs(number(value()?)? as u64),
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    if a.size / a.torrents < 2 {
+        return Err("--size must be at least 2 bytes per torrent".into());
+    }
+    Ok(a)
+}
+
+/// `256MiB`, `1GiB`, `64KiB` or a plain byte count.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| s.split_at(i));
+    let shift = match unit {
+        "" | "B" => 0,
+        "KiB" | "K" => 10,
+        "MiB" | "M" => 20,
+        "GiB" | "G" => 30,
+        _ => return Err(format!("{s}: unknown unit (use KiB, MiB or GiB)")),
+    };
+    let n: usize = num.parse().map_err(|e| format!("{s}: {e}"))?;
+    Ok(n << shift)
+}
