@@ -18,6 +18,8 @@
 //! byte for byte. The exit status is nonzero when a download is wrong or times out, never on a
 //! ratio: loopback timings on a shared machine are too noisy to gate on.
 
+#[path = "scale/args.rs"]
+mod args;
 #[path = "scale/idle.rs"]
 mod idle;
 #[path = "../tests/support/payload.rs"]
@@ -26,30 +28,19 @@ mod payload;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coracle::engine::{EngineConfig, Event};
-use coracle::metainfo::Metainfo;
-use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
-use crossbeam_channel::Receiver;
+use coracle::engine::EngineConfig;
+use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
-use idle::IdlePeers;
+use args::{parse_args, Args};
+use idle::{watch_peers, IdlePeers, Watch};
 use payload::Payload;
 
 const MIB: f64 = (1u64 << 20) as f64;
 const PIECE: usize = 1 << 20;
 
-struct Args {
-    size: usize,
-    idle_peers: usize,
-    torrents: usize,
-    runs: usize,
-    timeout: Duration,
-}
-
-/// One mode's content: the payloads, their .torrent files and where a seeder holds them.
+/// One mode's content: the payloads and their .torrent files.
 struct Content {
     payloads: Vec<Payload>,
     torrents: Vec<Vec<u8>>,
@@ -87,8 +78,6 @@ struct Run {
     held: usize,
     /// When the last idle peer was attached, counted from the first `add`.
     attached_at: Option<Duration>,
-    /// When the first torrent finished, counted from the first `add`.
-    first_done: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -201,7 +190,6 @@ fn leech(
         ),
     };
     let t0 = Instant::now();
-    let completions = first_completion(session.events(), t0);
     let handles = content
         .torrents
         .iter()
@@ -216,7 +204,7 @@ fn leech(
     let watch = idlers
         .as_mut()
         .map(|p| -> Result<_, String> {
-            let meta: &Metainfo = handles[0].metainfo();
+            let meta = handles[0].metainfo();
             p.attach(meta.info_hash.0, meta.layout().num_pieces() as usize)
                 .map_err(|e| format!("idle handshakes: {e}"))?;
             Ok(watch_peers(handles[0].clone(), idle + 1, t0))
@@ -228,13 +216,13 @@ fn leech(
             .map_err(|e| format!("{mode} run {}: {}: {e}", round + 1, h.metainfo().name))?;
     }
     let secs = t0.elapsed().as_secs_f64();
-    // The seeder may have left already (two seeds have nothing to trade); idle peers are never seeds.
+    // The seeder may have left already (two seeds have nothing to trade); idle peers are never
+    // seeds.
     let held = handles[0]
         .stats()
         .map_or(0, |s| s.peers.saturating_sub(s.seeds));
     let attached_at = watch.and_then(Watch::finish);
-    let first_done = completions.finish();
-    drop(idlers.take());
+    drop(idlers);
     session.shutdown();
     for p in &content.payloads {
         p.assert_on_disk(&out);
@@ -244,7 +232,6 @@ fn leech(
         secs,
         held,
         attached_at,
-        first_done,
     };
     println!(
         "{mode:<9} run {}: {:.2} s  {:.1} MiB/s{}",
@@ -257,50 +244,6 @@ fn leech(
         }
     );
     Ok(run)
-}
-
-/// Notes when the first `Completed` event arrives, to show how far apart the torrents finish.
-fn first_completion(events: Receiver<Event>, t0: Instant) -> Watch {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::Relaxed) {
-            if let Ok(Event::Completed { .. }) = events.recv_timeout(Duration::from_millis(50)) {
-                return Some(t0.elapsed());
-            }
-        }
-        None
-    });
-    Watch { stop, thread }
-}
-
-/// Polls a torrent's peer count until it reaches `want`, noting when.
-struct Watch {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Option<Duration>>,
-}
-
-impl Watch {
-    fn finish(self) -> Option<Duration> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().ok().flatten()
-    }
-}
-
-fn watch_peers(h: TorrentHandle, want: usize, t0: Instant) -> Watch {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::Relaxed) {
-            if h.stats().is_some_and(|s| s.peers >= want) {
-                return Some(t0.elapsed());
-            }
-            // Each poll is a round trip through the reactor under test: keep them rare.
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    });
-    Watch { stop, thread }
 }
 
 fn local_config() -> SessionConfig {
@@ -340,11 +283,6 @@ fn summary(args: &Args, one: &Content, many: &Content, base: &[Run], idle: &[Run
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let first = median(
-        tors.iter()
-            .map(|r| r.first_done.map_or(f64::NAN, |d| d.as_secs_f64()))
-            .collect(),
-    );
     let mib = |c: &Content| c.bytes as f64 / MIB;
     println!();
     println!("medians of {} runs:", args.runs);
@@ -361,53 +299,9 @@ fn summary(args: &Args, one: &Content, many: &Content, base: &[Run], idle: &[Run
         ir / br
     );
     println!(
-        "{:<16}{:>5.0} MiB in {ts:.2} s  {tr:6.1} MiB/s  ({:.2} x baseline; first torrent \
-         done at {first:.2} s)",
+        "{:<16}{:>5.0} MiB in {ts:.2} s  {tr:6.1} MiB/s  ({:.2} x baseline)",
         format!("{} torrents", args.torrents),
         mib(many),
         tr / br
     );
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        size: 256 << 20,
-        idle_peers: 1000,
-        torrents: 100,
-        runs: 3,
-        timeout: Duration::from_secs(600),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{v}: {e}"));
-        match flag.as_str() {
-            "--size" => a.size = parse_size(&value()?)?,
-            "--idle-peers" => a.idle_peers = number(value()?)?,
-            "--torrents" => a.torrents = number(value()?)?.max(1),
-            "--runs" => a.runs = number(value()?)?.max(1),
-            "--timeout" => a.timeout = Duration::from_secs(number(value()?)? as u64),
-            _ => return Err(format!("unknown argument {flag}")),
-        }
-    }
-    if a.size / a.torrents < 2 {
-        return Err("--size must be at least 2 bytes per torrent".into());
-    }
-    Ok(a)
-}
-
-/// `256MiB`, `1GiB`, `64KiB` or a plain byte count.
-fn parse_size(s: &str) -> Result<usize, String> {
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((s, ""), |i| s.split_at(i));
-    let shift = match unit {
-        "" | "B" => 0,
-        "KiB" | "K" => 10,
-        "MiB" | "M" => 20,
-        "GiB" | "G" => 30,
-        _ => return Err(format!("{s}: unknown unit (use KiB, MiB or GiB)")),
-    };
-    let n: usize = num.parse().map_err(|e| format!("{s}: {e}"))?;
-    Ok(n << shift)
 }

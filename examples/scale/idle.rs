@@ -8,8 +8,10 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use coracle::wire::{Handshake, Message};
+use coracle::TorrentHandle;
 
 /// The connections and the one thread that drains them.
 pub struct IdlePeers {
@@ -72,9 +74,10 @@ impl Drop for IdlePeers {
     }
 }
 
-/// Reads and drops everything the session sends. One `poll(2)` over all sockets rather than a
-/// thread per peer or a busy loop: the benchmark shares the CPU with this, so idle peers must
-/// cost next to nothing on our side.
+/// Reads and drops everything the session sends. The benchmark shares the CPU with this, so
+/// idle peers must cost next to nothing on our side: no thread per peer and no wake-up per
+/// message. Every 50 ms one `poll(2)` over all sockets and one read per socket with data; what
+/// the session sends an idle peer in that time (a few `have`s) fits its socket buffer easily.
 fn drain(mut streams: Vec<TcpStream>, stop: &AtomicBool) {
     let mut fds: Vec<libc::pollfd> = streams
         .iter()
@@ -84,10 +87,11 @@ fn drain(mut streams: Vec<TcpStream>, stop: &AtomicBool) {
             revents: 0,
         })
         .collect();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs that outlives the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
         if n <= 0 {
             continue;
         }
@@ -96,21 +100,14 @@ fn drain(mut streams: Vec<TcpStream>, stop: &AtomicBool) {
                 continue;
             }
             pfd.revents = 0;
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => {
-                        // Closed by the session: stop watching it (a negative fd is ignored).
-                        pfd.fd = -1;
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        pfd.fd = -1;
-                        break;
-                    }
+            match s.read(&mut buf) {
+                // Closed by the session, or broken: stop watching it (poll skips negative fds).
+                Ok(0) => pfd.fd = -1,
+                Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                    pfd.fd = -1
                 }
+                // Anything left over is reported again by the next (level-triggered) poll.
+                _ => {}
             }
         }
     }
@@ -128,10 +125,46 @@ pub fn raise_nofile_limit() -> std::io::Result<libc::rlim_t> {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        lim.rlim_cur = lim.rlim_max;
+        // An unlimited hard limit cannot be the soft one (the kernel caps it at nr_open).
+        lim.rlim_cur = if lim.rlim_max == libc::RLIM_INFINITY {
+            1 << 16
+        } else {
+            lim.rlim_max
+        };
         if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
             return Err(std::io::Error::last_os_error());
         }
     }
     Ok(lim.rlim_cur)
+}
+
+/// Polls a torrent's peer count until it reaches `want`, noting when.
+pub struct Watch {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Option<Duration>>,
+}
+
+impl Watch {
+    /// Stops polling; when the count was reached, if it was.
+    pub fn finish(self) -> Option<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().ok().flatten()
+    }
+}
+
+/// Starts polling `h` every 10 ms until it has `want` peers.
+pub fn watch_peers(h: TorrentHandle, want: usize, t0: Instant) -> Watch {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            if h.stats().is_some_and(|s| s.peers >= want) {
+                return Some(t0.elapsed());
+            }
+            // Each poll is a round trip through the reactor under test: keep them rare.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    });
+    Watch { stop, thread }
 }

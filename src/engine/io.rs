@@ -86,7 +86,7 @@ impl Default for EngineConfig {
             listen_port: 6881,
             max_peers_per_torrent: 50,
             max_connections: 400,
-            max_half_open: 16,
+            max_half_open: 64,
             upload_slots: 4,
             piece_buffer_bytes: 4 * 1024 * 1024,
             pipeline_floor: 16,

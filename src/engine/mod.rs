@@ -90,6 +90,8 @@ impl Engine {
         let mut core = TorrentCore::new(id, params, &self.cfg, now);
         core.start_checks(&mut self.out);
         self.torrents.insert(id, core);
+        // Dial the peers we were given now rather than on the next tick.
+        self.dial(id, now);
         id
     }
 
@@ -344,9 +346,11 @@ impl Engine {
 
     /// A tracker announce finished.
     pub fn handle_announce(&mut self, done: AnnounceDone, now: Instant) {
-        if let Some(t) = self.torrents.get_mut(&done.torrent) {
+        let id = done.torrent;
+        if let Some(t) = self.torrents.get_mut(&id) {
             t.handle_announce(done, now, &mut self.out);
         }
+        self.dial(id, now);
     }
 
     /// Stops a torrent on an error found outside the engine (for example storage that cannot open).

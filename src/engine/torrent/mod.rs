@@ -70,6 +70,8 @@ pub struct TorrentCore {
     pub(super) peers: BTreeMap<ConnId, Peer>,
     partial: BTreeMap<u32, PartialPiece>,
     spare_buffers: Vec<Vec<u8>>,
+    /// Pieces verified since the `have`s last went out (see `flush_haves`).
+    unannounced: Vec<u32>,
     buffered_bytes: usize,
     check_next: u32,
     checks_in_flight: usize,
@@ -121,6 +123,7 @@ impl TorrentCore {
             peers: BTreeMap::new(),
             partial: BTreeMap::new(),
             spare_buffers: Vec::new(),
+            unannounced: Vec::new(),
             buffered_bytes: 0,
             check_next: 0,
             checks_in_flight: 0,

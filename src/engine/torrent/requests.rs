@@ -78,11 +78,17 @@ impl TorrentCore {
             return;
         }
         let len = self.layout.piece_len(piece) as usize;
-        let mut data = self.spare_buffers.pop().unwrap_or_default();
-        // Every byte gets overwritten by a block before the piece is hashed; resize only to set
-        // the length (a reused buffer is not zeroed again).
-        data.resize(len, 0);
-        data.truncate(len);
+        // Every byte gets overwritten by a block before the piece is hashed. A reused buffer only
+        // has its length set; a new one comes zeroed from the allocator (calloc: fresh pages
+        // from the kernel, no memset pass on the reactor thread).
+        let data = match self.spare_buffers.pop() {
+            Some(mut spare) => {
+                spare.resize(len, 0);
+                spare.truncate(len);
+                spare
+            }
+            None => vec![0; len],
+        };
         self.buffered_bytes += len;
         self.partial.insert(
             piece,
@@ -230,15 +236,39 @@ impl TorrentCore {
                 // A peer that has it needs no `have`; it is one piece less we want from it.
                 peer.wanted = peer.wanted.saturating_sub(1);
                 self.update_interest(conn, now, out);
-            } else {
-                peer.send(&Message::Have { index: piece }, now);
+            }
+        }
+        // The `have`s themselves go out in batches on the next tick: one write per peer per tick
+        // instead of one per peer per piece (a thousand idle peers made that a syscall storm).
+        self.unannounced.push(piece);
+    }
+
+    /// Sends every peer the `have`s of the pieces verified since the last call, at once.
+    pub(super) fn flush_haves(&mut self, now: Instant, out: &mut Outputs) {
+        if self.unannounced.is_empty() {
+            return;
+        }
+        let pieces = std::mem::take(&mut self.unannounced);
+        for (&conn, peer) in self.peers.iter_mut() {
+            let mut sent = false;
+            for &piece in &pieces {
+                if !peer.has.get(piece) {
+                    peer.send(&Message::Have { index: piece }, now);
+                    sent = true;
+                }
+            }
+            if sent {
                 out.dirty.push(conn);
             }
         }
+        self.unannounced = pieces;
+        self.unannounced.clear();
     }
 
     fn complete(&mut self, now: Instant, out: &mut Outputs) {
         log::info!("torrent {}: download complete", self.id);
+        // A seed never downloads again: give the spare piece buffers back.
+        self.spare_buffers = Vec::new();
         self.state = TorrentState::Seeding;
         self.completed_pending = true;
         self.trackers.force();

@@ -20,6 +20,7 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 impl TorrentCore {
     /// Runs every timer that is due at `now`.
     pub fn handle_tick(&mut self, now: Instant, out: &mut Outputs) {
+        self.flush_haves(now, out);
         let elapsed = now.saturating_duration_since(self.last_sample);
         if elapsed >= SAMPLE_EVERY {
             self.last_sample = now;
