@@ -65,6 +65,8 @@ fn leecher_downloads_multi_file_torrent_from_one_seeder_by_direct_peer() {
     payload.assert_on_disk(&leech_dir);
     leecher.shutdown();
     seeder.shutdown();
+    let _ = std::fs::remove_dir_all(&seed_dir);
+    let _ = std::fs::remove_dir_all(&leech_dir);
 }
 
 /// Starts a seeder session for `torrent` over data already in `dir`, and waits for its check.
@@ -146,9 +148,11 @@ fn swarm_download(name: &str, corrupt_one: bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     leecher.shutdown();
-    for (s, _) in seeders {
+    for (s, dir) in seeders {
         s.shutdown();
+        let _ = std::fs::remove_dir_all(dir);
     }
+    let _ = std::fs::remove_dir_all(&leech_dir);
     let events: Vec<_> = tracker
         .announces()
         .iter()

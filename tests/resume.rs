@@ -161,4 +161,5 @@ fn killed_five_times_then_completes_without_refetching_verified_pieces() {
     );
     payload.assert_on_disk(&leech_dir);
     seeder.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
 }
