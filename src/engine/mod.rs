@@ -89,8 +89,9 @@ impl Engine {
         self.next_torrent += 1;
         let mut core = TorrentCore::new(id, params, &self.cfg, now);
         core.start_checks(&mut self.out);
+        // Announce and dial the peers we were given now rather than on the next tick.
+        core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);
-        // Dial the peers we were given now rather than on the next tick.
         self.dial(id, now);
         id
     }

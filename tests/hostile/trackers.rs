@@ -132,6 +132,11 @@ fn tracker_peers_with_port_zero_and_duplicates() {
     let swarm = Swarm::start("trk-port0", None, &[&url]);
     let leecher = swarm.leecher(vec![swarm.seeder_addr()], |_| {});
     swarm.assert_download(&leecher, started);
+    // The direct peer may finish the download before the announce reaches the tracker.
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while tracker.announces().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert!(
         !tracker.announces().is_empty(),
         "the tracker was never asked"

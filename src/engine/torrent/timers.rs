@@ -178,8 +178,9 @@ impl TorrentCore {
         }
     }
 
-    fn maybe_announce(&mut self, now: Instant, out: &mut Outputs) {
-        if self.announcing {
+    /// Sends an announce if one is due (and the torrent takes peers).
+    pub(crate) fn maybe_announce(&mut self, now: Instant, out: &mut Outputs) {
+        if self.announcing || !self.accepts_peers() {
             return;
         }
         let Some(url) = self.trackers.poll_due(now) else {
