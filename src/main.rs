@@ -75,6 +75,9 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
         max_peers: args
             .opt_value_from_str("--max-peers")
             .map_err(err("--max-peers"))?,
+        max_upload_rate: args
+            .opt_value_from_fn("--max-upload-rate", rate_arg)
+            .map_err(err("--max-upload-rate"))?,
         no_trackers: args.contains("--no-trackers"),
         mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
             (true, _) => Mode::Json,
@@ -100,6 +103,24 @@ fn torrent_arg(rest: Vec<OsString>) -> Result<PathBuf, String> {
         [] => Err("no .torrent file given".into()),
         [one] => Ok(PathBuf::from(one)),
         [_, extra, ..] => Err(format!("unexpected argument '{}'", extra.to_string_lossy())),
+    }
+}
+
+/// A rate in bytes per second: `500000`, `512K` (KiB/s) or `2M` (MiB/s).
+fn rate_arg(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.strip_suffix(['K', 'k']) {
+        Some(d) => (d, 1024),
+        None => match s.strip_suffix(['M', 'm']) {
+            Some(d) => (d, 1024 * 1024),
+            None => (s, 1),
+        },
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a rate like 500000, 512K or 2M"))?;
+    match n.checked_mul(unit) {
+        Some(0) | None => Err(format!("'{s}' must be between 1 byte/s and 2^64")),
+        Some(rate) => Ok(rate),
     }
 }
 

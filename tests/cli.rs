@@ -87,6 +87,14 @@ fn usage_errors_exit_2_with_a_message() {
         (&["download", MULTI, "--port", "70000"], "--port"),
         (&["download", MULTI, "--peer", "nonsense"], "--peer"),
         (&["download", MULTI, "--max-peers", "0"], "--max-peers"),
+        (
+            &["download", MULTI, "--max-upload-rate", "fast"],
+            "--max-upload-rate",
+        ),
+        (
+            &["download", MULTI, "--max-upload-rate", "0"],
+            "--max-upload-rate",
+        ),
         (&["download", MULTI, "-o"], "-o"),
         (&["seed", MULTI], "--data"),
         (&["info", MULTI, "extra"], "unexpected argument 'extra'"),
@@ -400,4 +408,62 @@ fn full_disk_exits_1_naming_the_folder_and_the_bytes() {
     let err = text(&out.stderr);
     assert!(err.contains(m) && err.contains("4194304"), "{err}");
     assert_eq!(listing, 0, "nothing was created on the full disk");
+}
+
+#[cfg(unix)]
+#[test]
+fn max_upload_rate_holds_the_seeder_back() {
+    let dir = scratch("rate");
+    let payload = payload::Payload::single("rated.bin", payload::bytes(9, 3 << 20));
+    let torrent = dir.join("rated.torrent");
+    let bytes = payload.torrent(64 * 1024, &[]);
+    std::fs::write(&torrent, &bytes).unwrap();
+    let seed_dir = dir.join("seed");
+    payload.write_to(&seed_dir);
+    // A free port for the seeder: the CLI does not print the one it picks.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (child, mut out, _) = start(&[
+        "seed",
+        torrent.to_str().unwrap(),
+        "--data",
+        seed_dir.to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+        "--no-trackers",
+        "--max-upload-rate",
+        "1M",
+    ]);
+    let mut line = String::new();
+    while !line.contains("seeding; press Ctrl-C") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "no seeding line");
+    }
+    let cfg = coracle::SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let leecher = coracle::Session::new(cfg).unwrap();
+    let began = Instant::now();
+    let h = leecher
+        .add(
+            coracle::TorrentSource::Bytes(bytes),
+            coracle::AddOptions {
+                output: dir.join("leech"),
+                peers: vec![([127, 0, 0, 1], port).into()],
+                no_trackers: true,
+            },
+        )
+        .unwrap();
+    h.wait_timeout(Duration::from_secs(60)).unwrap();
+    let took = began.elapsed();
+    payload.assert_on_disk(&dir.join("leech"));
+    leecher.shutdown();
+    let (code, _, err) = terminate(child, out);
+    assert_eq!(code, Some(0), "stderr: {err}");
+    // 3 MiB at 1 MiB/s, with at most one second of burst: two seconds at the very least.
+    assert!(took >= Duration::from_millis(1900), "3 MiB in {took:?}");
 }

@@ -54,6 +54,8 @@ Options:
   -p, --port N         listen for peers on 0.0.0.0:N (default 6881; 0 picks a free port)
       --peer HOST:PORT connect to this peer as well (repeatable; works without trackers)
       --max-peers N    most peers connected at once (default 50)
+      --max-upload-rate RATE
+                       upload at most RATE bytes per second (suffix K or M for KiB/MiB)
       --no-trackers    ignore the torrent's trackers and use only --peer
   -q, --quiet          print nothing but errors
       --json           print a JSON object per line about once a second, and a final one
@@ -126,6 +128,8 @@ pub struct RunArgs {
     pub peers: Vec<SocketAddr>,
     /// Cap on connected peers.
     pub max_peers: Option<usize>,
+    /// Upload limit in bytes per second.
+    pub max_upload_rate: Option<u64>,
     /// Ignore the torrent's trackers.
     pub no_trackers: bool,
     /// Output style.
@@ -237,14 +241,9 @@ fn intro(args: &RunArgs, m: &Metainfo) -> String {
 /// The session settings the options ask for.
 fn session_config(args: &RunArgs) -> SessionConfig {
     let defaults = SessionConfig::default();
+    // The library's defaults already give every run its own random peer id and seed.
     let mut engine = defaults.engine.clone();
-    // The library's default peer id is fixed; two coracles with the same id would refuse each
-    // other as self-connections, so every run gets its own.
-    let r = random();
-    for (i, b) in engine.peer_id[8..].iter_mut().enumerate() {
-        *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[(r >> (i * 5)) as usize % 36];
-    }
-    engine.seed = r.rotate_left(17) ^ u64::from(std::process::id());
+    engine.upload_rate_limit = args.max_upload_rate;
     if let Some(n) = args.max_peers {
         engine.max_peers_per_torrent = n;
         engine.max_connections = engine.max_connections.max(n * 2);
@@ -254,14 +253,6 @@ fn session_config(args: &RunArgs) -> SessionConfig {
         engine,
         ..defaults
     }
-}
-
-/// 64 random bits without a crate: std seeds every `RandomState` from the OS.
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 /// The first SIGINT or SIGTERM sets the returned flag (the run then shuts down cleanly); a second
