@@ -11,6 +11,8 @@
 mod aria2;
 #[path = "interop/coracle.rs"]
 mod coracle_side;
+#[path = "support/payload.rs"]
+mod generated;
 #[path = "interop/harness.rs"]
 mod harness;
 #[path = "interop/libtorrent.rs"]

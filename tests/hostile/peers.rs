@@ -336,9 +336,16 @@ fn flood_of_100k_requests() {
     };
     c.peer.send(&Message::Interested).expect("interested");
     c.peer.wait_for(STEP, |m| *m == Got::Unchoke);
+    send_request_flood(&mut c, have);
+    c.expect_dropped("100k requests");
+    c.finish();
+}
+
+/// Sends 100,000 requests for the first block of `piece`, in bursts, until the leecher hangs up.
+fn send_request_flood(c: &mut Case, piece: u32) {
     let mut one = Vec::new();
     Message::Request {
-        index: have,
+        index: piece,
         begin: 0,
         length: 16384,
     }
@@ -349,8 +356,6 @@ fn flood_of_100k_requests() {
             break;
         }
     }
-    c.expect_dropped("100k requests");
-    c.finish();
 }
 
 #[test]
@@ -358,19 +363,7 @@ fn request_flood_while_choked() {
     // The same flood without waiting for an unchoke: BEP 3 says to ignore requests while choked,
     // but a peer that sends 100k of them is not confused, it is hostile.
     let mut c = Case::start("req-flood-choked", Meet::PeerDials);
-    let mut one = Vec::new();
-    Message::Request {
-        index: 0,
-        begin: 0,
-        length: 16384,
-    }
-    .encode(&mut one);
-    let burst: Vec<u8> = one.repeat(1000);
-    for _ in 0..100 {
-        if c.peer.send_raw(&burst).is_err() {
-            break;
-        }
-    }
+    send_request_flood(&mut c, 0);
     c.expect_dropped("100k requests while choked");
     c.finish();
 }

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use sha1::{Digest, Sha1};
 
+use crate::generated::bytes;
+
 /// Single-file or multi-file torrent.
 #[derive(Clone, Copy, Debug)]
 pub enum Shape {
@@ -95,19 +97,6 @@ impl Payload {
         assert!(status.success(), "mktorrent failed: {status}");
         info_hash(&fs::read(out).unwrap())
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift64), different per seed.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
 }
 
 /// SHA-1 of the bencoded `info` value, computed here rather than by coracle so that a coracle bug

@@ -155,6 +155,10 @@ impl TorrentCore {
         }
     }
 
+    fn parse_bitfield(&self, bytes: &[u8]) -> Result<Bitfield, PeerError> {
+        Bitfield::from_bytes(bytes, self.layout.num_pieces()).map_err(PeerError::BadBitfield)
+    }
+
     fn on_bitfield(
         &mut self,
         conn: ConnId,
@@ -162,8 +166,7 @@ impl TorrentCore {
         now: Instant,
         out: &mut Outputs,
     ) -> Result<(), PeerError> {
-        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces())
-            .map_err(PeerError::BadBitfield)?;
+        let bf = self.parse_bitfield(bytes)?;
         let have = self.picker.have().as_bytes();
         let wanted = bf
             .as_bytes()
@@ -193,8 +196,7 @@ impl TorrentCore {
         now: Instant,
         out: &mut Outputs,
     ) -> Result<(), PeerError> {
-        let bf = Bitfield::from_bytes(bytes, self.layout.num_pieces())
-            .map_err(PeerError::BadBitfield)?;
+        let bf = self.parse_bitfield(bytes)?;
         let had = &self.peers.get(&conn).ok_or(PeerError::Shutdown)?.has;
         let new: Vec<u32> = bf.iter_ones().filter(|&i| !had.get(i)).collect();
         for index in new {
