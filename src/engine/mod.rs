@@ -11,6 +11,7 @@
 //! Connections start in a handshake stage held here (an incoming one does not yet know its
 //! torrent); once the handshake checks out they move into their torrent's core.
 
+mod buffers;
 mod choker;
 mod io;
 mod peer;
@@ -29,13 +30,16 @@ use crate::wire::{self, Handshake};
 /// How often the engine wants [`Engine::handle_tick`] at the latest.
 pub const TICK: Duration = Duration::from_millis(100);
 
-/// What handlers produce: actions for the shell and connections whose outbox grew.
+/// What handlers produce (actions for the shell, connections whose outbox grew) and the one
+/// resource every torrent's handlers share (spare piece buffers).
 #[derive(Debug, Default)]
 pub struct Outputs {
     /// Actions in the order they arose.
     pub actions: VecDeque<Action>,
     /// Connections with new bytes to send (may repeat).
     pub dirty: Vec<ConnId>,
+    /// Piece buffers kept for the next piece of any torrent.
+    pub spares: buffers::SpareBuffers,
 }
 
 /// A connection before its handshake completed.
@@ -381,6 +385,14 @@ impl Engine {
             }
             self.forget_dropped(id);
             self.dial(id, now);
+        }
+        // Only downloads take spares: a session that just seeds (or is paused) holds none.
+        let downloading = self
+            .torrents
+            .values()
+            .any(|t| *t.state() == TorrentState::Downloading);
+        if !downloading && self.out.spares.bytes() > 0 {
+            self.out.spares.clear();
         }
     }
 

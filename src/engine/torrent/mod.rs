@@ -69,7 +69,6 @@ pub struct TorrentCore {
     picker: Picker,
     pub(super) peers: BTreeMap<ConnId, Peer>,
     partial: BTreeMap<u32, PartialPiece>,
-    spare_buffers: Vec<Vec<u8>>,
     /// Pieces verified since the `have`s last went out (see `flush_haves`).
     unannounced: Vec<u32>,
     buffered_bytes: usize,
@@ -122,7 +121,6 @@ impl TorrentCore {
             picker,
             peers: BTreeMap::new(),
             partial: BTreeMap::new(),
-            spare_buffers: Vec::new(),
             unannounced: Vec::new(),
             buffered_bytes: 0,
             check_next: 0,

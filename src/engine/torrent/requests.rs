@@ -44,7 +44,7 @@ impl TorrentCore {
         self.picker
             .pick(has, room, |b| peer.is_in_flight(b), &mut picks);
         for b in &picks {
-            self.ensure_buffer(b.piece);
+            self.ensure_buffer(b.piece, out);
         }
         if let Some(peer) = self.peers.get_mut(&conn) {
             for b in &picks {
@@ -73,22 +73,12 @@ impl TorrentCore {
         self.cfg.piece_buffer_bytes.max(two_pieces)
     }
 
-    fn ensure_buffer(&mut self, piece: u32) {
+    fn ensure_buffer(&mut self, piece: u32, out: &mut Outputs) {
         if self.partial.contains_key(&piece) {
             return;
         }
         let len = self.layout.piece_len(piece) as usize;
-        // Every byte gets overwritten by a block before the piece is hashed. A reused buffer only
-        // has its length set; a new one comes zeroed from the allocator (calloc: fresh pages
-        // from the kernel, no memset pass on the reactor thread).
-        let data = match self.spare_buffers.pop() {
-            Some(mut spare) => {
-                spare.resize(len, 0);
-                spare.truncate(len);
-                spare
-            }
-            None => vec![0; len],
-        };
+        let data = out.spares.take(len);
         self.buffered_bytes += len;
         self.partial.insert(
             piece,
@@ -209,12 +199,9 @@ impl TorrentCore {
             self.picker.on_piece_failed(piece);
             self.blame_failed(piece, &buffer, &senders, now, out);
         }
-        // Keep the buffer for the next piece only while spares and live buffers together stay
-        // within the budget, so the budget bounds every piece byte the torrent holds.
-        let spares: usize = self.spare_buffers.iter().map(Vec::capacity).sum();
-        if spares + buffer.capacity() + self.buffered_bytes <= self.buffer_budget() {
-            self.spare_buffers.push(buffer);
-        }
+        // Live buffers are bounded per torrent by the budget; spares, shared by all torrents,
+        // by one budget.
+        out.spares.give(buffer, self.buffer_budget());
 
         if self.state == TorrentState::Downloading && self.picker.pieces_left() == 0 {
             self.complete(now, out);
@@ -267,8 +254,6 @@ impl TorrentCore {
 
     fn complete(&mut self, now: Instant, out: &mut Outputs) {
         log::info!("torrent {}: download complete", self.id);
-        // A seed never downloads again: give the spare piece buffers back.
-        self.spare_buffers = Vec::new();
         self.state = TorrentState::Seeding;
         self.completed_pending = true;
         self.trackers.force();
