@@ -159,6 +159,9 @@ pub struct Peer {
     pub has: Bitfield,
     /// How many of its pieces we still lack (we are interested while this is non-zero).
     pub wanted: u32,
+    /// Its position in the torrent's log of verified pieces: the `have`s before it were sent
+    /// (or covered by our bitfield).
+    pub haves_sent: usize,
     /// Whether any message other than the handshake has arrived (a bitfield must come first).
     pub got_message: bool,
     /// Bytes of a frame split across reads, kept until the rest arrives.
@@ -213,6 +216,7 @@ impl Peer {
             peer_interested: false,
             has: Bitfield::new(pieces),
             wanted: 0,
+            haves_sent: 0,
             got_message: false,
             inbuf: Vec::new(),
             in_flight: Vec::new(),

@@ -96,6 +96,8 @@ impl TorrentCore {
             }
             Message::Interested => {
                 peer.peer_interested = true;
+                // It hears `have`s every tick from now on; first what it missed meanwhile.
+                self.send_haves(conn, now, out);
                 self.unchoke_if_slot_free(conn, now, out);
                 Ok(())
             }
@@ -240,6 +242,11 @@ impl TorrentCore {
         let want = downloading && peer.wanted > 0;
         if want != peer.am_interested {
             peer.am_interested = want;
+            if want {
+                self.interesting.insert(conn);
+            } else {
+                self.interesting.remove(&conn);
+            }
             let msg = if want {
                 Message::Interested
             } else {

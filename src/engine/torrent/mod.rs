@@ -18,6 +18,9 @@ use super::peer::{Peer, PeerError};
 use super::Outputs;
 
 mod blame;
+mod have_log;
+#[cfg(test)]
+mod haves_tests;
 mod messages;
 mod requests;
 mod timers;
@@ -69,8 +72,18 @@ pub struct TorrentCore {
     picker: Picker,
     pub(super) peers: BTreeMap<ConnId, Peer>,
     partial: BTreeMap<u32, PartialPiece>,
-    /// Pieces verified since the `have`s last went out (see `flush_haves`).
-    unannounced: Vec<u32>,
+    /// Pieces verified, for the `have`s each peer has yet to hear (see `flush_haves`).
+    haves: have_log::HaveLog,
+    /// When peers not interested in us were last sent their `have`s.
+    last_idle_haves: Instant,
+    /// Peers we are interested in (`am_interested`): the only ones a verified piece can change
+    /// anything for, so per-piece work never visits idle peers.
+    interesting: BTreeSet<ConnId>,
+    /// Peer ids of `peers`, with counts, so a handshake's duplicate check is not a scan.
+    peer_ids: BTreeMap<[u8; 20], u32>,
+    /// Peers removed since the engine last took this list, so it can forget their connections
+    /// without scanning every connection of the session.
+    pub(super) removed: Vec<ConnId>,
     buffered_bytes: usize,
     check_next: u32,
     checks_in_flight: usize,
@@ -121,7 +134,11 @@ impl TorrentCore {
             picker,
             peers: BTreeMap::new(),
             partial: BTreeMap::new(),
-            unannounced: Vec::new(),
+            haves: have_log::HaveLog::default(),
+            last_idle_haves: now,
+            interesting: BTreeSet::new(),
+            peer_ids: BTreeMap::new(),
+            removed: Vec::new(),
             buffered_bytes: 0,
             check_next: 0,
             checks_in_flight: 0,
@@ -204,7 +221,7 @@ impl TorrentCore {
 
     /// Whether a peer with this id is already connected.
     pub fn has_peer_id(&self, id: &[u8; 20]) -> bool {
-        self.peers.values().any(|p| &p.peer_id == id)
+        self.peer_ids.contains_key(id)
     }
 
     /// Verified pieces.
@@ -303,6 +320,9 @@ impl TorrentCore {
         if self.picker.have().count() > 0 {
             peer.send(&Message::Bitfield(self.picker.have().as_bytes()), now);
         }
+        // The bitfield covers every piece verified so far, logged or not.
+        peer.haves_sent = self.haves.end();
+        *self.peer_ids.entry(id).or_default() += 1;
         self.peers.insert(conn, peer);
         out.dirty.push(conn);
     }
@@ -312,6 +332,14 @@ impl TorrentCore {
         let Some(peer) = self.peers.remove(&conn) else {
             return;
         };
+        self.removed.push(conn);
+        self.interesting.remove(&conn);
+        if let Some(n) = self.peer_ids.get_mut(&peer.peer_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.peer_ids.remove(&peer.peer_id);
+            }
+        }
         for (b, _) in &peer.in_flight {
             self.picker.on_request_dropped(*b);
         }

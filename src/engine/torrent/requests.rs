@@ -3,14 +3,32 @@
 //!
 //! Part of the sans-IO torrent core (reactor thread); see the parent module.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{PartialPiece, TorrentCore, CHECKS_IN_FLIGHT};
 use crate::engine::io::{Action, ConnId, DiskDone, DiskRequest, Event, TorrentState};
-use crate::engine::peer::PeerError;
+use crate::engine::peer::{Peer, PeerError};
 use crate::engine::Outputs;
 use crate::tracker::AnnounceEvent;
 use crate::wire::{self, Message};
+
+/// How long a peer not interested in us may wait for our `have`s. They only matter to it
+/// for deciding to become interested, and a second's delay costs nothing there.
+const IDLE_HAVES_EVERY: Duration = Duration::from_secs(1);
+
+/// Queues a `have` for each of `pieces` that `peer` lacks.
+fn send_haves_to(peer: &mut Peer, pieces: &[u32], now: Instant, conn: ConnId, out: &mut Outputs) {
+    let mut sent = false;
+    for &piece in pieces {
+        if !peer.has.get(piece) {
+            peer.send(&Message::Have { index: piece }, now);
+            sent = true;
+        }
+    }
+    if sent {
+        out.dirty.push(conn);
+    }
+}
 
 impl TorrentCore {
     /// Tops up the request pipeline of `conn` to the depth its rate deserves.
@@ -206,50 +224,68 @@ impl TorrentCore {
         if self.state == TorrentState::Downloading && self.picker.pieces_left() == 0 {
             self.complete(now, out);
         }
-        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
-        for conn in conns {
+        // Only peers we want data from and that let us request can take more: per-piece work
+        // that visited every peer was most of the engine's time with a thousand idle peers.
+        let ready: Vec<ConnId> = self
+            .interesting
+            .iter()
+            .copied()
+            .filter(|c| self.peers.get(c).is_some_and(|p| !p.peer_choking))
+            .collect();
+        for conn in ready {
             self.fill_requests(conn, now, out);
         }
     }
 
-    /// Tells every peer we have `piece` and re-evaluates our interest in it.
+    /// Records that we have `piece` and re-evaluates our interest in the peers that have it
+    /// (all among the peers we are interested in).
     fn announce_have(&mut self, piece: u32, now: Instant, out: &mut Outputs) {
-        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
-        for conn in conns {
-            let Some(peer) = self.peers.get_mut(&conn) else {
-                continue;
-            };
-            if peer.has.get(piece) {
+        let holders: Vec<ConnId> = self
+            .interesting
+            .iter()
+            .copied()
+            .filter(|c| self.peers.get(c).is_some_and(|p| p.has.get(piece)))
+            .collect();
+        for conn in holders {
+            if let Some(peer) = self.peers.get_mut(&conn) {
                 // A peer that has it needs no `have`; it is one piece less we want from it.
                 peer.wanted = peer.wanted.saturating_sub(1);
-                self.update_interest(conn, now, out);
             }
+            self.update_interest(conn, now, out);
         }
-        // The `have`s themselves go out in batches on the next tick: one write per peer per tick
-        // instead of one per peer per piece (a thousand idle peers made that a syscall storm).
-        self.unannounced.push(piece);
+        // The `have`s themselves go out in batches (`flush_haves`): one write per peer per tick
+        // at most, instead of one per peer per piece.
+        self.haves.push(piece);
     }
 
-    /// Sends every peer the `have`s of the pieces verified since the last call, at once.
+    /// Sends the `have`s peers have not heard yet: to peers interested in us every call (each
+    /// tick), to the rest at most every `IDLE_HAVES_EVERY`.
     pub(super) fn flush_haves(&mut self, now: Instant, out: &mut Outputs) {
-        if self.unannounced.is_empty() {
-            return;
+        let end = self.haves.end();
+        let idle_due = now.saturating_duration_since(self.last_idle_haves) >= IDLE_HAVES_EVERY;
+        if idle_due {
+            self.last_idle_haves = now;
         }
-        let pieces = std::mem::take(&mut self.unannounced);
+        let mut oldest = end;
         for (&conn, peer) in self.peers.iter_mut() {
-            let mut sent = false;
-            for &piece in &pieces {
-                if !peer.has.get(piece) {
-                    peer.send(&Message::Have { index: piece }, now);
-                    sent = true;
-                }
+            if peer.haves_sent < end && (peer.peer_interested || idle_due) {
+                send_haves_to(peer, self.haves.since(peer.haves_sent), now, conn, out);
+                peer.haves_sent = end;
             }
-            if sent {
-                out.dirty.push(conn);
+            oldest = oldest.min(peer.haves_sent);
+        }
+        self.haves.trim(oldest);
+    }
+
+    /// Sends `conn` every `have` it has not heard yet, now.
+    pub(super) fn send_haves(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
+        let end = self.haves.end();
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            if peer.haves_sent < end {
+                send_haves_to(peer, self.haves.since(peer.haves_sent), now, conn, out);
+                peer.haves_sent = end;
             }
         }
-        self.unannounced = pieces;
-        self.unannounced.clear();
     }
 
     fn complete(&mut self, now: Instant, out: &mut Outputs) {
