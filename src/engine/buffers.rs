@@ -1,4 +1,5 @@
-//! Piece buffers handed back by the disk pool, kept for the next piece of any torrent.
+//! Piece buffers across torrents: the bytes all torrents hold (for the session-wide budget)
+//! and the spares handed back by the disk pool, kept for the next piece of any torrent.
 //!
 //! Spares used to belong to their torrent. A session of many small torrents then allocated
 //! fresh buffers for nearly every piece (a torrent of three pieces never reuses one), and the
@@ -6,15 +7,18 @@
 //! (`examples/scale`, 100 torrents). Shared, a warm buffer serves whichever torrent starts a
 //! piece next.
 
-/// Spare piece buffers shared by every torrent of an engine.
+/// Piece-buffer accounting and spares shared by every torrent of an engine.
 #[derive(Debug, Default)]
-pub struct SpareBuffers {
+pub struct PieceBuffers {
     buffers: Vec<Vec<u8>>,
     /// Sum of the spares' capacities.
     bytes: usize,
+    /// Bytes in live piece buffers of all torrents: counted afresh by the engine before each
+    /// input (so nothing can leak), then kept current by the torrents as they take and free.
+    pub live: usize,
 }
 
-impl SpareBuffers {
+impl PieceBuffers {
     /// A buffer of exactly `len` bytes: a spare that is large enough, else a new one. Contents
     /// are unspecified; every byte is overwritten by a block before the piece is hashed.
     pub fn take(&mut self, len: usize) -> Vec<u8> {
@@ -59,7 +63,7 @@ mod tests {
 
     #[test]
     fn reuses_a_large_enough_spare_and_respects_the_limit() {
-        let mut spares = SpareBuffers::default();
+        let mut spares = PieceBuffers::default();
         let mut small = vec![7u8; 16];
         small.shrink_to_fit();
         let big = vec![9u8; 1024];

@@ -31,8 +31,11 @@ pub struct EngineConfig {
     /// Peers we upload to at once (regular slots plus the optimistic one).
     pub upload_slots: usize,
     /// Bytes of piece buffers (pieces being downloaded or hashed) per torrent; no new piece is
-    /// started beyond it.
+    /// started beyond it (but a torrent may always hold two pieces).
     pub piece_buffer_bytes: usize,
+    /// Bytes of piece buffers of all torrents together; no new piece is started beyond it,
+    /// except that it never holds back a torrent below its own two-piece minimum of its own.
+    pub session_piece_buffer_bytes: usize,
     /// Fewest requests kept in flight to a peer that is not snubbed.
     pub pipeline_floor: usize,
     /// Most requests kept in flight to one peer.
@@ -89,6 +92,7 @@ impl Default for EngineConfig {
             max_half_open: 64,
             upload_slots: 4,
             piece_buffer_bytes: 4 * 1024 * 1024,
+            session_piece_buffer_bytes: 16 * 1024 * 1024,
             pipeline_floor: 16,
             pipeline_cap: 256,
             max_upload_queue: 512,

@@ -38,8 +38,8 @@ pub struct Outputs {
     pub actions: VecDeque<Action>,
     /// Connections with new bytes to send (may repeat).
     pub dirty: Vec<ConnId>,
-    /// Piece buffers kept for the next piece of any torrent.
-    pub spares: buffers::SpareBuffers,
+    /// Piece bytes held by all torrents, and spare buffers for the next piece of any torrent.
+    pub buffers: buffers::PieceBuffers,
 }
 
 /// A connection before its handshake completed.
@@ -127,6 +127,7 @@ impl Engine {
 
     /// Resumes a paused torrent.
     pub fn resume(&mut self, id: TorrentId) {
+        self.count_buffers();
         if let Some(t) = self.torrents.get_mut(&id) {
             t.resume();
         }
@@ -195,6 +196,7 @@ impl Engine {
 
     /// Bytes arrived on `conn`.
     pub fn handle_data(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.count_buffers();
         if let Some(&tid) = self.attached.get(&conn) {
             if let Some(t) = self.torrents.get_mut(&tid) {
                 t.handle_data(conn, data, now, &mut self.out);
@@ -309,6 +311,7 @@ impl Engine {
 
     /// The socket of `conn` closed or failed. The shell has closed it already.
     pub fn handle_closed(&mut self, conn: ConnId, why: String, now: Instant) {
+        self.count_buffers();
         if let Some(h) = self.handshaking.remove(&conn) {
             if h.outgoing {
                 if let Some(t) = h.torrent.and_then(|t| self.torrents.get_mut(&t)) {
@@ -337,6 +340,7 @@ impl Engine {
 
     /// A disk job finished.
     pub fn handle_disk(&mut self, done: DiskDone, now: Instant) {
+        self.count_buffers();
         let tid = match &done {
             DiskDone::Verified { torrent, .. }
             | DiskDone::WriteFailed { torrent, .. }
@@ -351,6 +355,7 @@ impl Engine {
 
     /// A tracker announce finished.
     pub fn handle_announce(&mut self, done: AnnounceDone, now: Instant) {
+        self.count_buffers();
         let id = done.torrent;
         if let Some(t) = self.torrents.get_mut(&id) {
             t.handle_announce(done, now, &mut self.out);
@@ -364,6 +369,17 @@ impl Engine {
             t.fail(error, now, &mut self.out);
         }
         self.forget_dropped(id);
+    }
+
+    /// Counts the piece bytes every torrent holds, before an input that may start pieces. A
+    /// fresh count each time, rather than bookkeeping across removals, pauses and failures,
+    /// means the session budget can never leak.
+    fn count_buffers(&mut self) {
+        self.out.buffers.live = self
+            .torrents
+            .values()
+            .map(TorrentCore::budgeted_buffer_bytes)
+            .sum();
     }
 
     /// Forgets the connections `tid` removed. Called after every input, so it must cost nothing
@@ -381,6 +397,7 @@ impl Engine {
 
     /// Runs timers: handshake and connect timeouts, each torrent's timers, and dialling.
     pub fn handle_tick(&mut self, now: Instant) {
+        self.count_buffers();
         self.last_tick = Some(now);
         self.expire_handshakes(now);
         let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
@@ -396,8 +413,8 @@ impl Engine {
             .torrents
             .values()
             .any(|t| *t.state() == TorrentState::Downloading);
-        if !downloading && self.out.spares.bytes() > 0 {
-            self.out.spares.clear();
+        if !downloading && self.out.buffers.bytes() > 0 {
+            self.out.buffers.clear();
         }
     }
 

@@ -18,6 +18,8 @@ use super::peer::{Peer, PeerError};
 use super::Outputs;
 
 mod blame;
+#[cfg(test)]
+mod budget_tests;
 mod have_log;
 #[cfg(test)]
 mod haves_tests;
@@ -222,6 +224,16 @@ impl TorrentCore {
     /// Whether a peer with this id is already connected.
     pub fn has_peer_id(&self, id: &[u8; 20]) -> bool {
         self.peer_ids.contains_key(id)
+    }
+
+    /// Bytes in this torrent's piece buffers, counted against the session's budget while it
+    /// downloads (a paused torrent's partial pieces wait outside it, so they never block others).
+    pub(crate) fn budgeted_buffer_bytes(&self) -> usize {
+        if self.state == TorrentState::Downloading {
+            self.buffered_bytes
+        } else {
+            0
+        }
     }
 
     /// Verified pieces.

@@ -50,7 +50,12 @@ impl TorrentCore {
         // The buffer budget bounds memory: no new piece starts while it is spent, but pieces
         // already started keep going, so the budget can never deadlock the download.
         let piece_len = (self.layout.piece_length() as usize).max(1);
-        let free = self.buffer_budget().saturating_sub(self.buffered_bytes);
+        let own_budget = self.buffer_budget();
+        // Neither budget cuts below two pieces: one can download while the previous is hashed.
+        let session_budget = self.cfg.session_piece_buffer_bytes.max(2 * piece_len);
+        let free = own_budget
+            .saturating_sub(self.buffered_bytes)
+            .min(session_budget.saturating_sub(out.buffers.live));
         self.picker.set_new_piece_budget(free / piece_len);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
@@ -96,8 +101,9 @@ impl TorrentCore {
             return;
         }
         let len = self.layout.piece_len(piece) as usize;
-        let data = out.spares.take(len);
+        let data = out.buffers.take(len);
         self.buffered_bytes += len;
+        out.buffers.live += len;
         self.partial.insert(
             piece,
             PartialPiece {
@@ -204,9 +210,9 @@ impl TorrentCore {
             .remove(&piece)
             .map(|p| p.senders)
             .unwrap_or_default();
-        self.buffered_bytes = self
-            .buffered_bytes
-            .saturating_sub(self.layout.piece_len(piece) as usize);
+        let len = self.layout.piece_len(piece) as usize;
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(len);
+        out.buffers.live = out.buffers.live.saturating_sub(len);
         if ok {
             self.picker.on_piece_verified(piece);
             self.blame_verified(piece, &buffer, now, out);
@@ -217,9 +223,9 @@ impl TorrentCore {
             self.picker.on_piece_failed(piece);
             self.blame_failed(piece, &buffer, &senders, now, out);
         }
-        // Live buffers are bounded per torrent by the budget; spares, shared by all torrents,
-        // by one budget.
-        out.spares.give(buffer, self.buffer_budget());
+        // Spares, shared by all torrents, stay within the session's budget.
+        out.buffers
+            .give(buffer, self.cfg.session_piece_buffer_bytes);
 
         if self.state == TorrentState::Downloading && self.picker.pieces_left() == 0 {
             self.complete(now, out);
@@ -322,7 +328,7 @@ impl TorrentCore {
         }));
     }
 
-    /// Drops every peer, forgets partial pieces (their buffers are released).
+    /// Drops every peer. Partial pieces stay, to be finished after a resume.
     pub(crate) fn close_all(&mut self, why: PeerError, now: Instant, out: &mut Outputs) {
         let conns: Vec<ConnId> = self.peers.keys().copied().collect();
         for conn in conns {
