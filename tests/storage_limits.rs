@@ -212,12 +212,18 @@ fn cli_downloads_a_file_larger_than_its_address_space_limit() {
         "--port".as_ref(),
         "0".as_ref(),
         "--no-trackers".as_ref(),
-        "--quiet".as_ref(),
+        // Not `--quiet`: warnings must reach stderr, to show the maps were never given up.
+        "--json".as_ref(),
     ];
     let t1 = Instant::now();
     let (ok, peak_kib, stderr) = run_limited_cli(&args, Duration::from_secs(600));
     let downloaded = t1.elapsed();
     assert!(ok, "leecher failed under ulimit -v; stderr:\n{stderr}");
+    // Running out of address space empties the window cache; it must not end memory mapping.
+    assert!(
+        !stderr.contains("pread/pwrite"),
+        "fell back to positional I/O under ulimit -v; stderr:\n{stderr}"
+    );
     seeder.shutdown();
     big.assert_file(&leech_dir.join("big.bin"));
     eprintln!(

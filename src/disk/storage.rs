@@ -36,7 +36,11 @@ pub struct StorageConfig {
     /// Size of one mmap window (default 32 MiB, rounded up to whole pages). Files are mapped in
     /// windows, never whole, so a 3 GiB file works under `ulimit -v 1G`.
     pub window_bytes: u64,
-    /// Windows kept mapped (least recently used is dropped), default 8: bounded address space.
+    /// Windows kept mapped (least recently used is dropped): bounded address space. Default 64
+    /// (2 GiB) on 64-bit targets and 8 (256 MiB) on 32-bit ones. With 8 on 64-bit, a 1 GiB
+    /// torrent of 16 KiB pieces (written in random order) mapped and unmapped a window every
+    /// few pieces, and each unmap's TLB shootdown cost more than the SHA-1 of the piece. When
+    /// the address space runs out (`ulimit -v`), the cache empties itself and maps again.
     pub max_windows: usize,
     /// Always use positional I/O instead of memory maps (tests force the fallback with it).
     pub force_pwrite: bool,
@@ -48,7 +52,11 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             window_bytes: 32 << 20,
-            max_windows: 8,
+            max_windows: if cfg!(target_pointer_width = "64") {
+                64
+            } else {
+                8
+            },
             force_pwrite: false,
             write_delay: None,
         }

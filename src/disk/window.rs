@@ -1,8 +1,9 @@
 //! The memory-map window cache of one [`Storage`](super::Storage).
 //!
 //! Files are mapped in aligned windows of `window_bytes`, never whole, and at most `max_windows`
-//! stay mapped (least recently used is dropped), so the address space used is bounded: a 3 GiB
-//! file works under `ulimit -v 1G`. Called from pool workers concurrently. The lock guards only
+//! stay mapped (least recently used is dropped), so the address space used is bounded; when
+//! mapping fails for lack of address space, the cache is emptied and the map tried again, so a
+//! 1.5 GiB file works under `ulimit -v 1G`. Called from pool workers concurrently. The lock guards only
 //! the cache's bookkeeping and the `mmap` call; the copies run outside it through an `Arc` of the
 //! window, so writers of disjoint pieces proceed in parallel. It must not decide about fallback:
 //! a mapping failure is returned and `Storage` switches to positional I/O.
@@ -141,7 +142,18 @@ impl Windows {
             return Err(io::Error::other("window past the end of the file"));
         }
         let len = usize::try_from(len).map_err(io::Error::other)?;
-        let map = Arc::new(MmapOptions::new().offset(start).len(len).map_raw(fd)?);
+        let map_window = || MmapOptions::new().offset(start).len(len).map_raw(fd);
+        let map = match map_window() {
+            Ok(map) => map,
+            // Out of address space (`ulimit -v`): give back every cached window (those being
+            // copied through stay mapped until their copy ends) and try once more.
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && !st.entries.is_empty() => {
+                st.entries.clear();
+                map_window()?
+            }
+            Err(e) => return Err(e),
+        };
+        let map = Arc::new(map);
         if st.entries.len() >= self.max_windows {
             if let Some(oldest) = st
                 .entries
