@@ -78,6 +78,10 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
         max_upload_rate: args
             .opt_value_from_fn("--max-upload-rate", rate_arg)
             .map_err(err("--max-upload-rate"))?,
+        pwrite: args
+            .opt_value_from_fn("--storage", storage_arg)
+            .map_err(err("--storage"))?
+            .unwrap_or(false),
         no_trackers: args.contains("--no-trackers"),
         mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
             (true, _) => Mode::Json,
@@ -107,6 +111,15 @@ fn torrent_arg(rest: Vec<OsString>) -> Result<PathBuf, String> {
 }
 
 /// A rate in bytes per second: `500000`, `512K` (KiB/s) or `2M` (MiB/s).
+/// `--storage mmap|pwrite`: whether writes go through `pwrite` instead of memory maps.
+fn storage_arg(s: &str) -> Result<bool, String> {
+    match s {
+        "mmap" => Ok(false),
+        "pwrite" => Ok(true),
+        _ => Err(format!("'{s}' is not mmap or pwrite")),
+    }
+}
+
 fn rate_arg(s: &str) -> Result<u64, String> {
     let (digits, unit) = match s.strip_suffix(['K', 'k']) {
         Some(d) => (d, 1024),

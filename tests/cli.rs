@@ -95,6 +95,7 @@ fn usage_errors_exit_2_with_a_message() {
             &["download", MULTI, "--max-upload-rate", "0"],
             "--max-upload-rate",
         ),
+        (&["download", MULTI, "--storage", "disk"], "--storage"),
         (&["download", MULTI, "-o"], "-o"),
         (&["seed", MULTI], "--data"),
         (&["info", MULTI, "extra"], "unexpected argument 'extra'"),
@@ -466,4 +467,45 @@ fn max_upload_rate_holds_the_seeder_back() {
     assert_eq!(code, Some(0), "stderr: {err}");
     // 3 MiB at 1 MiB/s, with at most one second of burst: two seconds at the very least.
     assert!(took >= Duration::from_millis(1900), "3 MiB in {took:?}");
+}
+
+#[test]
+fn storage_pwrite_downloads_exactly() {
+    let dir = scratch("pwrite");
+    let payload = payload::Payload::tree("pw", 5, 11);
+    let torrent = dir.join("pw.torrent");
+    let bytes = payload.torrent(32 * 1024, &[]);
+    std::fs::write(&torrent, &bytes).unwrap();
+    payload.write_to(&dir.join("seed"));
+    let seeder = coracle::Session::new(coracle::SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .unwrap();
+    let opts = coracle::AddOptions {
+        output: dir.join("seed"),
+        peers: vec![],
+        no_trackers: true,
+    };
+    let h = seeder
+        .add(coracle::TorrentSource::Bytes(bytes), opts)
+        .unwrap();
+    h.wait_timeout(Duration::from_secs(30)).unwrap();
+    let out = coracle(&[
+        "download",
+        torrent.to_str().unwrap(),
+        "-o",
+        dir.join("leech").to_str().unwrap(),
+        "--peer",
+        &seeder.listen_addr().to_string(),
+        "--port",
+        "0",
+        "--no-trackers",
+        "--storage",
+        "pwrite",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    payload.assert_on_disk(&dir.join("leech"));
+    seeder.shutdown();
 }
