@@ -74,6 +74,8 @@ impl Content {
 /// One timed download.
 struct Run {
     secs: f64,
+    /// CPU seconds (user + system) of this whole process, seeders included, during the run.
+    cpu: f64,
     /// Idle peers the leecher's torrent held when the download finished.
     held: usize,
     /// When the last idle peer was attached, counted from the first `add`.
@@ -189,6 +191,7 @@ fn leech(
                 .map_err(|e| format!("connecting idle peers: {e}"))?,
         ),
     };
+    let cpu0 = process_cpu();
     let t0 = Instant::now();
     let handles = content
         .torrents
@@ -216,6 +219,7 @@ fn leech(
             .map_err(|e| format!("{mode} run {}: {}: {e}", round + 1, h.metainfo().name))?;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = process_cpu() - cpu0;
     // The seeder may have left already (two seeds have nothing to trade); idle peers are never
     // seeds.
     let held = handles[0]
@@ -230,11 +234,12 @@ fn leech(
     let _ = std::fs::remove_dir_all(&out);
     let run = Run {
         secs,
+        cpu,
         held,
         attached_at,
     };
     println!(
-        "{mode:<9} run {}: {:.2} s  {:.1} MiB/s{}",
+        "{mode:<9} run {}: {:.2} s  {:.1} MiB/s  CPU {cpu:.2} s{}",
         round + 1,
         secs,
         content.bytes as f64 / MIB / secs,
@@ -261,6 +266,17 @@ fn opts(output: PathBuf, peers: Vec<SocketAddr>) -> AddOptions {
     }
 }
 
+/// User + system CPU seconds of this process so far (every thread, every session).
+fn process_cpu() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -269,11 +285,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn summary(args: &Args, one: &Content, many: &Content, base: &[Run], idle: &[Run], tors: &[Run]) {
     let rate = |c: &Content, runs: &[Run]| {
         let secs = median(runs.iter().map(|r| r.secs).collect());
-        (secs, c.bytes as f64 / MIB / secs)
+        let cpu = median(runs.iter().map(|r| r.cpu).collect());
+        (secs, c.bytes as f64 / MIB / secs, cpu)
     };
-    let (bs, br) = rate(one, base);
-    let (is, ir) = rate(one, idle);
-    let (ts, tr) = rate(many, tors);
+    let (bs, br, bc) = rate(one, base);
+    let (is, ir, ic) = rate(one, idle);
+    let (ts, tr, tc) = rate(many, tors);
     let held = idle.iter().map(|r| r.held).min().unwrap_or(0);
     let attached = idle
         .iter()
@@ -287,19 +304,19 @@ fn summary(args: &Args, one: &Content, many: &Content, base: &[Run], idle: &[Run
     println!();
     println!("medians of {} runs:", args.runs);
     println!(
-        "{:<16}{:>5.0} MiB in {bs:.2} s  {br:6.1} MiB/s",
+        "{:<16}{:>5.0} MiB in {bs:.2} s  {br:6.1} MiB/s  CPU {bc:.2} s",
         "baseline",
         mib(one)
     );
     println!(
-        "{:<16}{:>5.0} MiB in {is:.2} s  {ir:6.1} MiB/s  ({:.2} x baseline; leecher held {held} \
-         idle peers; all attached at {attached} after add)",
+        "{:<16}{:>5.0} MiB in {is:.2} s  {ir:6.1} MiB/s  CPU {ic:.2} s  ({:.2} x baseline; leecher \
+         held {held} idle peers; all attached at {attached} after add)",
         format!("{} idle peers", args.idle_peers),
         mib(one),
         ir / br
     );
     println!(
-        "{:<16}{:>5.0} MiB in {ts:.2} s  {tr:6.1} MiB/s  ({:.2} x baseline)",
+        "{:<16}{:>5.0} MiB in {ts:.2} s  {tr:6.1} MiB/s  CPU {tc:.2} s  ({:.2} x baseline)",
         format!("{} torrents", args.torrents),
         mib(many),
         tr / br

@@ -161,13 +161,10 @@ impl Storage {
         })
     }
 
-    /// Flushes maps and files to disk (msync, then fsync of every file written since the last
-    /// flush).
+    /// Writes the files to disk: unmaps the windows, then fsyncs every file written since the
+    /// last flush. Reads after it map windows again as needed.
     pub fn flush(&self) -> Result<(), StorageError> {
-        if let Err((i, e)) = self.windows.flush() {
-            let path = self.files.get(i).map_or(Path::new(""), |f| &f.plan.path);
-            return Err(io_err(path, "flush mapped", e));
-        }
+        self.windows.release();
         for (i, f) in self.files.iter().enumerate() {
             if !f.dirty.swap(false, Ordering::AcqRel) {
                 continue;

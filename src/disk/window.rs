@@ -175,19 +175,16 @@ impl Windows {
         Ok(map)
     }
 
-    /// Writes every cached window back (msync). On failure, returns the file index and error.
-    pub(crate) fn flush(&self) -> Result<(), (usize, io::Error)> {
-        let maps: Vec<(usize, Arc<MmapRaw>)> = {
-            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.entries
-                .iter()
-                .map(|e| (e.file, Arc::clone(&e.map)))
-                .collect()
+    /// Unmaps every cached window (a copy still running keeps its own until it ends). Before a
+    /// flush: `fsync` then writes back pages that no map covers, instead of write-protecting
+    /// each mapped page again (`folio_mkclean`), which was three quarters of a completion
+    /// flush's CPU time (`examples/scale`, 100 torrents). Nothing is lost: a page written
+    /// through a map is marked dirty in the page cache at its first write.
+    pub(crate) fn release(&self) {
+        let entries = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut st.entries)
         };
-        // msync outside the lock: it may take long and writers must not wait for it.
-        for (file, map) in maps {
-            map.flush().map_err(|e| (file, e))?;
-        }
-        Ok(())
+        drop(entries);
     }
 }

@@ -16,6 +16,9 @@ pub struct PieceBuffers {
     /// Bytes in live piece buffers of all torrents: counted afresh by the engine before each
     /// input (so nothing can leak), then kept current by the torrents as they take and free.
     pub live: usize,
+    /// A torrent could not start a piece for want of session budget: when any torrent frees
+    /// buffers, the others must be refilled at once, not at their next tick.
+    pub starved: bool,
 }
 
 impl PieceBuffers {

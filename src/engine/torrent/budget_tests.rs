@@ -56,6 +56,10 @@ fn the_session_budget_bounds_all_torrents_together() {
     assert_eq!(a.partial.len(), 4, "1 MiB of 256 KiB pieces");
     assert_eq!(out.buffers.live, MIB);
     seed_unchokes(&mut b, now, &mut out);
+    assert!(
+        out.buffers.starved,
+        "so the engine must refill `b` when budget comes back"
+    );
     assert_eq!(
         b.partial.len(),
         0,
@@ -92,4 +96,26 @@ fn a_lone_torrent_keeps_two_pieces_whatever_the_budgets() {
     let mut out = Outputs::default();
     seed_unchokes(&mut a, now, &mut out);
     assert_eq!(a.partial.len(), 2);
+}
+
+#[test]
+fn a_starved_torrent_starts_pieces_once_refilled() {
+    let now = Instant::now();
+    let cfg = EngineConfig {
+        session_piece_buffer_bytes: MIB,
+        pipeline_floor: 256,
+        ..EngineConfig::default()
+    };
+    let mut b = core(2, &cfg, now);
+    let mut out = Outputs::default();
+    out.buffers.live = MIB; // held by other torrents
+    seed_unchokes(&mut b, now, &mut out);
+    assert_eq!(b.partial.len(), 0);
+    assert!(out.buffers.starved);
+    // The others finished their pieces: the engine clears the flag and refills `b`.
+    out.buffers.live = 0;
+    out.buffers.starved = false;
+    b.refill(now, &mut out);
+    assert_eq!(b.partial.len(), 4);
+    assert!(!out.buffers.starved);
 }

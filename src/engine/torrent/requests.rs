@@ -53,9 +53,13 @@ impl TorrentCore {
         let own_budget = self.buffer_budget();
         // Neither budget cuts below two pieces: one can download while the previous is hashed.
         let session_budget = self.cfg.session_piece_buffer_bytes.max(2 * piece_len);
-        let free = own_budget
-            .saturating_sub(self.buffered_bytes)
-            .min(session_budget.saturating_sub(out.buffers.live));
+        let own_free = own_budget.saturating_sub(self.buffered_bytes);
+        let session_free = session_budget.saturating_sub(out.buffers.live);
+        if session_free < piece_len && own_free >= piece_len {
+            // Held back by other torrents: the engine refills us when they free buffers.
+            out.buffers.starved = true;
+        }
+        let free = own_free.min(session_free);
         self.picker.set_new_piece_budget(free / piece_len);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
@@ -230,8 +234,13 @@ impl TorrentCore {
         if self.state == TorrentState::Downloading && self.picker.pieces_left() == 0 {
             self.complete(now, out);
         }
-        // Only peers we want data from and that let us request can take more: per-piece work
-        // that visited every peer was most of the engine's time with a thousand idle peers.
+        self.refill(now, out);
+    }
+
+    /// Tops up every peer that can take requests: those we want data from that let us request.
+    /// Per-piece work that visited every peer was most of the engine's time with a thousand
+    /// idle peers.
+    pub(crate) fn refill(&mut self, now: Instant, out: &mut Outputs) {
         let ready: Vec<ConnId> = self
             .interesting
             .iter()
