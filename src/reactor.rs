@@ -141,8 +141,10 @@ impl Reactor {
                     ),
                 }
             }
-            self.read_ready();
+            // Commands before reads: `Session::add` does not wait for the reactor, so a peer's
+            // handshake for a torrent just added can arrive with the command that adds it.
             self.drain_channels();
+            self.read_ready();
             let now = Instant::now();
             if now >= self.engine.next_timeout(now) {
                 self.engine.handle_tick(now);
@@ -306,24 +308,10 @@ impl Reactor {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Add {
-                params,
-                shelf,
-                reply,
-            } => {
-                let dup = self
-                    .engine
-                    .torrent_ids()
-                    .into_iter()
-                    .filter_map(|id| self.engine.torrent(id))
-                    .any(|t| *t.info_hash() == params.info_hash);
-                if dup {
-                    let _ = reply.send(Err(crate::session::Error::AlreadyAdded));
-                    return;
-                }
-                let id = self.engine.add_torrent(params, now);
+            Command::Add { id, params, shelf } => {
+                // The session checked for duplicates and chose the id.
+                self.engine.insert_torrent(id, params, now);
                 self.shelves.insert(id, shelf);
-                let _ = reply.send(Ok(id));
             }
             Command::Stats { id, reply } => {
                 let _ = reply.send(self.engine.stats(id));

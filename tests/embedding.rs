@@ -198,3 +198,45 @@ fn output_blocked_by_a_file_is_a_storage_error() {
     s.shutdown();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A torrent is added once per session: a second add is refused without touching the files, a
+/// failed add leaves nothing claimed, and after `remove` the torrent can be added again.
+#[test]
+fn a_torrent_is_added_once_until_removed() {
+    let _serial = serial();
+    let s = session(6);
+    let dir = temp_dir("embed-dup");
+    let p = Payload::single("dup.bin", payload::bytes(11, 50_000));
+    let torrent = p.torrent(16 * 1024, &[]);
+    // A failed add (its folder is a file) must not leave the torrent claimed.
+    let blocker = dir.join("blocker");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&blocker, b"x").unwrap();
+    let res = s.add(
+        TorrentSource::Bytes(torrent.clone()),
+        AddOptions {
+            output: blocker,
+            ..Default::default()
+        },
+    );
+    assert!(matches!(res, Err(Error::Storage(_))), "{res:?}");
+    let first = add(&s, &torrent, &dir.join("a"), vec![]);
+    let again = s.add(
+        TorrentSource::Bytes(torrent.clone()),
+        AddOptions {
+            output: dir.join("b"),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(again, Err(Error::AlreadyAdded)), "{again:?}");
+    assert!(!dir.join("b").exists(), "a refused add creates nothing");
+    assert!(first.stats().is_some());
+    first.remove().unwrap();
+    let back = add(&s, &torrent, &dir.join("a"), vec![]);
+    assert!(eventually(Duration::from_secs(10), || back
+        .stats()
+        .is_some()));
+    assert!(first.stats().is_none(), "the removed torrent is gone");
+    s.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}

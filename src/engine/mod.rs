@@ -90,14 +90,24 @@ impl Engine {
     /// Adds a torrent; it checks existing data first if asked, then downloads or seeds.
     pub fn add_torrent(&mut self, params: TorrentParams, now: Instant) -> TorrentId {
         let id = self.next_torrent;
-        self.next_torrent += 1;
+        self.insert_torrent(id, params, now);
+        id
+    }
+
+    /// Adds a torrent under an id the caller chose (a session numbers torrents itself, so that
+    /// adding one needs no answer from the reactor). An existing torrent with that id is
+    /// replaced; ids from [`Engine::add_torrent`] always come after every id seen here.
+    pub fn insert_torrent(&mut self, id: TorrentId, params: TorrentParams, now: Instant) {
+        self.next_torrent = self.next_torrent.max(id + 1);
+        if self.torrents.contains_key(&id) {
+            self.remove_torrent(id, now);
+        }
         let mut core = TorrentCore::new(id, params, &self.cfg, now);
         core.start_checks(&mut self.out);
         // Announce and dial the peers we were given now rather than on the next tick.
         core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);
         self.dial(id, now);
-        id
     }
 
     /// Removes a torrent and drops its connections.
