@@ -40,7 +40,8 @@ pub struct EngineConfig {
     pub pipeline_floor: usize,
     /// Most requests kept in flight to one peer.
     pub pipeline_cap: usize,
-    /// Requests a peer may queue with us before it is dropped as a flood.
+    /// Requests a peer may queue with us; more are ignored, and a peer whose ignored requests
+    /// outrun what we serve by this many again is dropped as a flood.
     pub max_upload_queue: usize,
     /// Bytes queued for one peer's socket beyond which no more disk reads start for it.
     pub send_buffer_bytes: usize,
@@ -95,7 +96,7 @@ impl Default for EngineConfig {
             session_piece_buffer_bytes: 16 * 1024 * 1024,
             pipeline_floor: 16,
             pipeline_cap: 256,
-            max_upload_queue: 512,
+            max_upload_queue: 2048,
             send_buffer_bytes: 64 * 1024,
             upload_rate_limit: None,
             connect_timeout: Duration::from_secs(10),

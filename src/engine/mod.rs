@@ -269,6 +269,9 @@ impl Engine {
             our_handshake(&hs.info_hash, &self.cfg.peer_id, &mut h.out);
         }
         t.add_peer(conn, h.addr, h.outgoing, hs.peer_id, now, &mut self.out);
+        if hs.reserved[EXTENSION_BYTE] & EXTENSION_BIT != 0 {
+            t.send_extension_handshake(conn, now, &mut self.out);
+        }
         if let Some(peer) = t.peers.get_mut(&conn) {
             // Bytes not yet written (our handshake) go before what the torrent queued.
             h.out.append(&mut peer.out);
@@ -544,9 +547,17 @@ impl Engine {
     }
 }
 
+/// Where BEP 10 (the extension protocol) is flagged in the handshake's reserved bytes.
+const EXTENSION_BYTE: usize = 5;
+const EXTENSION_BIT: u8 = 0x10;
+
 fn our_handshake(info_hash: &[u8; 20], peer_id: &[u8; 20], out: &mut Vec<u8>) {
+    let mut reserved = [0; 8];
+    // We speak BEP 10 only to say how many requests we queue (`reqq`); see
+    // `TorrentCore::send_extension_handshake`.
+    reserved[EXTENSION_BYTE] |= EXTENSION_BIT;
     Handshake {
-        reserved: [0; 8],
+        reserved,
         info_hash: *info_hash,
         peer_id: *peer_id,
     }

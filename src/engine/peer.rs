@@ -188,6 +188,8 @@ pub struct Peer {
     pub last_block: Instant,
     /// Requests it sent while choked (reset when we unchoke it).
     pub ignored_requests: u32,
+    /// Requests ignored because its queue was full, less one per block served since.
+    pub overflow_requests: u32,
     /// Keep-alives since its last other message.
     pub keepalives: u32,
     /// It stopped sending blocks; it gets one request at a time until it recovers.
@@ -230,6 +232,7 @@ impl Peer {
             last_send: now,
             last_block: now,
             ignored_requests: 0,
+            overflow_requests: 0,
             keepalives: 0,
             snubbed: false,
         }

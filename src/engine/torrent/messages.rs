@@ -280,11 +280,48 @@ impl TorrentCore {
             return Ok(());
         }
         if peer.upload_queue.len() >= self.cfg.max_upload_queue {
-            return Err(PeerError::RequestFlood);
+            // A full queue ignores the request rather than dropping the peer: transmission, told
+            // no `reqq`, keeps more requests queued than we allow and was dropped again and
+            // again. Only overflow that outruns what we serve (each block served forgives one)
+            // is a flood.
+            peer.overflow_requests += 1;
+            if peer.overflow_requests as usize > self.cfg.max_upload_queue {
+                return Err(PeerError::RequestFlood);
+            }
+            return Ok(());
         }
         peer.upload_queue.push_back(up);
         self.pump_uploads(conn, out);
         Ok(())
+    }
+
+    /// Sends the BEP 10 extension handshake to a peer that speaks it: no extensions, only
+    /// `reqq`, the requests we queue for it. Without it transmission assumed no limit, queued
+    /// thousands and stalled on the ones a full queue ignored.
+    pub(crate) fn send_extension_handshake(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let version = concat!("coracle ", env!("CARGO_PKG_VERSION"));
+        // The dict's keys in sorted order, as bencode requires.
+        let dict = format!(
+            "d1:mde4:reqqi{}e1:v{}:{version}e",
+            self.cfg.max_upload_queue,
+            version.len()
+        );
+        peer.send(
+            &Message::Extended {
+                id: 0,
+                payload: dict.as_bytes(),
+            },
+            now,
+        );
+        out.dirty.push(conn);
     }
 
     /// Starts disk reads for queued requests while the peer's send buffer has room.
@@ -301,6 +338,7 @@ impl TorrentCore {
             let Some(up) = peer.upload_queue.pop_front() else {
                 break;
             };
+            peer.overflow_requests = peer.overflow_requests.saturating_sub(1);
             self.upload_tokens -= i64::from(up.length);
             peer.reads_in_flight += 1;
             out.actions.push_back(Action::Disk(DiskRequest::Read {

@@ -26,6 +26,8 @@ mod haves_tests;
 mod messages;
 mod requests;
 mod timers;
+#[cfg(test)]
+mod upload_tests;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::picker::Picker;
