@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
 //!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
-//!     [--keep] [--timeout 900]
+//!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -21,6 +21,8 @@ mod payload;
 #[path = "../tests/support/tracker.rs"]
 mod tracker;
 
+#[path = "swarm/foreign.rs"]
+mod foreign;
 #[path = "swarm/gen.rs"]
 mod gen;
 #[path = "swarm/leech.rs"]
@@ -64,14 +66,21 @@ struct Args {
     timeout: u64,
     /// The leecher writes with positional I/O instead of memory maps.
     pwrite: bool,
+    /// Another client downloads instead of the coracle leecher.
+    leech_with: Option<foreign::Client>,
 }
 
 const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
+             [--leech-with libtorrent|aria2|transmission|qbittorrent]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
-leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.";
+leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
+
+--leech-with has another client (python3-libtorrent, aria2, transmission-cli or
+qbittorrent-nox) download the same swarm instead of coracle, with one leecher, measured from
+outside its process.";
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut a = Args {
@@ -84,6 +93,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         keep: false,
         timeout: 900,
         pwrite: false,
+        leech_with: None,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -122,6 +132,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     v => return Err(format!("--storage: {v:?} is not mmap or pwrite")),
                 }
             }
+            "--leech-with" => a.leech_with = Some(foreign::Client::parse(&value()?)?),
             "--keep" => a.keep = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -138,6 +149,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     }
     if a.seeders == 0 || a.seeders > 64 || a.leechers == 0 || a.leechers > 16 {
         return Err("--seeders must be 1..=64 and --leechers 1..=16".into());
+    }
+    if a.leech_with.is_some() && (a.leechers != 1 || a.pwrite) {
+        return Err("--leech-with takes one leecher and no --storage (coracle's own)".into());
     }
     Ok(a)
 }
@@ -380,6 +394,9 @@ fn start_libtorrent_seeders(n: usize, torrent: &Path, data: &Path) -> Result<See
 }
 
 fn run(args: &Args, work: &Work) -> Result<(), String> {
+    if let Some(client) = args.leech_with {
+        return foreign::run(args, work, client);
+    }
     let dir = &work.dir;
     let seed_dir = dir.join("seed");
     let torrent_path = dir.join("swarm.torrent");

@@ -41,7 +41,7 @@ pub fn proc_cpu(pid: u32) -> Option<f64> {
     Some(ticks / if hz > 0 { hz as f64 } else { 100.0 })
 }
 
-/// A `kB` field of /proc/self/status, in KiB.
+/// A `kB` field of a /proc/PID/status text, in KiB.
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
@@ -56,6 +56,15 @@ pub fn self_memory() -> (u64, u64) {
         status_kib(&status, "RssAnon:").unwrap_or(0),
         status_kib(&status, "VmHWM:").unwrap_or(0),
     )
+}
+
+/// Reads `(RssAnon, VmHWM)` of another process in KiB (`None` once it is gone).
+pub fn proc_memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some((
+        status_kib(&status, "RssAnon:")?,
+        status_kib(&status, "VmHWM:").unwrap_or(0),
+    ))
 }
 
 /// Samples RssAnon every 10 ms on its own thread and keeps the largest value.
