@@ -393,6 +393,45 @@ fn start_libtorrent_seeders(n: usize, torrent: &Path, data: &Path) -> Result<See
     })
 }
 
+/// Writes the deterministic payload under `seed_dir` and its .torrent (announcing to `url`) at
+/// `torrent_path`.
+fn write_swarm(
+    layout: &gen::Layout,
+    seed_dir: &Path,
+    torrent_path: &Path,
+    url: &str,
+) -> Result<(), String> {
+    let t = Instant::now();
+    let pieces = gen::write_payload(layout, seed_dir, 0x5eed_cafe)
+        .map_err(|e| format!("writing the payload: {e}"))?;
+    std::fs::write(torrent_path, gen::torrent(layout, pieces, url))
+        .map_err(|e| format!("writing the torrent: {e}"))?;
+    eprintln!(
+        "  payload and .torrent written in {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Starts the seeders `--seed-with` names; returns them and the seconds they took to be ready.
+fn start_seeders(
+    args: &Args,
+    torrent_path: &Path,
+    seed_dir: &Path,
+) -> Result<(Seeders, f64), String> {
+    let t = Instant::now();
+    let seeders = match args.seed_with {
+        SeedWith::Coracle => Seeders::Coracle(start_coracle_seeders(
+            args.seeders,
+            torrent_path,
+            seed_dir,
+            Duration::from_secs(args.timeout),
+        )?),
+        SeedWith::Libtorrent => start_libtorrent_seeders(args.seeders, torrent_path, seed_dir)?,
+    };
+    Ok((seeders, t.elapsed().as_secs_f64()))
+}
+
 fn run(args: &Args, work: &Work) -> Result<(), String> {
     if let Some(client) = args.leech_with {
         return foreign::run(args, work, client);
@@ -418,27 +457,10 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
     let url = tracker.url();
 
     // 1. The payload and its .torrent.
-    let t = Instant::now();
-    let pieces = gen::write_payload(&layout, &seed_dir, 0x5eed_cafe)
-        .map_err(|e| format!("writing the payload: {e}"))?;
-    std::fs::write(&torrent_path, gen::torrent(&layout, pieces, &url))
-        .map_err(|e| format!("writing the torrent: {e}"))?;
-    let gen_secs = t.elapsed().as_secs_f64();
-    eprintln!("  payload and .torrent written in {gen_secs:.2}s");
+    write_swarm(&layout, &seed_dir, &torrent_path, &url)?;
 
     // 2. The seeders.
-    let timeout = Duration::from_secs(args.timeout);
-    let t = Instant::now();
-    let seeders = match args.seed_with {
-        SeedWith::Coracle => Seeders::Coracle(start_coracle_seeders(
-            args.seeders,
-            &torrent_path,
-            &seed_dir,
-            timeout,
-        )?),
-        SeedWith::Libtorrent => start_libtorrent_seeders(args.seeders, &torrent_path, &seed_dir)?,
-    };
-    let seed_start_secs = t.elapsed().as_secs_f64();
+    let (seeders, seed_start_secs) = start_seeders(args, &torrent_path, &seed_dir)?;
     eprintln!(
         "  {} seeder(s) ready in {seed_start_secs:.2}s{}",
         args.seeders,

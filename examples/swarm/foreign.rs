@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::gen::{self, human};
-use crate::{measure, tracker, Args, SeedWith, Seeders, Work, GIB, MIB, PYTHON};
+use crate::{measure, tracker, Args, SeedWith, Work, GIB, MIB, PYTHON};
 
 const LEECHER_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -642,16 +642,8 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     let url = tracker.url();
 
     // 1. The payload and its .torrent.
-    let t = Instant::now();
-    let pieces = gen::write_payload(&layout, &seed_dir, 0x5eed_cafe)
-        .map_err(|e| format!("writing the payload: {e}"))?;
-    fs::write(&torrent_path, gen::torrent(&layout, pieces, &url))
-        .map_err(|e| format!("writing the torrent: {e}"))?;
+    crate::write_swarm(&layout, &seed_dir, &torrent_path, &url)?;
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    eprintln!(
-        "  payload and .torrent written in {:.2}s",
-        t.elapsed().as_secs_f64()
-    );
     let mut launch = client
         .prepare(&torrent_path, &out_dir, dir, args.timeout)
         .map_err(|e| format!("preparing {}: {e}", client.program()))?;
@@ -668,20 +660,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     }
 
     // 3. The seeders.
-    let timeout = Duration::from_secs(args.timeout);
-    let t = Instant::now();
-    let seeders = match args.seed_with {
-        SeedWith::Coracle => Seeders::Coracle(crate::start_coracle_seeders(
-            args.seeders,
-            &torrent_path,
-            &seed_dir,
-            timeout,
-        )?),
-        SeedWith::Libtorrent => {
-            crate::start_libtorrent_seeders(args.seeders, &torrent_path, &seed_dir)?
-        }
-    };
-    let seed_start_secs = t.elapsed().as_secs_f64();
+    let (seeders, seed_start_secs) = crate::start_seeders(args, &torrent_path, &seed_dir)?;
     eprintln!(
         "  {} seeder(s) ready in {seed_start_secs:.2}s",
         args.seeders
@@ -702,7 +681,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
         &layout,
         &out_dir,
         start,
-        timeout,
+        Duration::from_secs(args.timeout),
     )?;
     let parent_wall = start.elapsed().as_secs_f64();
     let seed_cpu = seeders.cpu() - seed_cpu_before;
