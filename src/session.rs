@@ -196,10 +196,13 @@ impl Link {
         Ok(id)
     }
 
-    /// Forgets the torrent with this info-hash, so it can be added again.
-    fn release(&self, hash: &[u8; 20]) {
+    /// Forgets torrent `id`, so its info-hash can be added again. A stale handle of an earlier
+    /// torrent with the same info-hash releases nothing.
+    fn release(&self, hash: &[u8; 20], id: TorrentId) {
         let mut added = self.added.lock().unwrap_or_else(|e| e.into_inner());
-        added.by_hash.remove(hash);
+        if added.by_hash.get(hash) == Some(&id) {
+            added.by_hash.remove(hash);
+        }
     }
 
     fn send(&self, c: Command) -> Result<(), Error> {
@@ -303,7 +306,7 @@ impl Session {
         let id = self.link.claim(hash)?;
         let added = self.add_claimed(id, meta, opts);
         if added.is_err() {
-            self.link.release(&hash);
+            self.link.release(&hash, id);
         }
         added
     }
@@ -471,7 +474,7 @@ impl TorrentHandle {
     /// Removes it from the session (its files stay).
     pub fn remove(&self) -> Result<(), Error> {
         self.status.set_stopped();
-        self.link.release(&self.meta.info_hash.0);
+        self.link.release(&self.meta.info_hash.0, self.id);
         self.link.send(Command::Remove(self.id))
     }
 

@@ -237,6 +237,16 @@ fn a_torrent_is_added_once_until_removed() {
         .stats()
         .is_some()));
     assert!(first.stats().is_none(), "the removed torrent is gone");
+    // The old handle cannot release the new torrent's claim.
+    first.remove().unwrap();
+    let dup = s.add(
+        TorrentSource::Bytes(torrent.clone()),
+        AddOptions {
+            output: dir.join("c"),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(dup, Err(Error::AlreadyAdded)), "{dup:?}");
     s.shutdown();
     let _ = std::fs::remove_dir_all(dir);
 }
