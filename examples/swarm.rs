@@ -393,6 +393,20 @@ fn start_libtorrent_seeders(n: usize, torrent: &Path, data: &Path) -> Result<See
     })
 }
 
+/// The first line of a run: payload, seeders and `leecher`.
+fn banner(args: &Args, layout: &gen::Layout, leecher: &str, dir: &Path) {
+    eprintln!(
+        "swarm: {} in {} file(s), {} pieces of {}, {} {:?} seeder(s), {leecher}, in {}",
+        human(layout.total()),
+        layout.files.len(),
+        layout.pieces(),
+        human(args.piece),
+        args.seeders,
+        args.seed_with,
+        dir.display()
+    );
+}
+
 /// Writes the deterministic payload under `seed_dir` and its .torrent (announcing to `url`) at
 /// `torrent_path`.
 fn write_swarm(
@@ -441,17 +455,7 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
     let torrent_path = dir.join("swarm.torrent");
     let layout = gen::Layout::new(args.size, args.files, args.piece);
     let total = layout.total();
-    eprintln!(
-        "swarm: {} in {} file(s), {} pieces of {}, {} {:?} seeder(s), {} leecher(s), in {}",
-        human(total),
-        layout.files.len(),
-        layout.pieces(),
-        human(args.piece),
-        args.seeders,
-        args.seed_with,
-        args.leechers,
-        dir.display()
-    );
+    banner(args, &layout, &format!("{} leecher(s)", args.leechers), dir);
 
     let tracker = tracker::TestTracker::start();
     let url = tracker.url();

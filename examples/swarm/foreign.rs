@@ -627,16 +627,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     let torrent_path = dir.join("swarm.torrent");
     let layout = gen::Layout::new(args.size, args.files, args.piece);
     let total = layout.total();
-    eprintln!(
-        "swarm: {} in {} file(s), {} pieces of {}, {} {:?} seeder(s), leecher {version}, in {}",
-        human(total),
-        layout.files.len(),
-        layout.pieces(),
-        human(args.piece),
-        args.seeders,
-        args.seed_with,
-        dir.display()
-    );
+    crate::banner(args, &layout, &format!("leecher {version}"), dir);
 
     let tracker = tracker::TestTracker::start();
     let url = tracker.url();

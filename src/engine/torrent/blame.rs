@@ -167,23 +167,15 @@ impl TorrentCore {
 mod tests {
     use std::time::Instant;
 
+    use super::super::test_core;
     use super::TorrentCore;
-    use crate::bitfield::Bitfield;
-    use crate::engine::io::{EngineConfig, TorrentParams};
+    use crate::engine::io::EngineConfig;
     use crate::engine::Outputs;
     use crate::layout::Layout;
 
     fn core() -> TorrentCore {
         let layout = Layout::new(32768, 100_000).unwrap();
-        let params = TorrentParams {
-            info_hash: [1; 20],
-            layout,
-            trackers: vec![],
-            peers: vec![],
-            have: Bitfield::new(layout.num_pieces()),
-            recheck: false,
-        };
-        TorrentCore::new(1, params, &EngineConfig::default(), Instant::now())
+        test_core(1, layout, false, &EngineConfig::default(), Instant::now())
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use std::time::Instant;
 
-use super::TorrentCore;
+use super::{test_core, TorrentCore};
 use crate::bitfield::Bitfield;
-use crate::engine::io::{DiskDone, EngineConfig, TorrentParams};
+use crate::engine::io::{DiskDone, EngineConfig};
 use crate::engine::Outputs;
 use crate::layout::Layout;
 use crate::wire::Message;
@@ -14,15 +14,7 @@ const MIB: usize = 1 << 20;
 
 fn core(id: usize, cfg: &EngineConfig, now: Instant) -> TorrentCore {
     let layout = Layout::new(PIECE, u64::from(PIECE) * 32).unwrap();
-    let params = TorrentParams {
-        info_hash: [id as u8; 20],
-        layout,
-        trackers: vec![],
-        peers: vec![],
-        have: Bitfield::new(layout.num_pieces()),
-        recheck: false,
-    };
-    TorrentCore::new(id, params, cfg, now)
+    test_core(id, layout, false, cfg, now)
 }
 
 /// A seed joins `t` and unchokes us, so `t` requests as much as its budgets allow.

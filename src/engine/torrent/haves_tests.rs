@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::TorrentCore;
-use crate::bitfield::Bitfield;
-use crate::engine::io::{ConnId, DiskDone, EngineConfig, TorrentParams};
+use super::{test_core, TorrentCore};
+use crate::engine::io::{ConnId, DiskDone, EngineConfig};
 use crate::engine::Outputs;
 use crate::layout::Layout;
 use crate::wire::{self, Message};
@@ -14,15 +13,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 fn core(now: Instant) -> TorrentCore {
     let layout = Layout::new(16384, 16384 * 8).unwrap();
-    let params = TorrentParams {
-        info_hash: [1; 20],
-        layout,
-        trackers: vec![],
-        peers: vec![],
-        have: Bitfield::new(layout.num_pieces()),
-        recheck: false,
-    };
-    TorrentCore::new(1, params, &EngineConfig::default(), now)
+    test_core(1, layout, false, &EngineConfig::default(), now)
 }
 
 /// The `have` indices queued for `conn` since the last call (the outbox is emptied).

@@ -388,3 +388,30 @@ impl TorrentCore {
         out.actions.push_back(Action::Close { conn, reason: err });
     }
 }
+
+/// A torrent core for unit tests: id `id` (and an info-hash of that byte), nothing connected, no
+/// recheck, and either no pieces or all of them.
+#[cfg(test)]
+fn test_core(
+    id: TorrentId,
+    layout: Layout,
+    have_all: bool,
+    cfg: &EngineConfig,
+    now: Instant,
+) -> TorrentCore {
+    let mut have = Bitfield::new(layout.num_pieces());
+    if have_all {
+        for p in 0..layout.num_pieces() {
+            have.set(p);
+        }
+    }
+    let params = TorrentParams {
+        info_hash: [id as u8; 20],
+        layout,
+        trackers: vec![],
+        peers: vec![],
+        have,
+        recheck: false,
+    };
+    TorrentCore::new(id, params, cfg, now)
+}

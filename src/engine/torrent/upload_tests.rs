@@ -2,9 +2,8 @@
 
 use std::time::Instant;
 
-use super::{TorrentCore, READS_PER_PEER};
-use crate::bitfield::Bitfield;
-use crate::engine::io::{EngineConfig, TorrentParams};
+use super::{test_core, TorrentCore, READS_PER_PEER};
+use crate::engine::io::EngineConfig;
 use crate::engine::Outputs;
 use crate::layout::Layout;
 use crate::wire::Message;
@@ -13,23 +12,11 @@ const QUEUE: usize = 8;
 
 fn seeding_core(now: Instant) -> TorrentCore {
     let layout = Layout::new(16384, 16384 * 64).unwrap();
-    let mut have = Bitfield::new(layout.num_pieces());
-    for p in 0..layout.num_pieces() {
-        have.set(p);
-    }
-    let params = TorrentParams {
-        info_hash: [3; 20],
-        layout,
-        trackers: vec![],
-        peers: vec![],
-        have,
-        recheck: false,
-    };
     let cfg = EngineConfig {
         max_upload_queue: QUEUE,
         ..EngineConfig::default()
     };
-    TorrentCore::new(1, params, &cfg, now)
+    test_core(1, layout, true, &cfg, now)
 }
 
 fn requests(pieces: std::ops::Range<u32>) -> Vec<u8> {
