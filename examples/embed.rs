@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     handle.wait()?;
     println!("done: {}", handle.metainfo().name);
-    session.shutdown();
+    session.shutdown().unwrap();
     Ok(())
 }
 

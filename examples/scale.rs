@@ -135,8 +135,8 @@ fn measure(
         results[1].push(leech("idle", round, one, one_addr, args.idle_peers, args)?);
         results[2].push(leech("torrents", round, many, many_addr, 0, args)?);
     }
-    one_seeder.shutdown();
-    many_seeder.shutdown();
+    one_seeder.shutdown().map_err(|e| format!("seeder: {e}"))?;
+    many_seeder.shutdown().map_err(|e| format!("seeder: {e}"))?;
     Ok(results)
 }
 
@@ -227,7 +227,9 @@ fn leech(
         .map_or(0, |s| s.peers.saturating_sub(s.seeds));
     let attached_at = watch.and_then(Watch::finish);
     drop(idlers);
-    session.shutdown();
+    session
+        .shutdown()
+        .map_err(|e| format!("{mode} run {}: {e}", round + 1))?;
     for p in &content.payloads {
         p.assert_on_disk(&out);
     }

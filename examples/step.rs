@@ -239,7 +239,7 @@ fn disk(storage: &mut [u8], req: DiskRequest, t: &Torrent) -> Option<DiskDone> {
             }
         }
         // Nothing is buffered in a Vec; the engine expects no answer.
-        DiskRequest::Flush { .. } => return None,
+        DiskRequest::Release { .. } => return None,
     })
 }
 

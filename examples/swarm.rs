@@ -248,7 +248,11 @@ impl Seeders {
     fn shutdown(self) -> Option<u64> {
         match self {
             Seeders::Coracle(sessions) => {
-                sessions.into_iter().for_each(Session::shutdown);
+                for s in sessions {
+                    if let Err(e) = s.shutdown() {
+                        eprintln!("swarm: a seeder's shutdown failed: {e}");
+                    }
+                }
                 None
             }
             Seeders::Libtorrent {

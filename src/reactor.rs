@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::disk::{DiskJob, DiskPool, DiskResult, Storage, VerifyOutcome};
+use crate::disk::{DiskJob, DiskPool, DiskResult, Storage, StorageError, VerifyOutcome};
 use crate::engine::{
     Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
@@ -113,8 +113,9 @@ impl Reactor {
         })
     }
 
-    /// Runs until a shutdown command (or until every command sender is gone).
-    pub fn run(mut self) {
+    /// Runs until a shutdown command (or until every command sender is gone). Gives back the
+    /// first error of the final flush: the one point where the data must reach the disk.
+    pub fn run(mut self) -> Result<(), StorageError> {
         let mut events = Events::with_capacity(1024);
         while !self.stopping {
             let now = Instant::now();
@@ -158,7 +159,7 @@ impl Reactor {
                 }
             }
         }
-        self.shutdown();
+        self.shutdown()
     }
 
     fn accept(&mut self) {
@@ -367,13 +368,6 @@ impl Reactor {
                 begin,
                 data: result.map_err(|e| e.to_string()),
             },
-            DiskResult::Flushed { torrent, result } => {
-                if let Err(e) = result {
-                    self.engine
-                        .fail_torrent(torrent, format!("flushing to disk failed: {e}"), now);
-                }
-                return;
-            }
         };
         self.engine.handle_disk(done, now);
     }
@@ -451,7 +445,7 @@ impl Reactor {
             DiskRequest::Verify { torrent, .. }
             | DiskRequest::Check { torrent, .. }
             | DiskRequest::Read { torrent, .. }
-            | DiskRequest::Flush { torrent } => *torrent,
+            | DiskRequest::Release { torrent } => *torrent,
         };
         let shelf = self.shelves.get(&torrent)?;
         let layout = shelf.meta.layout();
@@ -488,7 +482,7 @@ impl Reactor {
                 len: length,
                 storage,
             },
-            DiskRequest::Flush { .. } => DiskJob::Flush { torrent, storage },
+            DiskRequest::Release { .. } => DiskJob::Release { storage },
         })
     }
 
@@ -580,7 +574,8 @@ impl Reactor {
     }
 
     /// Announces `stopped` for every torrent that started, flushes storage, joins the threads.
-    fn shutdown(mut self) {
+    /// Every torrent is flushed even when one fails; the first failure is returned.
+    fn shutdown(mut self) -> Result<(), StorageError> {
         let now = Instant::now();
         let ids = self.engine.torrent_ids();
         let mut stops = Vec::new();
@@ -610,9 +605,13 @@ impl Reactor {
             }
         });
         self.pool.shutdown();
+        let mut flushed = Ok(());
         for shelf in self.shelves.values() {
             if let Err(e) = shelf.storage.flush() {
                 log::error!("flushing {} failed: {e}", shelf.meta.name);
+                if flushed.is_ok() {
+                    flushed = Err(e);
+                }
             }
             if !matches!(
                 shelf.status.state(),
@@ -622,5 +621,6 @@ impl Reactor {
             }
         }
         self.tracker.shutdown();
+        flushed
     }
 }

@@ -218,7 +218,7 @@ impl Link {
 pub struct Session {
     link: Link,
     events: Receiver<Event>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Result<(), StorageError>>>,
     listen: SocketAddr,
     storage: StorageConfig,
 }
@@ -356,22 +356,31 @@ impl Session {
         })
     }
 
-    /// Announces `stopped`, flushes every file and joins the threads.
-    pub fn shutdown(mut self) {
-        self.stop();
+    /// Announces `stopped`, writes every file to the disk (fsync) and joins the threads.
+    ///
+    /// This is where downloaded data becomes durable: completion leaves it to the kernel's
+    /// writeback, as other clients do, and a crash before it is caught by the recheck on the
+    /// next start. `Err(Error::Storage)` when a file could not be synced (every torrent is
+    /// still tried); dropping the session does the same and ignores the error.
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.stop()
     }
 
-    fn stop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = self.link.send(Command::Shutdown);
-            let _ = t.join();
+    fn stop(&mut self) -> Result<(), Error> {
+        let Some(t) = self.thread.take() else {
+            return Ok(());
+        };
+        let _ = self.link.send(Command::Shutdown);
+        match t.join() {
+            Ok(flushed) => flushed.map_err(Error::Storage),
+            Err(_) => Err(Error::SessionClosed),
         }
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 

@@ -462,7 +462,7 @@ fn max_upload_rate_holds_the_seeder_back() {
     h.wait_timeout(Duration::from_secs(60)).unwrap();
     let took = began.elapsed();
     payload.assert_on_disk(&dir.join("leech"));
-    leecher.shutdown();
+    leecher.shutdown().unwrap();
     let (code, _, err) = terminate(child, out);
     assert_eq!(code, Some(0), "stderr: {err}");
     // 3 MiB at 1 MiB/s, with at most one second of burst: two seconds at the very least.
@@ -507,5 +507,5 @@ fn storage_pwrite_downloads_exactly() {
     ]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     payload.assert_on_disk(&dir.join("leech"));
-    seeder.shutdown();
+    seeder.shutdown().unwrap();
 }

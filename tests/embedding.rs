@@ -113,8 +113,8 @@ fn two_sessions_download_at_once_without_interfering() {
         .expect("b downloads x");
     y.assert_on_disk(&dirs[1]);
     x.assert_on_disk(&dirs[3]);
-    a.shutdown();
-    b.shutdown();
+    a.shutdown().unwrap();
+    b.shutdown().unwrap();
     for d in dirs {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -165,7 +165,7 @@ fn malformed_torrent_is_a_metainfo_error() {
             String::from_utf8_lossy(bad)
         );
     }
-    s.shutdown();
+    s.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -195,7 +195,7 @@ fn output_blocked_by_a_file_is_a_storage_error() {
         b"in the way",
         "file left alone"
     );
-    s.shutdown();
+    s.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -247,6 +247,37 @@ fn a_torrent_is_added_once_until_removed() {
         },
     );
     assert!(matches!(dup, Err(Error::AlreadyAdded)), "{dup:?}");
-    s.shutdown();
+    s.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `shutdown` is where the data is synced to the disk, so it reports a file it cannot sync.
+#[test]
+fn shutdown_reports_a_file_it_cannot_sync() {
+    let _serial = serial();
+    // More files than the storage keeps open (128): some must be opened again to be synced.
+    let tree = Payload::tree("many", 170, 5);
+    let torrent = tree.torrent(16 * 1024, &[]);
+    let (seed_dir, leech_dir) = (temp_dir("embed-sync-seed"), temp_dir("embed-sync-leech"));
+    tree.write_to(&seed_dir);
+    let seeder = session(7);
+    add(&seeder, &torrent, &seed_dir, vec![])
+        .wait_timeout(Duration::from_secs(20))
+        .expect("seeder checks");
+    let leecher = session(8);
+    add(&leecher, &torrent, &leech_dir, vec![seeder.listen_addr()])
+        .wait_timeout(Duration::from_secs(60))
+        .expect("leecher downloads");
+    tree.assert_on_disk(&leech_dir);
+    // The folder goes away under the finished download: a file not held open cannot be synced.
+    std::fs::remove_dir_all(&leech_dir).unwrap();
+    match leecher.shutdown() {
+        Err(Error::Storage(e)) => {
+            let shown = e.to_string();
+            assert!(shown.contains(&*leech_dir.to_string_lossy()), "{shown}");
+        }
+        other => panic!("shutdown should fail to sync: {other:?}"),
+    }
+    seeder.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(seed_dir);
 }

@@ -146,7 +146,7 @@ fn coracle_downloads_from(test: &str, shape: Shape, seeders: &[Client]) {
     let handle = coracle_side::add(&session, &w.torrent, &out);
     coracle_side::wait_complete(&w.ctx, &handle, "coracle's download");
     w.payload.assert_on_disk(&out);
-    session.shutdown();
+    session.shutdown().unwrap();
 }
 
 /// `client` downloads from a coracle seeder.
@@ -174,7 +174,7 @@ fn downloads_from_coracle(test: &str, shape: Shape, client: Client) {
             w.payload.is_on_disk(&out)
         });
     w.payload.assert_on_disk(&out);
-    session.shutdown();
+    session.shutdown().unwrap();
 }
 
 /// Adds the torrent to `session` over a copy of the payload and waits until it has checked the

@@ -63,8 +63,8 @@ fn leecher_downloads_multi_file_torrent_from_one_seeder_by_direct_peer() {
     l.wait_timeout(Duration::from_secs(30))
         .expect("download completes");
     payload.assert_on_disk(&leech_dir);
-    leecher.shutdown();
-    seeder.shutdown();
+    leecher.shutdown().unwrap();
+    seeder.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&seed_dir);
     let _ = std::fs::remove_dir_all(&leech_dir);
 }
@@ -147,9 +147,9 @@ fn swarm_download(name: &str, corrupt_one: bool) {
     while !has("completed") && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    leecher.shutdown();
+    leecher.shutdown().unwrap();
     for (s, dir) in seeders {
-        s.shutdown();
+        s.shutdown().unwrap();
         let _ = std::fs::remove_dir_all(dir);
     }
     let _ = std::fs::remove_dir_all(&leech_dir);

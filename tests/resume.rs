@@ -160,6 +160,6 @@ fn killed_five_times_then_completes_without_refetching_verified_pieces() {
         last.downloaded
     );
     payload.assert_on_disk(&leech_dir);
-    seeder.shutdown();
+    seeder.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -224,7 +224,7 @@ fn cli_downloads_a_file_larger_than_its_address_space_limit() {
         !stderr.contains("pread/pwrite"),
         "fell back to positional I/O under ulimit -v; stderr:\n{stderr}"
     );
-    seeder.shutdown();
+    seeder.shutdown().unwrap();
     big.assert_file(&leech_dir.join("big.bin"));
     eprintln!(
         "ulimit test: prepared in {prepared:?}, downloaded in {downloaded:?} \

@@ -188,7 +188,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     let t = Instant::now();
-    session.shutdown();
+    session
+        .shutdown()
+        .map_err(|e| format!("leecher shutdown: {e}"))?;
     let shutdown = t.elapsed().as_secs_f64();
     let rss_anon_peak_kib = sampler.finish();
     let (user, sys) = measure::self_cpu();

@@ -218,7 +218,12 @@ fn run(args: &RunArgs) -> Result<i32, String> {
     rep.say(&format!("{intro}, port {}", session.listen_addr().port()));
     let end = Watch::new(&handle, args, &mut rep).run(&session.events(), &caught);
     let last = handle.stats();
-    session.shutdown();
+    // Exit 0 promises the data is on the disk, and the shutdown is what syncs it.
+    let end = match (end, session.shutdown()) {
+        (End::Failed(why), _) => End::Failed(why),
+        (_, Err(e)) => End::Failed(format!("writing the files to disk failed: {e}")),
+        (end, Ok(())) => end,
+    };
     rep.finish(&end, last.as_ref());
     match end {
         End::Complete | End::Stopped => Ok(EXIT_OK),

@@ -1,5 +1,6 @@
 //! The disk worker pool: threads named `coracle-disk-N` that hash completed pieces (SHA-1),
-//! write them, re-check pieces on resume, read blocks for upload and flush storages.
+//! write them, re-check pieces on resume, read blocks for upload and release the maps of
+//! completed torrents.
 //!
 //! The reactor owns the [`DiskPool`] and submits [`DiskJob`]s without ever blocking
 //! ([`DiskPool::try_submit`] fails when the bounded queue is full, which is the reactor's signal
@@ -70,11 +71,10 @@ pub enum DiskJob {
         /// Where to read it.
         storage: Arc<Storage>,
     },
-    /// Flush the storage (on completion / shutdown).
-    Flush {
-        /// The reactor's torrent id.
-        torrent: usize,
-        /// What to flush.
+    /// Unmap a completed torrent's windows ([`Storage::release_maps`]). It has no result:
+    /// nothing can fail, and the reactor waits for nothing.
+    Release {
+        /// What to release.
         storage: Arc<Storage>,
     },
 }
@@ -114,7 +114,7 @@ impl fmt::Debug for DiskJob {
                 f,
                 "Read {{ torrent: {torrent}, token: {token}, offset: {offset}, len: {len} }}"
             ),
-            DiskJob::Flush { torrent, .. } => write!(f, "Flush {{ torrent: {torrent} }}"),
+            DiskJob::Release { .. } => write!(f, "Release"),
         }
     }
 }
@@ -167,30 +167,19 @@ pub enum DiskResult {
         /// The block, or why it could not be read.
         result: Result<Vec<u8>, StorageError>,
     },
-    /// Answer to [`DiskJob::Flush`].
-    Flushed {
-        /// The reactor's torrent id.
-        torrent: usize,
-        /// Whether everything reached the disk.
-        result: Result<(), StorageError>,
-    },
 }
 
-/// A fixed set of disk worker threads fed by a bounded queue, plus one thread for flushes.
+/// A fixed set of disk worker threads fed by a bounded queue.
+///
+/// Nothing here waits on the device: there is no fsync on the pool. The session fsyncs every
+/// file once, at shutdown, after the pool has stopped (see ARCHITECTURE.md, "Durability").
 pub struct DiskPool {
     jobs: Option<Sender<DiskJob>>,
-    /// Flushes wait on the device (fsync), for tens of milliseconds per torrent. On a worker
-    /// they stalled every other torrent's hashing: with 100 torrents finishing one after another
-    /// in one session, the workers spent a third of their time in fsync
-    /// (`examples/scale`). They get their own thread and unbounded queue (one job per completed
-    /// torrent at most).
-    flushes: Option<Sender<DiskJob>>,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl DiskPool {
-    /// Starts `workers` threads named `coracle-disk-N` (at least one) and a `coracle-flush`
-    /// thread; `queue` is the capacity of the bounded job channel (at least one). Fails only if
+    /// Starts `workers` threads named `coracle-disk-N` (at least one); `queue` is the capacity of the bounded job channel (at least one). Fails only if
     /// a thread cannot be spawned; the threads already started are then stopped and joined.
     pub fn new(
         workers: usize,
@@ -199,18 +188,16 @@ impl DiskPool {
         notify: Notify,
     ) -> std::io::Result<DiskPool> {
         let (tx, rx) = crossbeam_channel::bounded(queue.max(1));
-        let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
         let mut pool = DiskPool {
             jobs: Some(tx),
-            flushes: Some(flush_tx),
-            workers: Vec::with_capacity(workers.max(1) + 1),
+            workers: Vec::with_capacity(workers.max(1)),
         };
-        let names = (0..workers.max(1)).map(|n| (format!("coracle-disk-{n}"), rx.clone()));
-        for (name, rx) in names.chain([("coracle-flush".to_string(), flush_rx)]) {
+        for n in 0..workers.max(1) {
+            let rx = rx.clone();
             let results = results.clone();
             let notify = Arc::clone(&notify);
             let handle = std::thread::Builder::new()
-                .name(name)
+                .name(format!("coracle-disk-{n}"))
                 .spawn(move || worker(rx, results, notify))?;
             // On `?` above, `pool` drops here: its Drop closes the queues and joins.
             pool.workers.push(handle);
@@ -221,11 +208,7 @@ impl DiskPool {
     /// Queues `job` without blocking; gives it back when the queue is full (the reactor then
     /// stops reading piece data: backpressure) or the pool is shut down.
     pub fn try_submit(&self, job: DiskJob) -> Result<(), DiskJob> {
-        let queue = match job {
-            DiskJob::Flush { .. } => &self.flushes,
-            _ => &self.jobs,
-        };
-        match queue {
+        match &self.jobs {
             Some(tx) => tx.try_send(job).map_err(|e| match e {
                 TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
             }),
@@ -233,7 +216,7 @@ impl DiskPool {
         }
     }
 
-    /// Hashing and I/O jobs queued and not yet taken by a worker (flushes not counted).
+    /// Jobs queued and not yet taken by a worker.
     pub fn queued(&self) -> usize {
         self.jobs.as_ref().map_or(0, Sender::len)
     }
@@ -247,7 +230,6 @@ impl DiskPool {
     fn stop(&mut self) {
         // Dropping the only senders ends each thread's loop once its queue is drained.
         self.jobs = None;
-        self.flushes = None;
         for handle in self.workers.drain(..) {
             if handle.join().is_err() {
                 log::error!("a disk worker panicked");
@@ -267,7 +249,9 @@ fn worker(jobs: Receiver<DiskJob>, results: Sender<DiskResult>, notify: Notify) 
     // Reused across Check jobs so a resume of thousands of pieces allocates once per worker.
     let mut scratch = Vec::new();
     for job in jobs.iter() {
-        let result = run(job, &mut scratch);
+        let Some(result) = run(job, &mut scratch) else {
+            continue;
+        };
         // If the reactor is gone nobody listens; keep running jobs so queued writes still land.
         if results.send(result).is_ok() {
             notify();
@@ -275,8 +259,8 @@ fn worker(jobs: Receiver<DiskJob>, results: Sender<DiskResult>, notify: Notify) 
     }
 }
 
-fn run(job: DiskJob, scratch: &mut Vec<u8>) -> DiskResult {
-    match job {
+fn run(job: DiskJob, scratch: &mut Vec<u8>) -> Option<DiskResult> {
+    Some(match job {
         DiskJob::Verify {
             torrent,
             piece,
@@ -321,11 +305,11 @@ fn run(job: DiskJob, scratch: &mut Vec<u8>) -> DiskResult {
                 result,
             }
         }
-        DiskJob::Flush { torrent, storage } => DiskResult::Flushed {
-            torrent,
-            result: storage.flush(),
-        },
-    }
+        DiskJob::Release { storage } => {
+            storage.release_maps();
+            return None;
+        }
+    })
 }
 
 /// How much of a piece is hashed before that same stretch is written: small enough to still

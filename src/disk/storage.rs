@@ -161,6 +161,13 @@ impl Storage {
         })
     }
 
+    /// Unmaps every window, so the kernel writes the pages back without write-protecting mapped
+    /// ones one by one. For a torrent that is complete: nothing writes through its maps again,
+    /// and reads for upload map what they need.
+    pub fn release_maps(&self) {
+        self.windows.release();
+    }
+
     /// Writes the files to disk: unmaps the windows, then fsyncs every file written since the
     /// last flush. Reads after it map windows again as needed.
     pub fn flush(&self) -> Result<(), StorageError> {

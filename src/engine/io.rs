@@ -189,8 +189,9 @@ pub enum DiskRequest {
         /// Length.
         length: u32,
     },
-    /// Flush the torrent's files to disk.
-    Flush {
+    /// The torrent is complete: let go of its write maps. Its data is in the page cache and the
+    /// kernel writes it back; the files are fsynced at shutdown.
+    Release {
         /// The torrent.
         torrent: TorrentId,
     },

@@ -83,7 +83,7 @@ impl Case {
     /// The download completes with the exact bytes, in bounded time and memory.
     fn finish(self) -> coracle::engine::TorrentStats {
         let stats = self.swarm.assert_download(&self.leecher, self.started);
-        self.leecher.session.shutdown();
+        self.leecher.session.shutdown().unwrap();
         stats
     }
 }
@@ -149,7 +149,7 @@ fn control_a_well_behaved_raw_peer_is_kept() {
         None,
         "an honest peer was dropped"
     );
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }
 
 #[test]
@@ -402,7 +402,7 @@ fn close_in_the_middle_of_a_piece_message() {
         "took {:?}",
         started.elapsed()
     );
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }
 
 #[test]
@@ -423,7 +423,7 @@ fn peer_that_never_unchokes() {
         peer.closed_within(DROP_BOUND).is_some(),
         "a seed that never unchoked is kept after completion"
     );
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }
 
 #[test]
@@ -461,7 +461,7 @@ fn handshake_sent_one_byte_a_second() {
         "closed after {closed:?}, handshake timeout {timeout:?}"
     );
     swarm.assert_download(&leecher, started);
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }
 
 #[test]
@@ -480,7 +480,7 @@ fn wrong_info_hash_dialling_in() {
     );
     assert!(peer.closed_within(DROP_BOUND).is_some());
     swarm.assert_download(&leecher, started);
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }
 
 #[test]
@@ -500,7 +500,7 @@ fn wrong_info_hash_when_dialled() {
         "the leecher kept a peer that answered for another torrent"
     );
     swarm.assert_download(&leecher, started);
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }
 
 /// Whether the leecher has closed `s` (read gives 0 or an error other than "would block").
@@ -575,5 +575,5 @@ fn five_hundred_connections_at_once() {
     }
     let open = conns.iter().filter(|s| !is_closed(s)).count();
     assert_eq!(open, 0, "silent connections outlived the handshake timeout");
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }

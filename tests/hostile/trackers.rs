@@ -64,7 +64,7 @@ impl TwoTiers {
 fn fall_through(name: &str, mode: Mode) -> Vec<String> {
     let t = TwoTiers::download(name, mode);
     let messages = trouble_for(&t.leecher.session, &t.hostile.url());
-    t.leecher.session.shutdown();
+    t.leecher.session.shutdown().unwrap();
     messages
 }
 
@@ -146,7 +146,7 @@ fn tracker_peers_with_port_zero_and_duplicates() {
         msgs.is_empty(),
         "a usable answer reported as trouble: {msgs:?}"
     );
-    leecher.session.shutdown();
+    leecher.session.shutdown().unwrap();
 }
 
 #[test]
@@ -154,7 +154,7 @@ fn stopped_goes_to_the_tracker_that_answered() {
     // `stopped` must reach the tracker that lists us (the one that answered `started`), not the
     // broken one in front of it; sending it there also holds shutdown up for nothing.
     let t = TwoTiers::download("trk-stopped", Mode::Status500);
-    t.leecher.session.shutdown();
+    t.leecher.session.shutdown().unwrap();
     let (working, broken) = (events(&t.normal), events(&t.hostile));
     assert!(
         working.iter().any(|e| e.as_deref() == Some("stopped")),

@@ -65,7 +65,7 @@ impl Sim {
                 };
                 (READ_DELAY, done)
             }
-            DiskRequest::Flush { .. } => return,
+            DiskRequest::Release { .. } => return,
         };
         self.schedule(delay, Event::Disk { node, done });
     }

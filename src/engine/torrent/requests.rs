@@ -309,7 +309,7 @@ impl TorrentCore {
         self.completed_pending = true;
         self.trackers.force();
         out.actions
-            .push_back(Action::Disk(DiskRequest::Flush { torrent: self.id }));
+            .push_back(Action::Disk(DiskRequest::Release { torrent: self.id }));
         out.actions
             .push_back(Action::Event(Event::Completed { torrent: self.id }));
         let conns: Vec<ConnId> = self.peers.keys().copied().collect();
