@@ -42,7 +42,7 @@
 //!             }
 //!         }
 //!     }
-//!     session.shutdown(); // announces `stopped`, flushes, joins the threads
+//!     session.shutdown()?; // announces `stopped`, syncs the files, joins the threads
 //!     Ok(())
 //! }
 //! ```
