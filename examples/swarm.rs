@@ -21,6 +21,8 @@ mod payload;
 #[path = "../tests/support/tracker.rs"]
 mod tracker;
 
+#[path = "swarm/floor.rs"]
+mod floor;
 #[path = "swarm/foreign.rs"]
 mod foreign;
 #[path = "swarm/gen.rs"]
@@ -526,8 +528,8 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
     let lt_uploaded = seeders.shutdown();
     drop(tracker);
 
-    // 5. The SHA-1 floor, and the summary.
-    let floor = gen::sha1_floor(total, args.piece);
+    // 5. The floors, and the summary.
+    let floors = floor::Floors::measure(total, args.piece, dir)?;
     let seed_kind = match args.seed_with {
         SeedWith::Coracle => "coracle, in the parent process",
         SeedWith::Libtorrent => "libtorrent (python), seed mode",
@@ -621,14 +623,7 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
             );
         }
     }
-    line(
-        "SHA-1 floor",
-        format!(
-            "{floor:.2} s on one core for {} ({:.0} MiB/s)",
-            human(total),
-            total as f64 / floor / MIB
-        ),
-    );
+    floor::report(&floors, total, &mut line);
     for (i, r) in reports.iter().enumerate() {
         let tag = if reports.len() > 1 {
             format!(" #{i}")
@@ -637,7 +632,7 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
         };
         line(
             &format!("CPU / floor{tag}"),
-            format!("{:.2}x", (r.user + r.sys) / floor),
+            floor::ratios(&floors, r.user + r.sys),
         );
     }
     line(

@@ -685,8 +685,8 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     let lt_uploaded = seeders.shutdown();
     drop(tracker);
 
-    // 6. The SHA-1 floor, and the summary.
-    let floor = gen::sha1_floor(total, args.piece);
+    // 6. The floors, and the summary.
+    let floors = crate::floor::Floors::measure(total, args.piece, dir)?;
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let (user, sys) = (tv(m.exit.ru.ru_utime), tv(m.exit.ru.ru_stime));
     let cpu = user + sys;
@@ -803,15 +803,8 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
             ),
         );
     }
-    line(
-        "SHA-1 floor",
-        format!(
-            "{floor:.2} s on one core for {} ({:.0} MiB/s)",
-            human(total),
-            total as f64 / floor / MIB
-        ),
-    );
-    line("CPU / floor", format!("{:.2}x", cpu / floor));
+    crate::floor::report(&floors, total, &mut line);
+    line("CPU / floor", crate::floor::ratios(&floors, cpu));
     line(
         "seed-side CPU",
         format!(
