@@ -253,7 +253,7 @@ fn deliver(nodes: &mut [Node; 2], i: usize, now: Instant) -> bool {
             continue; // not connected (yet, or any more): bytes wait or are dropped
         };
         let bytes = match nodes[i].engine.outbox(conn) {
-            Some(out) if !out.is_empty() => std::mem::take(out),
+            Some(out) if !out.is_empty() => out.take_bytes(),
             _ => continue,
         };
         moved = true;

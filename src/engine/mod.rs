@@ -14,6 +14,7 @@
 mod buffers;
 mod choker;
 mod io;
+mod outbox;
 mod peer;
 mod torrent;
 
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use io::*;
+pub use outbox::Outbox;
 pub use peer::{PeerError, Rate};
 pub use torrent::TorrentCore;
 
@@ -51,7 +53,7 @@ struct Handshaking {
     connected: bool,
     since: Instant,
     inbuf: Vec<u8>,
-    out: Vec<u8>,
+    out: Outbox,
 }
 
 /// Every torrent and connection of a session. See the module documentation.
@@ -184,7 +186,7 @@ impl Engine {
                 connected: true,
                 since: now,
                 inbuf: Vec::new(),
-                out: Vec::new(),
+                out: Outbox::default(),
             },
         );
         Some(conn)
@@ -200,7 +202,8 @@ impl Engine {
         };
         h.connected = true;
         h.since = now;
-        our_handshake(t.info_hash(), &self.cfg.peer_id, &mut h.out);
+        h.out
+            .encode_with(|b| our_handshake(t.info_hash(), &self.cfg.peer_id, b));
         self.out.dirty.push(conn);
     }
 
@@ -266,7 +269,8 @@ impl Engine {
             return;
         };
         if !h.outgoing {
-            our_handshake(&hs.info_hash, &self.cfg.peer_id, &mut h.out);
+            h.out
+                .encode_with(|b| our_handshake(&hs.info_hash, &self.cfg.peer_id, b));
         }
         t.add_peer(conn, h.addr, h.outgoing, hs.peer_id, now, &mut self.out);
         if hs.reserved[EXTENSION_BYTE] & EXTENSION_BIT != 0 {
@@ -275,7 +279,7 @@ impl Engine {
         if let Some(peer) = t.peers.get_mut(&conn) {
             // Bytes not yet written (our handshake) go before what the torrent queued.
             h.out.append(&mut peer.out);
-            peer.out = h.out;
+            peer.out = std::mem::take(&mut h.out);
         }
         self.attached.insert(conn, tid);
         let rest = h.inbuf.get(wire::HANDSHAKE_LEN..).unwrap_or(&[]);
@@ -497,7 +501,7 @@ impl Engine {
                     connected: false,
                     since: now,
                     inbuf: Vec::new(),
-                    out: Vec::new(),
+                    out: Outbox::default(),
                 },
             );
             self.out.actions.push_back(Action::Connect { conn, addr });
@@ -529,7 +533,7 @@ impl Engine {
     }
 
     /// The bytes waiting to be sent on `conn`; the shell drains what it wrote.
-    pub fn outbox(&mut self, conn: ConnId) -> Option<&mut Vec<u8>> {
+    pub fn outbox(&mut self, conn: ConnId) -> Option<&mut Outbox> {
         if let Some(h) = self.handshaking.get_mut(&conn) {
             return Some(&mut h.out);
         }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::{Bitfield, BitfieldError};
+use crate::engine::Outbox;
 use crate::layout::BlockRef;
 use crate::wire::{Message, WireError};
 
@@ -175,7 +176,7 @@ pub struct Peer {
     /// Disk reads in flight for it.
     pub reads_in_flight: usize,
     /// Bytes waiting to be written to its socket.
-    pub out: Vec<u8>,
+    pub out: Outbox,
     /// Piece payload bytes received from it.
     pub down: Rate,
     /// Piece payload bytes sent to it.
@@ -225,7 +226,7 @@ impl Peer {
             recently_cancelled: VecDeque::new(),
             upload_queue: VecDeque::new(),
             reads_in_flight: 0,
-            out: Vec::new(),
+            out: Outbox::default(),
             down: Rate::default(),
             up: Rate::default(),
             last_recv: now,
@@ -240,7 +241,7 @@ impl Peer {
 
     /// Queues `msg` for sending.
     pub fn send(&mut self, msg: &Message<'_>, now: Instant) {
-        msg.encode(&mut self.out);
+        self.out.encode_with(|b| msg.encode(b));
         self.last_send = now;
     }
 

@@ -9,7 +9,7 @@
 mod disk;
 mod net;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -102,10 +102,8 @@ pub struct Node {
     pub hash_failed_at: Vec<Duration>,
     pub alive: bool,
     pub completed_at: Option<Duration>,
-    /// Connections whose outbox may hold bytes not yet handed to the network, with how many
-    /// of its bytes were already written (the shell drains the outbox only now and then, as the
-    /// reactor does).
-    writable: BTreeMap<ConnId, usize>,
+    /// Connections whose outbox may hold bytes not yet handed to the network.
+    writable: BTreeSet<ConnId>,
 }
 
 /// A connection an engine closed, as the simulator saw it.
@@ -425,7 +423,7 @@ fn new_node(
         hash_failed_at: Vec::new(),
         alive: true,
         completed_at: None,
-        writable: BTreeMap::new(),
+        writable: BTreeSet::new(),
     }
 }
 

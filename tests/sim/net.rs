@@ -2,6 +2,7 @@
 //! socket send buffer, latency, and closes. Bytes of one direction arrive in order: a link's
 //! departures are serialised by `free_at`, and events at equal times keep their schedule order.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,8 +15,6 @@ use super::{node_addr, CloseRecord, Event, Sim};
 const SOCKET_BUF: u64 = 64 * 1024;
 /// Free send-buffer space below which a blocked socket is not yet reported writable.
 const LOW_WATER: usize = 16 * 1024;
-/// Written bytes after which a partly written outbox is compacted (as the reactor does).
-const DRAIN_AT: usize = 64 * 1024;
 /// Largest chunk one write is cut into on the wire.
 const MAX_CHUNK: u64 = 64 * 1024;
 /// How long a dial to an address where nobody listens takes to fail.
@@ -141,9 +140,9 @@ impl Sim {
         let mut dirty = Vec::new();
         self.nodes[node].engine.take_dirty(&mut dirty);
         for conn in dirty {
-            self.nodes[node].writable.entry(conn).or_insert(0);
+            self.nodes[node].writable.insert(conn);
         }
-        let conns: Vec<ConnId> = self.nodes[node].writable.keys().copied().collect();
+        let conns: Vec<ConnId> = self.nodes[node].writable.iter().copied().collect();
         for conn in conns {
             if self.write_one(node, conn) {
                 self.nodes[node].writable.remove(&conn);
@@ -151,10 +150,9 @@ impl Sim {
         }
     }
 
-    /// Writes what fits of `conn`'s outbox, like the reactor's non-blocking write; true when
-    /// nothing is left to write (or the connection is gone). A drained outbox is cleared and
-    /// reported written; a partly written one loses its written prefix only now and then, so a
-    /// large outbox is not shifted on every write.
+    /// Writes what fits of `conn`'s outbox, like the reactor's non-blocking vectored write;
+    /// true when nothing is left to write (or the connection is gone). A drained outbox is
+    /// reported written.
     fn write_one(&mut self, node: usize, conn: ConnId) -> bool {
         let Some(link) = self.links.get(&(node, conn)) else {
             // Not connected yet: the bytes wait; gone altogether: nothing to do.
@@ -162,28 +160,22 @@ impl Sim {
         };
         let backlog = link.free_at.saturating_sub(self.now).as_secs_f64() * link.bps as f64;
         let room = SOCKET_BUF.saturating_sub(backlog as u64) as usize;
-        let n = &mut self.nodes[node];
-        let mut written = n.writable.get(&conn).copied().unwrap_or(0);
-        let Some(out) = n.engine.outbox(conn) else {
+        let Some(out) = self.nodes[node].engine.outbox(conn) else {
             return true;
         };
-        let want = out.len().saturating_sub(written);
         // A socket reports writable only once a fair share of its buffer is free.
-        if want > room && room < LOW_WATER {
+        if out.len() > room && room < LOW_WATER {
             return false;
         }
-        let take = room.min(want);
-        let bytes = out[written..written + take].to_vec();
-        written += take;
-        let drained = written >= out.len();
-        if drained {
-            out.clear();
-            written = 0;
-        } else if written >= DRAIN_AT {
-            out.drain(..written);
-            written = 0;
+        let mut slices = [IoSlice::new(&[]); 64];
+        let filled = out.fill_slices(&mut slices);
+        let mut bytes = Vec::with_capacity(room.min(out.len()));
+        for s in &slices[..filled] {
+            let take = (room - bytes.len()).min(s.len());
+            bytes.extend_from_slice(&s[..take]);
         }
-        n.writable.insert(conn, written);
+        out.consume(bytes.len());
+        let drained = out.is_empty();
         self.send(node, conn, bytes);
         if drained {
             self.nodes[node].engine.handle_written(conn);

@@ -18,7 +18,7 @@ fn core(now: Instant) -> TorrentCore {
 
 /// The `have` indices queued for `conn` since the last call (the outbox is emptied).
 fn haves(t: &mut TorrentCore, conn: ConnId) -> Vec<u32> {
-    let out = std::mem::take(&mut t.peers.get_mut(&conn).unwrap().out);
+    let out = t.peers.get_mut(&conn).unwrap().out.take_bytes();
     let mut rest = &out[..];
     let mut got = Vec::new();
     while let Some((msg, used)) = wire::decode_frame(rest, 1 << 20).unwrap() {

@@ -187,8 +187,10 @@ impl TorrentCore {
         match data {
             Ok(bytes) if !peer.am_choking => {
                 let len = bytes.len() as u32;
-                wire::encode_piece_header(piece, begin, len, &mut peer.out);
-                peer.out.extend_from_slice(&bytes);
+                // The payload goes out from the disk's buffer as it is (a vectored write).
+                peer.out
+                    .encode_with(|b| wire::encode_piece_header(piece, begin, len, b));
+                peer.out.push_owned(bytes);
                 peer.last_send = now;
                 peer.up.add(u64::from(len));
                 self.uploaded += u64::from(len);

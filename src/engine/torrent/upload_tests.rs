@@ -77,9 +77,9 @@ fn the_extension_handshake_tells_our_queue_length() {
         now,
         &mut out,
     );
-    t.peers.get_mut(&conn).unwrap().out.clear();
+    t.peers.get_mut(&conn).unwrap().out.take_bytes();
     t.send_extension_handshake(conn, now, &mut out);
-    let bytes = std::mem::take(&mut t.peers.get_mut(&conn).unwrap().out);
+    let bytes = t.peers.get_mut(&conn).unwrap().out.take_bytes();
     let Some((Message::Extended { id: 0, payload }, used)) =
         crate::wire::decode_frame(&bytes, 1 << 20).unwrap()
     else {
