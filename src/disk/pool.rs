@@ -295,8 +295,7 @@ fn run(job: DiskJob, scratch: &mut Vec<u8>) -> Option<DiskResult> {
             len,
             storage,
         } => {
-            let mut buf = vec![0; len as usize];
-            let result = storage.read_at(offset, &mut buf).map(|()| buf);
+            let result = storage.read_vec(offset, len as usize);
             DiskResult::Read {
                 torrent,
                 token,

@@ -86,6 +86,11 @@ fn write_mixed(root: &Path, cfg: &StorageConfig) -> Vec<u8> {
         "padding reads as zeros"
     );
     assert_eq!(back[90..], data[150..330]);
+    assert_eq!(
+        st.read_vec(60, 270).unwrap(),
+        back,
+        "read_vec reads as read_at"
+    );
     st.flush().unwrap();
     data
 }
@@ -163,6 +168,17 @@ fn short_last_piece_boundaries_and_out_of_range() {
     );
     let err = st.read_at(u64::MAX, &mut [0]).unwrap_err();
     assert!(matches!(err, StorageError::OutOfRange { .. }), "{err}");
+    let err = st.read_vec(2999, 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::OutOfRange {
+                offset: 2999,
+                len: 2
+            }
+        ),
+        "{err}"
+    );
     // Nothing past the end was written.
     assert_eq!(fs::metadata(dir.0.join("z")).unwrap().len(), 1000);
 }
@@ -203,6 +219,10 @@ fn shuffled_write(root: &Path, cfg: &StorageConfig) -> Vec<u8> {
     let mut back = vec![0; total];
     st.read_at(0, &mut back).unwrap();
     assert!(back == *data, "read_at gives the written bytes");
+    assert!(
+        st.read_vec(0, data.len()).unwrap() == *data,
+        "read_vec gives the written bytes, across windows and files"
+    );
     st.flush().unwrap();
     assert_eq!(st.uses_mmap(), !cfg.force_pwrite);
     data.to_vec()

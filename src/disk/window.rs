@@ -33,6 +33,8 @@ pub(crate) enum Copy<'a> {
     In(&'a [u8]),
     /// File to buffer.
     Out(&'a mut [u8]),
+    /// File to the end of a vector, `.1` bytes: no zeroing of a buffer about to be overwritten.
+    Append(&'a mut Vec<u8>, usize),
 }
 
 impl Copy<'_> {
@@ -40,6 +42,7 @@ impl Copy<'_> {
         match self {
             Copy::In(b) => b.len(),
             Copy::Out(b) => b.len(),
+            Copy::Append(_, len) => *len,
         }
     }
 }
@@ -116,6 +119,20 @@ impl Windows {
                         n,
                     )
                 },
+                Copy::Append(dst, _) => {
+                    dst.reserve(n);
+                    let end = dst.len();
+                    // SAFETY: the source range is in bounds as above; `reserve` made room for
+                    // `n` more bytes after `end`, and `set_len` only covers bytes just copied.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            map.as_ptr().add(in_win),
+                            dst.as_mut_ptr().add(end),
+                            n,
+                        );
+                        dst.set_len(end + n);
+                    }
+                }
             }
             done += n;
         }
