@@ -9,8 +9,10 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-/// Sent buffers up to this capacity are kept for the next small messages.
-const SPARE_LIMIT: usize = 64 * 1024;
+/// Sent buffers up to this capacity are kept for the next small messages. Small: it is held
+/// per connection for as long as the connection lives, and a kept 16 KiB block buffer times a
+/// thousand peers would be 16 MiB held for nothing.
+const SPARE_LIMIT: usize = 4 * 1024;
 
 /// The bytes waiting to be sent on one connection.
 #[derive(Debug, Default)]
