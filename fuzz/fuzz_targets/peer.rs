@@ -222,7 +222,7 @@ impl Shell {
                     Ok(vec![0; length as usize])
                 },
             },
-            DiskRequest::Flush { .. } => return,
+            DiskRequest::Release { .. } => return,
         };
         self.disk.push_back(done);
     }
@@ -237,7 +237,8 @@ impl Shell {
         };
         assert!(out.len() < OUTBOX_LIMIT, "outbox grew to {}", out.len());
         if self.rng.below(4) != 0 {
-            out.clear();
+            let pending = out.len();
+            out.consume(pending);
             self.engine.handle_written(conn);
             self.drain_actions();
         }
