@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
 //!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
-//!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent]
+//!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -75,14 +75,14 @@ struct Args {
 const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
-             [--leech-with libtorrent|aria2|transmission|qbittorrent]
+             [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
 
---leech-with has another client (python3-libtorrent, aria2, transmission-cli or
-qbittorrent-nox) download the same swarm instead of coracle, with one leecher, measured from
-outside its process.";
+--leech-with has another client (python3-libtorrent, aria2, transmission-cli,
+qbittorrent-nox, or rqbit from `cargo install rqbit`) download the same swarm instead of
+coracle, with one leecher, measured from outside its process.";
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut a = Args {

@@ -7,7 +7,8 @@
 //! or a fresh configuration in the temporary folder, not from the user's own.
 //!
 //! Wall time runs to the client's completion (a line it prints, or a marker file its completion
-//! hook creates), with its way out reported apart, as the coracle leecher's shutdown is. CPU
+//! hook creates), with its way out reported apart, as the coracle leecher's shutdown is. rqbit
+//! gives no completion signal but its exit (`--exit-on-finish`), so its wall includes its way out. CPU
 //! time and fault/switch counts come from `wait4` when it is reaped (so they include the way
 //! out), RssAnon is sampled every 10 ms from `/proc/PID/status`.
 
@@ -43,6 +44,8 @@ pub enum Client {
     Transmission,
     /// `qbittorrent-nox` (libtorrent inside, with qBittorrent's own settings).
     Qbittorrent,
+    /// `rqbit` (Rust, tokio); not a Debian package: `cargo install rqbit`.
+    Rqbit,
 }
 
 /// How a client's completion is seen.
@@ -52,6 +55,8 @@ enum Done {
     /// Its completion hook creates this file; then it exits by itself (`None`) or is stopped
     /// with this signal.
     Marker(PathBuf, Option<libc::c_int>),
+    /// It exits, with status 0, once complete.
+    Exit,
 }
 
 impl Client {
@@ -62,8 +67,9 @@ impl Client {
             "aria2" | "aria2c" => Ok(Client::Aria2),
             "transmission" | "transmission-cli" => Ok(Client::Transmission),
             "qbittorrent" | "qbittorrent-nox" => Ok(Client::Qbittorrent),
+            "rqbit" => Ok(Client::Rqbit),
             v => Err(format!(
-                "--leech-with: {v:?} is not libtorrent, aria2, transmission or qbittorrent"
+                "--leech-with: {v:?} is not libtorrent, aria2, transmission, qbittorrent or rqbit"
             )),
         }
     }
@@ -74,6 +80,7 @@ impl Client {
             Client::Aria2 => "aria2",
             Client::Transmission => "transmission",
             Client::Qbittorrent => "qbittorrent",
+            Client::Rqbit => "rqbit",
         }
     }
 
@@ -83,27 +90,24 @@ impl Client {
             Client::Aria2 => "aria2c",
             Client::Transmission => "transmission-cli",
             Client::Qbittorrent => "qbittorrent-nox",
+            Client::Rqbit => "rqbit",
         }
     }
 
-    fn package(self) -> &'static str {
+    /// How to install it.
+    fn install(self) -> &'static str {
         match self {
-            Client::Libtorrent => "python3-libtorrent",
-            Client::Aria2 => "aria2",
-            Client::Transmission => "transmission-cli",
-            Client::Qbittorrent => "qbittorrent-nox",
+            Client::Libtorrent => "Debian/Ubuntu: apt-get install python3-libtorrent",
+            Client::Aria2 => "Debian/Ubuntu: apt-get install aria2",
+            Client::Transmission => "Debian/Ubuntu: apt-get install transmission-cli",
+            Client::Qbittorrent => "Debian/Ubuntu: apt-get install qbittorrent-nox",
+            Client::Rqbit => "cargo install rqbit, then put it on PATH",
         }
     }
 
     /// Its name and version, which also proves it is installed and runs.
     fn version(self) -> Result<String, String> {
-        let missing = || {
-            format!(
-                "--leech-with needs {} (Debian/Ubuntu: apt-get install {})",
-                self.program(),
-                self.package()
-            )
-        };
+        let missing = || format!("--leech-with needs {} ({})", self.program(), self.install());
         let mut cmd = Command::new(self.program());
         match self {
             Client::Libtorrent => {
@@ -128,6 +132,7 @@ impl Client {
             Client::Aria2 => format!("{first} (aria2c)"),
             Client::Transmission => first,
             Client::Qbittorrent => format!("{first} (qbittorrent-nox)"),
+            Client::Rqbit => first,
         })
     }
 
@@ -222,6 +227,28 @@ impl Client {
                     // A banner about the web UI; its log is in the profile.
                     .stdout(Stdio::null());
                 Done::Marker(marker, Some(libc::SIGTERM))
+            }
+            Client::Rqbit => {
+                cmd.args([
+                    "--disable-dht",
+                    "--disable-dht-persistence",
+                    "--disable-lsd",
+                    "--disable-upnp-port-forward",
+                    "--ipv4-only",
+                    "--listen-ip",
+                    "127.0.0.1",
+                    "-v",
+                    "warn",
+                ])
+                .arg("--listen-port")
+                .arg(port.to_string())
+                // It has no switch for PEX; the only peers it could hear of are the swarm's own.
+                .args(["download", "--disable-http-api", "--exit-on-finish"])
+                .arg("--output-folder")
+                .arg(out)
+                .arg(torrent)
+                .stdout(stderr_stdio()?);
+                Done::Exit
             }
         };
         cmd.stdin(Stdio::null()).stderr(Stdio::inherit());
@@ -519,6 +546,9 @@ fn watch(
     loop {
         if let Some(exit) = running.try_reap() {
             let now = Instant::now();
+            if completed.is_none() && matches!(done, Done::Exit) && exit.success() {
+                completed = Some((now, None));
+            }
             if completed.is_none() {
                 // The line may still be on its way from the reader thread; it ends at EOF.
                 if let (Done::Line, Some(rx)) = (done, &running.lines) {
@@ -577,6 +607,7 @@ fn watch(
                         at
                     }),
                 Done::Marker(marker, _) => marker.exists().then_some(now),
+                Done::Exit => None,
             };
             if let Some(at) = seen {
                 completed = Some((at, measure::proc_cpu(pid)));
@@ -721,6 +752,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
         Done::Marker(_, Some(_)) => {
             format!("to its completion hook; + {x:.2} s to exit once stopped")
         }
+        Done::Exit => "to its exit, which ends its download (--exit-on-finish)".to_string(),
     };
     line(
         "wall",
