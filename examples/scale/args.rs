@@ -1,5 +1,5 @@
 //! The command line: `[--size 256MiB] [--idle-peers 1000] [--torrents 100] [--runs 3]
-//! [--timeout 600]`.
+//! [--timeout 600] [--storage mmap|pwrite]`.
 
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ pub struct Args {
     pub torrents: usize,
     pub runs: usize,
     pub timeout: Duration,
+    /// The leecher writes with `pwrite` instead of through maps (`--storage pwrite`).
+    pub pwrite: bool,
 }
 
 /// Reads the command line; defaults are the figures.
@@ -20,6 +22,7 @@ pub fn parse_args() -> Result<Args, String> {
         torrents: 100,
         runs: 3,
         timeout: Duration::from_secs(600),
+        pwrite: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -31,6 +34,13 @@ pub fn parse_args() -> Result<Args, String> {
             "--torrents" => a.torrents = number(value()?)?.max(1),
             "--runs" => a.runs = number(value()?)?.max(1),
             "--timeout" => a.timeout = Duration::from_secs(number(value()?)? as u64),
+            "--storage" => {
+                a.pwrite = match value()?.as_str() {
+                    "mmap" => false,
+                    "pwrite" => true,
+                    v => return Err(format!("--storage: {v:?} is not mmap or pwrite")),
+                }
+            }
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
