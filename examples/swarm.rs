@@ -6,6 +6,7 @@
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
 //!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
 //!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
+//!     [--settle 0]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -70,19 +71,24 @@ struct Args {
     pwrite: bool,
     /// Another client downloads instead of the coracle leecher.
     leech_with: Option<foreign::Client>,
+    /// Seconds to wait, once the seeders are ready, before the download starts.
+    settle: u64,
 }
 
 const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
-             [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
+             [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
 
 --leech-with has another client (python3-libtorrent, aria2, transmission-cli,
 qbittorrent-nox, or rqbit from `cargo install rqbit`) download the same swarm instead of
-coracle, with one leecher, measured from outside its process.";
+coracle, with one leecher, measured from outside its process.
+
+--settle waits SECS once the seeders are ready, so that every download starts with the
+machine's free memory in the same state (it matters on VMs that hand freed memory back).";
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut a = Args {
@@ -94,6 +100,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         seed_with: SeedWith::Coracle,
         keep: false,
         timeout: 900,
+        settle: 0,
         pwrite: false,
         leech_with: None,
     };
@@ -120,6 +127,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--seeders" => a.seeders = count(value()?)?,
             "--leechers" => a.leechers = count(value()?)?,
             "--timeout" => a.timeout = count(value()?)? as u64,
+            "--settle" => a.settle = count(value()?)? as u64,
             "--seed-with" => {
                 a.seed_with = match value()?.as_str() {
                     "coracle" => SeedWith::Coracle,
@@ -452,6 +460,18 @@ fn start_seeders(
     Ok((seeders, t.elapsed().as_secs_f64()))
 }
 
+/// `--settle`: lets the machine's memory reach the same state before every download. On a VM
+/// that hands freed memory back to its host, the first touch of fresh page-cache memory costs a
+/// host fault, so whether the memory freed by making the payload is still backed swings a
+/// run's CPU by up to a second per GiB; after a pause of several seconds it no longer is, for
+/// every client alike.
+fn settle(args: &Args) {
+    if args.settle > 0 {
+        eprintln!("  settling for {} s (--settle)", args.settle);
+        std::thread::sleep(std::time::Duration::from_secs(args.settle));
+    }
+}
+
 fn run(args: &Args, work: &Work) -> Result<(), String> {
     if let Some(client) = args.leech_with {
         return foreign::run(args, work, client);
@@ -480,6 +500,8 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
             " (seed mode, no recheck)"
         }
     );
+
+    settle(args);
 
     // 3. The leechers, each a child process.
     let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;

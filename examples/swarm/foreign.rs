@@ -687,6 +687,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
         "  {} seeder(s) ready in {seed_start_secs:.2}s",
         args.seeders
     );
+    crate::settle(args);
 
     // 4. The download; the clock starts with the client, or with the seeders for a client that
     // was already waiting for them.
