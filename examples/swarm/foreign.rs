@@ -8,9 +8,9 @@
 //!
 //! Wall time runs to the client's completion (a line it prints, or a marker file its completion
 //! hook creates), with its way out reported apart, as the coracle leecher's shutdown is. rqbit
-//! gives no completion signal but its exit (`--exit-on-finish`), so its wall includes its way out. CPU
-//! time and fault/switch counts come from `wait4` when it is reaped (so they include the way
-//! out), RssAnon is sampled every 10 ms from `/proc/PID/status`.
+//! gives no completion signal but its exit (`--exit-on-finish`), so its wall includes its way
+//! out. CPU time and fault/switch counts come from `wait4` when it is reaped (so they include
+//! the way out), RssAnon is sampled every 10 ms from `/proc/PID/status`.
 
 use std::fs;
 use std::io::{self, BufRead, BufReader};
@@ -673,8 +673,13 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     // 2. transmission never dials a 127.x address a tracker hands out, but accepts incoming
     // connections: it starts first, so that the seeders' first announce (the only one within
     // the run) lists it and they dial it.
+    let starts_early = client == Client::Transmission;
+    if starts_early {
+        // Before it starts: the seeders dial it the moment they are up.
+        crate::settle(args);
+    }
     let mut early = None;
-    if client == Client::Transmission {
+    if starts_early {
         let spawned = Instant::now();
         let mut running = launch.spawn(client)?;
         wait_for_announce(&tracker, launch.port, &mut running, client.program())?;
@@ -687,7 +692,9 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
         "  {} seeder(s) ready in {seed_start_secs:.2}s",
         args.seeders
     );
-    crate::settle(args);
+    if !starts_early {
+        crate::settle(args);
+    }
 
     // 4. The download; the clock starts with the client, or with the seeders for a client that
     // was already waiting for them.
