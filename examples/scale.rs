@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example scale -- [--size 256MiB] [--idle-peers 1000] [--torrents 100]
-//!     [--runs 3] [--timeout 600] [--storage mmap|pwrite]
+//!     [--runs 3] [--timeout 600] [--storage mmap|pwrite] [--settle 0]
 //! ```
 //!
 //! 1. baseline: a seeder session with one torrent of `--size` (1 MiB pieces) and a leecher
@@ -21,7 +21,8 @@
 //! `--storage pwrite` has the leecher write with `pwrite`. On a VM that hands free memory back
 //! to its host, a mapped write's page faults cost whatever the memory's state happens to be, so
 //! the same mode swings by tens of percent from run to run; with `pwrite` the ratios show the
-//! engine's scaling alone.
+//! engine's scaling alone. `--settle SECS` instead waits before each download (before its idle
+//! peers connect), so that every mode starts with the memory in the same (handed back) state.
 
 #[path = "scale/args.rs"]
 mod args;
@@ -190,6 +191,8 @@ fn leech(
     // Connected now but handshaken only after the add: the session drops a handshake for a
     // torrent it does not have, and there is no way to hand it the seeder later, so the idle
     // peers attach in the first moments of the download instead (`attached_at` says when).
+    // Before the idle peers connect: the session would drop them for not handshaking in time.
+    std::thread::sleep(args.settle);
     let mut idlers = match idle {
         0 => None,
         n => Some(

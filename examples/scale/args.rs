@@ -1,5 +1,5 @@
 //! The command line: `[--size 256MiB] [--idle-peers 1000] [--torrents 100] [--runs 3]
-//! [--timeout 600] [--storage mmap|pwrite]`.
+//! [--timeout 600] [--storage mmap|pwrite] [--settle 0]`.
 
 use std::time::Duration;
 
@@ -12,6 +12,8 @@ pub struct Args {
     pub timeout: Duration,
     /// The leecher writes with `pwrite` instead of through maps (`--storage pwrite`).
     pub pwrite: bool,
+    /// Seconds to wait before each download's clock starts (`--settle`).
+    pub settle: Duration,
 }
 
 /// Reads the command line; defaults are the figures.
@@ -23,6 +25,7 @@ pub fn parse_args() -> Result<Args, String> {
         runs: 3,
         timeout: Duration::from_secs(600),
         pwrite: false,
+        settle: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -34,6 +37,7 @@ pub fn parse_args() -> Result<Args, String> {
             "--torrents" => a.torrents = number(value()?)?.max(1),
             "--runs" => a.runs = number(value()?)?.max(1),
             "--timeout" => a.timeout = Duration::from_secs(number(value()?)? as u64),
+            "--settle" => a.settle = Duration::from_secs(number(value()?)? as u64),
             "--storage" => {
                 a.pwrite = match value()?.as_str() {
                     "mmap" => false,
