@@ -188,11 +188,12 @@ fn leech(
     };
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let out = payload::temp_dir(&format!("scale-{mode}-{round}"));
+    // `--settle` before the idle peers connect: the session would drop them for not
+    // handshaking in time.
+    std::thread::sleep(args.settle);
     // Connected now but handshaken only after the add: the session drops a handshake for a
     // torrent it does not have, and there is no way to hand it the seeder later, so the idle
     // peers attach in the first moments of the download instead (`attached_at` says when).
-    // Before the idle peers connect: the session would drop them for not handshaking in time.
-    std::thread::sleep(args.settle);
     let mut idlers = match idle {
         0 => None,
         n => Some(

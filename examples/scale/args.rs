@@ -12,7 +12,7 @@ pub struct Args {
     pub timeout: Duration,
     /// The leecher writes with `pwrite` instead of through maps (`--storage pwrite`).
     pub pwrite: bool,
-    /// Seconds to wait before each download's clock starts (`--settle`).
+    /// How long to wait before each download, ahead of its idle peers connecting (`--settle`).
     pub settle: Duration,
 }
 
