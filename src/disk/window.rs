@@ -173,8 +173,9 @@ impl Windows {
         // Huge pages for the page cache behind the window: a write fault then maps a whole
         // 2 MiB folio instead of one 4 KiB page, so writing 1 GiB through maps takes a few
         // thousand faults, not a quarter of a million (each of which also zero-filled its page
-        // and prepared its blocks). Leecher CPU fell from 3.1 to 2.0 s/GiB (`examples/swarm`).
-        // Only a hint: without THP (or on another file system) nothing changes.
+        // and prepared its blocks). Leecher CPU fell from 3.1 to 2.0 s/GiB with warm memory and
+        // from 2.85 to 2.64 with memory handed back to the host (`examples/swarm`; ARCHITECTURE,
+        // "Storage"). Only a hint: without THP (or on another file system) nothing changes.
         #[cfg(target_os = "linux")]
         let _ = map.advise(memmap2::Advice::HugePage);
         let map = Arc::new(map);
