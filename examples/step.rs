@@ -3,7 +3,8 @@
 //! Two engines, a seeder and a leecher, are wired together through in-memory byte pipes. This
 //! loop plays the shell: it "connects" them, carries outbox bytes across, executes disk actions
 //! inline on a `Vec<u8>` per engine (hashing with SHA-1 as a real shell does), and moves a
-//! simulated clock forward one tick at a time, so the run is fast and deterministic.
+//! simulated clock straight to the engines' next deadline ([`Engine::poll_timeout`]), so the
+//! run is fast and deterministic.
 //!
 //! ```text
 //! cargo run --example step
@@ -16,7 +17,6 @@ use std::time::Instant;
 use coracle::bitfield::Bitfield;
 use coracle::engine::{
     Action, ConnId, DiskDone, DiskRequest, Engine, EngineConfig, Event, TorrentId, TorrentParams,
-    TICK,
 };
 use coracle::layout::Layout;
 use sha1::{Digest, Sha1};
@@ -78,17 +78,24 @@ fn main() {
     let mut done = false;
     for round in 0..10_000 {
         for n in nodes.iter_mut() {
-            n.engine.handle_tick(now);
+            if n.engine.poll_timeout().is_some_and(|at| at <= now) {
+                n.engine.handle_timeout(now);
+            }
         }
         done |= settle(&mut nodes, &torrent, now);
         if done {
             println!(
-                "leecher complete after {} tick(s) of simulated time",
-                round + 1
+                "leecher complete after {} wake-up(s), {:?} of simulated time",
+                round + 1,
+                now - start
             );
             break;
         }
-        now += TICK;
+        // Sleep until the earliest deadline, as a reactor would; none means nothing can happen.
+        match nodes.iter().filter_map(|n| n.engine.poll_timeout()).min() {
+            Some(at) => now = now.max(at),
+            None => break,
+        }
     }
     let stats = nodes[LEECHER]
         .engine
@@ -259,7 +266,7 @@ fn deliver(nodes: &mut [Node; 2], i: usize, now: Instant) -> bool {
         moved = true;
         nodes[to].engine.handle_data(theirs, &bytes, now);
         // An in-memory pipe takes everything at once: the outbox is always fully written.
-        nodes[i].engine.handle_written(conn);
+        nodes[i].engine.handle_written(conn, now);
     }
     moved
 }

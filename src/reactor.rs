@@ -119,14 +119,16 @@ impl Reactor {
     pub fn run(mut self) -> Result<(), StorageError> {
         let mut events = Events::with_capacity(1024);
         while !self.stopping {
+            // No deadline: sleep until a socket, a result or a command wakes us.
             let now = Instant::now();
-            let timeout = self.engine.next_timeout(now).saturating_duration_since(now);
             let timeout = if !self.to_read.is_empty() {
-                Duration::ZERO
+                Some(Duration::ZERO)
             } else {
-                timeout
+                self.engine
+                    .poll_timeout()
+                    .map(|at| at.saturating_duration_since(now))
             };
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     log::error!("poll failed: {e}");
                     break;
@@ -148,8 +150,8 @@ impl Reactor {
             self.drain_channels();
             self.read_ready();
             let now = Instant::now();
-            if now >= self.engine.next_timeout(now) {
-                self.engine.handle_tick(now);
+            if self.engine.poll_timeout().is_some_and(|at| at <= now) {
+                self.engine.handle_timeout(now);
             }
             // Writing can free room for uploads, which queue disk reads: repeat until quiet.
             loop {
@@ -318,7 +320,7 @@ impl Reactor {
                 let _ = reply.send(self.engine.stats(id));
             }
             Command::Pause(id) => self.engine.pause(id, now),
-            Command::Resume(id) => self.engine.resume(id),
+            Command::Resume(id) => self.engine.resume(id, now),
             Command::Remove(id) => {
                 self.engine.remove_torrent(id, now);
                 self.shelves.remove(&id);
@@ -562,7 +564,7 @@ impl Reactor {
             return self.close(conn, why);
         }
         if drained {
-            self.engine.handle_written(conn);
+            self.engine.handle_written(conn, Instant::now());
         }
     }
 

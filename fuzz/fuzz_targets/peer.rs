@@ -168,7 +168,7 @@ impl Shell {
             (_, r) => u64::from(r % 8),
         };
         self.now += Duration::from_millis(ms);
-        self.engine.handle_tick(self.now);
+        self.engine.handle_timeout(self.now);
         self.drain_actions();
         self.check();
     }
@@ -239,7 +239,7 @@ impl Shell {
         if self.rng.below(4) != 0 {
             let pending = out.len();
             out.consume(pending);
-            self.engine.handle_written(conn);
+            self.engine.handle_written(conn, self.now);
             self.drain_actions();
         }
     }
@@ -263,7 +263,7 @@ impl Shell {
         }
         self.write_out();
         self.now += Duration::from_secs(200);
-        self.engine.handle_tick(self.now);
+        self.engine.handle_timeout(self.now);
         self.drain_actions();
         self.check();
     }

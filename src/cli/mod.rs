@@ -17,7 +17,7 @@ use coracle::engine::{Event, TorrentStats};
 use coracle::metainfo::Metainfo;
 use coracle::session::read_torrent_file;
 use coracle::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
-use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
 
 use progress::Reporter;
 
@@ -197,7 +197,7 @@ fn load(path: &Path) -> Result<Metainfo, String> {
 
 /// Downloads or seeds one torrent until it completes, fails or a signal arrives.
 fn run(args: &RunArgs) -> Result<i32, String> {
-    let caught = install_signals()?;
+    let (caught, signals) = install_signals()?;
     let meta = load(&args.torrent)?;
     let mut rep = Reporter::new(args.mode, &meta.name, meta.total_length);
     let intro = intro(args, &meta);
@@ -216,7 +216,7 @@ fn run(args: &RunArgs) -> Result<i32, String> {
         .add(TorrentSource::Metainfo(Box::new(meta)), opts)
         .map_err(|e| e.to_string())?;
     rep.say(&format!("{intro}, port {}", session.listen_addr().port()));
-    let end = Watch::new(&handle, args, &mut rep).run(&session.events(), &caught);
+    let end = Watch::new(&handle, args, &mut rep).run(&session.events(), &signals, &caught);
     let last = handle.stats();
     // Exit 0 promises the data is on the disk, and the shutdown is what syncs it.
     let end = match (end, session.shutdown()) {
@@ -269,16 +269,54 @@ fn session_config(args: &RunArgs) -> SessionConfig {
 }
 
 /// The first SIGINT or SIGTERM sets the returned flag (the run then shuts down cleanly); a second
-/// one exits at once, in case shutting down hangs on a slow tracker.
-fn install_signals() -> Result<Arc<AtomicBool>, String> {
+/// one exits at once, in case shutting down hangs on a slow tracker. Each signal is also sent on
+/// the returned channel by a thread that sleeps until one arrives, so the main loop can wait
+/// for events without waking up to look at the flag.
+fn install_signals() -> Result<(Arc<AtomicBool>, Receiver<()>), String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
+    let failed = |e: std::io::Error| format!("installing the signal handler: {e}");
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, EXIT_FAIL, flag.clone())
             .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
-            .map_err(|e| format!("installing the signal handler: {e}"))?;
+            .map_err(failed)?;
     }
-    Ok(flag)
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(failed)?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("coracle-signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let _ = tx.try_send(());
+            }
+        })
+        .map_err(failed)?;
+    Ok((flag, rx))
+}
+
+/// The longest the main loop sleeps with nothing to show: completion and failure also arrive
+/// as events, and this catches one lost to a full queue.
+const SAFETY_NET: Duration = Duration::from_secs(10);
+
+/// Waits up to `wait` for an event; a signal ends the wait early (the caller reads the flag).
+fn next_event(
+    events: &Receiver<Event>,
+    signals: &Receiver<()>,
+    wait: Duration,
+) -> Result<Event, RecvTimeoutError> {
+    let mut sel = Select::new();
+    let on_event = sel.recv(events);
+    sel.recv(signals);
+    match sel.select_timeout(wait) {
+        Ok(op) if op.index() == on_event => {
+            op.recv(events).map_err(|_| RecvTimeoutError::Disconnected)
+        }
+        Ok(op) => {
+            let _ = op.recv(signals);
+            Err(RecvTimeoutError::Timeout)
+        }
+        Err(_) => Err(RecvTimeoutError::Timeout),
+    }
 }
 
 /// Follows one torrent: feeds its numbers to the display and decides when the run ends.
@@ -303,8 +341,10 @@ impl<'a> Watch<'a> {
         }
     }
 
-    /// Loops until the torrent completes (without `--seed`), fails, or `caught` is set.
-    fn run(mut self, events: &crossbeam_channel::Receiver<Event>, caught: &AtomicBool) -> End {
+    /// Loops until the torrent completes (without `--seed`), fails, or `caught` is set. It
+    /// sleeps until an event, a signal or the next display refresh: an idle `--quiet` seed
+    /// wakes only for the safety net.
+    fn run(mut self, events: &Receiver<Event>, signals: &Receiver<()>, caught: &AtomicBool) -> End {
         loop {
             if caught.load(Ordering::Relaxed) {
                 return if self.complete {
@@ -322,8 +362,11 @@ impl<'a> Watch<'a> {
                 Ok(()) | Err(Error::Timeout) => {}
                 Err(e) => return End::Failed(e.to_string()),
             }
-            // A short wait keeps Ctrl-C and completion prompt without spinning.
-            match events.recv_timeout(Duration::from_millis(100)) {
+            let wait = self
+                .rep
+                .until_due(Instant::now())
+                .map_or(SAFETY_NET, |d| d.min(SAFETY_NET));
+            match next_event(events, signals, wait) {
                 Ok(Event::Progress { torrent, stats }) if torrent == self.handle.id() => {
                     self.update(stats)
                 }

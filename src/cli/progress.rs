@@ -151,15 +151,27 @@ impl Reporter {
         self.mode == Mode::Human && self.tty
     }
 
+    /// How often the display is refreshed; `None` when it never is (`--quiet`).
+    fn every(&self) -> Option<Duration> {
+        match (self.mode, self.tty) {
+            (Mode::Quiet, _) => None,
+            (Mode::Json, _) => Some(Duration::from_secs(1)),
+            (Mode::Human, true) => Some(Duration::from_millis(250)),
+            (Mode::Human, false) => Some(Duration::from_secs(5)),
+        }
+    }
+
     /// Whether it is time for [`Self::show`] again.
     pub fn due(&self, now: Instant) -> bool {
-        let every = match (self.mode, self.tty) {
-            (Mode::Quiet, _) => return false,
-            (Mode::Json, _) => Duration::from_secs(1),
-            (Mode::Human, true) => Duration::from_millis(250),
-            (Mode::Human, false) => Duration::from_secs(5),
-        };
-        self.last.map_or(true, |t| now.duration_since(t) >= every)
+        self.until_due(now) == Some(Duration::ZERO)
+    }
+
+    /// How long until [`Self::show`] is due; `None` when it never is.
+    pub fn until_due(&self, now: Instant) -> Option<Duration> {
+        let every = self.every()?;
+        Some(self.last.map_or(Duration::ZERO, |t| {
+            (t + every).saturating_duration_since(now)
+        }))
     }
 
     /// Shows the latest numbers: redraws the bar, or prints a plain or JSON line.

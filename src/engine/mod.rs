@@ -6,7 +6,12 @@
 //! ([`Engine::outbox`], with [`Engine::take_dirty`] naming the ones that grew). It owns no socket,
 //! file, thread or clock, so the same code runs under the mio reactor and in the deterministic
 //! swarm simulation. Drain order for a shell: feed inputs, then drain actions, then write dirty
-//! outboxes, then sleep until [`Engine::next_timeout`].
+//! outboxes, then sleep until [`Engine::poll_timeout`] and call [`Engine::handle_timeout`].
+//!
+//! Timers are data: each torrent keeps a table of deadlines and a deadline per peer, the engine
+//! an ordered set of each torrent's earliest deadline and of each handshake's. The next wake-up
+//! is the earliest real deadline (none at all for an idle session), and a wake-up visits only
+//! the torrents and connections that are due.
 //!
 //! Connections start in a handshake stage held here (an incoming one does not yet know its
 //! torrent); once the handshake checks out they move into their torrent's core.
@@ -16,21 +21,21 @@ mod choker;
 mod io;
 mod outbox;
 mod peer;
+mod timer;
 mod torrent;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use io::*;
 pub use outbox::Outbox;
 pub use peer::{PeerError, Rate};
-pub use torrent::TorrentCore;
+pub use torrent::{TorrentCore, TorrentError};
 
 use crate::wire::{self, Handshake};
 
-/// How often the engine wants [`Engine::handle_tick`] at the latest.
-pub const TICK: Duration = Duration::from_millis(100);
+use timer::Deadlines;
 
 /// What handlers produce (actions for the shell, connections whose outbox grew) and the one
 /// resource every torrent's handlers share (spare piece buffers).
@@ -44,16 +49,47 @@ pub struct Outputs {
     pub buffers: buffers::PieceBuffers,
 }
 
-/// A connection before its handshake completed.
+/// Where a connection stands before its handshake completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Our TCP connect is in progress.
+    Dialing(TorrentId),
+    /// We dialled, connected and sent our handshake; theirs is awaited.
+    Sent(TorrentId),
+    /// They dialled us; their handshake will name the torrent.
+    Incoming,
+}
+
+/// A connection before its handshake completed. Once it does, the connection moves into its
+/// torrent as a `Peer` (awaiting its bitfield, then active).
 #[derive(Debug)]
 struct Handshaking {
     addr: SocketAddr,
-    outgoing: bool,
-    torrent: Option<TorrentId>,
-    connected: bool,
+    stage: Stage,
+    /// When the current stage began (its timeout counts from here).
     since: Instant,
     inbuf: Vec<u8>,
     out: Outbox,
+}
+
+impl Handshaking {
+    fn torrent(&self) -> Option<TorrentId> {
+        match self.stage {
+            Stage::Dialing(t) | Stage::Sent(t) => Some(t),
+            Stage::Incoming => None,
+        }
+    }
+
+    fn outgoing(&self) -> bool {
+        self.stage != Stage::Incoming
+    }
+
+    fn deadline(&self, cfg: &EngineConfig) -> Instant {
+        match self.stage {
+            Stage::Dialing(_) => self.since + cfg.connect_timeout,
+            Stage::Sent(_) | Stage::Incoming => self.since + cfg.handshake_timeout,
+        }
+    }
 }
 
 /// Every torrent and connection of a session. See the module documentation.
@@ -66,7 +102,10 @@ pub struct Engine {
     next_conn: ConnId,
     next_torrent: TorrentId,
     out: Outputs,
-    last_tick: Option<Instant>,
+    /// Each torrent's earliest deadline.
+    deadlines: Deadlines<TorrentId>,
+    /// Each handshake's connect or handshake timeout.
+    handshake_deadlines: Deadlines<ConnId>,
 }
 
 impl Engine {
@@ -80,7 +119,8 @@ impl Engine {
             next_conn: 1,
             next_torrent: 1,
             out: Outputs::default(),
-            last_tick: None,
+            deadlines: Deadlines::default(),
+            handshake_deadlines: Deadlines::default(),
         }
     }
 
@@ -105,11 +145,12 @@ impl Engine {
             self.remove_torrent(id, now);
         }
         let mut core = TorrentCore::new(id, params, &self.cfg, now);
-        core.start_checks(&mut self.out);
-        // Announce and dial the peers we were given now rather than on the next tick.
+        core.start_checks(now, &mut self.out);
+        // Announce and dial the peers we were given now rather than on a timer.
         core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);
         self.dial(id, now);
+        self.settle(id, now);
     }
 
     /// Removes a torrent and drops its connections.
@@ -117,32 +158,44 @@ impl Engine {
         let mut core = self.torrents.remove(&id)?;
         core.close_all(PeerError::Shutdown, now, &mut self.out);
         self.attached.retain(|_, t| *t != id);
+        self.deadlines.set(id, None);
+        self.close_stale_handshakes(id, now);
+        self.release_idle_spares();
+        Some(core)
+    }
+
+    /// Closes the handshakes that named torrent `id` (paused or removed).
+    fn close_stale_handshakes(&mut self, id: TorrentId, now: Instant) {
         let stale: Vec<ConnId> = self
             .handshaking
             .iter()
-            .filter(|(_, h)| h.torrent == Some(id))
+            .filter(|(_, h)| h.torrent() == Some(id))
             .map(|(c, _)| *c)
             .collect();
         for conn in stale {
             self.close_handshaking(conn, PeerError::Shutdown, now);
         }
-        Some(core)
     }
 
-    /// Pauses a torrent (drops its peers, stops dialling and announcing).
+    /// Pauses a torrent in any phase but failed: drops its peers and dials, stops dialling,
+    /// announcing and (while checking) starting new checks.
     pub fn pause(&mut self, id: TorrentId, now: Instant) {
         if let Some(t) = self.torrents.get_mut(&id) {
             t.pause(now, &mut self.out);
         }
         self.attached.retain(|_, t| *t != id);
+        self.close_stale_handshakes(id, now);
+        self.release_idle_spares();
+        self.settle(id, now);
     }
 
-    /// Resumes a paused torrent.
-    pub fn resume(&mut self, id: TorrentId) {
+    /// Resumes a paused torrent where it stopped and dials its known peers at once.
+    pub fn resume(&mut self, id: TorrentId, now: Instant) {
         self.count_buffers();
         if let Some(t) = self.torrents.get_mut(&id) {
-            t.resume();
+            t.resume(now, &mut self.out);
         }
+        self.settle(id, now);
     }
 
     /// A torrent's core, for inspection.
@@ -177,19 +230,21 @@ impl Engine {
             return None;
         }
         let conn = self.new_conn_id();
-        self.handshaking.insert(
-            conn,
-            Handshaking {
-                addr,
-                outgoing: false,
-                torrent: None,
-                connected: true,
-                since: now,
-                inbuf: Vec::new(),
-                out: Outbox::default(),
-            },
-        );
+        self.insert_handshaking(conn, addr, Stage::Incoming, now);
         Some(conn)
+    }
+
+    fn insert_handshaking(&mut self, conn: ConnId, addr: SocketAddr, stage: Stage, now: Instant) {
+        let h = Handshaking {
+            addr,
+            stage,
+            since: now,
+            inbuf: Vec::new(),
+            out: Outbox::default(),
+        };
+        self.handshake_deadlines
+            .set(conn, Some(h.deadline(&self.cfg)));
+        self.handshaking.insert(conn, h);
     }
 
     /// An outgoing connect finished: our handshake goes out first.
@@ -197,13 +252,18 @@ impl Engine {
         let Some(h) = self.handshaking.get_mut(&conn) else {
             return;
         };
-        let Some(t) = h.torrent.and_then(|t| self.torrents.get(&t)) else {
+        let Stage::Dialing(tid) = h.stage else {
             return;
         };
-        h.connected = true;
+        let Some(t) = self.torrents.get(&tid) else {
+            return;
+        };
+        h.stage = Stage::Sent(tid);
         h.since = now;
         h.out
             .encode_with(|b| our_handshake(t.info_hash(), &self.cfg.peer_id, b));
+        self.handshake_deadlines
+            .set(conn, Some(h.deadline(&self.cfg)));
         self.out.dirty.push(conn);
     }
 
@@ -217,6 +277,7 @@ impl Engine {
                     self.attached.remove(&conn);
                 }
             }
+            self.settle(tid, now);
             return;
         }
         let Some(h) = self.handshaking.get_mut(&conn) else {
@@ -234,7 +295,7 @@ impl Engine {
         let Some(h) = self.handshaking.get(&conn) else {
             return;
         };
-        let tid = match h.torrent {
+        let tid = match h.torrent() {
             Some(t) => Some(t),
             None => self
                 .torrents
@@ -257,7 +318,7 @@ impl Engine {
             Some(_) => Ok(()),
         };
         if let Err(e) = verdict {
-            if e == PeerError::SelfConnection && !h.outgoing {
+            if e == PeerError::SelfConnection && !h.outgoing() {
                 self.close_self_dials(now);
             }
             return self.close_handshaking(conn, e, now);
@@ -265,14 +326,15 @@ impl Engine {
         let (Some(mut h), Some(tid)) = (self.handshaking.remove(&conn), tid) else {
             return;
         };
+        self.handshake_deadlines.set(conn, None);
         let Some(t) = self.torrents.get_mut(&tid) else {
             return;
         };
-        if !h.outgoing {
+        if !h.outgoing() {
             h.out
                 .encode_with(|b| our_handshake(&hs.info_hash, &self.cfg.peer_id, b));
         }
-        t.add_peer(conn, h.addr, h.outgoing, hs.peer_id, now, &mut self.out);
+        t.add_peer(conn, h.addr, h.outgoing(), hs.peer_id, now, &mut self.out);
         if hs.reserved[EXTENSION_BYTE] & EXTENSION_BIT != 0 {
             t.send_extension_handshake(conn, now, &mut self.out);
         }
@@ -287,6 +349,7 @@ impl Engine {
             let rest = rest.to_vec();
             self.handle_data(conn, &rest, now);
         }
+        self.settle(tid, now);
     }
 
     /// We accepted a connection from ourselves: the dialling side is one of our own outgoing
@@ -297,7 +360,7 @@ impl Engine {
         let ours: Vec<ConnId> = self
             .handshaking
             .iter()
-            .filter(|(_, h)| h.outgoing && h.connected && h.addr.port() == port)
+            .filter(|(_, h)| matches!(h.stage, Stage::Sent(_)) && h.addr.port() == port)
             .map(|(c, _)| *c)
             .collect();
         for conn in ours {
@@ -309,19 +372,20 @@ impl Engine {
         let Some(h) = self.handshaking.remove(&conn) else {
             return;
         };
+        self.handshake_deadlines.set(conn, None);
         log::debug!("connection {conn} to {} dropped: {reason}", h.addr);
         self.out
             .actions
             .push_back(Action::Event(Event::PeerDropped {
-                torrent: h.torrent,
+                torrent: h.torrent(),
                 addr: h.addr,
                 reason: reason.clone(),
             }));
-        if h.outgoing {
-            let give_up = matches!(reason, PeerError::SelfConnection | PeerError::WrongInfoHash);
-            if let Some(t) = h.torrent.and_then(|t| self.torrents.get_mut(&t)) {
-                t.dial_failed(h.addr, now, give_up);
+        if let Some(tid) = h.torrent() {
+            if let Some(t) = self.torrents.get_mut(&tid) {
+                t.dial_ended(h.addr, &reason, now);
             }
+            self.settle(tid, now);
         }
         self.out.actions.push_back(Action::Close { conn, reason });
     }
@@ -330,10 +394,12 @@ impl Engine {
     pub fn handle_closed(&mut self, conn: ConnId, why: String, now: Instant) {
         self.count_buffers();
         if let Some(h) = self.handshaking.remove(&conn) {
-            if h.outgoing {
-                if let Some(t) = h.torrent.and_then(|t| self.torrents.get_mut(&t)) {
-                    t.dial_failed(h.addr, now, false);
+            self.handshake_deadlines.set(conn, None);
+            if let Some(tid) = h.torrent() {
+                if let Some(t) = self.torrents.get_mut(&tid) {
+                    t.dial_ended(h.addr, &PeerError::Closed(why), now);
                 }
+                self.settle(tid, now);
             }
             return;
         }
@@ -341,18 +407,19 @@ impl Engine {
             if let Some(t) = self.torrents.get_mut(&tid) {
                 t.remove_peer(conn, now, &PeerError::Closed(why));
             }
+            self.settle(tid, now);
         }
     }
 
     /// The outbox of `conn` was written out completely: more uploads may start.
-    pub fn handle_written(&mut self, conn: ConnId) {
-        if let Some(t) = self
-            .attached
-            .get(&conn)
-            .and_then(|tid| self.torrents.get_mut(tid))
-        {
+    pub fn handle_written(&mut self, conn: ConnId, now: Instant) {
+        let Some(&tid) = self.attached.get(&conn) else {
+            return;
+        };
+        if let Some(t) = self.torrents.get_mut(&tid) {
             t.pump_uploads(conn, &mut self.out);
         }
+        self.settle(tid, now);
     }
 
     /// A disk job finished.
@@ -371,7 +438,8 @@ impl Engine {
         if self.out.buffers.starved && self.out.buffers.live < live_before {
             self.refill_starved(tid, now);
         }
-        self.forget_dropped(tid);
+        self.release_idle_spares();
+        self.settle(tid, now);
     }
 
     /// A tracker announce finished.
@@ -381,15 +449,16 @@ impl Engine {
         if let Some(t) = self.torrents.get_mut(&id) {
             t.handle_announce(done, now, &mut self.out);
         }
-        self.dial(id, now);
+        self.settle(id, now);
     }
 
     /// Stops a torrent on an error found outside the engine (for example storage that cannot open).
-    pub fn fail_torrent(&mut self, id: TorrentId, error: String, now: Instant) {
+    pub fn fail_torrent(&mut self, id: TorrentId, error: TorrentError, now: Instant) {
         if let Some(t) = self.torrents.get_mut(&id) {
             t.fail(error, now, &mut self.out);
         }
-        self.forget_dropped(id);
+        self.release_idle_spares();
+        self.settle(id, now);
     }
 
     /// Refills the torrents after `freed` (wrapping around), so the session budget `freed` just
@@ -407,6 +476,7 @@ impl Engine {
             if let Some(t) = self.torrents.get_mut(&id) {
                 t.refill(now, &mut self.out);
             }
+            self.settle(id, now);
         }
     }
 
@@ -419,6 +489,25 @@ impl Engine {
             .values()
             .map(TorrentCore::budgeted_buffer_bytes)
             .sum();
+    }
+
+    /// After an input for torrent `tid`: forget its dropped connections, dial if something
+    /// made room or brought candidates, and file its next deadline.
+    fn settle(&mut self, tid: TorrentId, now: Instant) {
+        self.forget_dropped(tid);
+        if self.torrents.get(&tid).is_some_and(TorrentCore::wants_dial) {
+            self.dial(tid, now);
+        }
+        let next = self.torrents.get(&tid).and_then(TorrentCore::next_deadline);
+        self.deadlines.set(tid, next);
+    }
+
+    /// Spare piece buffers serve downloads only: a session that just seeds (or is paused)
+    /// holds none.
+    fn release_idle_spares(&mut self) {
+        if self.out.buffers.bytes() > 0 && !self.torrents.values().any(|t| t.is_downloading()) {
+            self.out.buffers.clear();
+        }
     }
 
     /// Forgets the connections `tid` removed. Called after every input, so it must cost nothing
@@ -434,51 +523,43 @@ impl Engine {
         }
     }
 
-    /// Runs timers: handshake and connect timeouts, each torrent's timers, and dialling.
-    pub fn handle_tick(&mut self, now: Instant) {
+    /// Runs what is due at `now`: handshake and connect timeouts, then each due torrent's
+    /// timers (and its dial retries). Work is in proportion to what is due, never to the number
+    /// of torrents or idle peers.
+    pub fn handle_timeout(&mut self, now: Instant) {
         self.count_buffers();
-        self.last_tick = Some(now);
-        self.expire_handshakes(now);
-        let ids: Vec<TorrentId> = self.torrents.keys().copied().collect();
-        for id in ids {
-            if let Some(t) = self.torrents.get_mut(&id) {
-                t.handle_tick(now, &mut self.out);
-            }
-            self.forget_dropped(id);
-            self.dial(id, now);
-        }
-        // Only downloads take spares: a session that just seeds (or is paused) holds none.
-        let downloading = self
-            .torrents
-            .values()
-            .any(|t| *t.state() == TorrentState::Downloading);
-        if !downloading && self.out.buffers.bytes() > 0 {
-            self.out.buffers.clear();
-        }
-    }
-
-    fn expire_handshakes(&mut self, now: Instant) {
-        let late: Vec<(ConnId, PeerError)> = self
-            .handshaking
-            .iter()
-            .filter_map(|(&c, h)| {
-                let age = now.saturating_duration_since(h.since);
-                if !h.connected && age >= self.cfg.connect_timeout {
-                    Some((c, PeerError::ConnectTimeout))
-                } else if h.connected && age >= self.cfg.handshake_timeout {
-                    Some((c, PeerError::HandshakeTimeout))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        for (conn, why) in late {
+        while let Some(conn) = self.handshake_deadlines.pop_due(now) {
+            let why = match self.handshaking.get(&conn).map(|h| h.stage) {
+                Some(Stage::Dialing(_)) => PeerError::ConnectTimeout,
+                Some(_) => PeerError::HandshakeTimeout,
+                None => continue,
+            };
             self.close_handshaking(conn, why, now);
         }
+        // Collected first: a torrent may file a new deadline that is already due (an upload
+        // refill counted from the last one), which must wait for the next call, not loop here.
+        let mut due = Vec::new();
+        while let Some(tid) = self.deadlines.pop_due(now) {
+            due.push(tid);
+        }
+        for tid in due {
+            if let Some(t) = self.torrents.get_mut(&tid) {
+                t.handle_timeout(now, &mut self.out);
+                if t.take_dial_due(now) {
+                    self.dial(tid, now);
+                }
+            }
+            self.settle(tid, now);
+        }
+        self.release_idle_spares();
     }
 
     fn dial(&mut self, id: TorrentId, now: Instant) {
-        let half_open = self.handshaking.values().filter(|h| !h.connected).count();
+        let half_open = self
+            .handshaking
+            .values()
+            .filter(|h| matches!(h.stage, Stage::Dialing(_)))
+            .count();
         let total = self.connection_count();
         let Some(t) = self.torrents.get_mut(&id) else {
             return;
@@ -486,24 +567,12 @@ impl Engine {
         let room = self
             .cfg
             .max_peers_per_torrent
-            .saturating_sub(t.peers.len() + t.connecting.len())
+            .saturating_sub(t.peer_slots_used())
             .min(self.cfg.max_half_open.saturating_sub(half_open))
             .min(self.cfg.max_connections.saturating_sub(total));
         for addr in t.take_dial_targets(room, now) {
-            let conn = self.next_conn;
-            self.next_conn += 1;
-            self.handshaking.insert(
-                conn,
-                Handshaking {
-                    addr,
-                    outgoing: true,
-                    torrent: Some(id),
-                    connected: false,
-                    since: now,
-                    inbuf: Vec::new(),
-                    out: Outbox::default(),
-                },
-            );
+            let conn = self.new_conn_id();
+            self.insert_handshaking(conn, addr, Stage::Dialing(id), now);
             self.out.actions.push_back(Action::Connect { conn, addr });
         }
     }
@@ -515,6 +584,7 @@ impl Engine {
                 t.add_candidate(*p, now);
             }
         }
+        self.settle(id, now);
     }
 
     /// The next action for the shell, in the order they arose.
@@ -545,9 +615,14 @@ impl Engine {
             .map(|p| &mut p.out)
     }
 
-    /// When the engine next needs [`Engine::handle_tick`].
-    pub fn next_timeout(&self, now: Instant) -> Instant {
-        self.last_tick.map_or(now, |t| t + TICK)
+    /// When the engine next needs [`Engine::handle_timeout`]: the earliest deadline of any
+    /// torrent or handshake, or `None` when nothing is scheduled (an idle session sleeps until
+    /// a socket, a result or a command wakes it).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.deadlines.first(), self.handshake_deadlines.first()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

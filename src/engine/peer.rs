@@ -117,6 +117,16 @@ impl Rate {
         self.pending = 0;
     }
 
+    /// Bytes counted since the last sample.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// Sets a rate that has decayed to nearly nothing to exactly zero, so it reads as idle.
+    pub fn settle(&mut self) {
+        self.per_second = 0.0;
+    }
+
     /// Bytes per second.
     pub fn per_second(&self) -> f64 {
         self.per_second

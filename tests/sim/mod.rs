@@ -4,7 +4,7 @@
 //! run is reproducible from its seed.
 //!
 //! The loop jumps from event to event (chunk arrivals, disk completions, connects, closes) and
-//! ticks every engine every [`engine::TICK`] of simulated time.
+//! to each engine's own next deadline ([`Engine::poll_timeout`]), as the reactor does.
 
 mod disk;
 mod net;
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use coracle::bitfield::Bitfield;
 use coracle::engine::{
-    self, Action, ConnId, DiskDone, Engine, EngineConfig, Event as EngineEvent, PeerError,
-    TorrentId, TorrentParams, TorrentStats,
+    Action, ConnId, DiskDone, Engine, EngineConfig, Event as EngineEvent, PeerError, TorrentId,
+    TorrentParams, TorrentStats,
 };
 use coracle::layout::{Layout, BLOCK_SIZE};
 
@@ -141,7 +141,6 @@ enum Event {
 pub struct Sim {
     base: Instant,
     now: Duration,
-    next_tick: Duration,
     rng: Rng,
     pub payload: Vec<u8>,
     pub layout: Layout,
@@ -184,7 +183,6 @@ impl Sim {
         Sim {
             base,
             now: Duration::ZERO,
-            next_tick: Duration::ZERO,
             rng,
             payload,
             layout,
@@ -257,10 +255,20 @@ impl Sim {
         true
     }
 
-    /// Advances to the next event or tick (or by 1 ms while a sender waits for buffer room) and
-    /// processes everything due then.
+    /// The earliest deadline of any live engine, in simulated time.
+    fn next_deadline(&self) -> Option<Duration> {
+        self.nodes
+            .iter()
+            .filter(|n| n.alive)
+            .filter_map(|n| n.engine.poll_timeout())
+            .map(|at| at.saturating_duration_since(self.base))
+            .min()
+    }
+
+    /// Advances to the next event or engine deadline (or by 1 ms while a sender waits for
+    /// buffer room) and processes everything due then.
     fn step(&mut self, limit: Duration) {
-        let mut next = self.next_tick;
+        let mut next = self.next_deadline().unwrap_or(limit);
         if let Some((&(t, _), _)) = self.events.first_key_value() {
             next = next.min(t);
         }
@@ -276,11 +284,10 @@ impl Sim {
             self.deliver(ev);
             self.settle();
         }
-        if self.now >= self.next_tick {
-            self.next_tick = self.now + engine::TICK;
-            let now = self.instant();
-            for n in self.nodes.iter_mut().filter(|n| n.alive) {
-                n.engine.handle_tick(now);
+        let now = self.instant();
+        for n in self.nodes.iter_mut().filter(|n| n.alive) {
+            if n.engine.poll_timeout().is_some_and(|at| at <= now) {
+                n.engine.handle_timeout(now);
             }
         }
         self.settle();

@@ -178,7 +178,8 @@ impl Sim {
         let drained = out.is_empty();
         self.send(node, conn, bytes);
         if drained {
-            self.nodes[node].engine.handle_written(conn);
+            let now = self.instant();
+            self.nodes[node].engine.handle_written(conn, now);
         }
         drained
     }

@@ -130,14 +130,13 @@ impl TorrentCore {
     /// Bans `addr`: its connections close, it is never dialled again, and pieces holding its
     /// blocks start over (those blocks cannot be trusted, and would fail the hash anyway).
     pub(super) fn ban(&mut self, addr: SocketAddr, now: Instant, out: &mut Outputs) {
-        if !self.banned.insert(addr) {
+        if !self.dialer.ban(addr) {
             return;
         }
         log::warn!(
             "torrent {}: banning {addr} for sending corrupt data",
             self.id
         );
-        self.dialable.remove(&addr);
         let guilty: Vec<ConnId> = self
             .peers
             .iter()
@@ -146,7 +145,7 @@ impl TorrentCore {
             .collect();
         for conn in &guilty {
             if let Some(p) = self.peers.get(conn) {
-                self.banned_ids.insert(p.peer_id);
+                self.dialer.ban_id(p.peer_id);
             }
         }
         for conn in guilty {

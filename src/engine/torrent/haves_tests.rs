@@ -62,13 +62,13 @@ fn idle_peers_hear_haves_once_a_second_interested_ones_every_tick() {
     let mut now = t0 + TICK;
     verified(&mut t, 0, now, &mut out);
     verified(&mut t, 1, now, &mut out);
-    t.handle_tick(now, &mut out);
+    t.handle_timeout(now, &mut out);
     assert_eq!(haves(&mut t, eager), [0, 1], "interested: the next tick");
     assert_eq!(haves(&mut t, idle), [] as [u32; 0], "idle: not yet");
 
     now += TICK;
     verified(&mut t, 2, now, &mut out);
-    t.handle_tick(now, &mut out);
+    t.handle_timeout(now, &mut out);
     assert_eq!(haves(&mut t, eager), [2]);
     assert_eq!(haves(&mut t, idle), [] as [u32; 0]);
 
@@ -78,7 +78,7 @@ fn idle_peers_hear_haves_once_a_second_interested_ones_every_tick() {
 
     // A second after the last idle round, the idle `holder` hears everything but piece 1.
     now = t0 + Duration::from_secs(1);
-    t.handle_tick(now, &mut out);
+    t.handle_timeout(now, &mut out);
     assert_eq!(haves(&mut t, holder), [0, 2]);
     assert_eq!(haves(&mut t, idle), [] as [u32; 0], "nothing twice");
     assert_eq!(haves(&mut t, eager), [] as [u32; 0], "nothing twice");
@@ -94,6 +94,6 @@ fn idle_peers_hear_haves_once_a_second_interested_ones_every_tick() {
         &mut out,
     );
     now += Duration::from_secs(1);
-    t.handle_tick(now, &mut out);
+    t.handle_timeout(now, &mut out);
     assert_eq!(haves(&mut t, late), [] as [u32; 0]);
 }

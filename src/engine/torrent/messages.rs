@@ -6,9 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::phase::Phase;
 use super::{TorrentCore, MAX_KEEPALIVES, READS_PER_PEER};
 use crate::bitfield::Bitfield;
-use crate::engine::io::{Action, ConnId, DiskRequest, TorrentState};
+use crate::engine::io::{Action, ConnId, DiskRequest};
 use crate::engine::peer::{PeerError, Upload};
 use crate::engine::Outputs;
 use crate::layout::BlockRef;
@@ -23,6 +24,7 @@ impl TorrentCore {
         };
         peer.last_recv = now;
         let mut pending = std::mem::take(&mut peer.inbuf);
+        self.arm_sample(now);
         // Finish a frame that an earlier read split, taking only the bytes it still needs.
         while !pending.is_empty() {
             match wire::decode_frame(&pending, self.max_frame) {
@@ -92,6 +94,7 @@ impl TorrentCore {
             }
             Message::Unchoke => {
                 peer.peer_choking = false;
+                self.arm_refill(now);
                 Ok(())
             }
             Message::Interested => {
@@ -181,7 +184,7 @@ impl TorrentCore {
         // The bitfield replaces the empty set assumed at the handshake; haves cannot precede it.
         peer.has = bf;
         peer.wanted = wanted;
-        if peer.is_seed() && self.state == TorrentState::Seeding {
+        if peer.is_seed() && self.phase == Phase::Seeding {
             return Err(PeerError::BothSeeds);
         }
         self.update_interest(conn, now, out);
@@ -226,7 +229,7 @@ impl TorrentCore {
             peer.wanted += 1;
         }
         self.picker.add_peer_have(index);
-        if peer.is_seed() && self.state == TorrentState::Seeding {
+        if peer.is_seed() && self.phase == Phase::Seeding {
             return Err(PeerError::BothSeeds);
         }
         self.update_interest(conn, now, out);
@@ -235,7 +238,7 @@ impl TorrentCore {
 
     /// Sends interested / not interested when our wish for this peer's pieces changed.
     pub(super) fn update_interest(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
-        let downloading = self.state == TorrentState::Downloading;
+        let downloading = self.is_downloading();
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
@@ -331,8 +334,12 @@ impl TorrentCore {
             return;
         };
         while peer.reads_in_flight < READS_PER_PEER && peer.out.len() < limit {
-            // With a rate limit, a read starts only while the bucket has tokens; the tick refills it.
+            // With a rate limit, a read starts only while the bucket has tokens; a timer
+            // refills it.
             if self.cfg.upload_rate_limit.is_some() && self.upload_tokens <= 0 {
+                if !peer.upload_queue.is_empty() {
+                    self.arm_upload_tokens();
+                }
                 break;
             }
             let Some(up) = peer.upload_queue.pop_front() else {
@@ -384,7 +391,7 @@ impl TorrentCore {
         peer.last_block = now;
         peer.snubbed = false;
         let addr = peer.addr;
-        self.down_rate.add(u64::from(length));
+        self.totals.down_rate.add(u64::from(length));
         if self
             .solo
             .get(&index)
@@ -397,7 +404,7 @@ impl TorrentCore {
         }
         match self.picker.on_block_received(b) {
             BlockArrival::New { piece_complete } => {
-                self.downloaded += u64::from(length);
+                self.totals.downloaded += u64::from(length);
                 self.store_block(b, addr, data);
                 self.cancel_duplicates(conn, b, now, out);
                 if piece_complete {

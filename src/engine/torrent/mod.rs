@@ -5,34 +5,51 @@
 //! outputs are [`Action`]s pushed onto the engine's queue and bytes in each peer's `out` buffer.
 //! Nothing here blocks, reads the clock, or touches sockets and files. Disk work (hash, write,
 //! read) goes out as [`DiskRequest`]s and comes back through [`TorrentCore::handle_disk`].
+//!
+//! Sub-machines with private fields own one concern each and never call back into the core:
+//! [`phase`] (what the torrent is doing, with the data of that phase), [`dialer`] (candidates,
+//! backoff, bans), [`announcer`] (tiers and the announce in flight). The core's own files split
+//! its inputs: `messages` (the wire), `requests` (the pipeline and disk answers), `timers` (what
+//! a deadline runs), `blame` (hash-failure attribution), `have_log` (which `have`s each peer
+//! heard).
+//!
+//! [`DiskRequest`]: crate::engine::DiskRequest
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::choker::{self, Candidate};
 use super::io::{
     Action, ConnId, EngineConfig, Event, TorrentId, TorrentParams, TorrentState, TorrentStats,
 };
 use super::peer::{Peer, PeerError};
+use super::timer::{Deadlines, TimerTable};
 use super::Outputs;
 
+mod announcer;
 mod blame;
 #[cfg(test)]
 mod budget_tests;
+mod dialer;
 mod have_log;
 #[cfg(test)]
 mod haves_tests;
 mod messages;
+mod phase;
 mod requests;
 mod timers;
+#[cfg(test)]
+mod timers_tests;
 #[cfg(test)]
 mod upload_tests;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::picker::Picker;
-use crate::tracker::{AnnounceEvent, TrackerList};
 use crate::wire::Message;
+use dialer::{DialEnd, Dialer};
+pub use phase::TorrentError;
+use phase::{Phase, Recheck};
+use timers::Timer;
 
 /// Disk checks in flight during a recheck (enough to keep every pool worker busy).
 const CHECKS_IN_FLIGHT: usize = 8;
@@ -55,11 +72,14 @@ struct PartialPiece {
     senders: Vec<Option<SocketAddr>>,
 }
 
-/// Where a peer we may dial stands.
-#[derive(Debug, Clone, Copy)]
-struct Dialable {
-    not_before: Instant,
-    failures: u32,
+/// Byte counts and rates of one torrent, for stats and the choker.
+#[derive(Debug, Default)]
+struct Totals {
+    downloaded: u64,
+    uploaded: u64,
+    hash_failures: u32,
+    down_rate: super::peer::Rate,
+    up_rate: super::peer::Rate,
 }
 
 /// One torrent's state machine. See the module documentation.
@@ -72,13 +92,14 @@ pub struct TorrentCore {
     /// Largest frame payload a peer may send: our bitfield or one block, whichever is larger.
     /// Checked before buffering, so a partial frame costs at most this per peer.
     max_frame: u32,
-    state: TorrentState,
+    phase: Phase,
     picker: Picker,
     pub(super) peers: BTreeMap<ConnId, Peer>,
     partial: BTreeMap<u32, PartialPiece>,
     /// Pieces verified, for the `have`s each peer has yet to hear (see `flush_haves`).
     haves: have_log::HaveLog,
-    /// When peers not interested in us were last sent their `have`s.
+    /// When `have`s last went out, and when peers not interested in us last heard theirs.
+    last_haves: Instant,
     last_idle_haves: Instant,
     /// Peers we are interested in (`am_interested`): the only ones a verified piece can change
     /// anything for, so per-piece work never visits idle peers.
@@ -89,36 +110,24 @@ pub struct TorrentCore {
     /// without scanning every connection of the session.
     pub(super) removed: Vec<ConnId>,
     buffered_bytes: usize,
-    check_next: u32,
-    checks_in_flight: usize,
-    /// Addresses we may dial, with backoff; `connecting` holds those with a connect in progress.
-    dialable: BTreeMap<SocketAddr, Dialable>,
-    pub(super) connecting: BTreeSet<SocketAddr>,
+    dialer: Dialer,
     /// Evidence from pieces that failed with several senders (see `blame`).
     suspects: BTreeMap<u32, Vec<blame::Record>>,
     /// Pieces that failed with several senders, each refetched from one peer only (its owner,
     /// once assigned) so the next verdict names the culprit.
     solo: BTreeMap<u32, Option<ConnId>>,
-    banned: BTreeSet<SocketAddr>,
-    /// Peer ids of banned peers: an incoming connection comes from a new port each time.
-    banned_ids: BTreeSet<[u8; 20]>,
-    trackers: TrackerList,
-    announcing: bool,
-    announce_event: AnnounceEvent,
-    started_sent: bool,
-    completed_pending: bool,
-    downloaded: u64,
-    uploaded: u64,
-    hash_failures: u32,
+    announcer: announcer::Announcer,
+    totals: Totals,
     /// Upload token bucket (bytes) when `upload_rate_limit` is set.
     upload_tokens: i64,
     last_refill: Instant,
-    down_rate: super::peer::Rate,
-    up_rate: super::peer::Rate,
     last_sample: Instant,
-    last_rechoke: Instant,
     last_optimistic: Instant,
     optimistic: Option<ConnId>,
+    /// The torrent's own deadlines (see `timers`).
+    timers: TimerTable<{ Timer::COUNT }>,
+    /// Each peer's next keep-alive, inactivity or request-timeout check.
+    peer_checks: Deadlines<ConnId>,
     rng: crate::rng::SplitMix64,
     scratch: Vec<BlockRef>,
 }
@@ -134,50 +143,40 @@ impl TorrentCore {
             info_hash: p.info_hash,
             layout: p.layout,
             max_frame: max_frame(&p.layout),
-            state: TorrentState::Checking,
+            phase: Phase::Checking(Recheck::default()),
             picker,
             peers: BTreeMap::new(),
             partial: BTreeMap::new(),
             haves: have_log::HaveLog::default(),
+            last_haves: now,
             last_idle_haves: now,
             interesting: BTreeSet::new(),
             peer_ids: BTreeMap::new(),
             removed: Vec::new(),
             buffered_bytes: 0,
-            check_next: 0,
-            checks_in_flight: 0,
-            dialable: BTreeMap::new(),
-            connecting: BTreeSet::new(),
+            dialer: Dialer::default(),
             suspects: BTreeMap::new(),
             solo: BTreeMap::new(),
-            banned: BTreeSet::new(),
-            banned_ids: BTreeSet::new(),
-            trackers: TrackerList::new(p.trackers, seed ^ 0x7ac),
-            announcing: false,
-            announce_event: AnnounceEvent::None,
-            started_sent: false,
-            completed_pending: false,
-            downloaded: 0,
-            uploaded: 0,
-            hash_failures: 0,
+            announcer: announcer::Announcer::new(p.trackers, seed ^ 0x7ac),
+            totals: Totals::default(),
             upload_tokens: 0,
             last_refill: now,
-            down_rate: Default::default(),
-            up_rate: Default::default(),
             last_sample: now,
-            last_rechoke: now,
             last_optimistic: now,
             optimistic: None,
+            timers: TimerTable::default(),
+            peer_checks: Deadlines::default(),
             rng: crate::rng::SplitMix64(seed),
             scratch: Vec::new(),
         };
         for addr in p.peers {
-            t.add_candidate(addr, now);
+            t.dialer.add(addr, now);
         }
         if !p.recheck {
-            t.check_next = t.layout.num_pieces();
-            t.state = t.active_state();
+            t.phase = t.active_phase();
         }
+        t.timers
+            .arm(Timer::Sample as usize, now + timers::SAMPLE_EVERY);
         t
     }
 
@@ -185,11 +184,12 @@ impl TorrentCore {
         self.rng.next_u64()
     }
 
-    fn active_state(&self) -> TorrentState {
+    /// Downloading or seeding, whichever the pieces say.
+    fn active_phase(&self) -> Phase {
         if self.picker.pieces_left() == 0 {
-            TorrentState::Seeding
+            Phase::Seeding
         } else {
-            TorrentState::Downloading
+            Phase::Downloading
         }
     }
 
@@ -199,28 +199,29 @@ impl TorrentCore {
     }
 
     /// Its state.
-    pub fn state(&self) -> &TorrentState {
-        &self.state
+    pub fn state(&self) -> TorrentState {
+        self.phase.state()
+    }
+
+    /// Whether it is downloading (the only phase that uses piece buffers and spares).
+    pub fn is_downloading(&self) -> bool {
+        self.phase == Phase::Downloading
     }
 
     /// Whether it takes peers (not paused, failed or checking).
     pub fn accepts_peers(&self) -> bool {
-        matches!(
-            self.state,
-            TorrentState::Downloading | TorrentState::Seeding
-        )
+        self.phase.is_active()
     }
 
     /// Whether `addr` is banned for sending bad data: that address, or (off loopback, where
     /// every test peer shares one IP) any port of its IP.
     pub fn is_banned(&self, addr: &SocketAddr) -> bool {
-        self.banned.contains(addr)
-            || (!addr.ip().is_loopback() && self.banned.iter().any(|b| b.ip() == addr.ip()))
+        self.dialer.is_banned(addr)
     }
 
     /// Whether a peer with this id was banned.
     pub fn is_banned_id(&self, id: &[u8; 20]) -> bool {
-        self.banned_ids.contains(id)
+        self.dialer.is_banned_id(id)
     }
 
     /// Whether a peer with this id is already connected.
@@ -228,10 +229,15 @@ impl TorrentCore {
         self.peer_ids.contains_key(id)
     }
 
+    /// Connected peers plus dials in progress: what counts against the per-torrent peer limit.
+    pub(crate) fn peer_slots_used(&self) -> usize {
+        self.peers.len() + self.dialer.connecting()
+    }
+
     /// Bytes in this torrent's piece buffers, counted against the session's budget while it
     /// downloads (a paused torrent's partial pieces wait outside it, so they never block others).
     pub(crate) fn budgeted_buffer_bytes(&self) -> usize {
-        if self.state == TorrentState::Downloading {
+        if self.phase == Phase::Downloading {
             self.buffered_bytes
         } else {
             0
@@ -251,66 +257,62 @@ impl TorrentCore {
             .map(|p| u64::from(self.layout.piece_len(p)))
             .sum();
         TorrentStats {
-            state: self.state.clone(),
+            state: self.phase.state(),
             pieces_done: have.count(),
             pieces_total: self.layout.num_pieces(),
             bytes_done,
             bytes_total: self.layout.total_length(),
-            downloaded: self.downloaded,
-            uploaded: self.uploaded,
-            down_rate: self.down_rate.per_second(),
-            up_rate: self.up_rate.per_second(),
+            downloaded: self.totals.downloaded,
+            uploaded: self.totals.uploaded,
+            down_rate: self.totals.down_rate.per_second(),
+            up_rate: self.totals.up_rate.per_second(),
             peers: self.peers.len(),
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
-            hash_failures: self.hash_failures,
-            banned: self.banned.len(),
+            hash_failures: self.totals.hash_failures,
+            banned: self.dialer.banned_count(),
         }
     }
 
     /// Remembers a peer address to dial (from a tracker or the user).
     pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
-        if addr.port() == 0 || self.is_banned(&addr) {
-            return;
-        }
-        self.dialable.entry(addr).or_insert(Dialable {
-            not_before: now,
-            failures: 0,
-        });
+        self.dialer.add(addr, now);
     }
 
-    /// Addresses to dial now, at most `room`; each is marked as connecting.
+    /// Whether an input since the last dial may have made a new dial possible.
+    pub(crate) fn wants_dial(&self) -> bool {
+        self.dialer.wants_dial()
+    }
+
+    /// Addresses to dial now, at most `room`; each is marked as connecting. When candidates
+    /// wait for a backoff (or for room), the dial timer is armed for them.
     pub fn take_dial_targets(&mut self, room: usize, now: Instant) -> Vec<SocketAddr> {
-        if !self.accepts_peers() || room == 0 {
+        if !self.accepts_peers() {
+            self.timers.set(Timer::Dial as usize, None);
             return Vec::new();
         }
         let connected: BTreeSet<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
-        let out: Vec<SocketAddr> = self
-            .dialable
-            .iter()
-            .filter(|(a, d)| {
-                d.not_before <= now && !connected.contains(a) && !self.connecting.contains(a)
-            })
-            .map(|(a, _)| *a)
-            .take(room)
-            .collect();
-        for a in &out {
-            self.connecting.insert(*a);
-        }
+        let out = self.dialer.take_targets(room, &connected, now);
+        let next = if self.dialer.has_ready(&connected, now) {
+            // Ready but no room: try again soon rather than on every input.
+            Some(now + timers::DIAL_RETRY)
+        } else {
+            self.dialer.next_retry(&connected, now)
+        };
+        self.timers.set(Timer::Dial as usize, next);
         out
     }
 
-    /// A dial to `addr` failed or the peer went away: try again later, backing off.
-    pub fn dial_failed(&mut self, addr: SocketAddr, now: Instant, give_up: bool) {
-        self.connecting.remove(&addr);
-        if give_up {
-            self.dialable.remove(&addr);
-            return;
-        }
-        if let Some(d) = self.dialable.get_mut(&addr) {
-            d.failures += 1;
-            let secs = 5u64 << d.failures.min(6);
-            d.not_before = now + Duration::from_secs(secs);
-        }
+    /// A dial to `addr` (or the connection it made) ended for `reason`: a failure backs off,
+    /// our own close (pause, removal) does not, and some reasons end that address for good.
+    pub fn dial_ended(&mut self, addr: SocketAddr, reason: &PeerError, now: Instant) {
+        let how = match reason {
+            PeerError::Banned | PeerError::SelfConnection | PeerError::WrongInfoHash => {
+                DialEnd::GiveUp
+            }
+            PeerError::Shutdown => DialEnd::Ours,
+            _ => DialEnd::Failed,
+        };
+        self.dialer.ended(addr, how, now);
     }
 
     /// A handshake completed: the peer joins. Sends our bitfield.
@@ -326,10 +328,7 @@ impl TorrentCore {
         let n = self.layout.num_pieces();
         let mut peer = Peer::new(addr, outgoing, id, n, now);
         if outgoing {
-            self.connecting.remove(&addr);
-            if let Some(d) = self.dialable.get_mut(&addr) {
-                d.failures = 0;
-            }
+            self.dialer.connected(addr);
         }
         if self.picker.have().count() > 0 {
             peer.send(&Message::Bitfield(self.picker.have().as_bytes()), now);
@@ -338,6 +337,7 @@ impl TorrentCore {
         peer.haves_sent = self.haves.end();
         *self.peer_ids.entry(id).or_default() += 1;
         self.peers.insert(conn, peer);
+        self.schedule_peer_check(conn);
         out.dirty.push(conn);
     }
 
@@ -348,6 +348,7 @@ impl TorrentCore {
         };
         self.removed.push(conn);
         self.interesting.remove(&conn);
+        self.peer_checks.set(conn, None);
         if let Some(n) = self.peer_ids.get_mut(&peer.peer_id) {
             *n -= 1;
             if *n == 0 {
@@ -362,12 +363,8 @@ impl TorrentCore {
         if self.optimistic == Some(conn) {
             self.optimistic = None;
         }
-        let give_up = matches!(
-            reason,
-            PeerError::Banned | PeerError::SelfConnection | PeerError::WrongInfoHash
-        );
         if peer.outgoing {
-            self.dial_failed(peer.addr, now, give_up);
+            self.dial_ended(peer.addr, reason, now);
         }
     }
 

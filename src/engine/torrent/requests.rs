@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant};
 
+use super::phase::{Phase, Recheck, Resume, TorrentError};
+use super::timers::{Timer, SHORT};
 use super::{PartialPiece, TorrentCore, CHECKS_IN_FLIGHT};
-use crate::engine::io::{Action, ConnId, DiskDone, DiskRequest, Event, TorrentState};
+use crate::engine::io::{Action, ConnId, DiskDone, DiskRequest, Event};
 use crate::engine::peer::{Peer, PeerError};
 use crate::engine::Outputs;
-use crate::tracker::AnnounceEvent;
 use crate::wire::{self, Message};
 
 /// How long a peer not interested in us may wait for our `have`s. They only matter to it
@@ -33,7 +34,7 @@ fn send_haves_to(peer: &mut Peer, pieces: &[u32], now: Instant, conn: ConnId, ou
 impl TorrentCore {
     /// Tops up the request pipeline of `conn` to the depth its rate deserves.
     pub(crate) fn fill_requests(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
-        if self.state != TorrentState::Downloading {
+        if !self.is_downloading() {
             return;
         }
         let Some(peer) = self.peers.get(&conn) else {
@@ -88,6 +89,8 @@ impl TorrentCore {
         }
         if !picks.is_empty() {
             out.dirty.push(conn);
+            self.note_request(conn, now);
+            self.arm_refill(now);
         }
         self.scratch = picks;
     }
@@ -117,31 +120,34 @@ impl TorrentCore {
         );
     }
 
-    /// Starts as many disk checks as the recheck may have in flight.
-    pub(crate) fn start_checks(&mut self, out: &mut Outputs) {
-        if self.state != TorrentState::Checking {
+    /// Starts as many disk checks as the recheck may have in flight, and leaves the checking
+    /// phase when the last answer is in.
+    pub(crate) fn start_checks(&mut self, now: Instant, out: &mut Outputs) {
+        let Phase::Checking(recheck) = &mut self.phase else {
             return;
-        }
+        };
         let n = self.layout.num_pieces();
-        while self.checks_in_flight < CHECKS_IN_FLIGHT && self.check_next < n {
+        while recheck.in_flight < CHECKS_IN_FLIGHT && recheck.next < n {
             out.actions.push_back(Action::Disk(DiskRequest::Check {
                 torrent: self.id,
-                piece: self.check_next,
+                piece: recheck.next,
             }));
-            self.check_next += 1;
-            self.checks_in_flight += 1;
+            recheck.next += 1;
+            recheck.in_flight += 1;
         }
-        if self.checks_in_flight == 0 && self.check_next >= n {
-            self.state = self.active_state();
-            out.actions.push_back(Action::Event(Event::Checked {
-                torrent: self.id,
-                pieces_have: self.picker.have().count(),
-                pieces_total: n,
-            }));
-            if self.state == TorrentState::Seeding {
-                out.actions
-                    .push_back(Action::Event(Event::Completed { torrent: self.id }));
-            }
+        if recheck.in_flight > 0 || recheck.next < n {
+            self.arm_sample(now);
+            return;
+        }
+        self.phase = self.active_phase();
+        out.actions.push_back(Action::Event(Event::Checked {
+            torrent: self.id,
+            pieces_have: self.picker.have().count(),
+            pieces_total: n,
+        }));
+        if self.phase == Phase::Seeding {
+            out.actions
+                .push_back(Action::Event(Event::Completed { torrent: self.id }));
         }
     }
 
@@ -152,14 +158,18 @@ impl TorrentCore {
                 piece, ok, buffer, ..
             } => self.on_verified(piece, ok, buffer, now, out),
             DiskDone::WriteFailed { error, piece, .. } => {
-                self.fail(format!("writing piece {piece} failed: {error}"), now, out)
+                self.fail(TorrentError::Write { piece, error }, now, out)
             }
             DiskDone::Checked { piece, ok, .. } => {
-                self.checks_in_flight = self.checks_in_flight.saturating_sub(1);
+                // A check answered while paused still counts; the next ones wait for resume.
+                let Some(recheck) = self.phase.recheck_mut() else {
+                    return;
+                };
+                recheck.in_flight = recheck.in_flight.saturating_sub(1);
                 if ok {
                     self.picker.on_piece_verified(piece);
                 }
-                self.start_checks(out);
+                self.start_checks(now, out);
             }
             DiskDone::Read {
                 conn,
@@ -193,8 +203,9 @@ impl TorrentCore {
                 peer.out.push_owned(bytes);
                 peer.last_send = now;
                 peer.up.add(u64::from(len));
-                self.uploaded += u64::from(len);
-                self.up_rate.add(u64::from(len));
+                self.totals.uploaded += u64::from(len);
+                self.totals.up_rate.add(u64::from(len));
+                self.arm_sample(now);
                 out.dirty.push(conn);
             }
             Ok(_) => {}
@@ -225,7 +236,7 @@ impl TorrentCore {
             self.announce_have(piece, now, out);
         } else {
             log::warn!("torrent {}: piece {piece} failed its hash check", self.id);
-            self.hash_failures += 1;
+            self.totals.hash_failures += 1;
             self.picker.on_piece_failed(piece);
             self.blame_failed(piece, &buffer, &senders, now, out);
         }
@@ -233,7 +244,7 @@ impl TorrentCore {
         out.buffers
             .give(buffer, self.cfg.session_piece_buffer_bytes);
 
-        if self.state == TorrentState::Downloading && self.picker.pieces_left() == 0 {
+        if self.is_downloading() && self.picker.pieces_left() == 0 {
             self.complete(now, out);
         }
         self.refill(now, out);
@@ -270,15 +281,20 @@ impl TorrentCore {
             }
             self.update_interest(conn, now, out);
         }
-        // The `have`s themselves go out in batches (`flush_haves`): one write per peer per tick
-        // at most, instead of one per peer per piece.
+        // The `have`s themselves go out in batches (`flush_haves`): one write per peer per
+        // 100 ms at most, instead of one per peer per piece.
         self.haves.push(piece);
+        // At most one batch per 100 ms: due at once when the last went out longer ago.
+        self.timers
+            .arm(Timer::Haves as usize, self.last_haves + SHORT);
     }
 
-    /// Sends the `have`s peers have not heard yet: to peers interested in us every call (each
-    /// tick), to the rest at most every `IDLE_HAVES_EVERY`.
+    /// Sends the `have`s peers have not heard yet: to peers interested in us every call (the
+    /// `Haves` timer, 100 ms after a piece verifies), to the rest at most every
+    /// `IDLE_HAVES_EVERY`; the timer stays armed until every peer heard everything.
     pub(super) fn flush_haves(&mut self, now: Instant, out: &mut Outputs) {
         let end = self.haves.end();
+        self.last_haves = now;
         let idle_due = now.saturating_duration_since(self.last_idle_haves) >= IDLE_HAVES_EVERY;
         if idle_due {
             self.last_idle_haves = now;
@@ -292,6 +308,10 @@ impl TorrentCore {
             oldest = oldest.min(peer.haves_sent);
         }
         self.haves.trim(oldest);
+        if oldest < end {
+            let idle_at = self.last_idle_haves + IDLE_HAVES_EVERY;
+            self.timers.arm(Timer::Haves as usize, idle_at);
+        }
     }
 
     /// Sends `conn` every `have` it has not heard yet, now.
@@ -307,9 +327,8 @@ impl TorrentCore {
 
     fn complete(&mut self, now: Instant, out: &mut Outputs) {
         log::info!("torrent {}: download complete", self.id);
-        self.state = TorrentState::Seeding;
-        self.completed_pending = true;
-        self.trackers.force();
+        self.phase = Phase::Seeding;
+        self.announcer.completed();
         out.actions
             .push_back(Action::Disk(DiskRequest::Release { torrent: self.id }));
         out.actions
@@ -326,17 +345,46 @@ impl TorrentCore {
     }
 
     /// Stops the torrent on an error it cannot recover from.
-    pub(crate) fn fail(&mut self, error: String, now: Instant, out: &mut Outputs) {
-        if matches!(self.state, TorrentState::Failed(_)) {
+    pub(crate) fn fail(&mut self, error: TorrentError, now: Instant, out: &mut Outputs) {
+        if matches!(self.phase, Phase::Failed(_)) {
             return;
         }
         log::error!("torrent {}: {error}", self.id);
-        self.state = TorrentState::Failed(error.clone());
+        let message = error.to_string();
+        self.phase = Phase::Failed(error);
         self.close_all(PeerError::Shutdown, now, out);
         out.actions.push_back(Action::Event(Event::Failed {
             torrent: self.id,
-            error,
+            error: message,
         }));
+    }
+
+    /// Pauses in any phase but failed: every peer is dropped, nothing is dialled or announced,
+    /// and a recheck stops starting new checks, until [`Self::resume`].
+    pub fn pause(&mut self, now: Instant, out: &mut Outputs) {
+        let resume = match &self.phase {
+            Phase::Checking(r) => Resume::Checking(*r),
+            Phase::Downloading | Phase::Seeding => Resume::Active,
+            Phase::Paused(_) | Phase::Failed(_) => return,
+        };
+        self.close_all(PeerError::Shutdown, now, out);
+        self.phase = Phase::Paused(resume);
+    }
+
+    /// Resumes a paused torrent where it stopped; known peers are dialled at once (a pause is
+    /// never counted against them).
+    pub fn resume(&mut self, now: Instant, out: &mut Outputs) {
+        let Phase::Paused(resume) = &self.phase else {
+            return;
+        };
+        self.phase = match resume {
+            Resume::Checking(r) => Phase::Checking(Recheck { ..*r }),
+            Resume::Active => self.active_phase(),
+        };
+        self.dialer.reset_backoff(now);
+        self.start_checks(now, out);
+        self.arm_sample(now);
+        self.maybe_announce(now, out);
     }
 
     /// Drops every peer. Partial pieces stay, to be finished after a resume.
@@ -345,17 +393,6 @@ impl TorrentCore {
         for conn in conns {
             self.drop_peer(conn, why.clone(), now, out);
         }
-        self.connecting.clear();
-    }
-
-    /// The event the next announce carries.
-    pub(crate) fn next_event(&self) -> AnnounceEvent {
-        if !self.started_sent {
-            AnnounceEvent::Started
-        } else if self.completed_pending {
-            AnnounceEvent::Completed
-        } else {
-            AnnounceEvent::None
-        }
+        self.dialer.cancel_dials();
     }
 }

@@ -1,12 +1,16 @@
-//! The clock-driven side of a torrent: rates, timeouts, keep-alives, the choker's rounds,
-//! announces and progress reports. Driven by [`TorrentCore::handle_tick`] with the shell's `now`.
+//! The clock-driven side of a torrent, as deadlines: rates and progress, each peer's keep-alive,
+//! inactivity and request timeouts, the choker's rounds, announces, dial retries, batched
+//! `have`s and upload tokens. [`TorrentCore::handle_timeout`] runs only what is due; each timer
+//! is armed by the input that makes it needed and stays disarmed while there is nothing to do,
+//! so an idle torrent (seeding, no traffic) wakes its process only for announces and keep-alives.
 //!
 //! Part of the sans-IO torrent core (reactor thread); see the parent module.
 
 use std::time::{Duration, Instant};
 
-use super::{choker, Candidate, TorrentCore};
-use crate::engine::io::{Action, AnnounceDone, ConnId, Event, TorrentState};
+use super::TorrentCore;
+use crate::engine::choker::{self, Candidate};
+use crate::engine::io::{Action, AnnounceDone, ConnId, Event};
 use crate::engine::peer::PeerError;
 use crate::engine::Outputs;
 use crate::tracker::{AnnounceEvent, AnnounceRequest};
@@ -14,35 +18,219 @@ use crate::wire::Message;
 
 /// Idle time after which we send a keep-alive (peers drop us after two minutes of silence).
 const KEEPALIVE_AFTER: Duration = Duration::from_secs(60);
-/// How often rates are sampled and progress is reported.
-const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How early a keep-alive may go out so that those due within this window share one wake-up:
+/// peers that joined over a few hundred milliseconds would otherwise each wake the reactor.
+const KEEPALIVE_SLACK: Duration = Duration::from_secs(1);
+/// How often rates are sampled and progress is reported while there is traffic.
+pub(super) const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How soon `have`s reach peers interested in us, and how often full pipelines are topped up.
+pub(super) const SHORT: Duration = Duration::from_millis(100);
+/// How soon to retry dials that found no room (the session's connection limits).
+pub(super) const DIAL_RETRY: Duration = Duration::from_secs(1);
+/// A rate below this many bytes per second with nothing pending counts as idle: it is set to 0
+/// and sampling stops until traffic returns.
+const IDLE_RATE: f64 = 256.0;
+
+/// The torrent's own deadlines (peers' checks live in `peer_checks`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Timer {
+    /// Sample rates and report progress.
+    Sample,
+    /// The choker's round.
+    Rechoke,
+    /// A dial retry after a backoff (taken by the engine, which owns the connection limits).
+    Dial,
+    /// `have`s that peers have not heard yet.
+    Haves,
+    /// Top up the pipelines of peers that serve us.
+    Refill,
+    /// Upload tokens, while uploads wait for them.
+    UploadTokens,
+}
+
+impl Timer {
+    /// How many kinds there are (the size of the table).
+    pub(super) const COUNT: usize = 6;
+}
 
 impl TorrentCore {
-    /// Runs every timer that is due at `now`.
-    pub fn handle_tick(&mut self, now: Instant, out: &mut Outputs) {
-        self.flush_haves(now, out);
-        let elapsed = now.saturating_duration_since(self.last_sample);
-        if elapsed >= SAMPLE_EVERY {
-            self.last_sample = now;
-            self.sample_rates(elapsed);
-            out.actions.push_back(Action::Event(Event::Progress {
-                torrent: self.id,
-                stats: self.stats(),
-            }));
+    /// Runs every timer of this torrent that is due at `now`, and only those.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Outputs) {
+        if self.timers.take_due(Timer::Haves as usize, now) {
+            self.flush_haves(now, out);
         }
-        if !self.accepts_peers() {
-            return;
+        if self.timers.take_due(Timer::Sample as usize, now) {
+            self.sample(now, out);
         }
-        self.expire(now, out);
-        self.refill_upload_tokens(now, out);
-        if now.saturating_duration_since(self.last_rechoke) >= choker::RECHOKE_INTERVAL {
+        let mut due = Vec::new();
+        while let Some(conn) = self.peer_checks.pop_due(now + KEEPALIVE_SLACK) {
+            due.push(conn);
+        }
+        for conn in due {
+            self.check_peer(conn, now, out);
+        }
+        if self.timers.take_due(Timer::UploadTokens as usize, now) {
+            self.refill_upload_tokens(now, out);
+        }
+        if self.timers.take_due(Timer::Rechoke as usize, now) {
             self.rechoke(now, out);
+        }
+        if self.timers.take_due(Timer::Refill as usize, now) {
+            self.refill(now, out);
+            self.arm_refill(now);
         }
         self.maybe_announce(now, out);
     }
 
-    /// Adds one tick's worth of upload allowance (a burst of at most a second) and restarts the
-    /// uploads that waited for it.
+    /// The earliest deadline of this torrent.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let own = self.timers.next();
+        let peers = self.peer_checks.first();
+        let announce = if self.accepts_peers() {
+            self.announcer.next_deadline()
+        } else {
+            None
+        };
+        [own, peers, announce].into_iter().flatten().min()
+    }
+
+    /// Whether the dial retry is due (the engine dials, since it owns the connection limits).
+    pub(crate) fn take_dial_due(&mut self, now: Instant) -> bool {
+        self.timers.take_due(Timer::Dial as usize, now)
+    }
+
+    /// Traffic or progress happened: rates must be sampled until they settle.
+    pub(super) fn arm_sample(&mut self, now: Instant) {
+        if !self.timers.is_armed(Timer::Sample as usize) {
+            self.last_sample = now;
+            self.timers.arm(Timer::Sample as usize, now + SAMPLE_EVERY);
+        }
+    }
+
+    /// Keeps pipelines topped up while some peer we want data from serves us.
+    pub(super) fn arm_refill(&mut self, now: Instant) {
+        let serving = self.is_downloading()
+            && self
+                .interesting
+                .iter()
+                .any(|c| self.peers.get(c).is_some_and(|p| !p.peer_choking));
+        if serving {
+            self.timers.arm(Timer::Refill as usize, now + SHORT);
+        }
+    }
+
+    /// Keeps the choker's rounds going while anyone is interested in us or unchoked.
+    pub(super) fn arm_rechoke(&mut self, now: Instant) {
+        self.timers
+            .arm(Timer::Rechoke as usize, now + choker::RECHOKE_INTERVAL);
+    }
+
+    /// Samples rates and reports progress; keeps sampling only while something moves.
+    fn sample(&mut self, now: Instant, out: &mut Outputs) {
+        let elapsed = now.saturating_duration_since(self.last_sample);
+        self.last_sample = now;
+        let busy = self.totals.down_rate.pending() + self.totals.up_rate.pending() > 0;
+        self.totals.down_rate.sample(elapsed);
+        self.totals.up_rate.sample(elapsed);
+        let settled = !busy
+            && self.totals.down_rate.per_second() < IDLE_RATE
+            && self.totals.up_rate.per_second() < IDLE_RATE;
+        for peer in self.peers.values_mut() {
+            peer.down.sample(elapsed);
+            peer.up.sample(elapsed);
+            if settled {
+                // Every peer's bytes are also the torrent's, so its rates are no higher.
+                peer.down.settle();
+                peer.up.settle();
+            }
+        }
+        if settled {
+            self.totals.down_rate.settle();
+            self.totals.up_rate.settle();
+        }
+        out.actions.push_back(Action::Event(Event::Progress {
+            torrent: self.id,
+            stats: self.stats(),
+        }));
+        let checking = matches!(self.phase, super::Phase::Checking(_));
+        let keep = !settled || checking || (self.is_downloading() && !self.peers.is_empty());
+        if keep {
+            self.timers.arm(Timer::Sample as usize, now + SAMPLE_EVERY);
+        }
+    }
+
+    /// Schedules the next check of `conn`: its keep-alive, its silence limit, or its oldest
+    /// request's timeout, whichever comes first.
+    pub(super) fn schedule_peer_check(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        let keepalive = peer.last_send + KEEPALIVE_AFTER;
+        let silence = peer.last_recv + self.cfg.inactivity_timeout;
+        let request = peer
+            .in_flight
+            .iter()
+            .map(|(_, at)| *at + self.cfg.request_timeout)
+            .min();
+        let at = [Some(keepalive), Some(silence), request]
+            .into_iter()
+            .flatten()
+            .min();
+        self.peer_checks.set(conn, at);
+    }
+
+    /// A request went out to `conn`: its timeout may come before the scheduled check.
+    pub(super) fn note_request(&mut self, conn: ConnId, at: Instant) {
+        let due = at + self.cfg.request_timeout;
+        match self.peer_checks.get(conn) {
+            Some(t) if t <= due => {}
+            _ => self.peer_checks.set(conn, Some(due)),
+        }
+    }
+
+    /// Drops `conn` if silent too long, sends a keep-alive if we were, and hands its timed-out
+    /// requests to other peers. Then schedules its next check.
+    fn check_peer(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        if now.saturating_duration_since(peer.last_recv) >= self.cfg.inactivity_timeout {
+            self.drop_peer(conn, PeerError::Inactive, now, out);
+            return;
+        }
+        if (now + KEEPALIVE_SLACK).saturating_duration_since(peer.last_send) >= KEEPALIVE_AFTER {
+            peer.send(&Message::KeepAlive, now);
+            out.dirty.push(conn);
+        }
+        let limit = self.cfg.request_timeout;
+        let mut expired = Vec::new();
+        peer.in_flight.retain(|(b, at)| {
+            let late = now.saturating_duration_since(*at) >= limit;
+            if late {
+                expired.push(*b);
+            }
+            !late
+        });
+        if !expired.is_empty() {
+            // A peer that sits on requests is snubbed: one request at a time until it delivers.
+            peer.snubbed = true;
+            let solo_owner = self.solo.values().any(|o| *o == Some(conn));
+            for b in expired {
+                peer.cancel_request(b, now);
+                self.picker.on_request_dropped(b);
+            }
+            out.dirty.push(conn);
+            if solo_owner {
+                self.release_solo(conn);
+            }
+            // The freed blocks go to whoever can take them now.
+            self.refill(now, out);
+        }
+        self.schedule_peer_check(conn);
+    }
+
+    /// Adds the allowance earned since the last refill (a burst of at most a second) and
+    /// restarts the uploads that waited for it.
     fn refill_upload_tokens(&mut self, now: Instant, out: &mut Outputs) {
         let Some(limit) = self.cfg.upload_rate_limit else {
             return;
@@ -63,63 +251,18 @@ impl TorrentCore {
         }
     }
 
-    fn sample_rates(&mut self, elapsed: Duration) {
-        self.down_rate.sample(elapsed);
-        self.up_rate.sample(elapsed);
-        for peer in self.peers.values_mut() {
-            peer.down.sample(elapsed);
-            peer.up.sample(elapsed);
-        }
+    /// Uploads wait for tokens: refill them shortly after the last refill.
+    pub(super) fn arm_upload_tokens(&mut self) {
+        self.timers
+            .arm(Timer::UploadTokens as usize, self.last_refill + SHORT);
     }
 
-    /// Drops silent peers, sends keep-alives, and hands timed-out requests to other peers.
-    fn expire(&mut self, now: Instant, out: &mut Outputs) {
-        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
-        for conn in conns {
-            let Some(peer) = self.peers.get_mut(&conn) else {
-                continue;
-            };
-            if now.saturating_duration_since(peer.last_recv) >= self.cfg.inactivity_timeout {
-                self.drop_peer(conn, PeerError::Inactive, now, out);
-                continue;
-            }
-            if now.saturating_duration_since(peer.last_send) >= KEEPALIVE_AFTER {
-                peer.send(&Message::KeepAlive, now);
-                out.dirty.push(conn);
-            }
-            let limit = self.cfg.request_timeout;
-            let mut expired = Vec::new();
-            peer.in_flight.retain(|(b, at)| {
-                let late = now.saturating_duration_since(*at) >= limit;
-                if late {
-                    expired.push(*b);
-                }
-                !late
-            });
-            if expired.is_empty() {
-                continue;
-            }
-            // A peer that sits on requests is snubbed: one request at a time until it delivers.
-            peer.snubbed = true;
-            let solo_owner = self.solo.values().any(|o| *o == Some(conn));
-            for b in expired {
-                peer.cancel_request(b, now);
-                self.picker.on_request_dropped(b);
-            }
-            out.dirty.push(conn);
-            if solo_owner {
-                self.release_solo(conn);
-            }
-        }
-        let conns: Vec<ConnId> = self.peers.keys().copied().collect();
-        for conn in conns {
-            self.fill_requests(conn, now, out);
-        }
-    }
-
-    /// Recomputes who we upload to (every ten seconds; the optimistic slot every thirty).
+    /// Recomputes who we upload to (every ten seconds; the optimistic slot every thirty), and
+    /// keeps the rounds going while anyone is interested or unchoked.
     pub(crate) fn rechoke(&mut self, now: Instant, out: &mut Outputs) {
-        self.last_rechoke = now;
+        if !self.accepts_peers() {
+            return;
+        }
         if now.saturating_duration_since(self.last_optimistic) >= choker::OPTIMISTIC_INTERVAL {
             self.last_optimistic = now;
             self.optimistic = None;
@@ -134,7 +277,7 @@ impl TorrentCore {
                 up_rate: p.up.per_second(),
             })
             .collect();
-        let seeding = self.state == TorrentState::Seeding;
+        let seeding = !self.is_downloading();
         let random = self.random();
         let (unchoke, optimistic) = choker::choose(
             &candidates,
@@ -144,8 +287,11 @@ impl TorrentCore {
             random,
         );
         self.optimistic = optimistic;
+        let mut any_open = false;
         for (&conn, peer) in self.peers.iter_mut() {
+            any_open |= peer.peer_interested;
             let want = unchoke.contains(&conn);
+            any_open |= want;
             if want != peer.am_choking {
                 continue;
             }
@@ -159,11 +305,15 @@ impl TorrentCore {
             }
             out.dirty.push(conn);
         }
+        if any_open {
+            self.arm_rechoke(now);
+        }
     }
 
     /// Unchokes a newly interested peer at once when an upload slot is free, rather than making
     /// it wait for the next round.
     pub(crate) fn unchoke_if_slot_free(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
+        self.arm_rechoke(now);
         let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
         if unchoked >= self.cfg.upload_slots {
             return;
@@ -180,15 +330,13 @@ impl TorrentCore {
 
     /// Sends an announce if one is due (and the torrent takes peers).
     pub(crate) fn maybe_announce(&mut self, now: Instant, out: &mut Outputs) {
-        if self.announcing || !self.accepts_peers() {
+        if !self.accepts_peers() {
             return;
         }
-        let Some(url) = self.trackers.poll_due(now) else {
+        let Some((url, event)) = self.announcer.poll_due(now) else {
             return;
         };
-        self.announcing = true;
-        let request = self.announce_request(self.next_event());
-        self.announce_event = request.event;
+        let request = self.announce_request(event);
         out.actions.push_back(Action::Announce {
             torrent: self.id,
             url,
@@ -203,27 +351,21 @@ impl TorrentCore {
             info_hash: self.info_hash,
             peer_id: self.cfg.peer_id,
             port: self.cfg.listen_port,
-            uploaded: self.uploaded,
-            downloaded: self.downloaded,
+            uploaded: self.totals.uploaded,
+            downloaded: self.totals.downloaded,
             left: stats.bytes_total - stats.bytes_done,
             event,
             numwant: 50,
             key: (self.cfg.seed as u32) ^ (self.id as u32),
-            tracker_id: self.trackers.tracker_id().map(<[u8]>::to_vec),
+            tracker_id: self.announcer.tracker_id().map(<[u8]>::to_vec),
         }
     }
 
     /// The tracker answered (or failed to).
     pub fn handle_announce(&mut self, done: AnnounceDone, now: Instant, out: &mut Outputs) {
-        self.announcing = false;
         match done.result {
             Ok(resp) => {
-                self.trackers.on_success(&done.url, &resp, now);
-                match self.announce_event {
-                    AnnounceEvent::Started => self.started_sent = true,
-                    AnnounceEvent::Completed => self.completed_pending = false,
-                    _ => {}
-                }
+                self.announcer.on_success(&done.url, &resp, now);
                 if let Some(w) = resp.warning.clone() {
                     out.actions.push_back(Action::Event(Event::TrackerTrouble {
                         torrent: self.id,
@@ -236,7 +378,7 @@ impl TorrentCore {
                 }
             }
             Err(e) => {
-                self.trackers.on_failure(&done.url, now);
+                self.announcer.on_failure(&done.url, now);
                 out.actions.push_back(Action::Event(Event::TrackerTrouble {
                     torrent: self.id,
                     url: done.url,
@@ -244,32 +386,12 @@ impl TorrentCore {
                 }));
             }
         }
+        self.maybe_announce(now, out);
     }
 
     /// Where to send the `stopped` announce at shutdown: the tracker that answered last (the one
     /// that knows us), if any did.
     pub fn stop_announce_url(&self) -> Option<String> {
-        self.trackers.answered().map(str::to_string)
-    }
-
-    /// The earliest time a timer of this torrent needs the shell to call back.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.trackers.next_deadline()
-    }
-
-    /// Pauses: every peer is dropped, nothing is dialled or announced until [`Self::resume`].
-    pub fn pause(&mut self, now: Instant, out: &mut Outputs) {
-        if !self.accepts_peers() {
-            return;
-        }
-        self.close_all(PeerError::Shutdown, now, out);
-        self.state = TorrentState::Paused;
-    }
-
-    /// Resumes a paused torrent.
-    pub fn resume(&mut self) {
-        if self.state == TorrentState::Paused {
-            self.state = self.active_state();
-        }
+        self.announcer.stop_url().map(str::to_string)
     }
 }

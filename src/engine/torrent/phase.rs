@@ -1,0 +1,97 @@
+//! A torrent's phase, each variant holding only the data valid in it: the recheck cursor exists
+//! only while checking, the reason only when failed, and a paused torrent remembers what it
+//! returns to.
+//!
+//! Part of the sans-IO torrent core (reactor thread). Pure data: transitions are decided by the
+//! torrent, which consumes the old phase.
+
+use std::fmt;
+
+use crate::engine::io::TorrentState;
+
+/// Where a recheck of data found on disk stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Recheck {
+    /// The next piece to check.
+    pub(crate) next: u32,
+    /// Checks handed to the pool and not answered yet.
+    pub(crate) in_flight: usize,
+}
+
+/// What a paused torrent goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// The recheck it was in (checks in flight when it paused still count when they return).
+    Checking(Recheck),
+    /// Downloading or seeding, whichever the pieces say.
+    Active,
+}
+
+/// Why a torrent stopped for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TorrentError {
+    /// A verified piece could not be written (disk full, I/O error).
+    Write {
+        /// The piece.
+        piece: u32,
+        /// What the storage said.
+        error: String,
+    },
+    /// The torrent's storage failed outside a piece write (for example it could not open).
+    Storage(String),
+}
+
+impl fmt::Display for TorrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TorrentError::Write { piece, error } => {
+                write!(f, "writing piece {piece} failed: {error}")
+            }
+            TorrentError::Storage(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for TorrentError {}
+
+/// What a torrent is doing. See the module documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Hashing data found on disk.
+    Checking(Recheck),
+    /// Fetching pieces.
+    Downloading,
+    /// Every piece verified; serving others.
+    Seeding,
+    /// Stopped by the user: no connections, no announces.
+    Paused(Resume),
+    /// Stopped by an error it cannot recover from.
+    Failed(TorrentError),
+}
+
+impl Phase {
+    /// The public name of the phase.
+    pub(crate) fn state(&self) -> TorrentState {
+        match self {
+            Phase::Checking(_) => TorrentState::Checking,
+            Phase::Downloading => TorrentState::Downloading,
+            Phase::Seeding => TorrentState::Seeding,
+            Phase::Paused(_) => TorrentState::Paused,
+            Phase::Failed(e) => TorrentState::Failed(e.to_string()),
+        }
+    }
+
+    /// Whether the torrent takes peers, dials and announces.
+    pub(crate) fn is_active(&self) -> bool {
+        matches!(self, Phase::Downloading | Phase::Seeding)
+    }
+
+    /// The recheck in progress, running or paused.
+    pub(crate) fn recheck_mut(&mut self) -> Option<&mut Recheck> {
+        match self {
+            Phase::Checking(r) | Phase::Paused(Resume::Checking(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
