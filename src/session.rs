@@ -9,12 +9,11 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use mio::{Poll, Waker};
 
 use crate::bitfield::Bitfield;
 use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError};
@@ -22,7 +21,7 @@ use crate::engine::{
     Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState, TorrentStats,
 };
 use crate::metainfo::{Metainfo, MetainfoError, MAX_TORRENT_FILE};
-use crate::reactor::{Reactor, Shelf, WAKER};
+use crate::reactor::{Bound, Command, Reactor, Shelf, StatusCell, Wake};
 use crate::tracker::{TrackerClient, TrackerConfig};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
@@ -121,56 +120,11 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Instructions from handles to the reactor thread.
-pub(crate) enum Command {
-    Add {
-        id: TorrentId,
-        params: TorrentParams,
-        shelf: Shelf,
-    },
-    Stats {
-        id: TorrentId,
-        reply: Sender<Option<TorrentStats>>,
-    },
-    Pause(TorrentId),
-    Resume(TorrentId),
-    Remove(TorrentId),
-    Shutdown,
-}
-
-/// A torrent's end state, shared with its handles so `wait` can block on it.
-#[derive(Debug, Default)]
-pub(crate) struct StatusCell {
-    state: Mutex<Option<TorrentState>>,
-    changed: Condvar,
-}
-
-impl StatusCell {
-    fn set(&self, s: TorrentState) {
-        if let Ok(mut g) = self.state.lock() {
-            *g = Some(s);
-        }
-        self.changed.notify_all();
-    }
-    pub(crate) fn set_complete(&self) {
-        self.set(TorrentState::Seeding)
-    }
-    pub(crate) fn set_failed(&self, why: String) {
-        self.set(TorrentState::Failed(why))
-    }
-    pub(crate) fn set_stopped(&self) {
-        self.set(TorrentState::Paused)
-    }
-    pub(crate) fn state(&self) -> Option<TorrentState> {
-        self.state.lock().ok().and_then(|g| g.clone())
-    }
-}
-
 /// The channel end and the wake-up the handles share.
 #[derive(Clone)]
 struct Link {
     commands: Sender<Command>,
-    waker: Arc<Waker>,
+    waker: Wake,
     added: Arc<Mutex<Added>>,
 }
 
@@ -230,13 +184,11 @@ impl Session {
             let context = context.to_string();
             move |source| Error::Io { context, source }
         };
-        let listener = mio::net::TcpListener::bind(cfg.listen)
-            .map_err(io(&format!("listening on {}", cfg.listen)))?;
-        let listen = listener
+        let bound = Bound::new(cfg.listen).map_err(io(&format!("listening on {}", cfg.listen)))?;
+        let listen = bound
             .local_addr()
             .map_err(io("reading the listen address"))?;
-        let poll = Poll::new().map_err(io("creating the poller"))?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io("creating the waker"))?);
+        let waker = bound.wake();
         let (cmd_tx, cmd_rx) = unbounded();
         let (event_tx, event_rx) = bounded(1024);
         let (disk_tx, disk_rx) = unbounded();
@@ -258,8 +210,7 @@ impl Session {
         let mut engine_cfg = cfg.engine.clone();
         engine_cfg.listen_port = listen.port();
         let reactor = Reactor::new(
-            poll,
-            listener,
+            bound,
             Engine::new(engine_cfg),
             cmd_rx,
             event_tx,
@@ -498,26 +449,11 @@ impl TorrentHandle {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<(), Error> {
-        let mut g = self.status.state.lock().map_err(|_| Error::SessionClosed)?;
-        loop {
-            match &*g {
-                Some(TorrentState::Seeding) => return Ok(()),
-                Some(TorrentState::Failed(why)) => return Err(Error::TorrentFailed(why.clone())),
-                Some(_) => return Err(Error::Stopped),
-                None => {}
-            }
-            let wait = match deadline {
-                Some(d) => d
-                    .checked_duration_since(Instant::now())
-                    .ok_or(Error::Timeout)?,
-                None => Duration::from_secs(3600),
-            };
-            g = self
-                .status
-                .changed
-                .wait_timeout(g, wait)
-                .map_err(|_| Error::SessionClosed)?
-                .0;
+        match self.status.wait_until(deadline) {
+            Some(TorrentState::Seeding) => Ok(()),
+            Some(TorrentState::Failed(why)) => Err(Error::TorrentFailed(why)),
+            Some(_) => Err(Error::Stopped),
+            None => Err(Error::Timeout),
         }
     }
 }

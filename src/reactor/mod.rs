@@ -17,18 +17,20 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::disk::{DiskJob, DiskPool, DiskResult, Storage, StorageError, VerifyOutcome};
+use crate::disk::{DiskJob, DiskPool, DiskResult, StorageError, VerifyOutcome};
 use crate::engine::{
     Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
-use crate::metainfo::Metainfo;
-use crate::session::{Command, StatusCell};
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
+
+mod command;
+
+pub(crate) use command::{Command, Shelf, StatusCell};
 
 /// The listener's token; connections use `conn + 1`, the waker the last token.
 const LISTENER: Token = Token(0);
 /// The waker's token.
-pub(crate) const WAKER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX);
 /// Bytes read per `read` call: large reads mean fewer syscalls per block.
 const READ_CHUNK: usize = 256 * 1024;
 /// Bytes read from one socket per wake-up before others get their turn.
@@ -47,11 +49,47 @@ struct Sock {
     readable: bool,
 }
 
-/// A torrent's storage and what the disk jobs need to know about it.
-pub(crate) struct Shelf {
-    pub meta: Arc<Metainfo>,
-    pub storage: Arc<Storage>,
-    pub status: Arc<StatusCell>,
+/// Wakes the reactor from another thread (after sending it a command or a result).
+#[derive(Clone)]
+pub(crate) struct Wake(Arc<mio::Waker>);
+
+impl Wake {
+    /// Interrupts the reactor's poll.
+    pub fn wake(&self) -> std::io::Result<()> {
+        self.0.wake()
+    }
+}
+
+/// The reactor's sockets before its thread starts: the bound listener, the poller and the
+/// waker, so the session can learn the port and hand the waker to the pool and tracker threads.
+pub(crate) struct Bound {
+    poll: Poll,
+    listener: TcpListener,
+    wake: Wake,
+}
+
+impl Bound {
+    /// Binds the listener and creates the poller and its waker.
+    pub fn new(listen: SocketAddr) -> std::io::Result<Bound> {
+        let listener = TcpListener::bind(listen)?;
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        Ok(Bound {
+            poll,
+            listener,
+            wake: Wake(Arc::new(waker)),
+        })
+    }
+
+    /// Where peers can connect (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that wakes the reactor.
+    pub fn wake(&self) -> Wake {
+        self.wake.clone()
+    }
 }
 
 /// Everything the reactor thread owns.
@@ -81,8 +119,7 @@ impl Reactor {
     /// A reactor over already-built parts; [`Reactor::run`] drives it.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        poll: Poll,
-        mut listener: TcpListener,
+        bound: Bound,
         engine: Engine,
         commands: Receiver<Command>,
         events: Sender<Event>,
@@ -91,6 +128,9 @@ impl Reactor {
         tracker: TrackerClient,
         tracker_results: Receiver<AnnounceResult>,
     ) -> std::io::Result<Reactor> {
+        let Bound {
+            poll, mut listener, ..
+        } = bound;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Reactor {

@@ -1,0 +1,85 @@
+//! The reactor's command vocabulary: what handles ask of the reactor thread, the storage it
+//! keeps per torrent, and the end-state cell a handle's `wait` blocks on.
+//!
+//! Owned by the runtime (the reactor); the session (the public face) depends on it, never the
+//! reverse. Built on the caller's threads, consumed on the reactor thread.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::disk::Storage;
+use crate::engine::{TorrentId, TorrentParams, TorrentState, TorrentStats};
+use crate::metainfo::Metainfo;
+
+/// Instructions from handles to the reactor thread.
+pub(crate) enum Command {
+    Add {
+        id: TorrentId,
+        params: TorrentParams,
+        shelf: Shelf,
+    },
+    Stats {
+        id: TorrentId,
+        reply: Sender<Option<TorrentStats>>,
+    },
+    Pause(TorrentId),
+    Resume(TorrentId),
+    Remove(TorrentId),
+    Shutdown,
+}
+
+/// A torrent's end state, shared with its handles so `wait` can block on it.
+#[derive(Debug, Default)]
+pub(crate) struct StatusCell {
+    state: Mutex<Option<TorrentState>>,
+    changed: Condvar,
+}
+
+impl StatusCell {
+    fn set(&self, s: TorrentState) {
+        if let Ok(mut g) = self.state.lock() {
+            *g = Some(s);
+        }
+        self.changed.notify_all();
+    }
+    pub(crate) fn set_complete(&self) {
+        self.set(TorrentState::Seeding)
+    }
+    pub(crate) fn set_failed(&self, why: String) {
+        self.set(TorrentState::Failed(why))
+    }
+    pub(crate) fn set_stopped(&self) {
+        self.set(TorrentState::Paused)
+    }
+    pub(crate) fn state(&self) -> Option<TorrentState> {
+        self.state.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Blocks until an end state is set or `deadline` passes (`None`: timed out).
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Option<TorrentState> {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(s) = &*g {
+                return Some(s.clone());
+            }
+            let wait = match deadline {
+                Some(d) => d.checked_duration_since(Instant::now())?,
+                None => Duration::from_secs(3600),
+            };
+            g = self
+                .changed
+                .wait_timeout(g, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A torrent's storage and what the disk jobs need to know about it.
+pub(crate) struct Shelf {
+    pub meta: Arc<Metainfo>,
+    pub storage: Arc<Storage>,
+    pub status: Arc<StatusCell>,
+}
