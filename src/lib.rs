@@ -61,6 +61,7 @@ pub mod picker;
 mod reactor;
 pub mod rng;
 pub mod session;
+pub mod sys;
 pub mod tracker;
 pub mod wire;
 
