@@ -6,7 +6,7 @@ mod info;
 mod json;
 mod progress;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -418,8 +418,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ if quiet => log::LevelFilter::Error,
         _ => log::LevelFilter::Warn,
     };
-    // SAFETY: isatty only inspects the descriptor.
-    let tty = unsafe { libc::isatty(2) } == 1;
+    let tty = std::io::stderr().is_terminal();
     if log::set_logger(Box::leak(Box::new(Logger { tty }))).is_ok() {
         log::set_max_level(level);
     }
