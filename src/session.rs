@@ -6,6 +6,9 @@
 //! (which may reserve gigabytes) happens in [`Session::add`], on the caller's thread, never on the
 //! reactor.
 
+// I/O shell: listener, reactor thread, .torrent files, clock for waits, the engine's entropy.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

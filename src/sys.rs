@@ -5,6 +5,9 @@
 //! An I/O shell, and with `disk/` the only place for `unsafe`. The sans-IO layers never call it:
 //! they are handed their seeds (see [`crate::engine::EngineConfig::seed`]).
 
+// I/O shell: OS entropy and the terminal (its one `unsafe` call is the TIOCGWINSZ ioctl).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 /// 64 random bits from std's per-process hash keys (OS entropy without an extra dependency; not
 /// for cryptography). Every call gives different bits.
 pub fn random_u64() -> u64 {
