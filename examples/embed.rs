@@ -5,6 +5,9 @@
 //! cargo run --example embed -- --demo     # seeds a tiny payload on 127.0.0.1 and fetches it
 //! ```
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -24,6 +24,9 @@
 //! engine's scaling alone. `--settle SECS` instead waits before each download (before its idle
 //! peers connect), so that every mode starts with the memory in the same (handed back) state.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "scale/args.rs"]
 mod args;
 #[path = "scale/idle.rs"]

@@ -17,6 +17,9 @@
 //! the leecher alone. The download is compared byte for byte with the payload, and the leecher's
 //! CPU time is set against the time one core needs just to SHA-1 the same bytes.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "../tests/support/payload.rs"]
 mod payload;
 #[path = "../tests/support/tracker.rs"]

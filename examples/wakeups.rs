@@ -16,6 +16,9 @@
 //! Only the session's own threads (named `coracle-*`) are counted in 1 and 3: the idle peers'
 //! reader thread lives in the same process. Everything runs on 127.0.0.1.
 
+// A benchmark harness: sockets, threads, files and the clock are its job.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "scale/idle.rs"]
 #[allow(dead_code)] // shared with `scale`, which uses all of it
 mod idle;

@@ -6,6 +6,9 @@
 //! (which may reserve gigabytes) happens in [`Session::add`], on the caller's thread, never on the
 //! reactor.
 
+// I/O shell: listener, reactor thread, .torrent files, clock for waits, the engine's entropy.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,10 +21,12 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use crate::bitfield::Bitfield;
 use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError};
 use crate::engine::{
-    Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState, TorrentStats,
+    peer_id_from_seed, Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState,
+    TorrentStats,
 };
 use crate::metainfo::{Metainfo, MetainfoError, MAX_TORRENT_FILE};
 use crate::reactor::{Bound, Command, Reactor, Shelf, StatusCell, Wake};
+use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
@@ -33,7 +38,9 @@ pub struct SessionConfig {
     pub disk_workers: usize,
     /// Jobs the disk queue holds before the reactor keeps them back.
     pub disk_queue: usize,
-    /// Protocol tuning (peer limits, buffer budget, timeouts).
+    /// Protocol tuning (peer limits, buffer budget, timeouts). [`SessionConfig::default`] gives it
+    /// a random peer id and seed; [`Session::new`] also replaces the fixed peer id of
+    /// [`EngineConfig::default`] with a random one, so sessions never share a peer id by accident.
     pub engine: EngineConfig,
     /// Tracker timeouts and limits.
     pub tracker: TrackerConfig,
@@ -47,7 +54,11 @@ impl Default for SessionConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
             disk_workers: 0,
             disk_queue: 16,
-            engine: EngineConfig::default(),
+            engine: EngineConfig {
+                peer_id: peer_id_from_seed(sys::random_u64()),
+                seed: sys::random_u64(),
+                ..EngineConfig::default()
+            },
             tracker: TrackerConfig::default(),
             storage: StorageConfig::default(),
         }
@@ -209,6 +220,7 @@ impl Session {
             .map_err(io("starting the tracker client"))?;
         let mut engine_cfg = cfg.engine.clone();
         engine_cfg.listen_port = listen.port();
+        engine_cfg.peer_id = unique_peer_id(engine_cfg.peer_id);
         let reactor = Reactor::new(
             bound,
             Engine::new(engine_cfg),
@@ -345,6 +357,16 @@ fn load(source: TorrentSource) -> Result<Metainfo, Error> {
     Metainfo::from_bytes(&bytes).map_err(Error::Metainfo)
 }
 
+/// `id`, or a random peer id in place of [`EngineConfig::default`]'s fixed one (which every engine
+/// built from the defaults shares).
+fn unique_peer_id(id: [u8; 20]) -> [u8; 20] {
+    if id == EngineConfig::default().peer_id {
+        peer_id_from_seed(sys::random_u64())
+    } else {
+        id
+    }
+}
+
 /// Reads a .torrent file, refusing one larger than any real torrent.
 pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read;
@@ -455,5 +477,26 @@ impl TorrentHandle {
             Some(_) => Err(Error::Stopped),
             None => Err(Error::Timeout),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_get_their_own_peer_ids_and_seeds() {
+        let (a, b) = (
+            SessionConfig::default().engine,
+            SessionConfig::default().engine,
+        );
+        assert_ne!(a.peer_id, b.peer_id);
+        assert_ne!(a.seed, b.seed);
+        assert!(a.peer_id.starts_with(b"-CR0100-"));
+        // The engine's fixed default id never reaches the network; any other id is kept.
+        let fixed = EngineConfig::default().peer_id;
+        assert_ne!(unique_peer_id(fixed), fixed);
+        assert_ne!(unique_peer_id(fixed), unique_peer_id(fixed));
+        assert_eq!(unique_peer_id(a.peer_id), a.peer_id);
     }
 }

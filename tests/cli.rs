@@ -2,6 +2,9 @@
 //! errors a download reports before any networking. Every run uses `--no-trackers` and port 0, so
 //! nothing leaves the machine and parallel tests never fight over a port.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "support/payload.rs"]
 mod payload;
 

@@ -3,6 +3,9 @@
 //!
 //! The tests here count the process's threads, so they take one lock to run one at a time.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "support/payload.rs"]
 mod payload;
 

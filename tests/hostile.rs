@@ -5,6 +5,9 @@
 //! `peers`: a raw peer written here (std sockets, raw bytes) misbehaves beside an honest seeder.
 //! `trackers`: the support tracker's hostile modes in the first tier, a normal tracker after it.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "support/payload.rs"]
 mod payload;
 #[path = "support/tracker.rs"]

@@ -7,6 +7,9 @@
 //! 127.0.0.x (see the client modules for why), with DHT, local peer discovery, UPnP/NAT-PMP and
 //! PEX off. A missing tool skips a test, except under CI (`CI=true`), where it fails.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "interop/aria2.rs"]
 mod aria2;
 #[path = "interop/coracle.rs"]

@@ -1,6 +1,9 @@
 //! Real sockets on 127.0.0.1: coracle sessions seeding to and downloading from each other, with
 //! a tracker inside the test.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "support/payload.rs"]
 mod payload;
 #[path = "support/tracker.rs"]

@@ -1,6 +1,9 @@
 //! A download killed with SIGKILL at several points and restarted each time: it completes with the
 //! exact bytes, and a restart never fetches again a piece that was verified before the kill.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "support/payload.rs"]
 mod payload;
 

@@ -21,6 +21,7 @@ const SEEDS: [u64; 3] = [1, 0xdead_beef, 0x5eed_cafe_f00d];
 
 /// The seeds to run: the fixed three; `SIM_SEEDS=a,b,c` or `SIM_SWEEP=n` (seeds `0..n`) run
 /// others, to hunt for rare failures by hand.
+#[allow(clippy::disallowed_methods)] // the environment picks seeds; the runs stay pure
 fn seeds() -> Vec<u64> {
     if let Ok(list) = std::env::var("SIM_SEEDS") {
         return list

@@ -3,6 +3,9 @@
 //!
 //! Every peer talks over 127.0.0.1 only.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "support/payload.rs"]
 mod payload;
 

@@ -1,5 +1,8 @@
 //! Integration tests of the HTTP tracker client against the std-only test tracker on 127.0.0.1.
 
+// Test and example code drives real sockets, threads, files and clocks.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 #[path = "support/tracker.rs"]
 mod tracker;
 

@@ -7,6 +7,8 @@
 //! (chunk sizes, clock steps, disk answers); the rest is the peer's byte stream. When the engine
 //! drops the peer, a fresh connection continues with the rest.
 #![no_main]
+// A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -1,6 +1,8 @@
 //! Tracker response parser: a hostile tracker body is an `Err`, never a panic, and an accepted
 //! response never hands the engine a port-0 or duplicate peer.
 #![no_main]
+// A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::collections::HashSet;
 

@@ -8,6 +8,8 @@
 //!
 //! Input: byte 0 picks the frame limit, bytes 1..4 a cycle of chunk sizes, the rest is the stream.
 #![no_main]
+// A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use coracle::wire::{self, Message, WireError};
 use libfuzzer_sys::fuzz_target;

@@ -2,11 +2,14 @@
 //! a [`SessionConfig`], adds one torrent, and turns the session's events into output and an exit
 //! code. Nothing here knows the protocol.
 
+// I/O shell: the command line's files, clock, terminal and environment (covers the children).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod info;
 mod json;
 mod progress;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -461,8 +464,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ if quiet => log::LevelFilter::Error,
         _ => log::LevelFilter::Warn,
     };
-    // SAFETY: isatty only inspects the descriptor.
-    let tty = unsafe { libc::isatty(2) } == 1;
+    let tty = std::io::stderr().is_terminal();
     if log::set_logger(Box::leak(Box::new(Logger { tty }))).is_ok() {
         log::set_max_level(level);
     }

@@ -2,7 +2,7 @@
 //! seconds otherwise, JSON lines with `--json`, nothing with `--quiet`. All of it goes to stdout
 //! and write errors are ignored, so `coracle ... | head` does not turn a closed pipe into a panic.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use coracle::engine::{TorrentState, TorrentStats};
@@ -76,18 +76,14 @@ fn percent(s: &TorrentStats) -> f64 {
     }
 }
 
-/// The terminal's width in columns; 80 when it cannot be asked.
+/// The terminal's width in columns: `COLUMNS` if set, else what the terminal says, else 80.
 fn term_width() -> usize {
-    #[cfg(unix)]
-    {
-        // SAFETY: a zeroed winsize is a valid value, and TIOCGWINSZ only writes into it.
-        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        // SAFETY: fd 1 stays open for the process's life; the pointer is to a live local.
-        if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
-            return usize::from(ws.ws_col);
-        }
-    }
-    80
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| coracle::sys::terminal_width().map(usize::from))
+        .unwrap_or(80)
 }
 
 /// The bar line for a terminal `width` columns wide; the bar shrinks (or goes) to fit.
@@ -133,8 +129,7 @@ pub struct Reporter {
 impl Reporter {
     /// A reporter for the torrent `name` of `total` bytes; it asks whether stdout is a terminal.
     pub fn new(mode: Mode, name: &str, total: u64) -> Reporter {
-        // SAFETY: isatty only inspects the descriptor.
-        let tty = unsafe { libc::isatty(1) } == 1;
+        let tty = std::io::stdout().is_terminal();
         Reporter {
             mode,
             tty,

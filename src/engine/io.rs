@@ -15,10 +15,12 @@ pub type ConnId = usize;
 /// Identifies one torrent in a session; never reused within a session.
 pub type TorrentId = usize;
 
-/// Tuning of the protocol engine. The defaults suit a small machine and a public swarm.
+/// Tuning of the protocol engine. The defaults suit a small machine and a public swarm, and are
+/// fixed: the sans-IO engine draws no entropy, its caller hands it `peer_id` and `seed`.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Our 20-byte peer id.
+    /// Our 20-byte peer id. By default [`peer_id_from_seed`]`(0)`, the same for every engine: a
+    /// program running several engines gives each its own ([`crate::Session`] does).
     pub peer_id: [u8; 20],
     /// The port peers can reach us on (sent to trackers).
     pub listen_port: u16,
@@ -56,37 +58,32 @@ pub struct EngineConfig {
     /// A block not delivered within this is given to others and the peer marked snubbed.
     pub request_timeout: Duration,
     /// Seed for every random choice (tie-breaks, tracker order, optimistic unchoke, keys).
-    /// Random by default; set it to make a run reproducible.
+    /// 0 by default, so a run is reproducible; [`crate::SessionConfig::default`] draws a random
+    /// one.
     pub seed: u64,
 }
 
-/// A fresh peer id: the client prefix `-CR0100-` and 12 random characters, so two instances on
-/// one machine never take each other for a connection to themselves.
-pub fn random_peer_id() -> [u8; 20] {
+/// The peer id for `seed`: the client prefix `-CR0100-` and 12 characters drawn from `seed`.
+///
+/// Pure: the entropy comes from the caller. [`crate::SessionConfig::default`] draws a fresh seed
+/// for it (with [`crate::sys::random_u64`]), so two instances on one machine never take each other
+/// for a connection to themselves. Use a seed of its own, not [`EngineConfig::seed`]: the peer id
+/// is public, and the seed also makes the tracker key.
+pub fn peer_id_from_seed(seed: u64) -> [u8; 20] {
     let mut id = *b"-CR0100-000000000000";
-    let mut x = random_u64();
+    // One draw is enough: 36^12 < 2^64.
+    let mut x = crate::rng::SplitMix64(seed).next_u64();
     for b in &mut id[8..] {
         *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[(x % 36) as usize];
         x /= 36;
-        if x == 0 {
-            x = random_u64();
-        }
     }
     id
-}
-
-/// 64 random bits from std's per-process hash keys (no extra dependency, not for cryptography).
-pub fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x0063_6f72_6163_6c65);
-    h.finish()
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            peer_id: random_peer_id(),
+            peer_id: peer_id_from_seed(0),
             listen_port: 6881,
             max_peers_per_torrent: 50,
             max_connections: 400,
@@ -103,7 +100,7 @@ impl Default for EngineConfig {
             handshake_timeout: Duration::from_secs(10),
             inactivity_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
-            seed: random_u64(),
+            seed: 0,
         }
     }
 }
@@ -353,4 +350,22 @@ pub struct AnnounceDone {
     pub url: String,
     /// The response, or what went wrong.
     pub result: Result<AnnounceResponse, TrackerError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_fixed_and_peer_ids_follow_their_seed() {
+        let (a, b) = (EngineConfig::default(), EngineConfig::default());
+        assert_eq!((a.peer_id, a.seed), (b.peer_id, b.seed));
+        assert_eq!(peer_id_from_seed(7), peer_id_from_seed(7));
+        assert_ne!(peer_id_from_seed(7), peer_id_from_seed(8));
+        let id = peer_id_from_seed(u64::MAX);
+        assert!(id.starts_with(b"-CR0100-"));
+        assert!(id[8..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+    }
 }

@@ -7,6 +7,9 @@
 //! tracker threads, and both answer over channels plus the `Waker`. The one blocking moment is
 //! shutdown, when it sends `stopped` announces (bounded by a timeout) before joining the pool.
 
+// I/O shell: the reactor owns the sockets and the poller and reads the clock for the engine.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::SocketAddr;

@@ -12,6 +12,9 @@
 //! need the `tls` feature; without it they fail with [`TrackerError::UnsupportedScheme`], as do
 //! other schemes.
 
+// I/O shell: the dispatcher and worker threads, blocking HTTP requests and their deadlines.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;

@@ -6,6 +6,9 @@
 //! are retried with a doubling per-try wait (from 2 s) until the deadline. Replies are matched by
 //! transaction id and source address; anything else is ignored. Nothing here panics on input.
 
+// I/O shell: a blocking UDP announce (socket, DNS, clock), OS entropy for transaction ids.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
