@@ -2,7 +2,7 @@
 //!
 //! Two engines, a seeder and a leecher, are wired together through in-memory byte pipes. This
 //! loop plays the shell: it "connects" them, carries outbox bytes across, executes disk actions
-//! inline on a `Vec<u8>` per engine (hashing with SHA-1 as a real shell does), and moves a
+//! inline with the pool's own [`execute`] over a [`MemoryStore`] per engine, and moves a
 //! simulated clock straight to the engines' next deadline ([`Engine::poll_timeout`]), so the
 //! run is fast and deterministic.
 //!
@@ -12,12 +12,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use coracle::bitfield::Bitfield;
-use coracle::engine::{
-    Action, ConnId, DiskDone, DiskRequest, Engine, EngineConfig, Event, TorrentId, TorrentParams,
-};
+use coracle::disk::{execute, MemoryStore, TorrentDisk};
+use coracle::engine::{Action, ConnId, Engine, EngineConfig, Event, TorrentId, TorrentParams};
 use coracle::layout::Layout;
 use sha1::{Digest, Sha1};
 
@@ -31,30 +31,11 @@ const ADDRS: [([u8; 4], u16); 2] = [([127, 0, 0, 1], 7001), ([127, 0, 0, 1], 700
 struct Node {
     engine: Engine,
     torrent: TorrentId,
-    storage: Vec<u8>,
+    /// The torrent's bytes, behind the same disk code the pool's workers run.
+    store: Arc<MemoryStore>,
+    disk: Arc<TorrentDisk>,
     /// Our connection id -> (other node, its connection id).
     links: HashMap<ConnId, (usize, ConnId)>,
-}
-
-/// The shared torrent: piece hashes and layout, as the .torrent file would give them.
-struct Torrent {
-    layout: Layout,
-    hashes: Vec<[u8; 20]>,
-}
-
-impl Torrent {
-    fn range(&self, piece: u32, begin: u32, len: usize) -> std::ops::Range<usize> {
-        let start = (self.layout.piece_offset(piece) + u64::from(begin)) as usize;
-        start..start + len
-    }
-
-    fn piece_range(&self, piece: u32) -> std::ops::Range<usize> {
-        self.range(piece, 0, self.layout.piece_len(piece) as usize)
-    }
-
-    fn hash_ok(&self, piece: u32, data: &[u8]) -> bool {
-        Sha1::digest(data).as_slice() == self.hashes[piece as usize]
-    }
 }
 
 fn main() {
@@ -62,19 +43,23 @@ fn main() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let layout = Layout::new(32 * 1024, payload.len() as u64).expect("valid layout");
-    let torrent = Torrent {
-        layout,
-        hashes: payload
-            .chunks(32 * 1024)
-            .map(|c| Sha1::digest(c).into())
-            .collect(),
-    };
+    let hashes: Arc<[[u8; 20]]> = payload
+        .chunks(32 * 1024)
+        .map(|c| Sha1::digest(c).into())
+        .collect();
     // This loop is the shell: it reads the clock once, then hands the engine simulated `now`s.
     #[allow(clippy::disallowed_methods)]
     let start = Instant::now();
     let mut nodes = [
-        node(SEEDER, payload.clone(), true, layout, start),
-        node(LEECHER, vec![0; payload.len()], false, layout, start),
+        node(SEEDER, payload.clone(), true, layout, &hashes, start),
+        node(
+            LEECHER,
+            vec![0; payload.len()],
+            false,
+            layout,
+            &hashes,
+            start,
+        ),
     ];
     let mut now = start;
     let mut done = false;
@@ -84,7 +69,7 @@ fn main() {
                 n.engine.handle_timeout(now);
             }
         }
-        done |= settle(&mut nodes, &torrent, now);
+        done |= settle(&mut nodes, now);
         if done {
             println!(
                 "leecher complete after {} wake-up(s), {:?} of simulated time",
@@ -108,7 +93,7 @@ fn main() {
         stats.pieces_done, stats.pieces_total, stats.downloaded
     );
     assert!(
-        done && nodes[LEECHER].storage == payload,
+        done && nodes[LEECHER].store.to_vec() == payload,
         "the download did not finish intact"
     );
     println!("bytes identical: ok");
@@ -116,7 +101,14 @@ fn main() {
 
 /// An engine with one torrent: complete for the seeder, empty (and told where the seeder is)
 /// for the leecher.
-fn node(i: usize, storage: Vec<u8>, seeder: bool, layout: Layout, now: Instant) -> Node {
+fn node(
+    i: usize,
+    bytes: Vec<u8>,
+    seeder: bool,
+    layout: Layout,
+    hashes: &Arc<[[u8; 20]]>,
+    now: Instant,
+) -> Node {
     let mut cfg = EngineConfig {
         listen_port: ADDRS[i].1,
         ..EngineConfig::default()
@@ -141,24 +133,31 @@ fn node(i: usize, storage: Vec<u8>, seeder: bool, layout: Layout, now: Instant) 
     };
     let mut engine = Engine::new(cfg);
     let torrent = engine.add_torrent(params, now);
+    let store = Arc::new(MemoryStore::new(bytes));
+    let disk = Arc::new(TorrentDisk {
+        layout,
+        hashes: hashes.clone(),
+        store: store.clone(),
+    });
     Node {
         engine,
         torrent,
-        storage,
+        store,
+        disk,
         links: HashMap::new(),
     }
 }
 
 /// Runs every engine's actions and carries every outbox across until nothing moves; returns
 /// whether the leecher reported completion.
-fn settle(nodes: &mut [Node; 2], torrent: &Torrent, now: Instant) -> bool {
+fn settle(nodes: &mut [Node; 2], now: Instant) -> bool {
     let mut completed = false;
     loop {
         let mut busy = false;
         for i in 0..nodes.len() {
             while let Some(action) = nodes[i].engine.poll_action() {
                 busy = true;
-                completed |= act(nodes, i, action, torrent, now);
+                completed |= act(nodes, i, action, now);
             }
             busy |= deliver(nodes, i, now);
         }
@@ -169,7 +168,7 @@ fn settle(nodes: &mut [Node; 2], torrent: &Torrent, now: Instant) -> bool {
 }
 
 /// Carries out one action of node `i`; returns true for the leecher's completion event.
-fn act(nodes: &mut [Node; 2], i: usize, action: Action, torrent: &Torrent, now: Instant) -> bool {
+fn act(nodes: &mut [Node; 2], i: usize, action: Action, now: Instant) -> bool {
     match action {
         Action::Connect { conn, addr } => {
             let to = ADDRS
@@ -196,8 +195,8 @@ fn act(nodes: &mut [Node; 2], i: usize, action: Action, torrent: &Torrent, now: 
             }
         }
         Action::Disk(req) => {
-            let done = disk(&mut nodes[i].storage, req, torrent);
-            if let Some(done) = done {
+            // Inline here; a real shell runs this on the pool's worker threads.
+            if let Some(done) = execute(req, &nodes[i].disk, &mut Vec::new()) {
                 nodes[i].engine.handle_disk(done, now);
             }
         }
@@ -206,50 +205,6 @@ fn act(nodes: &mut [Node; 2], i: usize, action: Action, torrent: &Torrent, now: 
         Action::Announce { .. } => unreachable!("no trackers in this example"),
     }
     false
-}
-
-/// Executes a disk request inline on `storage`. A real shell does this on worker threads.
-fn disk(storage: &mut [u8], req: DiskRequest, t: &Torrent) -> Option<DiskDone> {
-    Some(match req {
-        DiskRequest::Verify {
-            torrent,
-            piece,
-            data,
-        } => {
-            let ok = t.hash_ok(piece, &data);
-            if ok {
-                storage[t.piece_range(piece)].copy_from_slice(&data);
-            }
-            DiskDone::Verified {
-                torrent,
-                piece,
-                ok,
-                buffer: data,
-            }
-        }
-        DiskRequest::Check { torrent, piece } => {
-            let ok = t.hash_ok(piece, &storage[t.piece_range(piece)]);
-            DiskDone::Checked { torrent, piece, ok }
-        }
-        DiskRequest::Read {
-            torrent,
-            conn,
-            piece,
-            begin,
-            length,
-        } => {
-            let data = Ok(storage[t.range(piece, begin, length as usize)].to_vec());
-            DiskDone::Read {
-                torrent,
-                conn,
-                piece,
-                begin,
-                data,
-            }
-        }
-        // Nothing is buffered in a Vec; the engine expects no answer.
-        DiskRequest::Release { .. } => return None,
-    })
 }
 
 /// Moves the bytes of node `i`'s grown outboxes to the other ends; returns whether any moved.

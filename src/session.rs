@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::bitfield::Bitfield;
-use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError};
+use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError, TorrentDisk};
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState,
     TorrentStats,
@@ -305,9 +305,16 @@ impl Session {
         };
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(meta);
+        let storage = Arc::new(storage);
+        let disk = Arc::new(TorrentDisk {
+            layout: meta.layout(),
+            hashes: meta.piece_hashes.clone(),
+            store: storage.clone(),
+        });
         let shelf = Shelf {
             meta: meta.clone(),
-            storage: Arc::new(storage),
+            disk,
+            storage,
             status: status.clone(),
         };
         self.link.send(Command::Add { id, params, shelf })?;

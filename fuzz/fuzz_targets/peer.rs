@@ -12,12 +12,15 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use coracle::bitfield::Bitfield;
+use coracle::disk::{execute, MemoryStore, PieceStore, StorageError, TorrentDisk};
 use coracle::engine::{
     Action, ConnId, DiskDone, DiskRequest, Engine, EngineConfig, TorrentId, TorrentParams,
 };
+use sha1::{Digest, Sha1};
 use coracle::layout::Layout;
 use coracle::wire::Handshake;
 use libfuzzer_sys::fuzz_target;
@@ -47,6 +50,27 @@ impl Rng {
     }
 }
 
+/// The torrent's bytes, all zeros (so the harness can make a fuzzed piece good by zeroing it),
+/// behind the pool's own disk code; one read in 16 fails.
+struct FaultyStore {
+    bytes: MemoryStore,
+    rng: Mutex<Rng>,
+}
+
+impl PieceStore for FaultyStore {
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.bytes.write_at(offset, data)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        if self.rng.lock().unwrap().below(16) == 0 {
+            let len = buf.len() as u64;
+            return Err(StorageError::OutOfRange { offset, len });
+        }
+        self.bytes.read_at(offset, buf)
+    }
+}
+
 /// The shell around one engine with one torrent.
 struct Shell {
     engine: Engine,
@@ -59,6 +83,7 @@ struct Shell {
     rng: Rng,
     /// Disk results not yet handed back, so they can arrive late and interleave with data.
     disk: VecDeque<DiskDone>,
+    store: Arc<TorrentDisk>,
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -109,7 +134,21 @@ impl Shell {
             recheck: false,
         };
         let torrent = engine.add_torrent(params, now);
+        let zeros = vec![0u8; layout.total_length() as usize];
+        let hashes = zeros
+            .chunks(layout.piece_length() as usize)
+            .map(|p| Sha1::digest(p).into())
+            .collect();
+        let store = Arc::new(TorrentDisk {
+            layout,
+            hashes,
+            store: Arc::new(FaultyStore {
+                bytes: MemoryStore::new(zeros),
+                rng: Mutex::new(Rng(u32::from(seed) << 16 | 0x5bd1)),
+            }),
+        });
         Shell {
+            store,
             engine,
             torrent,
             conn: None,
@@ -189,44 +228,16 @@ impl Shell {
         }
     }
 
-    fn disk_job(&mut self, req: DiskRequest) {
-        let done = match req {
-            DiskRequest::Verify {
-                torrent,
-                piece,
-                data,
-            } => DiskDone::Verified {
-                torrent,
-                piece,
-                // Fuzzed peers rarely send the right bytes; pretend they did half the time.
-                ok: self.rng.below(2) == 0,
-                buffer: data,
-            },
-            DiskRequest::Check { torrent, piece } => DiskDone::Checked {
-                torrent,
-                piece,
-                ok: true,
-            },
-            DiskRequest::Read {
-                torrent,
-                conn,
-                piece,
-                begin,
-                length,
-            } => DiskDone::Read {
-                torrent,
-                conn,
-                piece,
-                begin,
-                data: if self.rng.below(16) == 0 {
-                    Err("fuzz: read error".into())
-                } else {
-                    Ok(vec![0; length as usize])
-                },
-            },
-            DiskRequest::Release { .. } => return,
-        };
-        self.disk.push_back(done);
+    fn disk_job(&mut self, mut req: DiskRequest) {
+        if let DiskRequest::Verify { data, .. } = &mut req {
+            // Fuzzed peers rarely send the right bytes; make them right half the time.
+            if self.rng.below(2) == 0 {
+                data.fill(0);
+            }
+        }
+        if let Some(done) = execute(req, &self.store, &mut Vec::new()) {
+            self.disk.push_back(done);
+        }
     }
 
     /// Writes the outbox out (most of the time), as the reactor does when the socket is writable.

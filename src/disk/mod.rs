@@ -3,8 +3,8 @@
 //!
 //! Owns every file descriptor and memory map of the downloads, and all of the crate's `unsafe`
 //! (mmap copies, `statvfs`, `posix_fallocate`). Runs on the pool's worker threads; the reactor
-//! only creates [`Storage`]s (at torrent start), submits [`DiskJob`]s and drains
-//! [`DiskResult`]s. It must not block the reactor, must not panic on any input or I/O error
+//! only creates [`Storage`]s (at torrent start), submits [`DiskJob`]s and drains the engine's
+//! [`DiskDone`](crate::engine::DiskDone)s. It must not block the reactor, must not panic on any input or I/O error
 //! (everything is a [`StorageError`]), and never truncates or deletes a user's file.
 
 // I/O shell for storage: files, memory maps, the pool's threads (covers the child modules).
@@ -12,6 +12,7 @@
 
 mod error;
 mod handles;
+mod job;
 mod pool;
 mod setup;
 mod storage;
@@ -23,5 +24,6 @@ mod pool_tests;
 mod storage_tests;
 
 pub use error::StorageError;
-pub use pool::{DiskJob, DiskPool, DiskResult, Notify, VerifyOutcome};
+pub use job::{execute, MemoryStore, PieceStore, TorrentDisk};
+pub use pool::{DiskJob, DiskPool, Notify};
 pub use storage::{FileSpec, Storage, StorageConfig};

@@ -9,8 +9,9 @@ use crossbeam_channel::{unbounded, Receiver};
 use sha1::{Digest, Sha1};
 
 use super::storage_tests::{pattern, spec, TestDir};
-use super::VerifyOutcome;
-use super::{DiskJob, DiskPool, DiskResult, Notify, Storage, StorageConfig, StorageError};
+use super::{DiskJob, DiskPool, Notify, Storage, StorageConfig, StorageError, TorrentDisk};
+use crate::engine::{DiskDone, DiskRequest};
+use crate::layout::Layout;
 
 const PIECE: usize = 32 * 1024;
 
@@ -22,7 +23,7 @@ struct Rig {
     _dir: TestDir,
     storage: Arc<Storage>,
     pool: DiskPool,
-    results: Receiver<DiskResult>,
+    results: Receiver<DiskDone>,
     notified: Arc<AtomicUsize>,
     thread_names: Arc<Mutex<Vec<String>>>,
 }
@@ -55,18 +56,34 @@ fn rig(name: &str, workers: usize, queue: usize, cfg: &StorageConfig) -> Rig {
     }
 }
 
-fn verify_job(storage: &Arc<Storage>, piece: u32, data: Vec<u8>, expected: [u8; 20]) -> DiskJob {
-    DiskJob::Verify {
-        torrent: 7,
-        piece,
-        offset: u64::from(piece) * PIECE as u64,
-        data,
-        expected,
-        storage: Arc::clone(storage),
+/// The rig's torrent as the pool sees it: two pieces, both expected to hash to `expected`.
+fn disk(storage: &Arc<Storage>, expected: [u8; 20]) -> Arc<TorrentDisk> {
+    Arc::new(TorrentDisk {
+        layout: Layout::new(PIECE as u32, 2 * PIECE as u64).unwrap(),
+        hashes: vec![expected; 2].into(),
+        store: storage.clone(),
+    })
+}
+
+fn job(storage: &Arc<Storage>, request: DiskRequest) -> DiskJob {
+    DiskJob {
+        request,
+        disk: disk(storage, [0; 20]),
     }
 }
 
-fn next(rx: &Receiver<DiskResult>) -> DiskResult {
+fn verify_job(storage: &Arc<Storage>, piece: u32, data: Vec<u8>, expected: [u8; 20]) -> DiskJob {
+    DiskJob {
+        request: DiskRequest::Verify {
+            torrent: 7,
+            piece,
+            data,
+        },
+        disk: disk(storage, expected),
+    }
+}
+
+fn next(rx: &Receiver<DiskDone>) -> DiskDone {
     rx.recv_timeout(Duration::from_secs(10))
         .expect("a result in time")
 }
@@ -80,13 +97,13 @@ fn verify_check_read_release() {
         .try_submit(verify_job(&r.storage, 0, good.clone(), sha(&good)))
         .unwrap();
     match next(&r.results) {
-        DiskResult::Verified {
+        DiskDone::Verified {
             torrent: 7,
             piece: 0,
-            outcome: VerifyOutcome::Written,
-            data,
+            ok: true,
+            buffer,
         } => {
-            assert_eq!(data, good, "buffer handed back")
+            assert_eq!(buffer, good, "buffer handed back")
         }
         other => panic!("{other:?}"),
     }
@@ -95,9 +112,9 @@ fn verify_check_read_release() {
         .unwrap();
     assert!(matches!(
         next(&r.results),
-        DiskResult::Verified {
+        DiskDone::Verified {
             piece: 1,
-            outcome: VerifyOutcome::HashMismatch,
+            ok: false,
             ..
         }
     ));
@@ -105,75 +122,61 @@ fn verify_check_read_release() {
     // The failed piece's bytes were written as they were hashed; what matters is that they are
     // not the good data, which a recheck (like the engine) never takes as had.
     for (piece, expected, want) in [(0, sha(&good), true), (1, sha(&good), false)] {
-        let job = DiskJob::Check {
-            torrent: 7,
-            piece,
-            offset: u64::from(piece) * PIECE as u64,
-            len: PIECE as u32,
-            expected,
-            storage: Arc::clone(st),
+        let job = DiskJob {
+            request: DiskRequest::Check { torrent: 7, piece },
+            disk: disk(st, expected),
         };
         r.pool.try_submit(job).unwrap();
         assert!(
-            matches!(next(&r.results), DiskResult::Checked { ok, piece: p, .. } if ok == want && p == piece)
+            matches!(next(&r.results), DiskDone::Checked { ok, piece: p, .. } if ok == want && p == piece)
         );
     }
-    // A check past the end is a read error, reported as not ok.
-    let job = DiskJob::Check {
+    // A check past the end is not ok.
+    let past = DiskRequest::Check {
         torrent: 7,
         piece: 2,
-        offset: 2 * PIECE as u64,
-        len: 1,
-        expected: [0; 20],
-        storage: Arc::clone(st),
     };
-    r.pool.try_submit(job).unwrap();
+    r.pool.try_submit(job(st, past)).unwrap();
     assert!(matches!(
         next(&r.results),
-        DiskResult::Checked { ok: false, .. }
+        DiskDone::Checked { ok: false, .. }
     ));
 
     // Releasing the maps answers nothing, and later reads map what they need again.
     r.pool
-        .try_submit(DiskJob::Release {
-            storage: Arc::clone(st),
-        })
+        .try_submit(job(st, DiskRequest::Release { torrent: 7 }))
         .unwrap();
-    let job = DiskJob::Read {
+    let read = DiskRequest::Read {
         torrent: 7,
-        token: 42,
+        conn: 42,
         piece: 0,
         begin: 16_384,
-        offset: 16_384,
-        len: 16_384,
-        storage: Arc::clone(st),
+        length: 16_384,
     };
-    r.pool.try_submit(job).unwrap();
+    r.pool.try_submit(job(st, read)).unwrap();
     match next(&r.results) {
-        DiskResult::Read {
-            token: 42,
+        DiskDone::Read {
+            conn: 42,
             piece: 0,
             begin: 16_384,
-            result: Ok(b),
+            data: Ok(b),
             ..
         } => assert_eq!(b, good[16_384..]),
         other => panic!("{other:?}"),
     }
-    let job = DiskJob::Read {
+    let past = DiskRequest::Read {
         torrent: 7,
-        token: 43,
+        conn: 43,
         piece: 1,
-        begin: 0,
-        offset: 2 * PIECE as u64,
-        len: 1,
-        storage: Arc::clone(st),
+        begin: PIECE as u32,
+        length: 1,
     };
-    r.pool.try_submit(job).unwrap();
+    r.pool.try_submit(job(st, past)).unwrap();
     assert!(matches!(
         next(&r.results),
-        DiskResult::Read {
-            token: 43,
-            result: Err(StorageError::OutOfRange { .. }),
+        DiskDone::Read {
+            conn: 43,
+            data: Err(StorageError::OutOfRange { .. }),
             ..
         }
     ));
@@ -224,16 +227,16 @@ fn full_queue_gives_the_job_back() {
         .pool
         .try_submit(verify_job(&r.storage, 1, vec![1, 2, 3], h))
     {
-        Err(DiskJob::Verify { piece: 1, data, .. }) => assert_eq!(data, [1, 2, 3]),
+        Err(DiskJob {
+            request: DiskRequest::Verify { piece: 1, data, .. },
+            ..
+        }) => assert_eq!(data, [1, 2, 3]),
         other => panic!("expected the job back, got {other:?}"),
     }
     for _ in 0..2 {
         assert!(matches!(
             next(&r.results),
-            DiskResult::Verified {
-                outcome: VerifyOutcome::Written,
-                ..
-            }
+            DiskDone::Verified { ok: true, .. }
         ));
     }
     // A worker sends its result, then notifies: the count may trail the result by a moment.
@@ -281,17 +284,13 @@ fn failed_write_is_reported_not_panicked() {
         .try_submit(verify_job(&r.storage, 0, data.clone(), sha(&data)))
         .unwrap();
     match next(&r.results) {
-        DiskResult::Verified {
-            outcome:
-                VerifyOutcome::WriteFailed(StorageError::Io {
-                    op: "open", path, ..
-                }),
-            data: d,
+        DiskDone::WriteFailed {
+            piece: 0,
+            error: StorageError::Io {
+                op: "open", path, ..
+            },
             ..
-        } => {
-            assert_eq!(path, r._dir.0.join("p/one"));
-            assert_eq!(d, data);
-        }
+        } => assert_eq!(path, r._dir.0.join("p/one")),
         other => panic!("{other:?}"),
     }
 }

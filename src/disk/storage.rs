@@ -334,3 +334,21 @@ impl Storage {
         }
     }
 }
+
+impl super::job::PieceStore for Storage {
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        Storage::write_at(self, offset, data)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        Storage::read_at(self, offset, buf)
+    }
+
+    fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        Storage::read_vec(self, offset, len)
+    }
+
+    fn release(&self) {
+        self.release_maps();
+    }
+}

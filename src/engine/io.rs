@@ -194,6 +194,18 @@ pub enum DiskRequest {
     },
 }
 
+impl DiskRequest {
+    /// The torrent the request is for.
+    pub fn torrent(&self) -> TorrentId {
+        match self {
+            DiskRequest::Verify { torrent, .. }
+            | DiskRequest::Check { torrent, .. }
+            | DiskRequest::Read { torrent, .. }
+            | DiskRequest::Release { torrent } => *torrent,
+        }
+    }
+}
+
 /// The result of a [`DiskRequest`], handed back by the shell.
 #[derive(Debug)]
 pub enum DiskDone {
@@ -215,7 +227,7 @@ pub enum DiskDone {
         /// Piece index.
         piece: u32,
         /// What went wrong.
-        error: String,
+        error: crate::disk::StorageError,
     },
     /// A `Check` finished.
     Checked {
@@ -237,8 +249,20 @@ pub enum DiskDone {
         /// Offset in the piece.
         begin: u32,
         /// The bytes, or why they could not be read.
-        data: Result<Vec<u8>, String>,
+        data: Result<Vec<u8>, crate::disk::StorageError>,
     },
+}
+
+impl DiskDone {
+    /// The torrent the answer is for.
+    pub fn torrent(&self) -> TorrentId {
+        match self {
+            DiskDone::Verified { torrent, .. }
+            | DiskDone::WriteFailed { torrent, .. }
+            | DiskDone::Checked { torrent, .. }
+            | DiskDone::Read { torrent, .. } => *torrent,
+        }
+    }
 }
 
 /// What a torrent is doing.

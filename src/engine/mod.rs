@@ -425,12 +425,7 @@ impl Engine {
     /// A disk job finished.
     pub fn handle_disk(&mut self, done: DiskDone, now: Instant) {
         self.count_buffers();
-        let tid = match &done {
-            DiskDone::Verified { torrent, .. }
-            | DiskDone::WriteFailed { torrent, .. }
-            | DiskDone::Checked { torrent, .. }
-            | DiskDone::Read { torrent, .. } => *torrent,
-        };
+        let tid = done.torrent();
         let live_before = self.out.buffers.live;
         if let Some(t) = self.torrents.get_mut(&tid) {
             t.handle_disk(done, now, &mut self.out);

@@ -90,7 +90,7 @@ pub struct Metainfo {
     /// Bytes per piece (the last piece may be shorter), between 1 and [`MAX_PIECE_LENGTH`].
     pub piece_length: u32,
     /// SHA-1 of each piece, in order; exactly as many as the length needs.
-    pub piece_hashes: Vec<[u8; 20]>,
+    pub piece_hashes: std::sync::Arc<[[u8; 20]]>,
     /// Files in torrent order, padding files included. A single-file torrent has one entry whose
     /// path is the name.
     pub files: Vec<FileInfo>,
@@ -331,7 +331,7 @@ fn parse_info(info: &Value<'_>) -> Result<Metainfo> {
         info_hash: InfoHash(Sha1::digest(info.raw).into()),
         name,
         piece_length,
-        piece_hashes,
+        piece_hashes: piece_hashes.into(),
         files,
         total_length,
         trackers: Vec::new(),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::disk::Storage;
+use crate::disk::{Storage, TorrentDisk};
 use crate::engine::{TorrentId, TorrentParams, TorrentState, TorrentStats};
 use crate::metainfo::Metainfo;
 
@@ -80,6 +80,9 @@ impl StatusCell {
 /// A torrent's storage and what the disk jobs need to know about it.
 pub(crate) struct Shelf {
     pub meta: Arc<Metainfo>,
+    /// What the pool needs for this torrent's disk work (its store is `storage`).
+    pub disk: Arc<TorrentDisk>,
+    /// The files, for the sync at shutdown.
     pub storage: Arc<Storage>,
     pub status: Arc<StatusCell>,
 }

@@ -20,7 +20,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::disk::{DiskJob, DiskPool, DiskResult, StorageError, VerifyOutcome};
+use crate::disk::{DiskJob, DiskPool, StorageError};
 use crate::engine::{
     Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
@@ -103,7 +103,7 @@ pub(crate) struct Reactor {
     pub commands: Receiver<Command>,
     pub events: Sender<Event>,
     pub pool: DiskPool,
-    pub disk_results: Receiver<DiskResult>,
+    pub disk_results: Receiver<DiskDone>,
     pub tracker: TrackerClient,
     pub tracker_results: Receiver<AnnounceResult>,
     pub shelves: HashMap<TorrentId, Shelf>,
@@ -127,7 +127,7 @@ impl Reactor {
         commands: Receiver<Command>,
         events: Sender<Event>,
         pool: DiskPool,
-        disk_results: Receiver<DiskResult>,
+        disk_results: Receiver<DiskDone>,
         tracker: TrackerClient,
         tracker_results: Receiver<AnnounceResult>,
     ) -> std::io::Result<Reactor> {
@@ -337,8 +337,8 @@ impl Reactor {
                 }
             }
         }
-        while let Ok(r) = self.disk_results.try_recv() {
-            self.disk_result(r);
+        while let Ok(done) = self.disk_results.try_recv() {
+            self.engine.handle_disk(done, Instant::now());
         }
         while let Ok(r) = self.tracker_results.try_recv() {
             let done = AnnounceDone {
@@ -370,51 +370,6 @@ impl Reactor {
             }
             Command::Shutdown => self.stopping = true,
         }
-    }
-
-    fn disk_result(&mut self, r: DiskResult) {
-        let now = Instant::now();
-        let done = match r {
-            DiskResult::Verified {
-                torrent,
-                piece,
-                outcome,
-                data,
-            } => match outcome {
-                VerifyOutcome::Written => DiskDone::Verified {
-                    torrent,
-                    piece,
-                    ok: true,
-                    buffer: data,
-                },
-                VerifyOutcome::HashMismatch => DiskDone::Verified {
-                    torrent,
-                    piece,
-                    ok: false,
-                    buffer: data,
-                },
-                VerifyOutcome::WriteFailed(e) => DiskDone::WriteFailed {
-                    torrent,
-                    piece,
-                    error: e.to_string(),
-                },
-            },
-            DiskResult::Checked { torrent, piece, ok } => DiskDone::Checked { torrent, piece, ok },
-            DiskResult::Read {
-                torrent,
-                token,
-                piece,
-                begin,
-                result,
-            } => DiskDone::Read {
-                torrent,
-                conn: token as ConnId,
-                piece,
-                begin,
-                data: result.map_err(|e| e.to_string()),
-            },
-        };
-        self.engine.handle_disk(done, now);
     }
 
     /// Carries out what the engine asked for, until it asks for nothing more.
@@ -484,49 +439,11 @@ impl Reactor {
         );
     }
 
-    fn disk_job(&mut self, req: DiskRequest) -> Option<DiskJob> {
-        let torrent = match &req {
-            DiskRequest::Verify { torrent, .. }
-            | DiskRequest::Check { torrent, .. }
-            | DiskRequest::Read { torrent, .. }
-            | DiskRequest::Release { torrent } => *torrent,
-        };
-        let shelf = self.shelves.get(&torrent)?;
-        let layout = shelf.meta.layout();
-        let storage = shelf.storage.clone();
-        Some(match req {
-            DiskRequest::Verify { piece, data, .. } => DiskJob::Verify {
-                torrent,
-                piece,
-                offset: layout.piece_offset(piece),
-                data,
-                expected: *shelf.meta.piece_hash(piece)?,
-                storage,
-            },
-            DiskRequest::Check { piece, .. } => DiskJob::Check {
-                torrent,
-                piece,
-                offset: layout.piece_offset(piece),
-                len: layout.piece_len(piece),
-                expected: *shelf.meta.piece_hash(piece)?,
-                storage,
-            },
-            DiskRequest::Read {
-                conn,
-                piece,
-                begin,
-                length,
-                ..
-            } => DiskJob::Read {
-                torrent,
-                token: conn as u64,
-                piece,
-                begin,
-                offset: layout.piece_offset(piece) + u64::from(begin),
-                len: length,
-                storage,
-            },
-            DiskRequest::Release { .. } => DiskJob::Release { storage },
+    fn disk_job(&mut self, request: DiskRequest) -> Option<DiskJob> {
+        let shelf = self.shelves.get(&request.torrent())?;
+        Some(DiskJob {
+            request,
+            disk: shelf.disk.clone(),
         })
     }
 

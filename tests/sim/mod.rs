@@ -11,7 +11,11 @@ mod net;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use coracle::disk::{MemoryStore, TorrentDisk};
+use sha1::{Digest, Sha1};
 
 use coracle::bitfield::Bitfield;
 use coracle::engine::{
@@ -94,8 +98,10 @@ pub struct Node {
     pub spec: NodeSpec,
     pub engine: Engine,
     pub torrent: TorrentId,
-    /// The node's "disk": what Reads return and Verifies write to.
-    pub storage: Vec<u8>,
+    /// The node's "disk": what Reads return and Verifies write to, run by the same
+    /// [`coracle::disk::execute`] as the pool's workers.
+    pub disk: Arc<TorrentDisk>,
+    pub store: Arc<MemoryStore>,
     /// Per piece: how many times a Verify succeeded.
     pub verified_ok: Vec<u32>,
     /// When each Verify that failed the hash was asked for.
@@ -143,7 +149,6 @@ pub struct Sim {
     now: Duration,
     rng: Rng,
     pub payload: Vec<u8>,
-    pub layout: Layout,
     pub nodes: Vec<Node>,
     /// Open connections by their sending end: who is on the other side.
     links: BTreeMap<(usize, ConnId), Link>,
@@ -174,20 +179,31 @@ impl Sim {
         let payload = rng.bytes(total);
         let layout = Layout::new(piece_len, total as u64).expect("valid layout");
         let info_hash: [u8; 20] = rng.bytes(20).try_into().unwrap();
+        let hashes: Arc<[[u8; 20]]> = payload
+            .chunks(piece_len as usize)
+            .map(|p| Sha1::digest(p).into())
+            .collect();
         // The one real clock read: the origin of simulated time (only offsets from it matter).
         #[allow(clippy::disallowed_methods)]
         let base = Instant::now();
         let nodes = specs
             .iter()
             .enumerate()
-            .map(|(i, spec)| new_node(i, spec, seed, info_hash, &payload, layout, base))
+            .map(|(i, spec)| {
+                let content = Content {
+                    info_hash,
+                    payload: &payload,
+                    hashes: &hashes,
+                    layout,
+                };
+                new_node(i, spec, seed, &content, base)
+            })
             .collect();
         Sim {
             base,
             now: Duration::ZERO,
             rng,
             payload,
-            layout,
             nodes,
             links: BTreeMap::new(),
             dialling: BTreeMap::new(),
@@ -368,7 +384,7 @@ impl Sim {
             "node {node}: pieces verified OK != once: {wrong:?}"
         );
         assert!(
-            n.storage == self.payload,
+            n.store.to_vec() == self.payload,
             "node {node}: storage differs from the payload"
         );
     }
@@ -381,15 +397,16 @@ impl Sim {
     }
 }
 
-fn new_node(
-    i: usize,
-    spec: &NodeSpec,
-    seed: u64,
+/// The torrent every node shares.
+struct Content<'a> {
     info_hash: [u8; 20],
-    payload: &[u8],
+    payload: &'a [u8],
+    hashes: &'a Arc<[[u8; 20]]>,
     layout: Layout,
-    base: Instant,
-) -> Node {
+}
+
+fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) -> Node {
+    let (payload, layout) = (c.payload, c.layout);
     let mut peer_id = *b"-SM0001-000000000000";
     peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
     let cfg = EngineConfig {
@@ -399,13 +416,18 @@ fn new_node(
         ..EngineConfig::default()
     };
     let n = layout.num_pieces();
-    let storage = match (spec.seeder, spec.corrupt) {
+    let store = Arc::new(MemoryStore::new(match (spec.seeder, spec.corrupt) {
         (true, false) => payload.to_vec(),
         (true, true) => corrupted(payload),
         (false, _) => vec![0; payload.len()],
-    };
+    }));
+    let disk = Arc::new(TorrentDisk {
+        layout,
+        hashes: c.hashes.clone(),
+        store: store.clone(),
+    });
     let params = TorrentParams {
-        info_hash,
+        info_hash: c.info_hash,
         layout,
         trackers: Vec::new(),
         peers: spec
@@ -427,7 +449,8 @@ fn new_node(
         spec: spec.clone(),
         engine,
         torrent,
-        storage,
+        disk,
+        store,
         verified_ok: vec![0; n as usize],
         hash_failed_at: Vec::new(),
         alive: true,

@@ -184,7 +184,7 @@ impl TorrentCore {
         // The bitfield replaces the empty set assumed at the handshake; haves cannot precede it.
         peer.has = bf;
         peer.wanted = wanted;
-        if peer.is_seed() && self.phase == Phase::Seeding {
+        if peer.is_seed() && matches!(self.phase, Phase::Seeding) {
             return Err(PeerError::BothSeeds);
         }
         self.update_interest(conn, now, out);
@@ -229,7 +229,7 @@ impl TorrentCore {
             peer.wanted += 1;
         }
         self.picker.add_peer_have(index);
-        if peer.is_seed() && self.phase == Phase::Seeding {
+        if peer.is_seed() && matches!(self.phase, Phase::Seeding) {
             return Err(PeerError::BothSeeds);
         }
         self.update_interest(conn, now, out);

@@ -205,7 +205,7 @@ impl TorrentCore {
 
     /// Whether it is downloading (the only phase that uses piece buffers and spares).
     pub fn is_downloading(&self) -> bool {
-        self.phase == Phase::Downloading
+        matches!(self.phase, Phase::Downloading)
     }
 
     /// Whether it takes peers (not paused, failed or checking).
@@ -237,7 +237,7 @@ impl TorrentCore {
     /// Bytes in this torrent's piece buffers, counted against the session's budget while it
     /// downloads (a paused torrent's partial pieces wait outside it, so they never block others).
     pub(crate) fn budgeted_buffer_bytes(&self) -> usize {
-        if self.phase == Phase::Downloading {
+        if matches!(self.phase, Phase::Downloading) {
             self.buffered_bytes
         } else {
             0

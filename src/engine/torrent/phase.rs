@@ -6,6 +6,7 @@
 //! torrent, which consumes the old phase.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::engine::io::TorrentState;
 
@@ -28,7 +29,7 @@ pub(crate) enum Resume {
 }
 
 /// Why a torrent stopped for good.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum TorrentError {
     /// A verified piece could not be written (disk full, I/O error).
@@ -36,7 +37,7 @@ pub enum TorrentError {
         /// The piece.
         piece: u32,
         /// What the storage said.
-        error: String,
+        error: Arc<crate::disk::StorageError>,
     },
     /// The torrent's storage failed outside a piece write (for example it could not open).
     Storage(String),
@@ -56,7 +57,7 @@ impl fmt::Display for TorrentError {
 impl std::error::Error for TorrentError {}
 
 /// What a torrent is doing. See the module documentation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Phase {
     /// Hashing data found on disk.
     Checking(Recheck),

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::phase::{Phase, Recheck, Resume, TorrentError};
+use super::phase::{Phase, Resume, TorrentError};
 use super::timers::{Timer, SHORT};
 use super::{PartialPiece, TorrentCore, CHECKS_IN_FLIGHT};
 use crate::engine::io::{Action, ConnId, DiskDone, DiskRequest, Event};
@@ -145,7 +145,7 @@ impl TorrentCore {
             pieces_have: self.picker.have().count(),
             pieces_total: n,
         }));
-        if self.phase == Phase::Seeding {
+        if matches!(self.phase, Phase::Seeding) {
             out.actions
                 .push_back(Action::Event(Event::Completed { torrent: self.id }));
         }
@@ -158,6 +158,7 @@ impl TorrentCore {
                 piece, ok, buffer, ..
             } => self.on_verified(piece, ok, buffer, now, out),
             DiskDone::WriteFailed { error, piece, .. } => {
+                let error = std::sync::Arc::new(error);
                 self.fail(TorrentError::Write { piece, error }, now, out)
             }
             DiskDone::Checked { piece, ok, .. } => {
@@ -186,7 +187,7 @@ impl TorrentCore {
         conn: ConnId,
         piece: u32,
         begin: u32,
-        data: Result<Vec<u8>, String>,
+        data: Result<Vec<u8>, crate::disk::StorageError>,
         now: Instant,
         out: &mut Outputs,
     ) {
@@ -378,7 +379,7 @@ impl TorrentCore {
             return;
         };
         self.phase = match resume {
-            Resume::Checking(r) => Phase::Checking(Recheck { ..*r }),
+            Resume::Checking(r) => Phase::Checking(*r),
             Resume::Active => self.active_phase(),
         };
         self.dialer.reset_backoff(now);
