@@ -55,6 +55,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod disk;
 pub mod engine;
+pub mod ext;
 pub mod layout;
 pub mod metainfo;
 pub mod picker;
