@@ -57,6 +57,7 @@ pub mod disk;
 pub mod engine;
 pub mod ext;
 pub mod layout;
+pub mod magnet;
 pub mod metainfo;
 pub mod picker;
 mod reactor;
