@@ -13,9 +13,9 @@ pub mod handshake;
 //pub mod lsd_core;
 pub mod metadata;
 pub mod metadata_fetch;
-//pub mod metadata_serve;
-//pub mod pex;
-//pub mod pex_state;
+pub mod metadata_serve;
+pub mod pex;
+pub mod pex_state;
 
 #[cfg(test)]
 mod metadata_fetch_tests;
