@@ -9,8 +9,8 @@
 
 pub mod fast;
 pub mod handshake;
-//pub mod lsd;
-//pub mod lsd_core;
+pub mod lsd;
+pub mod lsd_core;
 pub mod metadata;
 pub mod metadata_fetch;
 pub mod metadata_serve;
