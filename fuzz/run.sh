@@ -11,7 +11,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(bencode metainfo wire peer tracker)
+  targets=(bencode metainfo wire peer tracker magnet ext)
 fi
 
 # The fuzzed code is safe Rust with no unsafe on these paths, so AddressSanitizer would only halve
@@ -32,7 +32,9 @@ seed bencode unsorted 'd1:bi1e1:ald0:0:eee'
 seed bencode nested 'lllldeeee'
 # Wire: byte 0 = frame limit selector, bytes 1-3 = chunk size cycle, then frames.
 wire_frames='\0\0\0\0\0\0\0\1\1\0\0\0\5\4\0\0\0\3\0\0\0\3\5\xff\x80\0\0\0\15\6\0\0\0\1\0\0\x40\0\0\0\x40\0'
-wire_frames+='\0\0\0\14\7\0\0\0\2\0\0\x40\0abc\0\0\0\3\11\x1a\xe1\0\0\0\4\24\0de\0\0\0\3\15\11\11'
+wire_frames+='\0\0\0\14\7\0\0\0\2\0\0\x40\0abc\0\0\0\3\11\x1a\xe1\0\0\0\4\24\0de\0\0\0\3\25\11\11'
+# BEP 6: suggest, have all, have none, reject, allowed fast.
+wire_frames+='\0\0\0\5\15\0\0\0\7\0\0\0\1\16\0\0\0\1\17\0\0\0\15\20\0\0\0\1\0\0\x40\0\0\0\x40\0\0\0\0\5\21\0\0\0\3'
 seed wire whole '\0\377\377\377'"$wire_frames"
 seed wire bytewise '\0\1\1\1'"$wire_frames"
 seed wire mixed '\1\3\0\7'"$wire_frames"
@@ -58,8 +60,21 @@ seed tracker v6 'd5:peers0:6:peers618:\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1\x1a\xe1e'
 seed tracker failure 'd14:failure reason12:unregisterede'
 seed tracker dups 'd5:peers18:\x7f\0\0\1\0\0\x7f\0\0\1\1\1\x7f\0\0\1\1\1e'
 
+# Magnet links: every parameter kind, base32, hybrid, and a skipped tracker.
+seed magnet full 'magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Some+Name%%20x&tr=udp%%3A%%2F%%2F127.0.0.1%%3A6969&tr.1=http://192.0.2.1/a&x.pe=192.0.2.9:6881&x.pe=[2001:db8::1]:1&x.pe=h.example:7&so=0,2,4-6'
+seed magnet base32 'magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK&tr=javascript:alert(1)'
+seed magnet hybrid 'magnet:?xt=urn:btmh:12200f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f&xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a'
+# Extensions: byte 0 picks handshake (0), ut_metadata (1), ut_pex (2), LSD (3), fetch (4).
+seed ext handshake '\0d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei75e1:pi6881e1:v4:test6:yourip4:\x7f\0\0\1e'
+seed ext metadata '\1d8:msg_typei1e5:piecei0e10:total_sizei5eeabcde'
+seed ext pex '\2d5:added6:\x7f\0\0\1\x1a\xe17:added.f1:\x027:dropped0:e'
+seed ext lsd '\3BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 6881\r\nInfohash: c12fe1c06bba254a9dc9f519b335aa7c1367a88a\r\ncookie: x\r\n\r\n\r\n'
+# Fetch of the 75-byte info dictionary: add peer 0 (size 139 - 64), request, answer it whole.
+seed ext fetch '\4\0\0\0\213\1\2\0ud8:msg_typei1e5:piecei0e10:total_sizei75eed6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0e'
+
 # The peer target needs a whole 16 KiB block (and more) in one input to get past a request.
-max_len() { if [ "$1" = peer ]; then echo 40000; else echo 8192; fi; }
+# The ext target's fetch likewise needs two 16 KiB metadata pieces to complete the large info.
+max_len() { case "$1" in peer | ext) echo 40000 ;; *) echo 8192 ;; esac; }
 
 cargo +nightly fuzz build "${flags[@]}"
 failed=()

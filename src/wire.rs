@@ -1,5 +1,6 @@
 //! The peer wire codec of BEP 3: the 68-byte handshake and the length-prefixed messages that
-//! follow it, plus pass-through of BEP 5 `port` and BEP 10 `extended` frames.
+//! follow it, the BEP 6 Fast-extension messages, and pass-through of BEP 5 `port` and BEP 10
+//! `extended` frames.
 //!
 //! Sans-IO: this module turns bytes into [`Message`]s and back, nothing else. It owns no socket,
 //! file, thread or clock, and keeps no per-connection state; the reactor owns the buffers and
@@ -36,7 +37,61 @@ const ID_REQUEST: u8 = 6;
 const ID_PIECE: u8 = 7;
 const ID_CANCEL: u8 = 8;
 const ID_PORT: u8 = 9;
+const ID_SUGGEST_PIECE: u8 = 0x0d;
+const ID_HAVE_ALL: u8 = 0x0e;
+const ID_HAVE_NONE: u8 = 0x0f;
+const ID_REJECT_REQUEST: u8 = 0x10;
+const ID_ALLOWED_FAST: u8 = 0x11;
 const ID_EXTENDED: u8 = 20;
+
+/// The handshake's reserved-bit capabilities this crate knows about.
+///
+/// Only these three bits are read or written; every other reserved bit is left zero when
+/// encoding and ignored when decoding (other clients use them for their own experiments).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// BEP 10 extension protocol: bit 0x10 of reserved byte 5.
+    pub extension_protocol: bool,
+    /// BEP 6 Fast extension: bit 0x04 of reserved byte 7.
+    pub fast: bool,
+    /// BEP 5 DHT (the peer accepts `port` messages): bit 0x01 of reserved byte 7.
+    pub dht: bool,
+}
+
+impl Extensions {
+    /// The 8 reserved bytes announcing exactly these capabilities.
+    pub fn to_reserved(self) -> [u8; 8] {
+        let mut r = [0u8; 8];
+        if self.extension_protocol {
+            r[5] |= 0x10;
+        }
+        if self.fast {
+            r[7] |= 0x04;
+        }
+        if self.dht {
+            r[7] |= 0x01;
+        }
+        r
+    }
+
+    /// The capabilities a peer's reserved bytes announce.
+    pub fn from_reserved(r: &[u8; 8]) -> Extensions {
+        Extensions {
+            extension_protocol: r[5] & 0x10 != 0,
+            fast: r[7] & 0x04 != 0,
+            dht: r[7] & 0x01 != 0,
+        }
+    }
+
+    /// What both sides support: an extension is on only when both set its bit.
+    pub fn both(self, other: Extensions) -> Extensions {
+        Extensions {
+            extension_protocol: self.extension_protocol && other.extension_protocol,
+            fast: self.fast && other.fast,
+            dht: self.dht && other.dht,
+        }
+    }
+}
 
 /// Why bytes from a peer were refused. Every variant is fatal for the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +192,9 @@ impl Handshake {
 }
 
 /// One peer wire message. Variable-size payloads borrow the buffer they were decoded from.
+///
+/// BEP 6 messages decode whether or not the Fast extension was negotiated: BEP 6 says a peer that
+/// sends them without it must be dropped, and only the caller knows what was negotiated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     /// A zero-length frame; keeps idle connections open.
@@ -185,6 +243,29 @@ pub enum Message<'a> {
     },
     /// BEP 5: the sender's DHT port. Parsed so it is not mistaken for garbage; we ignore it.
     Port(u16),
+    /// BEP 6: "you might like to download this piece" (advisory).
+    SuggestPiece {
+        /// Piece index.
+        index: u32,
+    },
+    /// BEP 6: the sender has every piece (replaces the bitfield).
+    HaveAll,
+    /// BEP 6: the sender has no piece (replaces the bitfield).
+    HaveNone,
+    /// BEP 6: the sender will not serve this request.
+    RejectRequest {
+        /// Piece index.
+        index: u32,
+        /// Byte offset inside the piece.
+        begin: u32,
+        /// Bytes that were asked for.
+        length: u32,
+    },
+    /// BEP 6: the sender will serve requests for this piece even while choking us.
+    AllowedFast {
+        /// Piece index.
+        index: u32,
+    },
     /// BEP 10 extension message (wire id 20), passed through undecoded.
     Extended {
         /// Extension message id (0 is the extension handshake).
@@ -213,6 +294,11 @@ fn put_header(out: &mut Vec<u8>, len: u32, id: u8) {
     out.push(id);
 }
 
+fn put_index(out: &mut Vec<u8>, id: u8, index: u32) {
+    put_header(out, 5, id);
+    out.extend_from_slice(&index.to_be_bytes());
+}
+
 fn put_triple(out: &mut Vec<u8>, id: u8, a: u32, b: u32, c: u32) {
     put_header(out, 13, id);
     out.extend_from_slice(&a.to_be_bytes());
@@ -229,10 +315,7 @@ impl Message<'_> {
             Message::Unchoke => put_header(out, 1, ID_UNCHOKE),
             Message::Interested => put_header(out, 1, ID_INTERESTED),
             Message::NotInterested => put_header(out, 1, ID_NOT_INTERESTED),
-            Message::Have { index } => {
-                put_header(out, 5, ID_HAVE);
-                out.extend_from_slice(&index.to_be_bytes());
-            }
+            Message::Have { index } => put_index(out, ID_HAVE, index),
             Message::Bitfield(bits) => {
                 put_header(out, len_u32(bits.len()).saturating_add(1), ID_BITFIELD);
                 out.extend_from_slice(bits);
@@ -255,6 +338,15 @@ impl Message<'_> {
                 put_header(out, 3, ID_PORT);
                 out.extend_from_slice(&port.to_be_bytes());
             }
+            Message::SuggestPiece { index } => put_index(out, ID_SUGGEST_PIECE, index),
+            Message::HaveAll => put_header(out, 1, ID_HAVE_ALL),
+            Message::HaveNone => put_header(out, 1, ID_HAVE_NONE),
+            Message::RejectRequest {
+                index,
+                begin,
+                length,
+            } => put_triple(out, ID_REJECT_REQUEST, index, begin, length),
+            Message::AllowedFast { index } => put_index(out, ID_ALLOWED_FAST, index),
             Message::Extended { id, payload } => {
                 put_header(out, len_u32(payload.len()).saturating_add(2), ID_EXTENDED);
                 out.push(id);
@@ -293,8 +385,9 @@ fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
 fn check_length(id: u8, len: u32) -> Result<(), WireError> {
     let ok = match id {
         ID_CHOKE | ID_UNCHOKE | ID_INTERESTED | ID_NOT_INTERESTED => len == 1,
-        ID_HAVE => len == 5,
-        ID_REQUEST | ID_CANCEL => len == 13,
+        ID_HAVE_ALL | ID_HAVE_NONE => len == 1,
+        ID_HAVE | ID_SUGGEST_PIECE | ID_ALLOWED_FAST => len == 5,
+        ID_REQUEST | ID_CANCEL | ID_REJECT_REQUEST => len == 13,
         ID_PIECE => len >= 9,
         ID_PORT => len == 3,
         ID_EXTENDED => len >= 2,
@@ -373,6 +466,15 @@ fn parse_body(id: u8, body: &[u8]) -> Message<'_> {
             begin: u(4),
             length: u(8),
         },
+        ID_SUGGEST_PIECE => Message::SuggestPiece { index: u(0) },
+        ID_HAVE_ALL => Message::HaveAll,
+        ID_HAVE_NONE => Message::HaveNone,
+        ID_REJECT_REQUEST => Message::RejectRequest {
+            index: u(0),
+            begin: u(4),
+            length: u(8),
+        },
+        ID_ALLOWED_FAST => Message::AllowedFast { index: u(0) },
         ID_PORT => match body {
             [hi, lo] => Message::Port(u16::from_be_bytes([*hi, *lo])),
             _ => Message::Unknown { id, payload: body },
@@ -444,11 +546,29 @@ mod tests {
                 vec![0, 0, 0, 4, 20, 0, b'd', b'e'],
             ),
             (
+                Message::SuggestPiece { index: 7 },
+                vec![0, 0, 0, 5, 0x0d, 0, 0, 0, 7],
+            ),
+            (Message::HaveAll, vec![0, 0, 0, 1, 0x0e]),
+            (Message::HaveNone, vec![0, 0, 0, 1, 0x0f]),
+            (
+                Message::RejectRequest {
+                    index: 1,
+                    begin: 0x4000,
+                    length: 0x4000,
+                },
+                vec![0, 0, 0, 13, 0x10, 0, 0, 0, 1, 0, 0, 0x40, 0, 0, 0, 0x40, 0],
+            ),
+            (
+                Message::AllowedFast { index: 0x0102_0304 },
+                vec![0, 0, 0, 5, 0x11, 1, 2, 3, 4],
+            ),
+            (
                 Message::Unknown {
-                    id: 13,
+                    id: 21,
                     payload: &[9, 9],
                 },
-                vec![0, 0, 0, 3, 13, 9, 9],
+                vec![0, 0, 0, 3, 21, 9, 9],
             ),
         ]
     }
@@ -578,7 +698,7 @@ mod tests {
 
     #[test]
     fn wrong_lengths_for_fixed_messages_rejected_after_id_byte() {
-        let cases: [(u8, u32); 14] = [
+        let cases: [(u8, u32); 21] = [
             (0, 2),
             (1, 2),
             (2, 5),
@@ -593,6 +713,13 @@ mod tests {
             (9, 2),
             (9, 4),
             (20, 1),
+            (0x0d, 4),
+            (0x0e, 2),
+            (0x0f, 5),
+            (0x10, 12),
+            (0x10, 14),
+            (0x11, 1),
+            (0x11, 6),
         ];
         for (id, len) in cases {
             let mut frame = len.to_be_bytes().to_vec();
@@ -673,6 +800,29 @@ mod tests {
         v.extend_from_slice(b"BitTorrent protocoX");
         assert_eq!(Handshake::decode(&v), Err(WireError::BadProtocol));
         assert_eq!(Handshake::decode(&v[..19]), Ok(None));
+    }
+
+    #[test]
+    fn reserved_bits_for_each_extension() {
+        let all = Extensions {
+            extension_protocol: true,
+            fast: true,
+            dht: true,
+        };
+        assert_eq!(all.to_reserved(), [0, 0, 0, 0, 0, 0x10, 0, 0x05]);
+        assert_eq!(Extensions::default().to_reserved(), [0; 8]);
+        let fast_only = Extensions {
+            fast: true,
+            ..Extensions::default()
+        };
+        assert_eq!(fast_only.to_reserved(), [0, 0, 0, 0, 0, 0, 0, 0x04]);
+        // Unknown bits (here every other bit) are ignored when reading.
+        assert_eq!(
+            Extensions::from_reserved(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xef, 0xff, 0xfa]),
+            Extensions::default()
+        );
+        assert_eq!(Extensions::from_reserved(&all.to_reserved()), all);
+        assert_eq!(all.both(fast_only), fast_only);
     }
 
     #[test]
