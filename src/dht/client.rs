@@ -72,7 +72,7 @@ impl Dht {
     }
 
     /// Sends lookup `lookup`'s query to a node known by address only (a router).
-    fn send_seed(&mut self, to: SocketAddr, lookup: LookupId, now: Instant) {
+    pub(super) fn send_seed(&mut self, to: SocketAddr, lookup: LookupId, now: Instant) {
         let Some(l) = self.lookups.iter().find(|l| l.id == lookup) else {
             return;
         };
@@ -82,11 +82,6 @@ impl Dht {
                 l.sent();
             }
         }
-    }
-
-    /// Asks `to` for the nodes closest to us, as part of bootstrap lookup `lookup`.
-    pub(super) fn send_find_self(&mut self, to: SocketAddr, lookup: LookupId, now: Instant) {
-        self.send_seed(to, lookup, now);
     }
 
     fn lookup_mut(&mut self, id: LookupId) -> Option<&mut Lookup> {
@@ -141,8 +136,18 @@ impl Dht {
             self.bootstrap = Bootstrap::Done;
             return;
         }
+        self.bootstrap_from(known, backoff, now);
+    }
+
+    /// Starts a bootstrap lookup even with nobody to ask yet (the caller adds a seed).
+    pub(super) fn new_bootstrap(&mut self, backoff: Duration, now: Instant) -> LookupId {
+        self.bootstrap_from(&[], backoff, now)
+    }
+
+    fn bootstrap_from(&mut self, known: &[NodeInfo], backoff: Duration, now: Instant) -> LookupId {
         let lookup = self.new_lookup(self.id, Goal::FindNode, known, now);
         self.bootstrap = Bootstrap::Running { lookup, backoff };
+        lookup
     }
 
     /// Starts a `find_node` lookup for a random id in each bucket left unchanged for 15 minutes.

@@ -89,6 +89,9 @@ pub struct Lookup {
     pub goal: Goal,
     cands: Vec<Candidate>,
     in_flight: u8,
+    /// Queries to nodes outside the candidate list still unanswered, stalled or not: until they
+    /// answer or time out, an empty candidate list does not mean the search is over.
+    seeds_out: u8,
     queries: u16,
     phase: Phase,
     peers_seen: Vec<SocketAddr>,
@@ -103,6 +106,7 @@ impl Lookup {
             goal,
             cands: Vec::new(),
             in_flight: 0,
+            seeds_out: 0,
             queries: 0,
             phase: Phase::Searching,
             peers_seen: Vec::new(),
@@ -166,13 +170,18 @@ impl Lookup {
             .info;
         let c = self.cands.iter_mut().find(|c| c.info.id == pick.id)?;
         c.state = Cand::Asked;
-        self.sent();
+        self.count_query();
         Some(pick)
     }
 
     /// A query went out for this lookup to a node outside the candidate list (a bootstrap
     /// router, or a node given by address only).
     pub fn sent(&mut self) {
+        self.seeds_out += 1;
+        self.count_query();
+    }
+
+    fn count_query(&mut self) {
         self.in_flight += 1;
         self.queries += 1;
     }
@@ -188,7 +197,10 @@ impl Lookup {
                 c.state = Cand::Replied { token };
                 c.hops.saturating_add(1)
             }
-            None => 1,
+            None => {
+                self.seeds_out = self.seeds_out.saturating_sub(1);
+                1
+            }
         };
         self.add(nodes, hops);
     }
@@ -208,8 +220,9 @@ impl Lookup {
         if counted {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
-        if let Some(c) = self.cands.iter_mut().find(|c| c.info.addr == from) {
-            c.state = Cand::Failed;
+        match self.cands.iter_mut().find(|c| c.info.addr == from) {
+            Some(c) => c.state = Cand::Failed,
+            None => self.seeds_out = self.seeds_out.saturating_sub(1),
         }
     }
 
@@ -232,7 +245,8 @@ impl Lookup {
         if self.phase != Phase::Searching {
             return false;
         }
-        if self.queries >= MAX_QUERIES && self.in_flight == 0 {
+        let idle = self.in_flight == 0 && self.seeds_out == 0;
+        if self.queries >= MAX_QUERIES && idle {
             return true;
         }
         let settled = |v6| {
@@ -240,7 +254,7 @@ impl Lookup {
                 .all(|c| matches!(c.state, Cand::Replied { .. }))
         };
         let full = |v6| self.window(v6).count() == K;
-        settled(false) && settled(true) && (self.in_flight == 0 || full(false) || full(true))
+        settled(false) && settled(true) && (idle || full(false) || full(true))
     }
 
     /// Switches to announcing: the closest answered nodes that gave a token, with their tokens.

@@ -261,6 +261,7 @@ impl Dht {
             stats: DhtStats::default(),
         };
         dht.start_bootstrap(known, BOOTSTRAP_RETRY, now);
+        dht.drive(now);
         dht
     }
 
@@ -316,18 +317,15 @@ impl Dht {
         if addr.port() == 0 || (addr.is_ipv6() && !self.cfg.ipv6) || self.rpcs.waiting_on(addr) {
             return;
         }
-        let empty = self.tables.iter().all(Table::is_empty);
-        match self.bootstrap {
-            Bootstrap::Running { lookup, .. } if empty => {
-                self.send_find_self(addr, lookup, now);
-            }
-            _ if empty => {
-                self.start_bootstrap(&[], BOOTSTRAP_RETRY, now);
-                if let Bootstrap::Running { lookup, .. } = self.bootstrap {
-                    self.send_find_self(addr, lookup, now);
-                }
-            }
-            _ => self.send_ping(addr, None, now),
+        if self.tables.iter().any(|t| !t.is_empty()) {
+            self.send_ping(addr, None, now);
+        } else {
+            // Nobody known yet: this node seeds the bootstrap, as a router would.
+            let lookup = match self.bootstrap {
+                Bootstrap::Running { lookup, .. } => lookup,
+                _ => self.new_bootstrap(BOOTSTRAP_RETRY, now),
+            };
+            self.send_seed(addr, lookup, now);
         }
         self.drive(now);
     }
