@@ -15,6 +15,7 @@ const SANS_IO: &[&str] = &[
     "src/engine",
     "src/tracker/announce.rs",
     "src/tracker/tiers.rs",
+    "src/dht",
 ];
 
 /// What those modules must not mention.

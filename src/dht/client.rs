@@ -248,7 +248,10 @@ impl Dht {
             return;
         }
         if !read_only && !router {
-            let node = NodeInfo { id: r.id, addr: from };
+            let node = NodeInfo {
+                id: r.id,
+                addr: from,
+            };
             if let Insert::Parked { ping: Some(q) } = self.tables[family(&from)].replied(node, now)
             {
                 self.send_ping(q.addr, Some(q.id), now);
@@ -329,7 +332,14 @@ impl Dht {
                     if let Some(id) = p.id {
                         self.tables[family(&p.addr)].failed(&id, p.addr, now);
                     }
-                    self.rpc_failed(&p);
+                    match p.purpose {
+                        Purpose::Lookup(lid) => {
+                            if let Some(l) = self.lookup_mut(lid) {
+                                l.timed_out(p.addr, !p.stalled);
+                            }
+                        }
+                        _ => self.rpc_failed(&p),
+                    }
                 }
             }
         }

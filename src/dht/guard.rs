@@ -152,6 +152,7 @@ impl RateLimit {
     }
 
     /// IPs tracked.
+    #[cfg(test)]
     pub fn tracked(&self) -> usize {
         self.ips.len()
     }

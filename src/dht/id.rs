@@ -199,11 +199,31 @@ mod tests {
     /// The table published in BEP 42: (address octets, rand, node id). The addresses are only
     /// inputs to the hash here; nothing is ever sent to them.
     const BEP42_VECTORS: [([u8; 4], u8, &str); 5] = [
-        ([124, 31, 75, 21], 1, "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401"),
-        ([21, 75, 31, 124], 86, "5a3ce9c14e7a08645677bbd1cfe7d8f956d53256"),
-        ([65, 23, 51, 170], 22, "a5d43220bc8f112a3d426c84764f8c2a1150e616"),
-        ([84, 124, 73, 14], 65, "1b0321dd1bb1fe518101ceef99462b947a01ff41"),
-        ([43, 213, 53, 83], 90, "e56f6cbf5b7c4be0237986d5243b87aa6d51305a"),
+        (
+            [124, 31, 75, 21],
+            1,
+            "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401",
+        ),
+        (
+            [21, 75, 31, 124],
+            86,
+            "5a3ce9c14e7a08645677bbd1cfe7d8f956d53256",
+        ),
+        (
+            [65, 23, 51, 170],
+            22,
+            "a5d43220bc8f112a3d426c84764f8c2a1150e616",
+        ),
+        (
+            [84, 124, 73, 14],
+            65,
+            "1b0321dd1bb1fe518101ceef99462b947a01ff41",
+        ),
+        (
+            [43, 213, 53, 83],
+            90,
+            "e56f6cbf5b7c4be0237986d5243b87aa6d51305a",
+        ),
     ];
 
     #[test]
@@ -215,7 +235,10 @@ mod tests {
             assert!(want.matches_ip(ip), "{ip}");
             // Regenerated from the same `r`, the first 21 bits come out as published.
             let crc = bep42_crc(ip, rand & 7);
-            assert_eq!([(crc >> 24) as u8, (crc >> 16) as u8], [want.0[0], want.0[1]]);
+            assert_eq!(
+                [(crc >> 24) as u8, (crc >> 16) as u8],
+                [want.0[0], want.0[1]]
+            );
             assert_eq!((crc >> 8) as u8 & 0xf8, want.0[2] & 0xf8);
             // The same id from another address is refused.
             let other = IpAddr::V4(Ipv4Addr::from([octets[0], octets[1], octets[2] ^ 0x20, 1]));
@@ -236,7 +259,14 @@ mod tests {
         let mut bogus = NodeId::for_ip(v4, &mut rng);
         bogus.0[0] ^= 1;
         assert!(!bogus.matches_ip(v4));
-        for local in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.20.0.1", "::1", "fd00::1"] {
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.20.0.1",
+            "::1",
+            "fd00::1",
+        ] {
             assert!(bogus.matches_ip(local.parse().unwrap()), "{local}");
         }
         assert!(!is_local("198.51.100.1".parse().unwrap()));

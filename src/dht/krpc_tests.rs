@@ -141,12 +141,18 @@ fn malformed_inputs_are_typed_errors() {
     assert_eq!(kind(b"li1ee"), ErrorKind::Invalid("message"));
     assert_eq!(kind(b"d1:y1:qe"), ErrorKind::Missing("t"));
     assert_eq!(kind(b"d1:ti1e1:y1:qe"), ErrorKind::Invalid("t"));
-    assert_eq!(kind(b"d1:t21:aaaaaaaaaaaaaaaaaaaaa1:y1:re"), ErrorKind::Invalid("t"));
+    assert_eq!(
+        kind(b"d1:t21:aaaaaaaaaaaaaaaaaaaaa1:y1:re"),
+        ErrorKind::Invalid("t")
+    );
     assert_eq!(kind(b"d1:t2:aae"), ErrorKind::Missing("y"));
     assert_eq!(kind(b"d1:t2:aa1:y1:xe"), ErrorKind::Invalid("y"));
     assert_eq!(kind(b"d1:t2:aa1:y1:re"), ErrorKind::Missing("r"));
     assert_eq!(kind(b"d1:rle1:t2:aa1:y1:re"), ErrorKind::Invalid("r"));
-    assert_eq!(kind(b"d1:rd2:id3:abce1:t2:aa1:y1:re"), ErrorKind::Invalid("id"));
+    assert_eq!(
+        kind(b"d1:rd2:id3:abce1:t2:aa1:y1:re"),
+        ErrorKind::Invalid("id")
+    );
     assert_eq!(kind(b"d1:ei201e1:t2:aa1:y1:ee"), ErrorKind::Invalid("e"));
     // A node list whose length is not a multiple of 26 is bogus.
     let bad_nodes = b"d1:rd2:id20:abcdefghij01234567895:nodes5:abcdee1:t2:aa1:y1:re";
@@ -163,12 +169,19 @@ fn malformed_queries_keep_their_tid_for_an_error_reply() {
     let e = decode(b"d1:ad2:id20:abcdefghij0123456789e1:q9:find_node1:t2:zz1:y1:qe").unwrap_err();
     assert_eq!(e.kind, ErrorKind::Missing("target"));
     assert_eq!(e.tid, Some(tid(b"zz")));
-    assert_eq!(kind(b"d1:a0:1:q4:ping1:t2:zz1:y1:qe"), ErrorKind::Invalid("a"));
-    assert_eq!(kind(b"d1:ad2:idi5ee1:q4:ping1:t2:zz1:y1:qe"), ErrorKind::Invalid("id"));
+    assert_eq!(
+        kind(b"d1:a0:1:q4:ping1:t2:zz1:y1:qe"),
+        ErrorKind::Invalid("a")
+    );
+    assert_eq!(
+        kind(b"d1:ad2:idi5ee1:q4:ping1:t2:zz1:y1:qe"),
+        ErrorKind::Invalid("id")
+    );
     let no_port = b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234565:token1:xe\
                     1:q13:announce_peer1:t2:zz1:y1:qe";
     assert_eq!(kind(no_port), ErrorKind::Missing("port"));
-    let big_port = b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti65536e\
+    let big_port =
+        b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti65536e\
                      5:token1:xe1:q13:announce_peer1:t2:zz1:y1:qe";
     assert_eq!(kind(big_port), ErrorKind::Invalid("port"));
     let bad_want = b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:want2:n4e\

@@ -22,6 +22,9 @@ pub const ALPHA: u8 = 3;
 pub const MAX_CANDIDATES: usize = 32;
 /// Queries one lookup may send, seeds included.
 pub const MAX_QUERIES: u16 = 96;
+/// Queries to one node before a silent node counts as failed: one loss in 20 would otherwise
+/// drop a tenth of the closest nodes from the result (dht.c also resends).
+pub const MAX_TRIES: u8 = 2;
 /// Distinct peers remembered per lookup (to report each once).
 const MAX_PEERS_SEEN: usize = 512;
 
@@ -47,7 +50,9 @@ enum Cand {
     Asked,
     /// Asked, no answer after the stall delay: no longer counted as in flight.
     Slow,
-    Replied { token: Option<Blob> },
+    Replied {
+        token: Option<Blob>,
+    },
     Failed,
 }
 
@@ -56,6 +61,8 @@ struct Candidate {
     info: NodeInfo,
     /// Round trips from our table to this node (0 = from our table).
     hops: u8,
+    /// Queries sent to it.
+    tries: u8,
     state: Cand,
 }
 
@@ -143,6 +150,7 @@ impl Lookup {
             let c = Candidate {
                 info: *n,
                 hops,
+                tries: 0,
                 state: Cand::Fresh,
             };
             self.cands.insert(at, c);
@@ -170,6 +178,7 @@ impl Lookup {
             .info;
         let c = self.cands.iter_mut().find(|c| c.info.id == pick.id)?;
         c.state = Cand::Asked;
+        c.tries += 1;
         self.count_query();
         Some(pick)
     }
@@ -188,7 +197,13 @@ impl Lookup {
 
     /// `from` answered (`counted`: the query still held an in-flight slot) with a `token` and
     /// `nodes` (already screened by the caller).
-    pub fn replied(&mut self, from: SocketAddr, counted: bool, token: Option<Blob>, nodes: &[NodeInfo]) {
+    pub fn replied(
+        &mut self,
+        from: SocketAddr,
+        counted: bool,
+        token: Option<Blob>,
+        nodes: &[NodeInfo],
+    ) {
         if counted {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
@@ -223,6 +238,20 @@ impl Lookup {
         match self.cands.iter_mut().find(|c| c.info.addr == from) {
             Some(c) => c.state = Cand::Failed,
             None => self.seeds_out = self.seeds_out.saturating_sub(1),
+        }
+    }
+
+    /// The query to `from` got no answer in time: ask again, up to [`MAX_TRIES`] times.
+    pub fn timed_out(&mut self, from: SocketAddr, counted: bool) {
+        let retry = self.cands.iter_mut().find(|c| c.info.addr == from);
+        match retry {
+            Some(c) if c.tries < MAX_TRIES && matches!(c.state, Cand::Asked | Cand::Slow) => {
+                c.state = Cand::Fresh;
+                if counted {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                }
+            }
+            _ => self.failed(from, counted),
         }
     }
 

@@ -18,7 +18,9 @@ fn lookup(seeds: &[NodeInfo]) -> Lookup {
 fn alpha_in_flight_closest_first() {
     let seeds: Vec<NodeInfo> = (1..=10).rev().map(node).collect();
     let mut l = lookup(&seeds);
-    let asked: Vec<u8> = std::iter::from_fn(|| l.next_query()).map(|n| n.id.0[0]).collect();
+    let asked: Vec<u8> = std::iter::from_fn(|| l.next_query())
+        .map(|n| n.id.0[0])
+        .collect();
     assert_eq!(asked, [1, 2, 3], "alpha = 3, closest first");
     // A stall frees a slot without giving up on the node.
     l.stalled(node(1).addr);
@@ -29,6 +31,12 @@ fn alpha_in_flight_closest_first() {
     assert!(l.next_query().is_none());
     l.replied(node(2).addr, true, None, &[]);
     assert_eq!(l.next_query().map(|n| n.id.0[0]), Some(5));
+    // A silent node is asked once more, then given up.
+    l.timed_out(node(3).addr, true);
+    assert_eq!(l.next_query().map(|n| n.id.0[0]), Some(3));
+    l.timed_out(node(3).addr, true);
+    assert_eq!(l.next_query().map(|n| n.id.0[0]), Some(6));
+    assert_eq!(l.cands[2].state, Cand::Failed);
 }
 
 #[test]
@@ -49,7 +57,11 @@ fn converges_when_k_closest_answered_and_reports_rounds() {
     }
     let o = l.outcome();
     let ids: Vec<u8> = o.closest.iter().map(|n| n.id.0[0]).collect();
-    assert_eq!(ids, [1, 2, 4, 5, 6, 7, 8, 9], "failed node 3 skipped, 10 and 100 not needed");
+    assert_eq!(
+        ids,
+        [1, 2, 4, 5, 6, 7, 8, 9],
+        "failed node 3 skipped, 10 and 100 not needed"
+    );
     assert_eq!(o.rounds, 2);
     assert_eq!(o.queries, 10);
     assert!(l.finished());

@@ -367,10 +367,15 @@ impl Dht {
             _ => None,
         };
         let refresh = self.tables.iter().filter_map(Table::next_refresh).min();
-        [self.rpcs.next_deadline(), bootstrap, refresh, self.store.next_sweep()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rpcs.next_deadline(),
+            bootstrap,
+            refresh,
+            self.store.next_sweep(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Counters and sizes.

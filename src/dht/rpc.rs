@@ -123,11 +123,6 @@ impl Rpcs {
     pub fn len(&self) -> usize {
         self.pending.len()
     }
-
-    /// Whether no query is in flight.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -152,12 +147,18 @@ mod tests {
         let tid = rpcs.start(&mut rng, pending("10.0.0.1:1", now)).unwrap();
         assert_eq!(tid.as_slice().len(), 4);
         assert!(rpcs.take(b"zz", "10.0.0.1:1".parse().unwrap()).is_none());
-        assert!(rpcs.take(tid.as_slice(), "10.0.0.2:1".parse().unwrap()).is_none());
+        assert!(rpcs
+            .take(tid.as_slice(), "10.0.0.2:1".parse().unwrap())
+            .is_none());
         assert!(rpcs.waiting_on("10.0.0.1:1".parse().unwrap()));
-        let p = rpcs.take(tid.as_slice(), "10.0.0.1:1".parse().unwrap()).unwrap();
+        let p = rpcs
+            .take(tid.as_slice(), "10.0.0.1:1".parse().unwrap())
+            .unwrap();
         assert_eq!(p.purpose, Purpose::Ping);
-        assert!(rpcs.take(tid.as_slice(), "10.0.0.1:1".parse().unwrap()).is_none());
-        assert!(rpcs.is_empty());
+        assert!(rpcs
+            .take(tid.as_slice(), "10.0.0.1:1".parse().unwrap())
+            .is_none());
+        assert_eq!(rpcs.len(), 0);
     }
 
     #[test]
@@ -173,7 +174,10 @@ mod tests {
         assert_eq!(rpcs.next_deadline(), Some(t0 + TIMEOUT));
         assert!(rpcs.expire(t0 + STALL_AFTER).is_empty(), "stalls once");
         let e = rpcs.expire(t0 + TIMEOUT);
-        assert!(matches!(e[..], [Expired::TimedOut(Pending { stalled: true, .. })]));
+        assert!(matches!(
+            e[..],
+            [Expired::TimedOut(Pending { stalled: true, .. })]
+        ));
         assert_eq!(rpcs.next_deadline(), None);
         for _ in 0..MAX_PENDING {
             assert!(rpcs.start(&mut rng, pending("10.0.0.1:1", t0)).is_some());

@@ -8,7 +8,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::krpc::{code, Blob, Body, ErrorKind, KrpcError, Message, NodeInfo, Query, Response, Want};
+use super::krpc::{
+    code, Blob, Body, ErrorKind, KrpcError, Message, NodeInfo, Query, Response, Want,
+};
 use super::table::K;
 use super::{family, Dht, NodeId};
 

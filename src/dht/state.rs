@@ -47,7 +47,12 @@ fn compact_nodes(nodes: &[NodeInfo]) -> Vec<u8> {
     out
 }
 
-fn read_nodes(v: &Value<'_>, key: &str, len: usize, out: &mut Vec<NodeInfo>) -> Result<(), StateError> {
+fn read_nodes(
+    v: &Value<'_>,
+    key: &str,
+    len: usize,
+    out: &mut Vec<NodeInfo>,
+) -> Result<(), StateError> {
     let Some(list) = v.get(key) else {
         return Ok(());
     };

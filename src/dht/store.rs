@@ -70,7 +70,11 @@ impl PeerStore {
             return true;
         }
         let own = self.own;
-        let farthest = self.map.keys().max_by(|a, b| own.cmp_distance(a, b)).copied();
+        let farthest = self
+            .map
+            .keys()
+            .max_by(|a, b| own.cmp_distance(a, b))
+            .copied();
         match farthest {
             Some(far) if own.cmp_distance(hash, &far).is_lt() => {
                 self.map.remove(&far);
@@ -150,18 +154,27 @@ mod tests {
         let mut s = PeerStore::new(NodeId([0; 20]), 10, 3);
         assert!(s.add(h, addr("10.0.0.1:1"), t0));
         assert!(s.add(h, addr("10.0.0.1:2"), t0));
-        assert_eq!(s.peers(&h, false, 50, t0, &mut rng), vec![addr("10.0.0.1:2")]);
+        assert_eq!(
+            s.peers(&h, false, 50, t0, &mut rng),
+            vec![addr("10.0.0.1:2")]
+        );
         let t1 = t0 + Duration::from_secs(1);
         s.add(h, addr("10.0.0.2:1"), t1);
         s.add(h, addr("10.0.0.3:1"), t1);
         s.add(h, addr("10.0.0.4:1"), t1);
         let mut got = s.peers(&h, false, 50, t1, &mut rng);
         got.sort();
-        assert_eq!(got, [addr("10.0.0.2:1"), addr("10.0.0.3:1"), addr("10.0.0.4:1")]);
+        assert_eq!(
+            got,
+            [addr("10.0.0.2:1"), addr("10.0.0.3:1"), addr("10.0.0.4:1")]
+        );
         assert_eq!(s.peers(&h, false, 2, t1, &mut rng).len(), 2);
         assert!(s.peers(&h, true, 50, t1, &mut rng).is_empty());
         s.add(h, addr("[fd00::1]:5"), t1);
-        assert_eq!(s.peers(&h, true, 50, t1, &mut rng), vec![addr("[fd00::1]:5")]);
+        assert_eq!(
+            s.peers(&h, true, 50, t1, &mut rng),
+            vec![addr("[fd00::1]:5")]
+        );
     }
 
     #[test]
@@ -176,8 +189,13 @@ mod tests {
         assert!(s.add(NodeId([0x01; 20]), addr("10.0.0.1:1"), t0));
         assert_eq!(s.counts(), (2, 2));
         let mut rng = SplitMix64(1);
-        assert!(s.peers(&NodeId([0x80; 20]), false, 9, t0, &mut rng).is_empty());
-        assert_eq!(s.peers(&NodeId([0x40; 20]), false, 9, t0, &mut rng).len(), 1);
+        assert!(s
+            .peers(&NodeId([0x80; 20]), false, 9, t0, &mut rng)
+            .is_empty());
+        assert_eq!(
+            s.peers(&NodeId([0x40; 20]), false, 9, t0, &mut rng).len(),
+            1
+        );
     }
 
     #[test]
@@ -191,7 +209,10 @@ mod tests {
         s.add(h, addr("10.0.0.2:1"), t0 + Duration::from_secs(600));
         assert_eq!(s.next_sweep(), Some(t0 + SWEEP_EVERY));
         let late = t0 + PEER_TTL;
-        assert_eq!(s.peers(&h, false, 9, late, &mut rng), vec![addr("10.0.0.2:1")]);
+        assert_eq!(
+            s.peers(&h, false, 9, late, &mut rng),
+            vec![addr("10.0.0.2:1")]
+        );
         s.sweep(late);
         assert_eq!(s.counts(), (1, 1));
         s.sweep(late + PEER_TTL);

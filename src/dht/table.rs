@@ -118,7 +118,10 @@ impl Table {
 
     fn find(&self, id: &NodeId) -> Option<(usize, usize)> {
         let b = self.index(id);
-        let i = self.buckets[b].nodes.iter().position(|e| e.info.id == *id)?;
+        let i = self.buckets[b]
+            .nodes
+            .iter()
+            .position(|e| e.info.id == *id)?;
         Some((b, i))
     }
 
@@ -240,7 +243,11 @@ impl Table {
 
     fn full_bucket(&mut self, b: usize, node: NodeInfo, now: Instant) -> Insert {
         let bucket = &mut self.buckets[b];
-        if let Some(i) = bucket.nodes.iter().position(|e| e.state(now) == NodeState::Bad) {
+        if let Some(i) = bucket
+            .nodes
+            .iter()
+            .position(|e| e.state(now) == NodeState::Bad)
+        {
             bucket.nodes.swap_remove(i);
             self.push(b, node, now);
             return Insert::Added;

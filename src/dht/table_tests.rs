@@ -31,7 +31,10 @@ fn buckets_hold_k_and_only_our_bucket_splits() {
     assert_eq!(t.replied(node(0x40, 1, 50), t0), Insert::Added);
     assert_eq!((t.buckets(), t.len()), (2, 9));
     // A ninth far node cannot split bucket 0 (it does not hold our id): parked, nobody to ping.
-    assert_eq!(t.replied(node(0x81, 1, 60), t0), Insert::Parked { ping: None });
+    assert_eq!(
+        t.replied(node(0x81, 1, 60), t0),
+        Insert::Parked { ping: None }
+    );
     assert_eq!(t.len(), 9);
     // Many near nodes split repeatedly; the table stays small.
     for i in 0..40u8 {
@@ -59,7 +62,10 @@ fn states_good_questionable_bad() {
     t.failed(&n.id, n.addr, t0 + mins(16));
     assert_eq!(t.state(&n.id, t0 + mins(16)), Some(NodeState::Bad));
     assert_eq!(t.counts(t0 + mins(16)), (0, 0));
-    assert!(t.closest(&n.id, 8).is_empty(), "bad nodes are not handed out");
+    assert!(
+        t.closest(&n.id, 8).is_empty(),
+        "bad nodes are not handed out"
+    );
     // An answer makes it good again.
     assert_eq!(t.replied(n, t0 + mins(17)), Insert::Updated);
     assert_eq!(t.state(&n.id, t0 + mins(17)), Some(NodeState::Good));
@@ -120,7 +126,7 @@ fn per_ip_cap_and_id_hijack_refused() {
             addr: SocketAddr::new(ip, 1000 + u16::from(i)),
         };
         assert_eq!(t.replied(n, t0), want, "node {i}");
-        assert_eq!(t.has_room_for(&n.id, n.addr), false);
+        assert!(!t.has_room_for(&n.id, n.addr));
     }
     // The same id from another address is refused while the first is alive.
     let first = NodeInfo {
