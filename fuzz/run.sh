@@ -11,7 +11,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(bencode metainfo wire peer tracker magnet ext)
+  targets=(bencode metainfo wire peer tracker magnet ext krpc)
 fi
 
 # The fuzzed code is safe Rust with no unsafe on these paths, so AddressSanitizer would only halve
@@ -59,6 +59,9 @@ seed tracker dict 'd5:peersld2:ip9:127.0.0.14:porti6881eed2:ip3:::14:porti1eeee'
 seed tracker v6 'd5:peers0:6:peers618:\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1\x1a\xe1e'
 seed tracker failure 'd14:failure reason12:unregisterede'
 seed tracker dups 'd5:peers18:\x7f\0\0\1\0\0\x7f\0\0\1\1\1\x7f\0\0\1\1\1e'
+# KRPC: a get_peers query, then (after the 0xff separator) a response with nodes and values.
+seed krpc get-peers 'd1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe'
+seed krpc response 'd1:rd2:id20:abcdefghij01234567895:nodes26:mnopqrstuvwxyz123456\x0a\0\0\x02\x1a\xe15:token2:tk6:valuesl6:\x0a\0\0\x03\x1a\xe1ee1:t2:aa1:y1:re\xffd1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t1:x1:y1:qe'
 
 # Magnet links: every parameter kind, base32, hybrid, and a skipped tracker.
 seed magnet full 'magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Some+Name%%20x&tr=udp%%3A%%2F%%2F127.0.0.1%%3A6969&tr.1=http://192.0.2.1/a&x.pe=192.0.2.9:6881&x.pe=[2001:db8::1]:1&x.pe=h.example:7&so=0,2,4-6'

@@ -22,6 +22,7 @@ const SANS_IO: &[&str] = &[
     "src/tracker/tiers.rs",
     "src/magnet.rs",
     "src/ext",
+    "src/dht",
 ];
 
 /// What those modules must not mention.
