@@ -1,6 +1,8 @@
 //! Magnet links: parsing arbitrary text never panics, every accepted link respects the bounds,
 //! and writing it back gives a link that parses to the same fields.
 #![no_main]
+// A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use coracle::magnet::{self, Magnet, MagnetPeer};
 use libfuzzer_sys::fuzz_target;

@@ -20,10 +20,10 @@ use coracle::disk::{execute, MemoryStore, PieceStore, StorageError, TorrentDisk}
 use coracle::engine::{
     Action, ConnId, DiskDone, DiskRequest, Engine, EngineConfig, TorrentId, TorrentParams,
 };
-use sha1::{Digest, Sha1};
 use coracle::layout::Layout;
 use coracle::wire::Handshake;
 use libfuzzer_sys::fuzz_target;
+use sha1::{Digest, Sha1};
 
 const INFO_HASH: [u8; 20] = [7; 20];
 /// Differs from `EngineConfig::default().peer_id`, so the handshake is not a self-connection.
