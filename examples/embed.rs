@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     handle.wait()?;
-    println!("done: {}", handle.metainfo().name);
+    println!("done: {}", handle.name());
     session.shutdown().unwrap();
     Ok(())
 }

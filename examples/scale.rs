@@ -165,7 +165,7 @@ fn seeder(content: &Content, dir: &Path, args: &Args) -> Result<Session, String>
             .add(TorrentSource::Bytes(t.clone()), opts(dir.into(), vec![]))
             .map_err(|e| format!("seeder add: {e}"))?;
         h.wait_timeout(deadline.saturating_duration_since(Instant::now()))
-            .map_err(|e| format!("seeder check of {}: {e}", h.metainfo().name))?;
+            .map_err(|e| format!("seeder check of {}: {e}", h.name()))?;
     }
     Ok(session)
 }
@@ -220,7 +220,7 @@ fn leech(
     let watch = idlers
         .as_mut()
         .map(|p| -> Result<_, String> {
-            let meta = handles[0].metainfo();
+            let meta = handles[0].metainfo().ok_or("a .torrent has its metainfo")?;
             p.attach(meta.info_hash.0, meta.layout().num_pieces() as usize)
                 .map_err(|e| format!("idle handshakes: {e}"))?;
             Ok(watch_peers(handles[0].clone(), idle + 1, t0))
@@ -229,7 +229,7 @@ fn leech(
     let deadline = t0 + args.timeout;
     for h in &handles {
         h.wait_timeout(deadline.saturating_duration_since(Instant::now()))
-            .map_err(|e| format!("{mode} run {}: {}: {e}", round + 1, h.metainfo().name))?;
+            .map_err(|e| format!("{mode} run {}: {}: {e}", round + 1, h.name()))?;
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = process_cpu() - cpu0;

@@ -130,6 +130,8 @@ fn node(
             Bitfield::new(n)
         },
         recheck: false,
+        info: None,
+        private: false,
     };
     let mut engine = Engine::new(cfg);
     let torrent = engine.add_torrent(params, now);
@@ -201,6 +203,7 @@ fn act(nodes: &mut [Node; 2], i: usize, action: Action, now: Instant) -> bool {
             }
         }
         Action::Event(Event::Completed { .. }) => return i == LEECHER,
+        Action::MetadataReceived { .. } => unreachable!("no magnet links in this example"),
         Action::Event(_) => {}
         Action::Announce { .. } => unreachable!("no trackers in this example"),
     }

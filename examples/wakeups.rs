@@ -176,7 +176,7 @@ fn idle_peers(a: &Args, root: &Path) -> Result<(f64, usize), String> {
     let h = seed(&s, &p, root)?;
     let mut peers = IdlePeers::connect(s.listen_addr(), a.idle_peers).map_err(|e| e.to_string())?;
     peers
-        .attach(h.metainfo().info_hash.0, 64)
+        .attach(h.info_hash().0, 64)
         .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     while h.stats().map_or(0, |s| s.peers) < a.idle_peers && t0.elapsed().as_secs() < 30 {

@@ -46,6 +46,15 @@ impl Layout {
         })
     }
 
+    /// No bytes and no pieces: what a torrent has before its metadata arrives (a magnet link).
+    pub const fn empty() -> Layout {
+        Layout {
+            piece_length: crate::layout::BLOCK_SIZE,
+            total_length: 0,
+            num_pieces: 0,
+        }
+    }
+
     /// Nominal piece length (every piece but possibly the last has this length).
     pub fn piece_length(&self) -> u32 {
         self.piece_length

@@ -12,20 +12,21 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::bitfield::Bitfield;
-use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError, TorrentDisk};
+use crate::disk::{open_torrent, DiskPool, StorageConfig, StorageError};
 use crate::engine::{
-    peer_id_from_seed, Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState,
-    TorrentStats,
+    peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, TorrentId, TorrentParams,
+    TorrentState, TorrentStats,
 };
-use crate::metainfo::{Metainfo, MetainfoError, MAX_TORRENT_FILE};
-use crate::reactor::{Bound, Command, Reactor, Shelf, StatusCell, Wake};
+use crate::magnet::{Magnet, MagnetError, MagnetPeer};
+use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
+use crate::reactor::{Bound, Command, Pending, Reactor, Shelf, StatusCell, Wake};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
@@ -72,6 +73,8 @@ pub enum TorrentSource {
     File(PathBuf),
     /// The bytes of a .torrent file.
     Bytes(Vec<u8>),
+    /// A magnet link (`magnet:?xt=urn:btih:…`): the metadata is fetched from peers.
+    Magnet(String),
     /// Metainfo already parsed.
     Metainfo(Box<Metainfo>),
 }
@@ -100,6 +103,8 @@ pub enum Error {
     },
     /// The .torrent is malformed.
     Metainfo(MetainfoError),
+    /// The magnet link is malformed or names no v1 torrent.
+    Magnet(MagnetError),
     /// The files could not be created or reserved.
     Storage(StorageError),
     /// The same torrent is already in this session.
@@ -119,6 +124,7 @@ impl fmt::Display for Error {
         match self {
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::Metainfo(e) => write!(f, "invalid torrent: {e}"),
+            Error::Magnet(e) => write!(f, "invalid magnet link: {e}"),
             Error::Storage(e) => write!(f, "{e}"),
             Error::AlreadyAdded => write!(f, "this torrent is already added"),
             Error::SessionClosed => write!(f, "the session has shut down"),
@@ -263,7 +269,10 @@ impl Session {
     /// Adds a torrent: parses it, creates and reserves its files under `opts.output` (on this
     /// thread), then hands it to the reactor. Data already there is rechecked first.
     pub fn add(&self, source: TorrentSource, opts: AddOptions) -> Result<TorrentHandle, Error> {
-        let meta = load(source)?;
+        let meta = match load(source)? {
+            Loaded::Metainfo(m) => m,
+            Loaded::Magnet(m) => return self.add_magnet(m, opts),
+        };
         let hash = meta.info_hash.0;
         // Claimed before the files are touched; given back if anything below fails.
         let id = self.link.claim(hash)?;
@@ -280,17 +289,7 @@ impl Session {
         meta: Metainfo,
         opts: AddOptions,
     ) -> Result<TorrentHandle, Error> {
-        let files: Vec<FileSpec> = meta
-            .files
-            .iter()
-            .map(|f| FileSpec {
-                path: f.path.clone(),
-                length: f.length,
-                padding: f.padding,
-            })
-            .collect();
-        let recheck = has_existing_data(&opts.output, &files);
-        let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
+        let opened = open_torrent(&meta, &opts.output, &self.storage).map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
             trackers.clear();
@@ -301,29 +300,73 @@ impl Session {
             trackers,
             peers: opts.peers,
             have: Bitfield::new(meta.layout().num_pieces()),
-            recheck,
+            recheck: opened.recheck,
+            info: Some(meta.shared_info_bytes()),
+            private: meta.private,
         };
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(meta);
-        let storage = Arc::new(storage);
-        let disk = Arc::new(TorrentDisk {
-            layout: meta.layout(),
-            hashes: meta.piece_hashes.clone(),
-            store: storage.clone(),
-        });
-        let shelf = Shelf {
-            meta: meta.clone(),
-            disk,
-            storage,
-            status: status.clone(),
+        let shelf = Shelf::new(meta.clone(), opened.storage, status.clone());
+        let handle = TorrentHandle {
+            id,
+            info_hash: meta.info_hash,
+            name: meta.name.clone(),
+            meta: Arc::new(OnceLock::from(meta)),
+            link: self.link.clone(),
+            status,
         };
         self.link.send(Command::Add { id, params, shelf })?;
-        Ok(TorrentHandle {
+        Ok(handle)
+    }
+
+    /// Adds a magnet link: its files are created once the metadata has arrived from peers.
+    fn add_magnet(&self, magnet: Magnet, opts: AddOptions) -> Result<TorrentHandle, Error> {
+        let hash = magnet.info_hash.0;
+        let id = self.link.claim(hash)?;
+        let mut peers = opts.peers;
+        // Host names in `x.pe` would need DNS here, on the caller's thread; addresses do not.
+        peers.extend(magnet.peers.iter().filter_map(|p| match p {
+            MagnetPeer::Addr(a) => Some(*a),
+            MagnetPeer::Host { .. } => None,
+        }));
+        let trackers = if opts.no_trackers {
+            Vec::new()
+        } else {
+            magnet.trackers.clone()
+        };
+        let params = MagnetParams {
+            info_hash: hash,
+            trackers,
+            peers,
+        };
+        let status = Arc::new(StatusCell::default());
+        let meta = Arc::new(OnceLock::new());
+        let pending = Pending {
+            output: opts.output,
+            storage: self.storage.clone(),
+            meta: meta.clone(),
+            status: status.clone(),
+        };
+        let handle = TorrentHandle {
             id,
+            info_hash: magnet.info_hash,
+            name: magnet
+                .name
+                .clone()
+                .unwrap_or_else(|| magnet.info_hash.to_hex()),
             meta,
             link: self.link.clone(),
             status,
-        })
+        };
+        if let Err(e) = self.link.send(Command::AddMagnet {
+            id,
+            params,
+            pending,
+        }) {
+            self.link.release(&hash, id);
+            return Err(e);
+        }
+        Ok(handle)
     }
 
     /// Announces `stopped`, writes every file to the disk (fsync) and joins the threads.
@@ -354,14 +397,27 @@ impl Drop for Session {
     }
 }
 
+/// A source, parsed.
+enum Loaded {
+    Metainfo(Metainfo),
+    Magnet(Magnet),
+}
+
 /// Reads and parses a torrent from its source.
-fn load(source: TorrentSource) -> Result<Metainfo, Error> {
+fn load(source: TorrentSource) -> Result<Loaded, Error> {
     let bytes = match source {
-        TorrentSource::Metainfo(m) => return Ok(*m),
+        TorrentSource::Metainfo(m) => return Ok(Loaded::Metainfo(*m)),
+        TorrentSource::Magnet(uri) => {
+            return Magnet::parse(&uri)
+                .map(Loaded::Magnet)
+                .map_err(Error::Magnet)
+        }
         TorrentSource::Bytes(b) => b,
         TorrentSource::File(path) => read_torrent_file(&path)?,
     };
-    Metainfo::from_bytes(&bytes).map_err(Error::Metainfo)
+    Metainfo::from_bytes(&bytes)
+        .map(Loaded::Metainfo)
+        .map_err(Error::Metainfo)
 }
 
 /// `id`, or a random peer id in place of [`EngineConfig::default`]'s fixed one (which every engine
@@ -401,19 +457,15 @@ pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// Whether an earlier run left data that a recheck must look at.
-fn has_existing_data(root: &Path, files: &[FileSpec]) -> bool {
-    files
-        .iter()
-        .filter(|f| !f.padding && f.length > 0)
-        .any(|f| std::fs::metadata(root.join(&f.path)).is_ok_and(|m| m.len() > 0))
-}
-
 /// Controls and observes one torrent. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct TorrentHandle {
     id: TorrentId,
-    meta: Arc<Metainfo>,
+    info_hash: InfoHash,
+    /// The metainfo's name, or a magnet's `dn` (its info-hash when it has none).
+    name: String,
+    /// Set from the start for a .torrent, when the metadata arrives for a magnet.
+    meta: Arc<OnceLock<Arc<Metainfo>>>,
     link: Link,
     status: Arc<StatusCell>,
 }
@@ -422,7 +474,7 @@ impl fmt::Debug for TorrentHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TorrentHandle")
             .field("id", &self.id)
-            .field("name", &self.meta.name)
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -433,9 +485,22 @@ impl TorrentHandle {
         self.id
     }
 
-    /// The parsed .torrent.
-    pub fn metainfo(&self) -> &Metainfo {
-        &self.meta
+    /// The torrent's metainfo: from the start for a .torrent, once the metadata has arrived
+    /// for a magnet link ([`Event::MetadataReceived`]); `None` before.
+    pub fn metainfo(&self) -> Option<Arc<Metainfo>> {
+        self.meta.get().cloned()
+    }
+
+    /// The torrent's info-hash.
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    /// Its name: the metainfo's, or a magnet link's `dn` until the metadata arrives.
+    pub fn name(&self) -> String {
+        self.meta
+            .get()
+            .map_or_else(|| self.name.clone(), |m| m.name.clone())
     }
 
     /// A snapshot of its numbers; `None` when the session or torrent is gone.
@@ -463,7 +528,7 @@ impl TorrentHandle {
     /// Removes it from the session (its files stay).
     pub fn remove(&self) -> Result<(), Error> {
         self.status.set_stopped();
-        self.link.release(&self.meta.info_hash.0, self.id);
+        self.link.release(&self.info_hash.0, self.id);
         self.link.send(Command::Remove(self.id))
     }
 

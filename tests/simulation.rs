@@ -331,3 +331,81 @@ fn fingerprint(sim: &Sim) -> String {
         sim.dials
     )
 }
+
+/// A magnet leecher fetches the metadata from a corrupt-metadata seeder, a slow one and one
+/// that vanishes, as well as from an honest one: it gets the right metadata, drops the liar
+/// (`BadMetadata`), and completes.
+#[test]
+fn magnet_leecher_survives_corrupt_slow_and_vanishing_metadata_peers() {
+    const LIAR: usize = 1;
+    const LEECHER: usize = 4;
+    for seed in seeds() {
+        let specs = [
+            NodeSpec::seeder(),
+            NodeSpec {
+                corrupt_metadata: true,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec {
+                up_bps: SLOW_BPS,
+                latency: Duration::from_millis(400),
+                ..NodeSpec::seeder()
+            },
+            NodeSpec {
+                vanish_after_upload: Some(20 * 1024),
+                ..NodeSpec::seeder()
+            },
+            NodeSpec {
+                magnet: true,
+                ..NodeSpec::leecher(&[0, LIAR, 2, 3])
+            },
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        run_to_completion(&mut sim, &[LEECHER]);
+        sim.assert_complete(LEECHER);
+        let got = sim.nodes[LEECHER].metadata_at.expect("metadata arrived");
+        assert!(got < sim.nodes[LEECHER].completed_at.unwrap_or(DEADLINE));
+        // The liar is dropped only when its pieces made a bad whole; an honest majority can
+        // also win the race, in which case it is never asked at all.
+        let liar_drops = sim
+            .closes
+            .iter()
+            .filter(|c| c.node == LEECHER && c.reason == PeerError::BadMetadata)
+            .count();
+        assert!(liar_drops <= 1, "seed {seed}: dropped {liar_drops} times");
+        report("magnet", seed, &sim, &[LEECHER]);
+    }
+}
+
+/// Only a liar serves metadata at first; an honest seeder is learnt later. The bad whole is
+/// thrown away, the liar dropped, and the honest metadata wins.
+#[test]
+fn magnet_from_a_lone_liar_waits_for_an_honest_peer() {
+    const LEECHER: usize = 2;
+    for seed in seeds() {
+        let specs = [
+            NodeSpec {
+                corrupt_metadata: true,
+                ..NodeSpec::seeder()
+            },
+            NodeSpec::seeder(),
+            NodeSpec {
+                magnet: true,
+                ..NodeSpec::leecher(&[0])
+            },
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        let fetched = sim.run_until(Duration::from_secs(5), |s| {
+            s.nodes[LEECHER].metadata_at.is_some()
+        });
+        assert!(!fetched, "seed {seed}: metadata from a liar was accepted");
+        let dropped = sim
+            .closes
+            .iter()
+            .any(|c| c.node == LEECHER && c.reason == PeerError::BadMetadata);
+        assert!(dropped, "seed {seed}: the liar was not dropped");
+        sim.add_peers(LEECHER, &[1]);
+        run_to_completion(&mut sim, &[LEECHER]);
+        sim.assert_complete(LEECHER);
+    }
+}

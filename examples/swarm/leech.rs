@@ -117,16 +117,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             },
         )
         .map_err(|e| format!("adding the torrent: {e}"))?;
-    if !handle
-        .metainfo()
-        .trackers
-        .iter()
-        .flatten()
-        .any(|t| t == tracker)
-    {
+    let meta = handle.metainfo().ok_or("a .torrent has its metainfo")?;
+    if !meta.trackers.iter().flatten().any(|t| t == tracker) {
         eprintln!("warning: the torrent does not name tracker {tracker}");
     }
-    let total = handle.metainfo().total_length;
+    let total = meta.total_length;
 
     let mut last_print = Instant::now() - Duration::from_secs(1);
     let mut last_stats = None;

@@ -132,6 +132,8 @@ impl Shell {
             peers: vec![],
             have,
             recheck: false,
+            info: None,
+            private: false,
         };
         let torrent = engine.add_torrent(params, now);
         let zeros = vec![0u8; layout.total_length() as usize];

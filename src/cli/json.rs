@@ -29,6 +29,7 @@ pub fn string(s: &str) -> String {
 /// The lowercase word for a state, as used in the `state` field.
 pub fn state_name(s: &TorrentState) -> &'static str {
     match s {
+        TorrentState::FetchingMetadata => "fetching_metadata",
         TorrentState::Checking => "checking",
         TorrentState::Downloading => "downloading",
         TorrentState::Seeding => "seeding",

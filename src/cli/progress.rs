@@ -59,6 +59,7 @@ fn eta(s: &TorrentStats) -> String {
                 "eta --".into()
             }
         }
+        TorrentState::FetchingMetadata => "fetching metadata".into(),
         ref other => json::state_name(other).into(),
     }
 }

@@ -49,6 +49,8 @@ pub struct EngineConfig {
     pub send_buffer_bytes: usize,
     /// Most bytes per second each torrent uploads; `None` for no limit.
     pub upload_rate_limit: Option<u64>,
+    /// Exchange peers with peers (BEP 11) on public torrents.
+    pub pex: bool,
     /// A TCP connect must finish within this.
     pub connect_timeout: Duration,
     /// A handshake must complete within this after the connection.
@@ -96,6 +98,7 @@ impl Default for EngineConfig {
             max_upload_queue: 2048,
             send_buffer_bytes: 64 * 1024,
             upload_rate_limit: None,
+            pex: true,
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             inactivity_timeout: Duration::from_secs(120),
@@ -120,6 +123,21 @@ pub struct TorrentParams {
     pub have: Bitfield,
     /// Hash the pieces already on disk before downloading (data left by an earlier run).
     pub recheck: bool,
+    /// The raw info dictionary, served to peers that ask for it (BEP 9); `None` serves nothing.
+    pub info: Option<std::sync::Arc<[u8]>>,
+    /// A private torrent (BEP 27): no PEX, no LSD, no DHT.
+    pub private: bool,
+}
+
+/// What the engine needs to start a torrent from a magnet link: everything but the metadata.
+#[derive(Clone, Debug)]
+pub struct MagnetParams {
+    /// The v1 info-hash.
+    pub info_hash: [u8; 20],
+    /// Announce URLs in BEP 12 tiers (`tr`).
+    pub trackers: Vec<Vec<String>>,
+    /// Peers to dial (`x.pe`, or the user's).
+    pub peers: Vec<SocketAddr>,
 }
 
 /// Something the engine asks its shell to do.
@@ -152,6 +170,15 @@ pub enum Action {
     },
     /// Tell the embedding program.
     Event(Event),
+    /// A magnet's metadata arrived and checked out: build the metainfo and the storage from
+    /// `info` (off the reactor thread), then call [`crate::engine::Engine::attach_metadata`]
+    /// (or [`crate::engine::Engine::fail_torrent`]).
+    MetadataReceived {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The raw info dictionary; its SHA-1 is the torrent's info-hash.
+        info: std::sync::Arc<[u8]>,
+    },
 }
 
 /// Disk work the engine wants done, in torrent terms; the shell adds the storage and hashes.
@@ -268,7 +295,9 @@ impl DiskDone {
 /// What a torrent is doing.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum TorrentState {
-    /// Hashing data found on disk.
+    /// A magnet link: fetching the torrent's metadata from peers.
+    FetchingMetadata,
+    /// Hashing data found on disk (or creating the files of a magnet's torrent).
     #[default]
     Checking,
     /// Fetching pieces.
@@ -331,6 +360,11 @@ pub enum Event {
         pieces_have: u32,
         /// Pieces in all.
         pieces_total: u32,
+    },
+    /// A magnet's metadata arrived and checked out; the handle's metainfo is there from now on.
+    MetadataReceived {
+        /// The torrent.
+        torrent: TorrentId,
     },
     /// Every piece is verified and on disk.
     Completed {

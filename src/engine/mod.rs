@@ -33,7 +33,7 @@ pub use outbox::Outbox;
 pub use peer::{PeerError, Rate};
 pub use torrent::{TorrentCore, TorrentError};
 
-use crate::wire::{self, Handshake};
+use crate::wire::{self, Extensions, Handshake};
 
 use timer::Deadlines;
 
@@ -150,6 +150,37 @@ impl Engine {
         core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);
         self.dial(id, now);
+        self.settle(id, now);
+    }
+
+    /// Adds a torrent from a magnet link under the caller's id: it fetches its metadata from
+    /// peers, then asks the shell for storage ([`Action::MetadataReceived`]).
+    pub fn insert_magnet(&mut self, id: TorrentId, params: MagnetParams, now: Instant) {
+        self.next_torrent = self.next_torrent.max(id + 1);
+        if self.torrents.contains_key(&id) {
+            self.remove_torrent(id, now);
+        }
+        let mut core = TorrentCore::new_magnet(id, params, &self.cfg, now);
+        core.maybe_announce(now, &mut self.out);
+        self.torrents.insert(id, core);
+        self.dial(id, now);
+        self.settle(id, now);
+    }
+
+    /// The shell built the storage for a magnet's metadata (see [`Action::MetadataReceived`]):
+    /// the torrent checks (when `recheck`), then downloads with the peers it already has.
+    pub fn attach_metadata(
+        &mut self,
+        id: TorrentId,
+        layout: crate::layout::Layout,
+        private: bool,
+        recheck: bool,
+        now: Instant,
+    ) {
+        self.count_buffers();
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.attach_metadata(layout, private, recheck, now, &mut self.out);
+        }
         self.settle(id, now);
     }
 
@@ -334,8 +365,10 @@ impl Engine {
             h.out
                 .encode_with(|b| our_handshake(&hs.info_hash, &self.cfg.peer_id, b));
         }
-        t.add_peer(conn, h.addr, h.outgoing(), hs.peer_id, now, &mut self.out);
-        if hs.reserved[EXTENSION_BYTE] & EXTENSION_BIT != 0 {
+        let ext = Extensions::from_reserved(&hs.reserved).both(OURS);
+        let who = (h.addr, h.outgoing(), hs.peer_id);
+        t.add_peer_with(conn, who, ext, now, &mut self.out);
+        if ext.extension_protocol {
             t.send_extension_handshake(conn, now, &mut self.out);
         }
         if let Some(peer) = t.peers.get_mut(&conn) {
@@ -621,17 +654,17 @@ impl Engine {
     }
 }
 
-/// Where BEP 10 (the extension protocol) is flagged in the handshake's reserved bytes.
-const EXTENSION_BYTE: usize = 5;
-const EXTENSION_BIT: u8 = 0x10;
+/// What our handshake's reserved bytes announce: the extension protocol (BEP 10: metadata
+/// exchange, PEX, `reqq`) and the Fast extension (BEP 6).
+const OURS: Extensions = Extensions {
+    extension_protocol: true,
+    fast: true,
+    dht: false,
+};
 
 fn our_handshake(info_hash: &[u8; 20], peer_id: &[u8; 20], out: &mut Vec<u8>) {
-    let mut reserved = [0; 8];
-    // We speak BEP 10 only to say how many requests we queue (`reqq`); see
-    // `TorrentCore::send_extension_handshake`.
-    reserved[EXTENSION_BYTE] |= EXTENSION_BIT;
     Handshake {
-        reserved,
+        reserved: OURS.to_reserved(),
         info_hash: *info_hash,
         peer_id: *peer_id,
     }

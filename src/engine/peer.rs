@@ -75,6 +75,17 @@ pub enum PeerError {
     Shutdown,
     /// The socket reported an error or the peer closed it.
     Closed(String),
+    /// A malformed extension message (the extension named), or one that breaks its rules.
+    BadExtensionMessage(&'static str),
+    /// Metadata requests far beyond what any client needs.
+    MetadataFlood,
+    /// Its metadata pieces made a whole that failed the info-hash.
+    BadMetadata,
+    /// A Fast extension message (BEP 6) from a peer that did not negotiate it, or out of
+    /// place (`have all`/`have none` after the first message).
+    FastViolation,
+    /// More `have`s before the metadata arrived than a torrent can have pieces.
+    HaveFlood,
 }
 
 impl fmt::Display for PeerError {
@@ -149,6 +160,44 @@ pub struct Upload {
     pub length: u32,
 }
 
+/// What a peer announced before the torrent had its metadata (a magnet link): kept, bounded
+/// by the frame limit and [`MAX_EARLY_HAVES`], and replayed once the pieces are known.
+#[derive(Debug, Default)]
+pub enum EarlyHave {
+    /// Nothing yet (or `have none`).
+    #[default]
+    Nothing,
+    /// `have all` (BEP 6).
+    All,
+    /// A bitfield's raw bytes, then any later `have`s.
+    Bitfield(Vec<u8>, Vec<u32>),
+    /// `have`s without a bitfield.
+    Haves(Vec<u32>),
+}
+
+/// `have`s kept per peer before the metadata arrives; beyond that a peer is a flood.
+pub const MAX_EARLY_HAVES: usize = 1 << 16;
+
+/// What both sides of a connection speak beyond BEP 3, and the state that goes with it.
+#[derive(Debug, Default)]
+pub struct PeerExtensions {
+    /// BEP 6 Fast extension (both sides set the bit).
+    pub fast: bool,
+    /// BEP 10 extension protocol (both sides set the bit).
+    pub extended: bool,
+    /// The peer's ids for the extensions we speak, from its extension handshake.
+    pub ids: crate::ext::ExtIds,
+    /// Its listen port (`p`), so PEX can name an incoming peer's reachable address.
+    pub listen_port: Option<u16>,
+    /// Pieces we may request while it chokes us (its `allowed fast` messages), bounded.
+    pub allowed_fast: Vec<u32>,
+    /// PEX toward this peer, once it says it speaks ut_pex (never for private torrents).
+    pub pex: Option<crate::ext::PexState>,
+}
+
+/// Most `allowed fast` pieces kept per peer (BEP 6 suggests sets of about 10).
+pub const MAX_ALLOWED_FAST: usize = 64;
+
 /// The per-connection state of one peer of one torrent.
 #[derive(Debug)]
 pub struct Peer {
@@ -205,6 +254,10 @@ pub struct Peer {
     pub keepalives: u32,
     /// It stopped sending blocks; it gets one request at a time until it recovers.
     pub snubbed: bool,
+    /// Extensions both sides speak.
+    pub ext: PeerExtensions,
+    /// What it announced before we had the metadata.
+    pub early: EarlyHave,
 }
 
 /// How many recently cancelled blocks a peer may still send without being called a liar.
@@ -246,6 +299,8 @@ impl Peer {
             overflow_requests: 0,
             keepalives: 0,
             snubbed: false,
+            ext: PeerExtensions::default(),
+            early: EarlyHave::Nothing,
         }
     }
 

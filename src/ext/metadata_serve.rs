@@ -43,7 +43,8 @@ struct Bucket {
 /// Answers one torrent's metadata requests. See the module documentation.
 #[derive(Debug, Default)]
 pub struct MetadataServe {
-    info: Option<Vec<u8>>,
+    /// Shared with the metainfo: a large info dictionary is not copied per torrent.
+    info: Option<std::sync::Arc<[u8]>>,
     peers: HashMap<PeerKey, Bucket>,
 }
 
@@ -55,7 +56,7 @@ impl MetadataServe {
 
     /// Sets the raw info dictionary (from the .torrent or a verified fetch). Bytes over
     /// `u32::MAX` cannot be described by `metadata_size` and are not served.
-    pub fn set_metadata(&mut self, info: Vec<u8>) {
+    pub fn set_metadata(&mut self, info: std::sync::Arc<[u8]>) {
         self.info = u32::try_from(info.len())
             .is_ok_and(|n| n > 0)
             .then_some(info);
@@ -143,7 +144,7 @@ mod tests {
     fn serves_exact_pieces_and_rejects_out_of_range() {
         let now = Instant::now();
         let mut s = MetadataServe::new();
-        s.set_metadata(info());
+        s.set_metadata(info().into());
         assert_eq!(s.metadata_size(), Some(20_000));
         let first = s.handle_request(1, 0, now);
         assert_eq!(
@@ -178,7 +179,7 @@ mod tests {
             reply,
             ServeReply::Send(b"d8:msg_typei2e5:piecei0ee".to_vec())
         );
-        s.set_metadata(Vec::new());
+        s.set_metadata(Vec::new().into());
         assert_eq!(s.metadata_size(), None, "empty metadata is not served");
     }
 
@@ -186,7 +187,7 @@ mod tests {
     fn a_looping_peer_is_limited_then_reported() {
         let t0 = Instant::now();
         let mut s = MetadataServe::new();
-        s.set_metadata(info());
+        s.set_metadata(info().into());
         // 2 pieces: the allowance is 2 * 2 + 4 = 8 answers in a burst.
         for _ in 0..8 {
             assert!(matches!(

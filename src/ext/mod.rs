@@ -23,3 +23,10 @@ mod metadata_fetch_tests;
 /// The caller's name for one peer connection (the engine's `ConnId`). The cores key their
 /// per-peer state by it and hand it back in events; they never interpret it.
 pub type PeerKey = usize;
+
+pub use handshake::{ExtHandshake, ExtIds, Extension};
+pub use metadata::MetadataMsg;
+pub use metadata_fetch::{DataOutcome, MetadataFetch};
+pub use metadata_serve::{MetadataServe, ServeReply};
+pub use pex::{PexMessage, PexPeer};
+pub use pex_state::{PexFilter, PexState};

@@ -110,7 +110,7 @@ pub struct Metainfo {
     /// True when the info dictionary has a `files` list (even of one file).
     pub multi_file: bool,
     layout: Layout,
-    info_bytes: Vec<u8>,
+    info_bytes: std::sync::Arc<[u8]>,
 }
 
 /// One file of a torrent.
@@ -299,6 +299,11 @@ impl Metainfo {
     pub fn info_bytes(&self) -> &[u8] {
         &self.info_bytes
     }
+
+    /// The same bytes, shared (the engine serves them without a copy).
+    pub fn shared_info_bytes(&self) -> std::sync::Arc<[u8]> {
+        self.info_bytes.clone()
+    }
 }
 
 /// Validates the info dictionary: everything that the info-hash covers.
@@ -341,7 +346,7 @@ fn parse_info(info: &Value<'_>) -> Result<Metainfo> {
         creation_date: None,
         multi_file,
         layout,
-        info_bytes: info.raw.to_vec(),
+        info_bytes: info.raw.into(),
     })
 }
 

@@ -4,13 +4,14 @@
 //! Owned by the runtime (the reactor); the session (the public face) depends on it, never the
 //! reverse. Built on the caller's threads, consumed on the reactor thread.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::disk::{Storage, TorrentDisk};
-use crate::engine::{TorrentId, TorrentParams, TorrentState, TorrentStats};
+use crate::disk::{Storage, StorageConfig, TorrentDisk};
+use crate::engine::{MagnetParams, TorrentId, TorrentParams, TorrentState, TorrentStats};
 use crate::metainfo::Metainfo;
 
 /// Instructions from handles to the reactor thread.
@@ -19,6 +20,12 @@ pub(crate) enum Command {
         id: TorrentId,
         params: TorrentParams,
         shelf: Shelf,
+    },
+    /// A magnet link: no storage until its metadata arrives.
+    AddMagnet {
+        id: TorrentId,
+        params: MagnetParams,
+        pending: Pending,
     },
     Stats {
         id: TorrentId,
@@ -78,6 +85,15 @@ impl StatusCell {
 }
 
 /// A torrent's storage and what the disk jobs need to know about it.
+/// What a magnet's torrent needs once its metadata arrives: where its files go, and the cells
+/// its handles watch.
+pub(crate) struct Pending {
+    pub output: PathBuf,
+    pub storage: StorageConfig,
+    pub meta: Arc<OnceLock<Arc<Metainfo>>>,
+    pub status: Arc<StatusCell>,
+}
+
 pub(crate) struct Shelf {
     pub meta: Arc<Metainfo>,
     /// What the pool needs for this torrent's disk work (its store is `storage`).
@@ -85,4 +101,22 @@ pub(crate) struct Shelf {
     /// The files, for the sync at shutdown.
     pub storage: Arc<Storage>,
     pub status: Arc<StatusCell>,
+}
+
+impl Shelf {
+    /// The shelf of a torrent whose files are open.
+    pub fn new(meta: Arc<Metainfo>, storage: Storage, status: Arc<StatusCell>) -> Shelf {
+        let storage = Arc::new(storage);
+        let disk = Arc::new(TorrentDisk {
+            layout: meta.layout(),
+            hashes: meta.piece_hashes.clone(),
+            store: storage.clone(),
+        });
+        Shelf {
+            meta,
+            disk,
+            storage,
+            status,
+        }
+    }
 }

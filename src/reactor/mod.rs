@@ -27,8 +27,9 @@ use crate::engine::{
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
 
 mod command;
+mod magnet;
 
-pub(crate) use command::{Command, Shelf, StatusCell};
+pub(crate) use command::{Command, Pending, Shelf, StatusCell};
 
 /// The listener's token; connections use `conn + 1`, the waker the last token.
 const LISTENER: Token = Token(0);
@@ -116,6 +117,8 @@ pub(crate) struct Reactor {
     stopping: bool,
     /// The last message each tracker gave each torrent, to log a repeated failure once.
     tracker_said: HashMap<(TorrentId, String), String>,
+    /// Magnets waiting for their metadata and storage (see `magnet`).
+    magnets: magnet::Magnets,
 }
 
 impl Reactor {
@@ -132,7 +135,9 @@ impl Reactor {
         tracker_results: Receiver<AnnounceResult>,
     ) -> std::io::Result<Reactor> {
         let Bound {
-            poll, mut listener, ..
+            poll,
+            mut listener,
+            wake,
         } = bound;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -154,6 +159,7 @@ impl Reactor {
             to_read: Vec::new(),
             stopping: false,
             tracker_said: HashMap::new(),
+            magnets: magnet::Magnets::new(wake),
         })
     }
 
@@ -340,6 +346,9 @@ impl Reactor {
         while let Ok(done) = self.disk_results.try_recv() {
             self.engine.handle_disk(done, Instant::now());
         }
+        while let Some(opened) = self.magnets.try_recv() {
+            self.storage_opened(opened);
+        }
         while let Ok(r) = self.tracker_results.try_recv() {
             let done = AnnounceDone {
                 torrent: r.torrent,
@@ -364,7 +373,16 @@ impl Reactor {
             }
             Command::Pause(id) => self.engine.pause(id, now),
             Command::Resume(id) => self.engine.resume(id, now),
+            Command::AddMagnet {
+                id,
+                params,
+                pending,
+            } => {
+                self.engine.insert_magnet(id, params, now);
+                self.magnets.pending.insert(id, pending);
+            }
             Command::Remove(id) => {
+                self.magnets.pending.remove(&id);
                 self.engine.remove_torrent(id, now);
                 self.shelves.remove(&id);
             }
@@ -400,6 +418,9 @@ impl Reactor {
                     });
                 }
                 Action::Event(ev) => self.event(ev),
+                Action::MetadataReceived { torrent, info } => {
+                    self.metadata_received(torrent, &info)
+                }
             }
         }
         self.submit_backlog();
@@ -455,8 +476,10 @@ impl Reactor {
                 }
             }
             Event::Failed { torrent, error } => {
-                if let Some(s) = self.shelves.get(torrent) {
-                    s.status.set_failed(error.clone());
+                let status = self.shelves.get(torrent).map(|s| &s.status);
+                let pending = self.magnets.pending.get(torrent).map(|p| &p.status);
+                if let Some(s) = status.or(pending) {
+                    s.set_failed(error.clone());
                 }
             }
             Event::TrackerTrouble {

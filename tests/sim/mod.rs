@@ -19,8 +19,8 @@ use sha1::{Digest, Sha1};
 
 use coracle::bitfield::Bitfield;
 use coracle::engine::{
-    Action, ConnId, DiskDone, Engine, EngineConfig, Event as EngineEvent, PeerError, TorrentId,
-    TorrentParams, TorrentStats,
+    Action, ConnId, DiskDone, Engine, EngineConfig, Event as EngineEvent, MagnetParams, PeerError,
+    TorrentId, TorrentParams, TorrentStats,
 };
 use coracle::layout::{Layout, BLOCK_SIZE};
 
@@ -69,6 +69,10 @@ pub struct NodeSpec {
     pub peers: Vec<usize>,
     /// Extra addresses it knows at start (for example one where nobody listens).
     pub extra_peers: Vec<SocketAddr>,
+    /// A leecher that starts from a magnet link: it fetches the metadata from its peers.
+    pub magnet: bool,
+    /// Serves metadata with one byte changed (its info dictionary fails the info-hash).
+    pub corrupt_metadata: bool,
 }
 
 impl NodeSpec {
@@ -81,6 +85,8 @@ impl NodeSpec {
             vanish_after_upload: None,
             peers: Vec::new(),
             extra_peers: Vec::new(),
+            magnet: false,
+            corrupt_metadata: false,
         }
     }
 
@@ -108,6 +114,8 @@ pub struct Node {
     pub hash_failed_at: Vec<Duration>,
     pub alive: bool,
     pub completed_at: Option<Duration>,
+    /// When a magnet leecher had its metadata.
+    pub metadata_at: Option<Duration>,
     /// Connections whose outbox may hold bytes not yet handed to the network.
     writable: BTreeSet<ConnId>,
 }
@@ -178,11 +186,13 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let payload = rng.bytes(total);
         let layout = Layout::new(piece_len, total as u64).expect("valid layout");
-        let info_hash: [u8; 20] = rng.bytes(20).try_into().unwrap();
         let hashes: Arc<[[u8; 20]]> = payload
             .chunks(piece_len as usize)
             .map(|p| Sha1::digest(p).into())
             .collect();
+        // A real info dictionary, so magnet leechers can fetch and verify it.
+        let info = info_dict(total, piece_len, &hashes);
+        let info_hash: [u8; 20] = Sha1::digest(&info).into();
         // The one real clock read: the origin of simulated time (only offsets from it matter).
         #[allow(clippy::disallowed_methods)]
         let base = Instant::now();
@@ -192,6 +202,7 @@ impl Sim {
             .map(|(i, spec)| {
                 let content = Content {
                     info_hash,
+                    info: &info,
                     payload: &payload,
                     hashes: &hashes,
                     layout,
@@ -231,7 +242,8 @@ impl Sim {
 
     pub fn is_complete(&self, node: usize) -> bool {
         let s = self.stats(node);
-        s.pieces_done == s.pieces_total
+        // A magnet knows no pieces before its metadata: zero of zero is not complete.
+        s.pieces_total > 0 && s.pieces_done == s.pieces_total
     }
 
     /// Whether `node` has banned the listen address of `culprit`.
@@ -363,6 +375,9 @@ impl Sim {
                 self.nodes[node].completed_at.get_or_insert(self.now);
             }
             Action::Event(_) => {}
+            Action::MetadataReceived { torrent, info } => {
+                self.metadata_received(node, torrent, &info)
+            }
             Action::Announce { url, .. } => panic!("node {node} announced to {url}: no trackers"),
         }
     }
@@ -400,6 +415,7 @@ impl Sim {
 /// The torrent every node shares.
 struct Content<'a> {
     info_hash: [u8; 20],
+    info: &'a [u8],
     payload: &'a [u8],
     hashes: &'a Arc<[[u8; 20]]>,
     layout: Layout,
@@ -426,25 +442,44 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
         hashes: c.hashes.clone(),
         store: store.clone(),
     });
-    let params = TorrentParams {
-        info_hash: c.info_hash,
-        layout,
-        trackers: Vec::new(),
-        peers: spec
-            .peers
-            .iter()
-            .map(|&p| node_addr(p))
-            .chain(spec.extra_peers.iter().copied())
-            .collect(),
-        have: if spec.seeder {
-            Bitfield::full(n)
-        } else {
-            Bitfield::new(n)
-        },
-        recheck: false,
-    };
+    let peers: Vec<SocketAddr> = spec
+        .peers
+        .iter()
+        .map(|&p| node_addr(p))
+        .chain(spec.extra_peers.iter().copied())
+        .collect();
+    let mut info = c.info.to_vec();
+    if spec.corrupt_metadata {
+        // A byte inside `pieces`, so the dictionary still parses but hashes wrong.
+        let last = info.len() - 2;
+        info[last] ^= 0xff;
+    }
     let mut engine = Engine::new(cfg);
-    let torrent = engine.add_torrent(params, base);
+    let torrent = if spec.magnet {
+        let params = MagnetParams {
+            info_hash: c.info_hash,
+            trackers: Vec::new(),
+            peers,
+        };
+        engine.insert_magnet(i + 1, params, base);
+        i + 1
+    } else {
+        let params = TorrentParams {
+            info_hash: c.info_hash,
+            layout,
+            trackers: Vec::new(),
+            peers,
+            have: if spec.seeder {
+                Bitfield::full(n)
+            } else {
+                Bitfield::new(n)
+            },
+            recheck: false,
+            info: Some(info.into()),
+            private: false,
+        };
+        engine.add_torrent(params, base)
+    };
     Node {
         spec: spec.clone(),
         engine,
@@ -455,6 +490,7 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
         hash_failed_at: Vec::new(),
         alive: true,
         completed_at: None,
+        metadata_at: None,
         writable: BTreeSet::new(),
     }
 }
@@ -467,4 +503,29 @@ fn corrupted(payload: &[u8]) -> Vec<u8> {
         bad[i] ^= 0xa5;
     }
     bad
+}
+
+/// A single-file info dictionary for the payload, keys in bencode order.
+fn info_dict(total: usize, piece_len: u32, hashes: &[[u8; 20]]) -> Vec<u8> {
+    let mut d =
+        format!("d6:lengthi{total}e4:name3:sim12:piece lengthi{piece_len}e6:pieces").into_bytes();
+    d.extend(format!("{}:", hashes.len() * 20).bytes());
+    for h in hashes {
+        d.extend_from_slice(h);
+    }
+    d.push(b'e');
+    d
+}
+
+impl Sim {
+    /// A magnet leecher fetched the metadata: its "storage" is already there (memory), so the
+    /// torrent goes on at once, as a reactor does once the files are created.
+    fn metadata_received(&mut self, node: usize, torrent: TorrentId, info: &[u8]) {
+        let now = self.instant();
+        let meta = coracle::metainfo::Metainfo::from_info_bytes(info).expect("verified metadata");
+        let n = &mut self.nodes[node];
+        n.metadata_at = Some(self.now);
+        n.engine
+            .attach_metadata(torrent, meta.layout(), meta.private, false, now);
+    }
 }

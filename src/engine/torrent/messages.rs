@@ -16,6 +16,28 @@ use crate::layout::BlockRef;
 use crate::picker::BlockArrival;
 use crate::wire::{self, Message};
 
+/// Tells a Fast-extension peer that we will not serve `up` (BEP 6); others hear nothing.
+pub(super) fn reject(
+    peer: &mut crate::engine::peer::Peer,
+    up: &Upload,
+    out: &mut Outputs,
+    conn: ConnId,
+) {
+    if !peer.ext.fast {
+        return;
+    }
+    let last_send = peer.last_send;
+    peer.send(
+        &Message::RejectRequest {
+            index: up.piece,
+            begin: up.begin,
+            length: up.length,
+        },
+        last_send,
+    );
+    out.dirty.push(conn);
+}
+
 impl TorrentCore {
     /// Bytes arrived from `conn`: decode every complete frame, keep the rest for later.
     pub fn handle_data(&mut self, conn: ConnId, mut data: &[u8], now: Instant, out: &mut Outputs) {
@@ -87,6 +109,18 @@ impl TorrentCore {
             return;
         }
         peer.keepalives = 0;
+        let fast = peer.ext.fast;
+        if !self.phase.has_metadata() {
+            if let Some(result) = self.before_metadata(conn, &msg, fast, first) {
+                if let Err(e) = result {
+                    self.drop_peer(conn, e, now, out);
+                }
+                return;
+            }
+        }
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
         let result = match msg {
             Message::Choke => {
                 self.on_choked(conn);
@@ -140,7 +174,34 @@ impl TorrentCore {
                 peer.upload_queue.retain(|u| *u != up);
                 Ok(())
             }
-            _ => Ok(()),
+            Message::HaveAll if fast && first => {
+                let full = Bitfield::full(self.layout.num_pieces());
+                self.on_bitfield(conn, full.as_bytes(), now, out)
+            }
+            Message::HaveNone if fast && first => Ok(()),
+            Message::RejectRequest {
+                index,
+                begin,
+                length,
+            } if fast => {
+                let b = BlockRef {
+                    piece: index,
+                    begin,
+                    length,
+                };
+                self.on_rejected(conn, b, now, out);
+                Ok(())
+            }
+            Message::AllowedFast { index } if fast => self.on_allowed_fast(conn, index, now, out),
+            // A hint we may follow; rarest-first is as good a choice, so it is only accepted.
+            Message::SuggestPiece { .. } if fast => Ok(()),
+            Message::HaveAll
+            | Message::HaveNone
+            | Message::RejectRequest { .. }
+            | Message::AllowedFast { .. }
+            | Message::SuggestPiece { .. } => Err(PeerError::FastViolation),
+            Message::Extended { id, payload } => self.on_extended(conn, id, payload, now, out),
+            Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.drop_peer(conn, e, now, out);
@@ -153,6 +214,10 @@ impl TorrentCore {
             return;
         };
         peer.peer_choking = true;
+        if peer.ext.fast {
+            // BEP 6: a choke voids nothing; the peer rejects what it will not serve.
+            return;
+        }
         // Without the fast extension a choke voids every request; data already sent may still come.
         for (b, _) in std::mem::take(&mut peer.in_flight) {
             peer.remember_cancelled(b);
@@ -164,7 +229,7 @@ impl TorrentCore {
         Bitfield::from_bytes(bytes, self.layout.num_pieces()).map_err(PeerError::BadBitfield)
     }
 
-    fn on_bitfield(
+    pub(super) fn on_bitfield(
         &mut self,
         conn: ConnId,
         bytes: &[u8],
@@ -210,7 +275,7 @@ impl TorrentCore {
         Ok(())
     }
 
-    fn on_have(
+    pub(super) fn on_have(
         &mut self,
         conn: ConnId,
         index: u32,
@@ -273,16 +338,19 @@ impl TorrentCore {
         }
         let have = self.picker.have().get(up.piece);
         let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
-        // Requests while choked, or for pieces we lack, are ignored (BEP 3 has no reject); an
-        // honest peer sends at most a pipeline's worth after our choke, a flood gets it dropped.
+        // Requests while choked, or for pieces we lack, are ignored (BEP 3 has no reject) or,
+        // with the Fast extension, rejected; an honest peer sends at most a pipeline's worth
+        // after our choke, a flood gets it dropped.
         if peer.am_choking || !have {
             peer.ignored_requests += 1;
             if peer.ignored_requests as usize > self.cfg.max_upload_queue {
                 return Err(PeerError::RequestFlood);
             }
+            reject(peer, &up, out, conn);
             return Ok(());
         }
         if peer.upload_queue.len() >= self.cfg.max_upload_queue {
+            reject(peer, &up, out, conn);
             // A full queue ignores the request rather than dropping the peer: transmission, told
             // no `reqq`, keeps more requests queued than we allow and was dropped again and
             // again. Only overflow that outruns what we serve (each block served forgives one)
@@ -296,35 +364,6 @@ impl TorrentCore {
         peer.upload_queue.push_back(up);
         self.pump_uploads(conn, out);
         Ok(())
-    }
-
-    /// Sends the BEP 10 extension handshake to a peer that speaks it: no extensions, only
-    /// `reqq`, the requests we queue for it. Without it transmission assumed no limit, queued
-    /// thousands and stalled on the ones a full queue ignored.
-    pub(crate) fn send_extension_handshake(
-        &mut self,
-        conn: ConnId,
-        now: Instant,
-        out: &mut Outputs,
-    ) {
-        let Some(peer) = self.peers.get_mut(&conn) else {
-            return;
-        };
-        let version = concat!("coracle ", env!("CARGO_PKG_VERSION"));
-        // The dict's keys in sorted order, as bencode requires.
-        let dict = format!(
-            "d1:mde4:reqqi{}e1:v{}:{version}e",
-            self.cfg.max_upload_queue,
-            version.len()
-        );
-        peer.send(
-            &Message::Extended {
-                id: 0,
-                payload: dict.as_bytes(),
-            },
-            now,
-        );
-        out.dirty.push(conn);
     }
 
     /// Starts disk reads for queued requests while the peer's send buffer has room.

@@ -31,9 +31,14 @@ mod blame;
 #[cfg(test)]
 mod budget_tests;
 mod dialer;
+mod extensions;
+mod fast;
 mod have_log;
 #[cfg(test)]
 mod haves_tests;
+mod magnet;
+#[cfg(test)]
+mod magnet_tests;
 mod messages;
 mod phase;
 mod requests;
@@ -58,11 +63,17 @@ const READS_PER_PEER: usize = 4;
 /// Keep-alives in a row after which a peer is treated as a flood.
 const MAX_KEEPALIVES: u32 = 1000;
 
-/// The frame payload limit for a torrent: a bitfield (1 id byte + the bits) or a piece message
-/// carrying one 16 KiB block (1 id byte + 8 header bytes), whichever is larger.
+/// The frame payload limit for a torrent: a bitfield (1 id byte + the bits), or a piece message
+/// carrying one 16 KiB block (1 id byte + 8 header bytes) or a `ut_metadata` data message
+/// carrying a 16 KiB piece (2 id bytes + a dictionary of about 50), whichever is larger.
 fn max_frame(layout: &Layout) -> u32 {
     let bitfield = 1 + layout.num_pieces().div_ceil(8);
-    bitfield.max(1 + 8 + crate::layout::BLOCK_SIZE)
+    bitfield.max(1 + 8 + crate::layout::BLOCK_SIZE + 256)
+}
+
+/// Each torrent's own random stream, from the session's seed and its id.
+fn torrent_seed(cfg: &EngineConfig, id: TorrentId) -> u64 {
+    cfg.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// A piece being downloaded: its buffer and who sent each block.
@@ -117,6 +128,12 @@ pub struct TorrentCore {
     /// once assigned) so the next verdict names the culprit.
     solo: BTreeMap<u32, Option<ConnId>>,
     announcer: announcer::Announcer,
+    /// Serves the info dictionary to peers that ask (BEP 9), once we have it.
+    metadata: crate::ext::MetadataServe,
+    /// Filters the peers others tell us about (BEP 11); `None` when PEX is off or private.
+    pex: Option<crate::ext::PexFilter>,
+    /// BEP 27: no PEX, LSD or DHT.
+    private: bool,
     totals: Totals,
     /// Upload token bucket (bytes) when `upload_rate_limit` is set.
     upload_tokens: i64,
@@ -135,7 +152,7 @@ pub struct TorrentCore {
 impl TorrentCore {
     /// A torrent that starts checking (if asked) and then downloads or seeds.
     pub fn new(id: TorrentId, p: TorrentParams, cfg: &EngineConfig, now: Instant) -> TorrentCore {
-        let seed = cfg.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let seed = torrent_seed(cfg, id);
         let picker = Picker::new(p.layout, &p.have, seed);
         let mut t = TorrentCore {
             id,
@@ -158,6 +175,9 @@ impl TorrentCore {
             suspects: BTreeMap::new(),
             solo: BTreeMap::new(),
             announcer: announcer::Announcer::new(p.trackers, seed ^ 0x7ac),
+            metadata: crate::ext::MetadataServe::new(),
+            pex: (cfg.pex && !p.private).then(|| crate::ext::PexFilter::new(Vec::new())),
+            private: p.private,
             totals: Totals::default(),
             upload_tokens: 0,
             last_refill: now,
@@ -171,6 +191,9 @@ impl TorrentCore {
         };
         for addr in p.peers {
             t.dialer.add(addr, now);
+        }
+        if let Some(info) = p.info {
+            t.metadata.set_metadata(info);
         }
         if !p.recheck {
             t.phase = t.active_phase();
@@ -325,13 +348,33 @@ impl TorrentCore {
         now: Instant,
         out: &mut Outputs,
     ) {
+        let none = crate::wire::Extensions::default();
+        self.add_peer_with(conn, (addr, outgoing, id), none, now, out);
+    }
+
+    /// A handshake completed with a peer that speaks `ext` as we do: the peer joins. Sends our
+    /// bitfield, or with the Fast extension `have all` / `have none` when they say it shorter.
+    pub fn add_peer_with(
+        &mut self,
+        conn: ConnId,
+        (addr, outgoing, id): (SocketAddr, bool, [u8; 20]),
+        ext: crate::wire::Extensions,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
         let n = self.layout.num_pieces();
         let mut peer = Peer::new(addr, outgoing, id, n, now);
+        peer.ext.fast = ext.fast;
+        peer.ext.extended = ext.extension_protocol;
         if outgoing {
             self.dialer.connected(addr);
         }
-        if self.picker.have().count() > 0 {
-            peer.send(&Message::Bitfield(self.picker.have().as_bytes()), now);
+        let have = self.picker.have();
+        match (ext.fast, have.count()) {
+            (true, 0) => peer.send(&Message::HaveNone, now),
+            (true, c) if c == n => peer.send(&Message::HaveAll, now),
+            (_, 0) => {}
+            _ => peer.send(&Message::Bitfield(have.as_bytes()), now),
         }
         // The bitfield covers every piece verified so far, logged or not.
         peer.haves_sent = self.haves.end();
@@ -349,6 +392,10 @@ impl TorrentCore {
         self.removed.push(conn);
         self.interesting.remove(&conn);
         self.peer_checks.set(conn, None);
+        self.metadata.remove_peer(conn);
+        if let Some(fetch) = self.phase.fetch_mut() {
+            fetch.remove_peer(conn);
+        }
         if let Some(n) = self.peer_ids.get_mut(&peer.peer_id) {
             *n -= 1;
             if *n == 0 {
@@ -409,6 +456,8 @@ fn test_core(
         peers: vec![],
         have,
         recheck: false,
+        info: None,
+        private: false,
     };
     TorrentCore::new(id, params, cfg, now)
 }

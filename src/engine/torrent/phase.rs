@@ -20,12 +20,16 @@ pub(crate) struct Recheck {
 }
 
 /// What a paused torrent goes back to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Resume {
     /// The recheck it was in (checks in flight when it paused still count when they return).
     Checking(Recheck),
     /// Downloading or seeding, whichever the pieces say.
     Active,
+    /// Fetching the metadata, with what was fetched so far.
+    Fetching(Box<crate::ext::MetadataFetch>),
+    /// Waiting for the shell to create the files.
+    Preparing,
 }
 
 /// Why a torrent stopped for good.
@@ -41,6 +45,8 @@ pub enum TorrentError {
     },
     /// The torrent's storage failed outside a piece write (for example it could not open).
     Storage(String),
+    /// A magnet's metadata hashed right but is not a usable torrent (for example unsafe paths).
+    Metadata(String),
 }
 
 impl fmt::Display for TorrentError {
@@ -50,6 +56,7 @@ impl fmt::Display for TorrentError {
                 write!(f, "writing piece {piece} failed: {error}")
             }
             TorrentError::Storage(e) => f.write_str(e),
+            TorrentError::Metadata(e) => write!(f, "the torrent's metadata is unusable: {e}"),
         }
     }
 }
@@ -57,8 +64,13 @@ impl fmt::Display for TorrentError {
 impl std::error::Error for TorrentError {}
 
 /// What a torrent is doing. See the module documentation.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Phase {
+    /// A magnet link: the info dictionary is fetched from peers (BEP 9); the swarm, dialer and
+    /// announcer already work.
+    FetchingMetadata(Box<crate::ext::MetadataFetch>),
+    /// The metadata checked out; the shell is creating the files. Peers stay connected.
+    Preparing,
     /// Hashing data found on disk.
     Checking(Recheck),
     /// Fetching pieces.
@@ -75,7 +87,8 @@ impl Phase {
     /// The public name of the phase.
     pub(crate) fn state(&self) -> TorrentState {
         match self {
-            Phase::Checking(_) => TorrentState::Checking,
+            Phase::FetchingMetadata(_) => TorrentState::FetchingMetadata,
+            Phase::Preparing | Phase::Checking(_) => TorrentState::Checking,
             Phase::Downloading => TorrentState::Downloading,
             Phase::Seeding => TorrentState::Seeding,
             Phase::Paused(_) => TorrentState::Paused,
@@ -85,7 +98,23 @@ impl Phase {
 
     /// Whether the torrent takes peers, dials and announces.
     pub(crate) fn is_active(&self) -> bool {
-        matches!(self, Phase::Downloading | Phase::Seeding)
+        matches!(
+            self,
+            Phase::Downloading | Phase::Seeding | Phase::FetchingMetadata(_) | Phase::Preparing
+        )
+    }
+
+    /// Whether the pieces are known (not a magnet still fetching its metadata).
+    pub(crate) fn has_metadata(&self) -> bool {
+        !matches!(self, Phase::FetchingMetadata(_) | Phase::Preparing)
+    }
+
+    /// The metadata fetch in progress, running or paused.
+    pub(crate) fn fetch_mut(&mut self) -> Option<&mut crate::ext::MetadataFetch> {
+        match self {
+            Phase::FetchingMetadata(f) | Phase::Paused(Resume::Fetching(f)) => Some(f),
+            _ => None,
+        }
     }
 
     /// The recheck in progress, running or paused.

@@ -40,9 +40,18 @@ impl TorrentCore {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
-        if peer.peer_choking || !peer.am_interested {
+        if !peer.am_interested {
             return;
         }
+        // A peer that chokes us may still serve its allowed-fast pieces (BEP 6).
+        let allowed = if peer.peer_choking {
+            match self.allowed_fast_mask(conn) {
+                Some(mask) => Some(mask),
+                None => return,
+            }
+        } else {
+            None
+        };
         let target = peer.pipeline_target(self.cfg.pipeline_floor, self.cfg.pipeline_cap);
         let room = target.saturating_sub(peer.in_flight.len());
         if room == 0 {
@@ -64,7 +73,17 @@ impl TorrentCore {
         self.picker.set_new_piece_budget(free / piece_len);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
-        let masked = self.solo_mask(conn);
+        let masked = match (self.solo_mask(conn), allowed) {
+            (Some(mut solo), Some(allowed)) => {
+                for p in 0..solo.len() {
+                    if !allowed.get(p) {
+                        solo.clear(p);
+                    }
+                }
+                Some(solo)
+            }
+            (solo, allowed) => solo.or(allowed),
+        };
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
@@ -363,23 +382,32 @@ impl TorrentCore {
     /// Pauses in any phase but failed: every peer is dropped, nothing is dialled or announced,
     /// and a recheck stops starting new checks, until [`Self::resume`].
     pub fn pause(&mut self, now: Instant, out: &mut Outputs) {
-        let resume = match &self.phase {
-            Phase::Checking(r) => Resume::Checking(*r),
-            Phase::Downloading | Phase::Seeding => Resume::Active,
-            Phase::Paused(_) | Phase::Failed(_) => return,
-        };
+        if matches!(self.phase, Phase::Paused(_) | Phase::Failed(_)) {
+            return;
+        }
         self.close_all(PeerError::Shutdown, now, out);
+        let resume = match std::mem::replace(&mut self.phase, Phase::Preparing) {
+            Phase::Checking(r) => Resume::Checking(r),
+            Phase::FetchingMetadata(fetch) => Resume::Fetching(fetch),
+            Phase::Preparing => Resume::Preparing,
+            _ => Resume::Active,
+        };
         self.phase = Phase::Paused(resume);
     }
 
     /// Resumes a paused torrent where it stopped; known peers are dialled at once (a pause is
     /// never counted against them).
     pub fn resume(&mut self, now: Instant, out: &mut Outputs) {
-        let Phase::Paused(resume) = &self.phase else {
+        if !matches!(self.phase, Phase::Paused(_)) {
+            return;
+        }
+        let Phase::Paused(resume) = std::mem::replace(&mut self.phase, Phase::Preparing) else {
             return;
         };
         self.phase = match resume {
-            Resume::Checking(r) => Phase::Checking(*r),
+            Resume::Checking(r) => Phase::Checking(r),
+            Resume::Fetching(fetch) => Phase::FetchingMetadata(fetch),
+            Resume::Preparing => Phase::Preparing,
             Resume::Active => self.active_phase(),
         };
         self.dialer.reset_backoff(now);

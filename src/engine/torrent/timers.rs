@@ -46,11 +46,15 @@ pub(super) enum Timer {
     Refill,
     /// Upload tokens, while uploads wait for them.
     UploadTokens,
+    /// PEX messages to peers that speak it.
+    Pex,
+    /// A metadata request that timed out (magnet links).
+    Metadata,
 }
 
 impl Timer {
     /// How many kinds there are (the size of the table).
-    pub(super) const COUNT: usize = 6;
+    pub(super) const COUNT: usize = 8;
 }
 
 impl TorrentCore {
@@ -78,6 +82,12 @@ impl TorrentCore {
         if self.timers.take_due(Timer::Refill as usize, now) {
             self.refill(now, out);
             self.arm_refill(now);
+        }
+        if self.timers.take_due(Timer::Pex as usize, now) {
+            self.send_pex(now, out);
+        }
+        if self.timers.take_due(Timer::Metadata as usize, now) {
+            self.metadata_timeout(now, out);
         }
         self.maybe_announce(now, out);
     }
@@ -301,7 +311,10 @@ impl TorrentCore {
                 peer.send(&Message::Unchoke, now);
             } else {
                 peer.send(&Message::Choke, now);
-                peer.upload_queue.clear();
+                // BEP 6: a Fast peer's queued requests are rejected one by one, not voided.
+                for up in std::mem::take(&mut peer.upload_queue) {
+                    super::messages::reject(peer, &up, out, conn);
+                }
             }
             out.dirty.push(conn);
         }
