@@ -10,7 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use cli::{Command, Mode, RunArgs};
+use cli::{Command, InfoArgs, Mode, RunArgs, Source};
 
 fn main() {
     let code = match parse(std::env::args_os().skip(1).collect()) {
@@ -41,7 +41,7 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
         return Ok(Command::Version);
     }
     match mode.as_str() {
-        "info" => Ok(Command::Info(torrent_arg(args.finish())?)),
+        "info" => parse_info(args).map(Command::Info),
         m => parse_run(args, m == "seed").map(Command::Run),
     }
 }
@@ -86,6 +86,10 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             .map_err(err("--storage"))?
             .unwrap_or(false),
         no_trackers: args.contains("--no-trackers"),
+        no_pex: args.contains("--no-pex"),
+        save_torrent: args
+            .opt_value_from_os_str("--save-torrent", os_path)
+            .map_err(err("--save-torrent"))?,
         mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
             (true, _) => Mode::Json,
             (false, true) => Mode::Quiet,
@@ -100,8 +104,44 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
     Ok(run)
 }
 
-/// The single free argument left after the options: the .torrent file.
-fn torrent_arg(rest: Vec<OsString>) -> Result<PathBuf, String> {
+/// The options of `info`.
+fn parse_info(mut args: pico_args::Arguments) -> Result<InfoArgs, String> {
+    let err = |name: &'static str| move |e: pico_args::Error| format!("{name}: {e}");
+    Ok(InfoArgs {
+        timeout: std::time::Duration::from_secs(
+            args.opt_value_from_str("--timeout")
+                .map_err(err("--timeout"))?
+                .unwrap_or(60),
+        ),
+        save_torrent: args
+            .opt_value_from_os_str("--save-torrent", os_path)
+            .map_err(err("--save-torrent"))?,
+        peers: args
+            .values_from_fn("--peer", peer_addr)
+            .map_err(err("--peer"))?,
+        port: args
+            .opt_value_from_str(["-p", "--port"])
+            .map_err(err("--port"))?
+            .unwrap_or(0),
+        source: torrent_arg(args.finish())?,
+    })
+}
+
+/// The single free argument left after the options: the .torrent file or a magnet link. A
+/// malformed magnet link is a usage error, said at once.
+fn torrent_arg(rest: Vec<OsString>) -> Result<Source, String> {
+    let source = torrent_path(rest)?;
+    match source.to_str() {
+        Some(s) if s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("magnet:")) => {
+            coracle::magnet::Magnet::parse(s).map_err(|e| format!("invalid magnet link: {e}"))?;
+            Ok(Source::Magnet(s.to_string()))
+        }
+        _ => Ok(Source::File(source)),
+    }
+}
+
+/// The single free argument as a path.
+fn torrent_path(rest: Vec<OsString>) -> Result<PathBuf, String> {
     // Every known option is gone by now, so anything dash-led is a typo (`./-x.torrent` works).
     if let Some(opt) = rest.iter().find(|a| a.to_string_lossy().starts_with('-')) {
         return Err(format!("unknown option '{}'", opt.to_string_lossy()));

@@ -88,6 +88,9 @@ pub struct AddOptions {
     pub peers: Vec<SocketAddr>,
     /// Ignore the torrent's trackers (use only `peers`).
     pub no_trackers: bool,
+    /// A magnet link: stop once the metadata has arrived (it is then in
+    /// [`TorrentHandle::metainfo`]); no file is created. What `coracle info MAGNET` does.
+    pub stop_at_metadata: bool,
 }
 
 /// What went wrong, at session level.
@@ -342,6 +345,7 @@ impl Session {
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(OnceLock::new());
         let pending = Pending {
+            stop_at_metadata: opts.stop_at_metadata,
             output: opts.output,
             storage: self.storage.clone(),
             meta: meta.clone(),

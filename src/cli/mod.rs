@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod info;
+mod magnet;
 mod json;
 mod progress;
 
@@ -38,17 +39,22 @@ pub const USAGE: &str = concat!(
     " - a small, fast BitTorrent client
 
 Usage:
-  coracle FILE.torrent [OPTIONS]          same as: coracle download FILE.torrent -o .
-  coracle download FILE.torrent [-o DIR] [OPTIONS]
+  coracle FILE.torrent|MAGNET [OPTIONS]   same as: coracle download FILE.torrent|MAGNET -o .
+  coracle download FILE.torrent|MAGNET [-o DIR] [OPTIONS]
   coracle seed FILE.torrent --data DIR [OPTIONS]
-  coracle info FILE.torrent
+  coracle info FILE.torrent|MAGNET [--timeout SECS] [--save-torrent FILE] [--peer HOST:PORT]
+
+MAGNET is a magnet link ('magnet:?xt=urn:btih:...', quoted for the shell): its metadata is
+fetched from peers (its x.pe addresses, its tr trackers, --peer), then it downloads like a
+.torrent. Hybrid links (btih and btmh) join the v1 swarm; v2-only links are refused.
 
 Commands:
   download   Download into DIR and exit once every piece is verified and on disk.
              Data already in DIR is checked first and only what is missing is fetched.
   seed       Check the data in DIR (the folder `download -o DIR` wrote into) and serve it
              until Ctrl-C. If pieces are missing it says so and downloads them too.
-  info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent.
+  info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent,
+             or of a magnet link's metadata (fetched within --timeout, default 60 s).
 
 Options:
   -o, --output DIR     download: folder the torrent's file or folder goes in (default: .)
@@ -63,6 +69,11 @@ Options:
                        how files are written: memory maps (default) or pwrite, which
                        costs about a quarter less CPU per byte on Linux ext4
       --no-trackers    ignore the torrent's trackers and use only --peer
+      --no-pex         do not exchange peer lists with peers (BEP 11; never on private
+                       torrents anyway)
+      --save-torrent FILE
+                       write the .torrent (for a magnet: once its metadata arrives; its
+                       info-hash is the magnet's)
   -q, --quiet          print nothing but errors
       --json           print a JSON object per line about once a second, and a final one
                        (state: checking, downloading, seeding; final: completed, stopped,
@@ -90,6 +101,7 @@ Examples:
   coracle seed debian.iso.torrent --data ~/Downloads
   coracle download debian.iso.torrent --json | tail -n 1
   coracle info debian.iso.torrent
+  coracle 'magnet:?xt=urn:btih:...&dn=debian.iso' -o ~/Downloads --save-torrent debian.torrent
 "
 );
 
@@ -100,8 +112,8 @@ pub enum Command {
     Help,
     /// Print the version.
     Version,
-    /// Describe a .torrent.
-    Info(PathBuf),
+    /// Describe a .torrent, or fetch a magnet's metadata and describe it.
+    Info(InfoArgs),
     /// Download or seed a torrent.
     Run(RunArgs),
 }
@@ -117,11 +129,39 @@ pub enum Mode {
     Quiet,
 }
 
+/// Where the torrent comes from: a .torrent file or a magnet link (already checked to parse).
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A .torrent file.
+    File(PathBuf),
+    /// A magnet link.
+    Magnet(String),
+}
+
+/// The options of `info`.
+#[derive(Debug)]
+pub struct InfoArgs {
+    /// What to describe.
+    pub source: Source,
+    /// How long a magnet's metadata may take.
+    pub timeout: Duration,
+    /// Write the .torrent here (for a magnet: one whose info-hash is the magnet's).
+    pub save_torrent: Option<PathBuf>,
+    /// Peers to ask for a magnet's metadata besides its `x.pe` and trackers.
+    pub peers: Vec<SocketAddr>,
+    /// Listen port while fetching (0 picks one).
+    pub port: u16,
+}
+
 /// The options of `download` and `seed`.
 #[derive(Debug)]
 pub struct RunArgs {
-    /// The .torrent file.
-    pub torrent: PathBuf,
+    /// The .torrent file or magnet link.
+    pub torrent: Source,
+    /// Write the torrent's .torrent file here (once a magnet's metadata has arrived).
+    pub save_torrent: Option<PathBuf>,
+    /// Do not exchange peers with peers (BEP 11).
+    pub no_pex: bool,
     /// The folder the torrent's file or folder lives in.
     pub dir: PathBuf,
     /// The `seed` command: report whether the data was complete.
@@ -170,10 +210,7 @@ pub fn execute(cmd: Command) -> i32 {
             let _ = writeln!(std::io::stdout(), "coracle {}", env!("CARGO_PKG_VERSION"));
             Ok(EXIT_OK)
         }
-        Command::Info(path) => load(&path).map(|m| {
-            let _ = std::io::stdout().write_all(info::render(&m).as_bytes());
-            EXIT_OK
-        }),
+        Command::Info(args) => magnet::info(&args),
         Command::Run(args) => {
             init_logging(args.verbose, args.mode == Mode::Quiet);
             run(&args)
@@ -201,9 +238,15 @@ fn load(path: &Path) -> Result<Metainfo, String> {
 /// Downloads or seeds one torrent until it completes, fails or a signal arrives.
 fn run(args: &RunArgs) -> Result<i32, String> {
     let (caught, signals) = install_signals()?;
-    let meta = load(&args.torrent)?;
-    let mut rep = Reporter::new(args.mode, &meta.name, meta.total_length);
-    let intro = intro(args, &meta);
+    let (source, mut rep, intro) = match &args.torrent {
+        Source::File(path) => {
+            let meta = load(path)?;
+            let rep = Reporter::new(args.mode, &meta.name, meta.total_length);
+            let intro = intro(args, &meta);
+            (TorrentSource::Metainfo(Box::new(meta)), rep, intro)
+        }
+        Source::Magnet(uri) => magnet::start(args, uri)?,
+    };
     let session = Session::new(session_config(args)).map_err(|e| match e {
         Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
             format!("{e} (another client may be using it; choose one with --port)")
@@ -214,10 +257,12 @@ fn run(args: &RunArgs) -> Result<i32, String> {
         output: args.dir.clone(),
         peers: args.peers.clone(),
         no_trackers: args.no_trackers,
+        stop_at_metadata: false,
     };
-    let handle = session
-        .add(TorrentSource::Metainfo(Box::new(meta)), opts)
-        .map_err(|e| e.to_string())?;
+    let handle = session.add(source, opts).map_err(|e| e.to_string())?;
+    if let (Some(path), Some(meta)) = (&args.save_torrent, handle.metainfo()) {
+        magnet::save_torrent(path, &meta, &args.torrent)?;
+    }
     rep.say(&format!("{intro}, port {}", session.listen_addr().port()));
     let end = Watch::new(&handle, args, &mut rep).run(&session.events(), &signals, &caught);
     let last = handle.stats();
@@ -257,6 +302,7 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     // The library's defaults already give every run its own random peer id and seed.
     let mut engine = defaults.engine.clone();
     engine.upload_rate_limit = args.max_upload_rate;
+    engine.pex = !args.no_pex;
     if let Some(n) = args.max_peers {
         engine.max_peers_per_torrent = n;
         engine.max_connections = engine.max_connections.max(n * 2);
@@ -378,6 +424,11 @@ impl<'a> Watch<'a> {
                     pieces_have,
                     pieces_total,
                 }) if torrent == self.handle.id() => self.checked(pieces_have, pieces_total),
+                Ok(Event::MetadataReceived { torrent }) if torrent == self.handle.id() => {
+                    if let Err(e) = self.metadata_received() {
+                        return End::Failed(e);
+                    }
+                }
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     return End::Failed("the session stopped unexpectedly".into())
@@ -416,6 +467,24 @@ impl<'a> Watch<'a> {
             self.rep.say(&format!(
                 "data incomplete: {have} of {total} pieces on disk; downloading the rest"
             ));
+        }
+    }
+
+    /// A magnet's metadata arrived: say what the torrent is, and save it when asked.
+    fn metadata_received(&mut self) -> Result<(), String> {
+        let Some(meta) = self.handle.metainfo() else {
+            return Ok(());
+        };
+        self.rep.set_torrent(&meta.name, meta.total_length);
+        self.rep.say(&format!(
+            "metadata received: {} ({}, {} pieces)",
+            printable(&meta.name),
+            progress::size(meta.total_length),
+            meta.piece_hashes.len()
+        ));
+        match &self.args.save_torrent {
+            Some(path) => magnet::save_torrent(path, &meta, &self.args.torrent),
+            None => Ok(()),
         }
     }
 

@@ -128,6 +128,12 @@ pub struct Reporter {
 }
 
 impl Reporter {
+    /// A magnet's metadata arrived: from now on the torrent has its real name and size.
+    pub fn set_torrent(&mut self, name: &str, total: u64) {
+        self.name = printable(name);
+        self.total = total;
+    }
+
     /// A reporter for the torrent `name` of `total` bytes; it asks whether stdout is a terminal.
     pub fn new(mode: Mode, name: &str, total: u64) -> Reporter {
         let tty = std::io::stdout().is_terminal();

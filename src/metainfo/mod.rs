@@ -13,6 +13,7 @@
 //! Hybrid v1+v2 torrents are read through their v1 fields; v2-only torrents are refused.
 
 pub mod path;
+mod write;
 
 use crate::bencode::{self, BencodeError, Value};
 use crate::layout::Layout;
@@ -21,6 +22,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use path::{sanitize_component, PathIssue};
+pub use write::torrent_file;
 
 /// Largest piece length accepted: 128 MiB. Real torrents use 16 KiB to 16 MiB.
 pub const MAX_PIECE_LENGTH: u32 = 128 * 1024 * 1024;

@@ -88,6 +88,7 @@ impl StatusCell {
 /// What a magnet's torrent needs once its metadata arrives: where its files go, and the cells
 /// its handles watch.
 pub(crate) struct Pending {
+    pub stop_at_metadata: bool,
     pub output: PathBuf,
     pub storage: StorageConfig,
     pub meta: Arc<OnceLock<Arc<Metainfo>>>,

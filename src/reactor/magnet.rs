@@ -67,6 +67,12 @@ impl Reactor {
             }
         };
         let _ = pending.meta.set(meta.clone());
+        if pending.stop_at_metadata {
+            pending.status.set_stopped();
+            self.magnets.pending.remove(&torrent);
+            self.engine.remove_torrent(torrent, now);
+            return;
+        }
         let (output, cfg) = (pending.output.clone(), pending.storage.clone());
         let (tx, wake) = (self.magnets.tx.clone(), self.magnets.wake.clone());
         let spawned = std::thread::Builder::new()
