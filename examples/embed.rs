@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         output,
         peers,
         no_trackers: false,
+        ..AddOptions::default()
     };
     let handle = session.add(source, opts)?;
     // `wait_timeout` returns as soon as it is done; in between, print what the session says.

@@ -132,7 +132,10 @@ fn parse_info(mut args: pico_args::Arguments) -> Result<InfoArgs, String> {
 fn torrent_arg(rest: Vec<OsString>) -> Result<Source, String> {
     let source = torrent_path(rest)?;
     match source.to_str() {
-        Some(s) if s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("magnet:")) => {
+        Some(s)
+            if s.get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("magnet:")) =>
+        {
             coracle::magnet::Magnet::parse(s).map_err(|e| format!("invalid magnet link: {e}"))?;
             Ok(Source::Magnet(s.to_string()))
         }

@@ -6,8 +6,8 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod info;
-mod magnet;
 mod json;
+mod magnet;
 mod progress;
 
 use std::io::{IsTerminal, Write};

@@ -35,7 +35,8 @@ mod tests {
     use super::*;
     use crate::metainfo::Metainfo;
 
-    const INFO: &[u8] = b"d6:lengthi3e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+    const INFO: &[u8] =
+        b"d6:lengthi3e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
 
     #[test]
     fn the_written_file_has_the_magnets_info_hash_and_trackers() {
@@ -45,7 +46,10 @@ mod tests {
         ];
         let bytes = torrent_file(INFO, &trackers);
         let m = Metainfo::from_bytes(&bytes).unwrap();
-        assert_eq!(m.info_hash, Metainfo::from_info_bytes(INFO).unwrap().info_hash);
+        assert_eq!(
+            m.info_hash,
+            Metainfo::from_info_bytes(INFO).unwrap().info_hash
+        );
         assert_eq!(m.trackers, trackers);
         assert_eq!(m.info_bytes(), INFO);
         let bare = torrent_file(INFO, &[]);

@@ -102,6 +102,7 @@ impl Swarm {
                     output: dir.clone(),
                     peers,
                     no_trackers: false,
+                    ..AddOptions::default()
                 },
             )
             .expect("leecher adds the torrent");

@@ -23,6 +23,15 @@ use crate::wire::Message;
 /// How often PEX messages may go to each peer (BEP 11 asks for at most one a minute).
 const PEX_EVERY: Duration = Duration::from_secs(60);
 
+/// Where a peer can be reached: the address we dialled, or an incoming peer's IP with the
+/// listen port it told us. PEX never tells a peer about itself by this address.
+fn reachable(peer: &crate::engine::peer::Peer) -> SocketAddr {
+    match (peer.outgoing, peer.ext.listen_port) {
+        (false, Some(port)) => SocketAddr::new(peer.addr.ip(), port),
+        _ => peer.addr,
+    }
+}
+
 impl TorrentCore {
     /// Sends our BEP 10 extension handshake: the extensions we speak and their ids, our listen
     /// port, the requests we queue (`reqq`; without it transmission assumed no limit, queued
@@ -96,7 +105,7 @@ impl TorrentCore {
         peer.ext.ids.update(&hs);
         peer.ext.listen_port = hs.listen_port.or(peer.ext.listen_port);
         if pex_on && !private && hs.ut_pex.is_some() && peer.ext.pex.is_none() {
-            peer.ext.pex = Some(PexState::new(peer.addr));
+            peer.ext.pex = Some(PexState::new(reachable(peer)));
             self.timers.arm(Timer::Pex as usize, now);
         }
         if let (Phase::FetchingMetadata(fetch), Some(size)) = (&mut self.phase, hs.metadata_size) {
@@ -295,7 +304,8 @@ impl TorrentCore {
         let msg =
             PexMessage::decode(payload).map_err(|_| PeerError::BadExtensionMessage("ut_pex"))?;
         let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
-        let state = peer.ext.pex.get_or_insert_with(|| PexState::new(peer.addr));
+        let reach = reachable(peer);
+        let state = peer.ext.pex.get_or_insert_with(|| PexState::new(reach));
         // Over the rate or cap: ignored, not fatal (an eager but honest peer stays).
         let Ok(learned) = filter.accept(state, &msg, now) else {
             return Ok(());

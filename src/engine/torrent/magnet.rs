@@ -150,7 +150,9 @@ impl TorrentCore {
             Message::Have { index } => self.keep_early(conn, EarlyHave::Haves(vec![index])),
             Message::HaveAll if fast && first => self.keep_early(conn, EarlyHave::All),
             Message::HaveNone if fast && first => Ok(()),
+            // Nothing to serve and nothing asked yet; aria2 sends its allowed-fast set at once.
             Message::Request { .. } => Ok(()),
+            Message::AllowedFast { .. } | Message::SuggestPiece { .. } if fast => Ok(()),
             _ => return None,
         })
     }

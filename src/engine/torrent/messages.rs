@@ -100,7 +100,11 @@ impl TorrentCore {
             return;
         };
         let first = !peer.got_message;
-        peer.got_message = true;
+        // The extension handshake and `port` may precede the bitfield: libtorrent sends its
+        // extension handshake first, then `have all` (BEP 6 requires that to come "first").
+        if !matches!(msg, Message::Extended { .. } | Message::Port(_)) {
+            peer.got_message = true;
+        }
         if matches!(msg, Message::KeepAlive) {
             peer.keepalives += 1;
             if peer.keepalives > MAX_KEEPALIVES {

@@ -360,13 +360,20 @@ impl TorrentCore {
     /// The parameters of an announce carrying `event`.
     pub fn announce_request(&self, event: AnnounceEvent) -> AnnounceRequest {
         let stats = self.stats();
+        // Without metadata the size is unknown; 0 would make us a seed in the tracker's eyes,
+        // and trackers give seeds no seeds. One block says "a leecher" without claiming more.
+        let left = if self.phase.has_metadata() {
+            stats.bytes_total - stats.bytes_done
+        } else {
+            u64::from(crate::layout::BLOCK_SIZE)
+        };
         AnnounceRequest {
             info_hash: self.info_hash,
             peer_id: self.cfg.peer_id,
             port: self.cfg.listen_port,
             uploaded: self.totals.uploaded,
             downloaded: self.totals.downloaded,
-            left: stats.bytes_total - stats.bytes_done,
+            left,
             event,
             numwant: 50,
             key: (self.cfg.seed as u32) ^ (self.id as u32),
