@@ -130,6 +130,7 @@ fn node(
             Bitfield::new(n)
         },
         recheck: false,
+        private: false,
     };
     let mut engine = Engine::new(cfg);
     let torrent = engine.add_torrent(params, now);
@@ -203,6 +204,7 @@ fn act(nodes: &mut [Node; 2], i: usize, action: Action, now: Instant) -> bool {
         Action::Event(Event::Completed { .. }) => return i == LEECHER,
         Action::Event(_) => {}
         Action::Announce { .. } => unreachable!("no trackers in this example"),
+        Action::Datagram(_) | Action::SaveDhtState(_) => unreachable!("no DHT in this example"),
     }
     false
 }

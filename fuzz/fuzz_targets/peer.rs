@@ -132,6 +132,7 @@ impl Shell {
             peers: vec![],
             have,
             recheck: false,
+            private: false,
         };
         let torrent = engine.add_torrent(params, now);
         let zeros = vec![0u8; layout.total_length() as usize];

@@ -120,6 +120,9 @@ pub struct TorrentParams {
     pub have: Bitfield,
     /// Hash the pieces already on disk before downloading (data left by an earlier run).
     pub recheck: bool,
+    /// BEP 27: the metainfo says `private`, so the torrent never uses the DHT or local service
+    /// discovery (only its trackers and the peers given here).
+    pub private: bool,
 }
 
 /// Something the engine asks its shell to do.
@@ -152,6 +155,10 @@ pub enum Action {
     },
     /// Tell the embedding program.
     Event(Event),
+    /// Send a UDP datagram (DHT or LSD) on the socket it names; a failure is only logged.
+    Datagram(crate::engine::Datagram),
+    /// Save the DHT's routing table and id (bencoded, for [`crate::engine::DhtSetup::state`]).
+    SaveDhtState(Vec<u8>),
 }
 
 /// Disk work the engine wants done, in torrent terms; the shell adds the storage and hashes.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::disk::{Storage, TorrentDisk};
-use crate::engine::{TorrentId, TorrentParams, TorrentState, TorrentStats};
+use crate::engine::{DiscoveryStats, TorrentId, TorrentParams, TorrentState, TorrentStats};
 use crate::metainfo::Metainfo;
 
 /// Instructions from handles to the reactor thread.
@@ -27,7 +27,23 @@ pub(crate) enum Command {
     Pause(TorrentId),
     Resume(TorrentId),
     Remove(TorrentId),
+    /// Bootstrap routers resolved off the reactor.
+    DhtRouters(Vec<std::net::SocketAddr>),
+    SessionStats {
+        reply: Sender<SessionStats>,
+    },
     Shutdown,
+}
+
+/// Numbers about the whole session (see `Session::stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Torrents in the session.
+    pub torrents: usize,
+    /// Connections in every stage.
+    pub connections: usize,
+    /// The DHT's and local discovery's numbers.
+    pub discovery: DiscoveryStats,
 }
 
 /// A torrent's end state, shared with its handles so `wait` can block on it.

@@ -364,6 +364,8 @@ impl Sim {
             }
             Action::Event(_) => {}
             Action::Announce { url, .. } => panic!("node {node} announced to {url}: no trackers"),
+            Action::Datagram(d) => panic!("node {node} sent a datagram to {}: no DHT", d.to),
+            Action::SaveDhtState(_) => panic!("node {node} saved a DHT state: no DHT"),
         }
     }
 
@@ -442,6 +444,7 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
             Bitfield::new(n)
         },
         recheck: false,
+        private: false,
     };
     let mut engine = Engine::new(cfg);
     let torrent = engine.add_torrent(params, base);

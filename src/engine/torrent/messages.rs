@@ -140,6 +140,12 @@ impl TorrentCore {
                 peer.upload_queue.retain(|u| *u != up);
                 Ok(())
             }
+            // BEP 5: the peer's DHT node; the engine's discovery decides what to do with it.
+            Message::Port(port) => {
+                out.dht_nodes
+                    .push((self.id, SocketAddr::new(peer.addr.ip(), port)));
+                Ok(())
+            }
             _ => Ok(()),
         };
         if let Err(e) = result {

@@ -409,6 +409,7 @@ fn test_core(
         peers: vec![],
         have,
         recheck: false,
+        private: false,
     };
     TorrentCore::new(id, params, cfg, now)
 }
