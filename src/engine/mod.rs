@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-pub use discovery::{Datagram, DhtSetup, DiscoveryStats, UdpSocketKind};
+pub use discovery::{Datagram, DhtSetup, DiscoveryStats, UdpKind};
 pub use io::*;
 pub use outbox::Outbox;
 pub use peer::{PeerError, Rate};

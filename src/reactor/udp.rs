@@ -16,7 +16,7 @@ use std::time::Instant;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
-use crate::engine::{Datagram, Engine, UdpSocketKind};
+use crate::engine::{Datagram, Engine, UdpKind};
 use crate::ext::lsd::{LsdFamily, LSD_GROUP_V4, LSD_GROUP_V6, LSD_PORT};
 
 /// Datagrams read from one socket per wake-up before the peers get their turn.
@@ -24,28 +24,23 @@ const READ_BUDGET: usize = 256;
 /// Large enough for any UDP payload, so a datagram is never silently cut to look valid.
 const BUF_LEN: usize = 64 * 1024;
 
-const KINDS: [UdpSocketKind; 4] = [
-    UdpSocketKind::Dht4,
-    UdpSocketKind::Dht6,
-    UdpSocketKind::Lsd4,
-    UdpSocketKind::Lsd6,
-];
+const KINDS: [UdpKind; 4] = [UdpKind::Dht4, UdpKind::Dht6, UdpKind::Lsd4, UdpKind::Lsd6];
 
 /// The token of each kind of socket, just below the waker's.
-fn token(kind: UdpSocketKind) -> Token {
+fn token(kind: UdpKind) -> Token {
     Token(usize::MAX - 1 - kind as usize)
 }
 
 /// The kind of socket a token belongs to.
-pub(crate) fn kind_of(t: Token) -> Option<UdpSocketKind> {
+pub(crate) fn kind_of(t: Token) -> Option<UdpKind> {
     KINDS.into_iter().find(|k| token(*k) == t)
 }
 
 /// The UDP sockets that bound.
 pub(crate) struct Udp {
-    socks: Vec<(UdpSocketKind, UdpSocket)>,
+    socks: Vec<(UdpKind, UdpSocket)>,
     /// Sockets with datagrams left unread by the budget.
-    pending: Vec<UdpSocketKind>,
+    pending: Vec<UdpKind>,
     buf: Vec<u8>,
     /// Whether the DHT socket is a dual-stack IPv6 one (IPv4 peers as mapped addresses).
     dual_stack: bool,
@@ -103,10 +98,10 @@ impl Udp {
             self.dual_stack = listen.ip().is_unspecified();
             bound.dht_v6 = true;
             bound.dht_v4 = self.dual_stack;
-            self.socks.push((UdpSocketKind::Dht6, sock));
+            self.socks.push((UdpKind::Dht6, sock));
         } else {
             bound.dht_v4 = true;
-            self.socks.push((UdpSocketKind::Dht4, sock));
+            self.socks.push((UdpKind::Dht4, sock));
         }
         log::info!("DHT on UDP port {:?}", bound.dht_port);
     }
@@ -123,7 +118,7 @@ impl Udp {
             match join_v4(iface) {
                 Ok(s) => {
                     bound.lsd_v4 = true;
-                    self.socks.push((UdpSocketKind::Lsd4, s));
+                    self.socks.push((UdpKind::Lsd4, s));
                 }
                 Err(e) => log::warn!("local discovery (IPv4) off: {e}"),
             }
@@ -132,7 +127,7 @@ impl Udp {
             match join_v6() {
                 Ok(s) => {
                     bound.lsd_v6 = true;
-                    self.socks.push((UdpSocketKind::Lsd6, s));
+                    self.socks.push((UdpKind::Lsd6, s));
                 }
                 Err(e) => log::warn!("local discovery (IPv6) off: {e}"),
             }
@@ -153,7 +148,7 @@ impl Udp {
     }
 
     /// `kind`'s socket became readable.
-    pub fn readable(&mut self, kind: UdpSocketKind) {
+    pub fn readable(&mut self, kind: UdpKind) {
         if !self.pending.contains(&kind) {
             self.pending.push(kind);
         }
@@ -169,7 +164,7 @@ impl Udp {
     }
 
     /// Reads `kind`'s socket; false when the budget ran out first.
-    fn read(&mut self, kind: UdpSocketKind, engine: &mut Engine) -> bool {
+    fn read(&mut self, kind: UdpKind, engine: &mut Engine) -> bool {
         let Some((_, sock)) = self.socks.iter().find(|(k, _)| *k == kind) else {
             return true;
         };
@@ -179,10 +174,10 @@ impl Udp {
                     let bytes = &self.buf[..n];
                     let now = Instant::now();
                     match kind {
-                        UdpSocketKind::Dht4 | UdpSocketKind::Dht6 => {
+                        UdpKind::Dht4 | UdpKind::Dht6 => {
                             engine.handle_dht_datagram(from, bytes, now)
                         }
-                        UdpSocketKind::Lsd4 | UdpSocketKind::Lsd6 => {
+                        UdpKind::Lsd4 | UdpKind::Lsd6 => {
                             engine.handle_lsd_datagram(from, bytes, now)
                         }
                     }
@@ -202,9 +197,8 @@ impl Udp {
     pub fn send(&self, d: &Datagram) {
         let (sock, to) = match self.socks.iter().find(|(k, _)| *k == d.socket) {
             Some((_, s)) => (s, d.to),
-            None if d.socket == UdpSocketKind::Dht4 && self.dual_stack => {
-                let Some((_, s)) = self.socks.iter().find(|(k, _)| *k == UdpSocketKind::Dht6)
-                else {
+            None if d.socket == UdpKind::Dht4 && self.dual_stack => {
+                let Some((_, s)) = self.socks.iter().find(|(k, _)| *k == UdpKind::Dht6) else {
                     return;
                 };
                 let mapped = match d.to {

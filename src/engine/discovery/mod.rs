@@ -36,7 +36,7 @@ const LOOKUP_BUSY_RETRY: Duration = Duration::from_secs(30);
 
 /// Which of the shell's UDP sockets a datagram goes out on (or came in on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UdpSocketKind {
+pub enum UdpKind {
     /// The IPv4 DHT socket.
     Dht4,
     /// The IPv6 DHT socket.
@@ -51,7 +51,7 @@ pub enum UdpSocketKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Datagram {
     /// The socket to send it on.
-    pub socket: UdpSocketKind,
+    pub socket: UdpKind,
     /// Where to.
     pub to: SocketAddr,
     /// The payload.
@@ -70,9 +70,9 @@ pub struct DhtSetup {
     pub state: Option<Vec<u8>>,
     /// The DHT's UDP port, sent to peers in `port` messages.
     pub port: u16,
-    /// Whether there is an IPv4 socket ([`UdpSocketKind::Dht4`]).
+    /// Whether there is an IPv4 socket ([`UdpKind::Dht4`]).
     pub v4: bool,
-    /// Whether there is an IPv6 socket ([`UdpSocketKind::Dht6`]).
+    /// Whether there is an IPv6 socket ([`UdpKind::Dht6`]).
     pub v6: bool,
     /// How often to hand out the routing table for saving ([`Action::SaveDhtState`]), when it
     /// changed; `None` when there is nowhere to save it.
@@ -115,7 +115,7 @@ struct DhtSide {
 #[derive(Default)]
 pub(crate) struct Discovery {
     dht: Option<DhtSide>,
-    lsd: Vec<(UdpSocketKind, LsdCore)>,
+    lsd: Vec<(UdpKind, LsdCore)>,
     /// Torrents that are public (the only ones that take part), with their info-hashes.
     public: BTreeMap<TorrentId, [u8; 20]>,
     /// Public torrents that are not paused, by info-hash: announced, and handed their peers.
@@ -191,8 +191,8 @@ impl Discovery {
     /// Joins LSD on `family`'s group, announcing TCP port `port`.
     pub(crate) fn enable_lsd(&mut self, family: LsdFamily, port: u16, seed: u64, now: Instant) {
         let kind = match family {
-            LsdFamily::V4 => UdpSocketKind::Lsd4,
-            LsdFamily::V6 => UdpSocketKind::Lsd6,
+            LsdFamily::V4 => UdpKind::Lsd4,
+            LsdFamily::V6 => UdpKind::Lsd6,
         };
         if self.lsd.iter().any(|(k, _)| *k == kind) {
             return;
@@ -292,7 +292,7 @@ impl Discovery {
         for (kind, core) in &mut self.lsd {
             if let Some(bytes) = core.poll_transmit(now) {
                 let to = match kind {
-                    UdpSocketKind::Lsd6 => LsdFamily::V6.group(),
+                    UdpKind::Lsd6 => LsdFamily::V6.group(),
                     _ => LsdFamily::V4.group(),
                 };
                 out.push_back(Action::Datagram(Datagram {
@@ -352,9 +352,9 @@ impl Discovery {
         now: Instant,
     ) -> Found {
         let kind = if from.is_ipv6() {
-            UdpSocketKind::Lsd6
+            UdpKind::Lsd6
         } else {
-            UdpSocketKind::Lsd4
+            UdpKind::Lsd4
         };
         let Some((_, core)) = self.lsd.iter_mut().find(|(k, _)| *k == kind) else {
             return Vec::new();
@@ -522,12 +522,12 @@ impl Discovery {
         };
         while let Some(t) = d.node.poll_transmit() {
             let socket = if t.to.is_ipv6() {
-                UdpSocketKind::Dht6
+                UdpKind::Dht6
             } else {
-                UdpSocketKind::Dht4
+                UdpKind::Dht4
             };
             let reachable = match socket {
-                UdpSocketKind::Dht6 => d.v6,
+                UdpKind::Dht6 => d.v6,
                 _ => d.v4 || d.v6,
             };
             if reachable {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{DhtSetup, UdpSocketKind, REANNOUNCE};
+use super::{DhtSetup, UdpKind, REANNOUNCE};
 use crate::bitfield::Bitfield;
 use crate::dht::krpc::{self, Blob, Body, Message, Query, Response};
 use crate::dht::{DhtConfig, NodeId};
@@ -105,7 +105,7 @@ fn a_torrent_dials_the_peers_a_get_peers_reply_names() {
     let (boot, _) = drain(&mut e);
     assert!(boot
         .iter()
-        .all(|d| d.socket == UdpSocketKind::Dht4 && d.to == addr(ROUTER)));
+        .all(|d| d.socket == UdpKind::Dht4 && d.to == addr(ROUTER)));
     e.add_torrent(params(HASH, false), t0);
     let (dgrams, _) = drain(&mut e);
     let asked = get_peers(&dgrams);
@@ -268,7 +268,7 @@ fn lsd_announces_public_torrents_and_dials_what_it_hears() {
     e.add_torrent(params(HASH, false), t0);
     let (dgrams, _) = drain(&mut e);
     assert_eq!(dgrams.len(), 1);
-    assert_eq!(dgrams[0].socket, UdpSocketKind::Lsd4);
+    assert_eq!(dgrams[0].socket, UdpKind::Lsd4);
     assert_eq!(dgrams[0].to, LsdFamily::V4.group());
     let sent = LsdAnnounce::parse(&dgrams[0].bytes).unwrap();
     assert_eq!(sent.port, 6881);
