@@ -41,9 +41,9 @@ pub enum UdpKind {
     Dht4,
     /// The IPv6 DHT socket.
     Dht6,
-    /// The IPv4 LSD socket (group 239.192.152.143:6771).
+    /// The IPv4 LSD socket (group `239.192.152.143:6771`).
     Lsd4,
-    /// The IPv6 LSD socket (group [ff15::efc0:988f]:6771).
+    /// The IPv6 LSD socket (group `[ff15::efc0:988f]:6771`).
     Lsd6,
 }
 
