@@ -206,6 +206,7 @@ fn act(nodes: &mut [Node; 2], i: usize, action: Action, now: Instant) -> bool {
         Action::MetadataReceived { .. } => unreachable!("no magnet links in this example"),
         Action::Event(_) => {}
         Action::Announce { .. } => unreachable!("no trackers in this example"),
+        Action::Datagram(_) | Action::SaveDhtState(_) => unreachable!("no DHT in this example"),
     }
     false
 }

@@ -71,4 +71,7 @@ pub mod sys;
 pub mod tracker;
 pub mod wire;
 
-pub use session::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
+pub use session::{
+    AddOptions, DhtSettings, Error, LsdSettings, Session, SessionConfig, SessionStats,
+    TorrentHandle, TorrentSource,
+};

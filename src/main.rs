@@ -90,6 +90,14 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
         save_torrent: args
             .opt_value_from_os_str("--save-torrent", os_path)
             .map_err(err("--save-torrent"))?,
+        no_dht: args.contains("--no-dht"),
+        dht_bootstrap: args
+            .values_from_fn("--dht-bootstrap", host_port)
+            .map_err(err("--dht-bootstrap"))?,
+        no_lsd: args.contains("--no-lsd"),
+        state_dir: args
+            .opt_value_from_os_str("--state-dir", os_path)
+            .map_err(err("--state-dir"))?,
         mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
             (true, _) => Mode::Json,
             (false, true) => Mode::Quiet,
@@ -186,6 +194,17 @@ fn rate_arg(s: &str) -> Result<u64, String> {
 /// Paths are taken as raw OS strings so non-UTF-8 file names work.
 fn os_path(s: &OsStr) -> Result<PathBuf, String> {
     Ok(PathBuf::from(s))
+}
+
+/// `HOST:PORT` for `--dht-bootstrap`, kept as text: the session resolves names off its
+/// reactor, and again at every start rather than once here.
+fn host_port(s: &str) -> Result<String, String> {
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!("'{s}' is not HOST:PORT")),
+    }
 }
 
 /// `HOST:PORT` for `--peer`; names are resolved here, once, to their first address.

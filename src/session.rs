@@ -26,7 +26,10 @@ use crate::engine::{
 };
 use crate::magnet::{Magnet, MagnetError, MagnetPeer};
 use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
-use crate::reactor::{Bound, Command, Pending, Reactor, Shelf, StatusCell, Wake};
+pub use crate::reactor::SessionStats;
+use crate::reactor::{
+    resolve_later, Bound, Command, DiscoveryPlan, Pending, Reactor, Shelf, StatusCell, Wake,
+};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
@@ -47,6 +50,45 @@ pub struct SessionConfig {
     pub tracker: TrackerConfig,
     /// File mapping and storage options.
     pub storage: StorageConfig,
+    /// The DHT (BEP 5): on by default, with no bootstrap routers.
+    pub dht: DhtSettings,
+    /// Local service discovery (BEP 14): off by default.
+    pub lsd: LsdSettings,
+    /// Where lasting state lives (the DHT's routing table, `dht.dat`); `None` (the default)
+    /// keeps nothing between runs.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// DHT settings. The default runs a node that knows nobody at first: it learns nodes from
+/// peers' `port` messages and from the saved table in [`SessionConfig::state_dir`]. Give it
+/// `bootstrap` routers to join the public DHT (the `coracle` binary uses the well-known ones).
+#[derive(Clone, Debug)]
+pub struct DhtSettings {
+    /// Run a DHT node (public torrents only; BEP 27 private torrents never use it).
+    pub enabled: bool,
+    /// Routers to join through, as `HOST:PORT`. Addresses are used at once; host names are
+    /// resolved on a short-lived thread after the start. Default empty.
+    pub bootstrap: Vec<String>,
+    /// BEP 43: query but answer nothing (for metered or firewalled links). Default false.
+    pub read_only: bool,
+}
+
+impl Default for DhtSettings {
+    fn default() -> Self {
+        DhtSettings {
+            enabled: true,
+            bootstrap: Vec::new(),
+            read_only: false,
+        }
+    }
+}
+
+/// Local service discovery settings (multicast on the local network, BEP 14).
+#[derive(Clone, Debug, Default)]
+pub struct LsdSettings {
+    /// Announce public torrents to, and hear peers from, the local network. Off by default:
+    /// multicast leaves the machine.
+    pub enabled: bool,
 }
 
 impl Default for SessionConfig {
@@ -62,6 +104,9 @@ impl Default for SessionConfig {
             },
             tracker: TrackerConfig::default(),
             storage: StorageConfig::default(),
+            dht: DhtSettings::default(),
+            lsd: LsdSettings::default(),
+            state_dir: None,
         }
     }
 }
@@ -204,7 +249,8 @@ impl Session {
             let context = context.to_string();
             move |source| Error::Io { context, source }
         };
-        let bound = Bound::new(cfg.listen).map_err(io(&format!("listening on {}", cfg.listen)))?;
+        let mut bound =
+            Bound::new(cfg.listen).map_err(io(&format!("listening on {}", cfg.listen)))?;
         let listen = bound
             .local_addr()
             .map_err(io("reading the listen address"))?;
@@ -230,21 +276,26 @@ impl Session {
         let mut engine_cfg = cfg.engine.clone();
         engine_cfg.listen_port = listen.port();
         engine_cfg.peer_id = unique_peer_id(engine_cfg.peer_id);
+        let mut engine = Engine::new(engine_cfg);
+        let plan = DiscoveryPlan {
+            dht: cfg.dht.enabled,
+            bootstrap: cfg.dht.bootstrap.clone(),
+            read_only: cfg.dht.read_only,
+            lsd: cfg.lsd.enabled,
+            state_dir: cfg.state_dir.clone(),
+        };
+        let router_names = bound.start_discovery(&plan, &mut engine);
         let reactor = Reactor::new(
-            bound,
-            Engine::new(engine_cfg),
-            cmd_rx,
-            event_tx,
-            pool,
-            disk_rx,
-            tracker,
-            trk_rx,
+            bound, engine, cmd_rx, event_tx, pool, disk_rx, tracker, trk_rx,
         )
         .map_err(io("registering the listener"))?;
         let thread = std::thread::Builder::new()
             .name("coracle-reactor".into())
             .spawn(move || reactor.run())
             .map_err(io("starting the reactor thread"))?;
+        if !router_names.is_empty() {
+            resolve_later(router_names, cmd_tx.clone(), waker.clone());
+        }
         Ok(Session {
             link: Link {
                 commands: cmd_tx,
@@ -261,6 +312,14 @@ impl Session {
     /// The address peers can connect to.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// Session-wide numbers: torrents, connections, and the DHT's and local discovery's
+    /// (nodes, lookups in flight, peers found). `None` when the session is gone.
+    pub fn stats(&self) -> Option<SessionStats> {
+        let (tx, rx) = bounded(1);
+        self.link.send(Command::SessionStats { reply: tx }).ok()?;
+        rx.recv_timeout(Duration::from_secs(5)).ok()
     }
 
     /// Events of every torrent (progress about once a second, completion, errors). Events are

@@ -70,6 +70,10 @@ fn help_shows_usage_exit_codes_and_examples() {
             "coracle seed",
             "coracle info",
             "--peer",
+            "--no-dht",
+            "--dht-bootstrap HOST:PORT",
+            "--no-lsd",
+            "--state-dir DIR",
             "Exit status",
             "Examples:",
         ] {
@@ -99,6 +103,15 @@ fn usage_errors_exit_2_with_a_message() {
             "--max-upload-rate",
         ),
         (&["download", MULTI, "--storage", "disk"], "--storage"),
+        (
+            &["download", MULTI, "--dht-bootstrap", "no-port"],
+            "--dht-bootstrap",
+        ),
+        (
+            &["download", MULTI, "--dht-bootstrap", "host:0"],
+            "--dht-bootstrap",
+        ),
+        (&["download", MULTI, "--state-dir"], "--state-dir"),
         (&["download", MULTI, "-o"], "-o"),
         (&["seed", MULTI], "--data"),
         (&["info", MULTI, "extra"], "unexpected argument 'extra'"),
@@ -166,6 +179,8 @@ fn malformed_or_missing_torrent_exits_1() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
     ]);
     assert_fails(&out, 1, "not a valid .torrent file");
     assert!(!out_dir.exists(), "nothing is created for a bad torrent");
@@ -190,6 +205,8 @@ fn a_file_where_the_output_folder_should_be_exits_1() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
     ]);
     assert_fails(&out, 1, "is not a folder");
     assert!(text(&out.stderr).contains("downloads"));
@@ -206,6 +223,8 @@ fn a_file_where_the_output_folder_should_be_exits_1() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
     ]);
     assert_fails(&implicit, 1, "is not a folder");
 
@@ -221,6 +240,8 @@ fn a_file_where_the_output_folder_should_be_exits_1() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
         "-q",
     ]);
     assert_fails(&out, 1, "multi is not a folder");
@@ -283,6 +304,8 @@ fn sigterm_before_completion_exits_1_interrupted() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
         "--json",
     ]);
     assert!(first.starts_with("{\"state\":"), "{first}");
@@ -325,6 +348,8 @@ fn seed_of_complete_data_stops_cleanly_on_sigterm() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
     ]);
     assert!(first.starts_with("checking multi"), "{first}");
     // Wait until the check has found the data whole, then stop it.
@@ -358,6 +383,8 @@ fn seed_of_incomplete_data_says_what_is_missing() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
     ]);
     assert!(first.starts_with("checking multi"), "{first}");
     let mut line = String::new();
@@ -404,6 +431,8 @@ fn full_disk_exits_1_naming_the_folder_and_the_bytes() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
         "--quiet",
     ]);
     let listing = std::fs::read_dir(&mnt).map(|d| d.count()).unwrap_or(99);
@@ -438,6 +467,8 @@ fn max_upload_rate_holds_the_seeder_back() {
         "--port",
         &port.to_string(),
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
         "--max-upload-rate",
         "1M",
     ]);
@@ -506,6 +537,8 @@ fn storage_pwrite_downloads_exactly() {
         "--port",
         "0",
         "--no-trackers",
+        "--no-dht",
+        "--no-lsd",
         "--storage",
         "pwrite",
         "--quiet",

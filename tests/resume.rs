@@ -33,7 +33,15 @@ fn spawn_leecher(torrent: &std::path::Path, out: &std::path::Path, seeder: Socke
         .arg(torrent)
         .arg("-o")
         .arg(out)
-        .args(["--port", "0", "--no-trackers", "--json", "--peer"])
+        .args([
+            "--port",
+            "0",
+            "--no-trackers",
+            "--no-dht",
+            "--no-lsd",
+            "--json",
+            "--peer",
+        ])
         .arg(seeder.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

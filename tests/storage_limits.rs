@@ -215,6 +215,8 @@ fn cli_downloads_a_file_larger_than_its_address_space_limit() {
         "--port".as_ref(),
         "0".as_ref(),
         "--no-trackers".as_ref(),
+        "--no-dht".as_ref(),
+        "--no-lsd".as_ref(),
         // Not `--quiet`: warnings must reach stderr, to show the maps were never given up.
         "--json".as_ref(),
     ];

@@ -68,12 +68,21 @@ Options:
       --storage mmap|pwrite
                        how files are written: memory maps (default) or pwrite, which
                        costs about a quarter less CPU per byte on Linux ext4
-      --no-trackers    ignore the torrent's trackers and use only --peer
+      --no-trackers    ignore the torrent's trackers and use only --peer (the DHT and
+                       local discovery still find peers; add --no-dht --no-lsd for none)
       --no-pex         do not exchange peer lists with peers (BEP 11; never on private
                        torrents anyway)
       --save-torrent FILE
                        write the .torrent (for a magnet: once its metadata arrives; its
                        info-hash is the magnet's)
+      --no-dht         do not use the DHT (BEP 5) to find peers
+      --dht-bootstrap HOST:PORT
+                       join the DHT through this node (repeatable; replaces the default
+                       routers router.bittorrent.com, dht.transmissionbt.com and
+                       router.utorrent.com, port 6881)
+      --no-lsd         do not announce on, or listen to, the local network (BEP 14)
+      --state-dir DIR  where the DHT's routing table is kept between runs (default:
+                       $XDG_STATE_HOME/coracle, or ~/.local/state/coracle)
   -q, --quiet          print nothing but errors
       --json           print a JSON object per line about once a second, and a final one
                        (state: checking, downloading, seeding; final: completed, stopped,
@@ -81,6 +90,8 @@ Options:
   -v, --verbose        log more to stderr (-v info, -vv debug; or RUST_LOG=info|debug)
   -h, --help           print this help
   -V, --version        print the version
+
+Private torrents (BEP 27) never use the DHT or local discovery.
 
 Progress goes to stdout: a live bar on a terminal, a plain line every 5 seconds otherwise.
 Errors go to stderr as `coracle: <message>`.
@@ -97,7 +108,7 @@ Exit status:
 Examples:
   coracle debian.iso.torrent
   coracle download debian.iso.torrent -o ~/Downloads --seed
-  coracle download test.torrent -o out --no-trackers --peer 127.0.0.1:6881 --port 0
+  coracle download test.torrent -o out --no-trackers --no-dht --no-lsd --peer 127.0.0.1:6881 --port 0
   coracle seed debian.iso.torrent --data ~/Downloads
   coracle download debian.iso.torrent --json | tail -n 1
   coracle info debian.iso.torrent
@@ -180,6 +191,14 @@ pub struct RunArgs {
     pub pwrite: bool,
     /// Ignore the torrent's trackers.
     pub no_trackers: bool,
+    /// Run no DHT node.
+    pub no_dht: bool,
+    /// DHT routers (`HOST:PORT`); empty: [`DHT_ROUTERS`].
+    pub dht_bootstrap: Vec<String>,
+    /// No local service discovery.
+    pub no_lsd: bool,
+    /// Where lasting state goes; `None`: [`default_state_dir`].
+    pub state_dir: Option<PathBuf>,
     /// Output style.
     pub mode: Mode,
     /// Extra log verbosity (`-v` count).
@@ -296,6 +315,25 @@ fn intro(args: &RunArgs, m: &Metainfo) -> String {
     )
 }
 
+/// The public DHT routers the binary joins through unless `--dht-bootstrap` names others (the
+/// library itself has none: an embedder opts in). Every test overrides them.
+pub const DHT_ROUTERS: [&str; 3] = [
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+];
+
+/// `$XDG_STATE_HOME/coracle`, else `~/.local/state/coracle`; `None` without either variable.
+fn default_state_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty());
+    match xdg {
+        Some(dir) => Some(PathBuf::from(dir).join("coracle")),
+        None => std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| PathBuf::from(h).join(".local/state/coracle")),
+    }
+}
+
 /// The session settings the options ask for.
 fn session_config(args: &RunArgs) -> SessionConfig {
     let defaults = SessionConfig::default();
@@ -309,10 +347,26 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     }
     let mut storage = defaults.storage.clone();
     storage.force_pwrite = args.pwrite;
+    // What every desktop client does: the public DHT and local discovery, unless told not to.
+    let bootstrap = if args.dht_bootstrap.is_empty() {
+        DHT_ROUTERS.iter().map(|r| r.to_string()).collect()
+    } else {
+        args.dht_bootstrap.clone()
+    };
+    let dht = coracle::DhtSettings {
+        enabled: !args.no_dht,
+        bootstrap,
+        ..defaults.dht.clone()
+    };
     SessionConfig {
         listen: SocketAddr::from(([0, 0, 0, 0], args.port)),
         engine,
         storage,
+        dht,
+        lsd: coracle::LsdSettings {
+            enabled: !args.no_lsd,
+        },
+        state_dir: args.state_dir.clone().or_else(default_state_dir),
         ..defaults
     }
 }

@@ -275,10 +275,21 @@ impl Dht {
             .filter(|n| n.addr.is_ipv4() || self.cfg.ipv6)
             .filter(|n| self.id_ok(&n.id, &n.addr) && !self.cfg.bootstrap.contains(&n.addr))
             .collect();
+        let own = self.id;
         let Some(l) = self.lookups.iter_mut().find(|l| l.id == lid) else {
             return;
         };
+        // A router that gave a token is a place to announce, though never a table entry.
+        let router_token = p.id.is_none() && l.goal != Goal::FindNode && r.id != own;
+        let token = r.token;
         l.replied(p.addr, !p.stalled, r.token, &nodes);
+        if router_token && token.is_some() {
+            let node = NodeInfo {
+                id: r.id,
+                addr: p.addr,
+            };
+            l.add_answered(node, token);
+        }
         if l.goal == Goal::FindNode || r.values.is_empty() {
             return;
         }

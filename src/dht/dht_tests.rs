@@ -405,3 +405,46 @@ fn state_round_trip_restarts_without_routers() {
         Some(StateError::BadNodes)
     );
 }
+
+#[test]
+fn a_router_that_gives_a_token_is_announced_to_but_stays_out_of_the_table() {
+    let t0 = Instant::now();
+    let router = addr("10.0.0.1:1");
+    let mut d = node(DhtConfig::default(), t0);
+    // Learned after the start (a host name resolved later): asked at once.
+    d.add_router(router, t0);
+    let boot = drain(&mut d);
+    assert_eq!(boot.len(), 1);
+    answer(
+        &mut d,
+        &boot[0],
+        NodeId([0x55; 20]),
+        Response::default(),
+        t0,
+    );
+    assert!(d.table(false).is_empty(), "routers never enter the table");
+    let hash = NodeId([0x77; 20]);
+    d.announce(hash, 6881, false, t0).unwrap();
+    let q = drain(&mut d);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].to, router);
+    let r = Response {
+        token: Blob::new(b"tk"),
+        ..Response::default()
+    };
+    answer(&mut d, &q[0], NodeId([0x55; 20]), r, t0);
+    let ann = drain(&mut d);
+    assert_eq!(ann.len(), 1, "the announce goes to the router");
+    let Body::Query {
+        query: Query::AnnouncePeer { port, token, .. },
+        ..
+    } = decode(&ann[0].bytes).unwrap().body
+    else {
+        panic!("not an announce: {ann:?}");
+    };
+    assert_eq!(
+        (ann[0].to, port, token.as_slice()),
+        (router, 6881, &b"tk"[..])
+    );
+    assert!(d.table(false).is_empty());
+}

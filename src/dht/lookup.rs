@@ -220,6 +220,20 @@ impl Lookup {
         self.add(nodes, hops);
     }
 
+    /// A node outside the candidate list (a router) answered with its id and a token: it joins
+    /// the candidates as answered, so it can be announced to. libtorrent does the same; in a
+    /// small DHT the router may be the only node that stores peers.
+    pub fn add_answered(&mut self, node: NodeInfo, token: Option<Blob>) {
+        if self.cands.iter().any(|c| c.info.addr == node.addr) {
+            return;
+        }
+        self.add(&[node], 0);
+        if let Some(c) = self.cands.iter_mut().find(|c| c.info.addr == node.addr) {
+            c.tries = 1;
+            c.state = Cand::Replied { token };
+        }
+    }
+
     /// The query to `from` is slow: free its slot, keep waiting for the answer.
     pub fn stalled(&mut self, from: SocketAddr) {
         self.in_flight = self.in_flight.saturating_sub(1);

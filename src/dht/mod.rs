@@ -330,6 +330,28 @@ impl Dht {
         self.drive(now);
     }
 
+    /// A router learned after the start (for example a host name the driver resolved on another
+    /// thread): it joins `bootstrap`, for this and every later bootstrap retry, and is asked at
+    /// once while the table is empty.
+    pub fn add_router(&mut self, addr: SocketAddr, now: Instant) {
+        let addr = canonical(addr);
+        if addr.port() == 0
+            || (addr.is_ipv6() && !self.cfg.ipv6)
+            || self.cfg.bootstrap.contains(&addr)
+        {
+            return;
+        }
+        self.cfg.bootstrap.push(addr);
+        if self.tables.iter().all(Table::is_empty) {
+            match self.bootstrap {
+                Bootstrap::Running { lookup, .. } => self.send_seed(addr, lookup, now),
+                // A new bootstrap with an empty table asks every router, this one included.
+                _ => self.start_bootstrap(&[], BOOTSTRAP_RETRY, now),
+            }
+        }
+        self.drive(now);
+    }
+
     /// Starts a `get_peers` lookup for `info_hash`; peers arrive as [`DhtEvent::Peers`], the end
     /// as [`DhtEvent::LookupDone`]. `None` when `max_lookups` are already running.
     pub fn get_peers(&mut self, info_hash: NodeId, now: Instant) -> Option<LookupId> {

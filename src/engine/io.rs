@@ -179,6 +179,10 @@ pub enum Action {
         /// The raw info dictionary; its SHA-1 is the torrent's info-hash.
         info: std::sync::Arc<[u8]>,
     },
+    /// Send a UDP datagram (DHT or LSD) on the socket it names; a failure is only logged.
+    Datagram(crate::engine::Datagram),
+    /// Save the DHT's routing table and id (bencoded, for [`crate::engine::DhtSetup::state`]).
+    SaveDhtState(Vec<u8>),
 }
 
 /// Disk work the engine wants done, in torrent terms; the shell adds the storage and hashes.

@@ -18,6 +18,7 @@
 
 mod buffers;
 mod choker;
+mod discovery;
 mod io;
 mod outbox;
 mod peer;
@@ -28,6 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+pub use discovery::{Datagram, DhtSetup, DiscoveryStats, UdpKind};
 pub use io::*;
 pub use outbox::Outbox;
 pub use peer::{PeerError, Rate};
@@ -47,6 +49,8 @@ pub struct Outputs {
     pub dirty: Vec<ConnId>,
     /// Piece bytes held by all torrents, and spare buffers for the next piece of any torrent.
     pub buffers: buffers::PieceBuffers,
+    /// DHT nodes from peers' `port` messages, with the torrent each came on (see `discovery`).
+    pub(crate) dht_nodes: Vec<(TorrentId, SocketAddr)>,
 }
 
 /// Where a connection stands before its handshake completed.
@@ -106,6 +110,8 @@ pub struct Engine {
     deadlines: Deadlines<TorrentId>,
     /// Each handshake's connect or handshake timeout.
     handshake_deadlines: Deadlines<ConnId>,
+    /// The DHT node and LSD, when the shell enabled them.
+    discovery: discovery::Discovery,
 }
 
 impl Engine {
@@ -121,6 +127,7 @@ impl Engine {
             out: Outputs::default(),
             deadlines: Deadlines::default(),
             handshake_deadlines: Deadlines::default(),
+            discovery: discovery::Discovery::default(),
         }
     }
 
@@ -144,11 +151,13 @@ impl Engine {
         if self.torrents.contains_key(&id) {
             self.remove_torrent(id, now);
         }
+        let (hash, private) = (params.info_hash, params.private);
         let mut core = TorrentCore::new(id, params, &self.cfg, now);
         core.start_checks(now, &mut self.out);
         // Announce and dial the peers we were given now rather than on a timer.
         core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);
+        self.discovery_added(id, hash, private, now);
         self.dial(id, now);
         self.settle(id, now);
     }
@@ -160,9 +169,13 @@ impl Engine {
         if self.torrents.contains_key(&id) {
             self.remove_torrent(id, now);
         }
+        let hash = params.info_hash;
         let mut core = TorrentCore::new_magnet(id, params, &self.cfg, now);
         core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);
+        // A magnet cannot say whether it is private; the DHT finds its peers until the
+        // metadata says (see `attach_metadata`).
+        self.discovery_added(id, hash, false, now);
         self.dial(id, now);
         self.settle(id, now);
     }
@@ -181,12 +194,17 @@ impl Engine {
         if let Some(t) = self.torrents.get_mut(&id) {
             t.attach_metadata(layout, private, recheck, now, &mut self.out);
         }
+        if private {
+            // BEP 27: from now on trackers only.
+            self.discovery_removed(id, now);
+        }
         self.settle(id, now);
     }
 
     /// Removes a torrent and drops its connections.
     pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> Option<TorrentCore> {
         let mut core = self.torrents.remove(&id)?;
+        self.discovery_removed(id, now);
         core.close_all(PeerError::Shutdown, now, &mut self.out);
         self.attached.retain(|_, t| *t != id);
         self.deadlines.set(id, None);
@@ -217,6 +235,7 @@ impl Engine {
         self.attached.retain(|_, t| *t != id);
         self.close_stale_handshakes(id, now);
         self.release_idle_spares();
+        self.discovery_paused(id, true, now);
         self.settle(id, now);
     }
 
@@ -226,6 +245,7 @@ impl Engine {
         if let Some(t) = self.torrents.get_mut(&id) {
             t.resume(now, &mut self.out);
         }
+        self.discovery_paused(id, false, now);
         self.settle(id, now);
     }
 
@@ -291,8 +311,9 @@ impl Engine {
         };
         h.stage = Stage::Sent(tid);
         h.since = now;
+        let dht = self.discovery.dht_bit(tid);
         h.out
-            .encode_with(|b| our_handshake(t.info_hash(), &self.cfg.peer_id, b));
+            .encode_with(|b| our_handshake(t.info_hash(), &self.cfg.peer_id, dht, b));
         self.handshake_deadlines
             .set(conn, Some(h.deadline(&self.cfg)));
         self.out.dirty.push(conn);
@@ -308,6 +329,7 @@ impl Engine {
                     self.attached.remove(&conn);
                 }
             }
+            self.discovery_port_messages(now);
             self.settle(tid, now);
             return;
         }
@@ -358,12 +380,13 @@ impl Engine {
             return;
         };
         self.handshake_deadlines.set(conn, None);
+        let dht = self.discovery.dht_bit(tid);
         let Some(t) = self.torrents.get_mut(&tid) else {
             return;
         };
         if !h.outgoing() {
             h.out
-                .encode_with(|b| our_handshake(&hs.info_hash, &self.cfg.peer_id, b));
+                .encode_with(|b| our_handshake(&hs.info_hash, &self.cfg.peer_id, dht, b));
         }
         let ext = Extensions::from_reserved(&hs.reserved).both(OURS);
         let who = (h.addr, h.outgoing(), hs.peer_id);
@@ -377,6 +400,7 @@ impl Engine {
             peer.out = std::mem::take(&mut h.out);
         }
         self.attached.insert(conn, tid);
+        self.send_dht_port(tid, conn, &hs.reserved, now);
         let rest = h.inbuf.get(wire::HANDSHAKE_LEN..).unwrap_or(&[]);
         if !rest.is_empty() {
             let rest = rest.to_vec();
@@ -579,6 +603,7 @@ impl Engine {
             }
             self.settle(tid, now);
         }
+        self.discovery_timeout(now);
         self.release_idle_spares();
     }
 
@@ -647,10 +672,14 @@ impl Engine {
     /// torrent or handshake, or `None` when nothing is scheduled (an idle session sleeps until
     /// a socket, a result or a command wakes it).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.deadlines.first(), self.handshake_deadlines.first()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.deadlines.first(),
+            self.handshake_deadlines.first(),
+            self.discovery_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -662,9 +691,11 @@ const OURS: Extensions = Extensions {
     dht: false,
 };
 
-fn our_handshake(info_hash: &[u8; 20], peer_id: &[u8; 20], out: &mut Vec<u8>) {
+/// Our handshake: [`OURS`], plus the DHT bit (BEP 5: we take `port` messages) for public
+/// torrents while the DHT is on.
+fn our_handshake(info_hash: &[u8; 20], peer_id: &[u8; 20], dht: bool, out: &mut Vec<u8>) {
     Handshake {
-        reserved: OURS.to_reserved(),
+        reserved: Extensions { dht, ..OURS }.to_reserved(),
         info_hash: *info_hash,
         peer_id: *peer_id,
     }

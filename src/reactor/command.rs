@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::disk::{Storage, StorageConfig, TorrentDisk};
-use crate::engine::{MagnetParams, TorrentId, TorrentParams, TorrentState, TorrentStats};
+use crate::engine::{
+    DiscoveryStats, MagnetParams, TorrentId, TorrentParams, TorrentState, TorrentStats,
+};
 use crate::metainfo::Metainfo;
 
 /// Instructions from handles to the reactor thread.
@@ -34,7 +36,23 @@ pub(crate) enum Command {
     Pause(TorrentId),
     Resume(TorrentId),
     Remove(TorrentId),
+    /// Bootstrap routers resolved off the reactor.
+    DhtRouters(Vec<std::net::SocketAddr>),
+    SessionStats {
+        reply: Sender<SessionStats>,
+    },
     Shutdown,
+}
+
+/// Numbers about the whole session (see `Session::stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Torrents in the session.
+    pub torrents: usize,
+    /// Connections in every stage.
+    pub connections: usize,
+    /// The DHT's and local discovery's numbers.
+    pub discovery: DiscoveryStats,
 }
 
 /// A torrent's end state, shared with its handles so `wait` can block on it.

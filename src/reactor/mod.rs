@@ -27,9 +27,14 @@ use crate::engine::{
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
 
 mod command;
+mod dht_state;
+mod discovery;
 mod magnet;
+mod udp;
 
+pub use command::SessionStats;
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
+pub(crate) use discovery::{resolve_later, DiscoveryPlan};
 
 /// The listener's token; connections use `conn + 1`, the waker the last token.
 const LISTENER: Token = Token(0);
@@ -70,6 +75,9 @@ pub(crate) struct Bound {
     poll: Poll,
     listener: TcpListener,
     wake: Wake,
+    /// The DHT and LSD sockets (see [`Bound::start_discovery`]).
+    udp: udp::Udp,
+    saver: Option<dht_state::Saver>,
 }
 
 impl Bound {
@@ -82,6 +90,8 @@ impl Bound {
             poll,
             listener,
             wake: Wake(Arc::new(waker)),
+            udp: udp::Udp::none(),
+            saver: None,
         })
     }
 
@@ -114,6 +124,10 @@ pub(crate) struct Reactor {
     dirty: Vec<ConnId>,
     /// Sockets with unread bytes: edge-triggered readiness seen, `WouldBlock` not reached yet.
     to_read: Vec<ConnId>,
+    /// The DHT and LSD sockets.
+    udp: udp::Udp,
+    /// Where the DHT's table is saved, when there is a state directory.
+    saver: Option<dht_state::Saver>,
     stopping: bool,
     /// The last message each tracker gave each torrent, to log a repeated failure once.
     tracker_said: HashMap<(TorrentId, String), String>,
@@ -138,9 +152,12 @@ impl Reactor {
             poll,
             mut listener,
             wake,
+            mut udp,
+            saver,
         } = bound;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        udp.register(poll.registry())?;
         Ok(Reactor {
             poll,
             listener,
@@ -157,6 +174,8 @@ impl Reactor {
             read_buf: vec![0; READ_CHUNK],
             dirty: Vec::new(),
             to_read: Vec::new(),
+            udp,
+            saver,
             stopping: false,
             tracker_said: HashMap::new(),
             magnets: magnet::Magnets::new(wake),
@@ -170,7 +189,7 @@ impl Reactor {
         while !self.stopping {
             // No deadline: sleep until a socket, a result or a command wakes us.
             let now = Instant::now();
-            let timeout = if !self.to_read.is_empty() {
+            let timeout = if !self.to_read.is_empty() || self.udp.has_pending() {
                 Some(Duration::ZERO)
             } else {
                 self.engine
@@ -187,6 +206,11 @@ impl Reactor {
                 match ev.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
+                    t if udp::kind_of(t).is_some() => {
+                        if let Some(kind) = udp::kind_of(t) {
+                            self.udp.readable(kind);
+                        }
+                    }
                     Token(t) => self.socket_event(
                         t - 1,
                         ev.is_readable() || ev.is_read_closed(),
@@ -198,6 +222,7 @@ impl Reactor {
             // handshake for a torrent just added can arrive with the command that adds it.
             self.drain_channels();
             self.read_ready();
+            self.udp.read_ready(&mut self.engine);
             let now = Instant::now();
             if self.engine.poll_timeout().is_some_and(|at| at <= now) {
                 self.engine.handle_timeout(now);
@@ -386,6 +411,14 @@ impl Reactor {
                 self.engine.remove_torrent(id, now);
                 self.shelves.remove(&id);
             }
+            Command::DhtRouters(routers) => self.engine.add_dht_routers(&routers, now),
+            Command::SessionStats { reply } => {
+                let _ = reply.send(SessionStats {
+                    torrents: self.engine.torrent_ids().len(),
+                    connections: self.engine.connection_count(),
+                    discovery: self.engine.discovery_stats(now),
+                });
+            }
             Command::Shutdown => self.stopping = true,
         }
     }
@@ -420,6 +453,12 @@ impl Reactor {
                 Action::Event(ev) => self.event(ev),
                 Action::MetadataReceived { torrent, info } => {
                     self.metadata_received(torrent, &info)
+                }
+                Action::Datagram(d) => self.udp.send(&d),
+                Action::SaveDhtState(bytes) => {
+                    if let Some(s) = &mut self.saver {
+                        s.save_later(bytes);
+                    }
                 }
             }
         }
@@ -571,6 +610,9 @@ impl Reactor {
         }
         for id in ids {
             self.engine.remove_torrent(id, now);
+        }
+        if let (Some(saver), Some(state)) = (&mut self.saver, self.engine.dht_state(now)) {
+            saver.save_now(&state);
         }
         for (_, mut sock) in self.socks.drain() {
             let _ = self.poll.registry().deregister(&mut sock.stream);

@@ -379,6 +379,8 @@ impl Sim {
                 self.metadata_received(node, torrent, &info)
             }
             Action::Announce { url, .. } => panic!("node {node} announced to {url}: no trackers"),
+            Action::Datagram(d) => panic!("node {node} sent a datagram to {}: no DHT", d.to),
+            Action::SaveDhtState(_) => panic!("node {node} saved a DHT state: no DHT"),
         }
     }
 

@@ -205,7 +205,13 @@ impl TorrentCore {
             | Message::AllowedFast { .. }
             | Message::SuggestPiece { .. } => Err(PeerError::FastViolation),
             Message::Extended { id, payload } => self.on_extended(conn, id, payload, now, out),
-            Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => Ok(()),
+            // BEP 5: the peer's DHT node; the engine's discovery decides what to do with it.
+            Message::Port(port) => {
+                out.dht_nodes
+                    .push((self.id, SocketAddr::new(peer.addr.ip(), port)));
+                Ok(())
+            }
+            Message::KeepAlive | Message::Unknown { .. } => Ok(()),
         };
         if let Err(e) = result {
             self.drop_peer(conn, e, now, out);
