@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = AddOptions {
         output,
         peers,
-        no_trackers: false,
+        ..Default::default()
     };
     let handle = session.add(source, opts)?;
     // `wait_timeout` returns as soon as it is done; in between, print what the session says.

@@ -278,6 +278,7 @@ fn opts(output: PathBuf, peers: Vec<SocketAddr>) -> AddOptions {
         output,
         peers,
         no_trackers: true,
+        ..Default::default()
     }
 }
 

@@ -130,6 +130,7 @@ fn node(
             Bitfield::new(n)
         },
         recheck: false,
+        check: None,
     };
     let mut engine = Engine::new(cfg);
     let torrent = engine.add_torrent(params, now);
@@ -138,6 +139,7 @@ fn node(
         layout,
         hashes: hashes.clone(),
         store: store.clone(),
+        resume: Default::default(),
     });
     Node {
         engine,

@@ -86,6 +86,14 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             .map_err(err("--storage"))?
             .unwrap_or(false),
         no_trackers: args.contains("--no-trackers"),
+        state_dir: match args
+            .opt_value_from_os_str("--state-dir", os_path)
+            .map_err(err("--state-dir"))?
+        {
+            Some(dir) => Some(dir),
+            None => default_state_dir(),
+        },
+        recheck: args.contains("--recheck"),
         mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
             (true, _) => Mode::Json,
             (false, true) => Mode::Quiet,
@@ -138,6 +146,16 @@ fn rate_arg(s: &str) -> Result<u64, String> {
         Some(0) | None => Err(format!("'{s}' must be between 1 byte/s and 2^64")),
         Some(rate) => Ok(rate),
     }
+}
+
+/// `$XDG_STATE_HOME/coracle`, else `~/.local/state/coracle` (the XDG base directory rules: a
+/// relative `XDG_STATE_HOME` is ignored); `None` when neither is known.
+fn default_state_dir() -> Option<PathBuf> {
+    let absolute = |v: OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .and_then(absolute)
+        .or_else(|| Some(absolute(std::env::var_os("HOME")?)?.join(".local/state")))?;
+    Some(base.join("coracle"))
 }
 
 /// Paths are taken as raw OS strings so non-UTF-8 file names work.

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
-use crate::bitfield::Bitfield;
-use crate::disk::{DiskPool, FileSpec, Storage, StorageConfig, StorageError, TorrentDisk};
+use crate::disk::{
+    state_file, DiskPool, FileSpec, Storage, StorageConfig, StorageError, TorrentDisk,
+};
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, Event, TorrentId, TorrentParams, TorrentState,
     TorrentStats,
@@ -28,6 +29,8 @@ use crate::metainfo::{Metainfo, MetainfoError, MAX_TORRENT_FILE};
 use crate::reactor::{Bound, Command, Reactor, Shelf, StatusCell, Wake};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
+
+mod start;
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
 #[derive(Clone, Debug)]
@@ -46,6 +49,11 @@ pub struct SessionConfig {
     pub tracker: TrackerConfig,
     /// File mapping and storage options.
     pub storage: StorageConfig,
+    /// Where state is kept between runs; `None`: nothing is kept. With a folder, each torrent's
+    /// resume state lives in `state_dir/resume/<info-hash>.resume`, written at checkpoints
+    /// (30 s after pieces verify, at completion, pause and shutdown) after its data is synced,
+    /// so a restart takes the pieces it lists without reading them.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for SessionConfig {
@@ -61,9 +69,13 @@ impl Default for SessionConfig {
             },
             tracker: TrackerConfig::default(),
             storage: StorageConfig::default(),
+            state_dir: None,
         }
     }
 }
+
+/// How long after a piece verifies the resume state records it, when state is kept.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Where a torrent comes from.
 #[derive(Clone, Debug)]
@@ -85,6 +97,12 @@ pub struct AddOptions {
     pub peers: Vec<SocketAddr>,
     /// Ignore the torrent's trackers (use only `peers`).
     pub no_trackers: bool,
+    /// Resume state from [`TorrentHandle::resume_data`] of an earlier run, used instead of the
+    /// state file. Bytes that are damaged or belong elsewhere are ignored with a warning (the
+    /// data is then checked as without state).
+    pub resume: Option<Vec<u8>>,
+    /// Ignore any resume state and check every piece already on disk.
+    pub recheck: bool,
 }
 
 /// What went wrong, at session level.
@@ -186,6 +204,7 @@ pub struct Session {
     thread: Option<JoinHandle<Result<(), StorageError>>>,
     listen: SocketAddr,
     storage: StorageConfig,
+    state_dir: Option<PathBuf>,
 }
 
 impl Session {
@@ -221,6 +240,9 @@ impl Session {
         let mut engine_cfg = cfg.engine.clone();
         engine_cfg.listen_port = listen.port();
         engine_cfg.peer_id = unique_peer_id(engine_cfg.peer_id);
+        if cfg.state_dir.is_some() && engine_cfg.checkpoint_interval.is_none() {
+            engine_cfg.checkpoint_interval = Some(CHECKPOINT_INTERVAL);
+        }
         let reactor = Reactor::new(
             bound,
             Engine::new(engine_cfg),
@@ -246,6 +268,7 @@ impl Session {
             thread: Some(thread),
             listen,
             storage: cfg.storage,
+            state_dir: cfg.state_dir,
         })
     }
 
@@ -289,7 +312,13 @@ impl Session {
                 padding: f.padding,
             })
             .collect();
-        let recheck = has_existing_data(&opts.output, &files);
+        // Before the files are opened: opening may change their stamps.
+        let sources = start::Sources {
+            file: (self.state_dir.as_deref()).map(|d| state_file::path(d, &meta.info_hash.0)),
+            given: opts.resume,
+            force_recheck: opts.recheck,
+        };
+        let start = start::decide(&meta, &opts.output, &files, sources);
         let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
@@ -300,8 +329,9 @@ impl Session {
             layout: meta.layout(),
             trackers,
             peers: opts.peers,
-            have: Bitfield::new(meta.layout().num_pieces()),
-            recheck,
+            have: start.have,
+            recheck: start.recheck,
+            check: start.check,
         };
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(meta);
@@ -310,6 +340,7 @@ impl Session {
             layout: meta.layout(),
             hashes: meta.piece_hashes.clone(),
             store: storage.clone(),
+            resume: start.target,
         });
         let shelf = Shelf {
             meta: meta.clone(),
@@ -402,7 +433,7 @@ pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Whether an earlier run left data that a recheck must look at.
-fn has_existing_data(root: &Path, files: &[FileSpec]) -> bool {
+pub(crate) fn has_existing_data(root: &Path, files: &[FileSpec]) -> bool {
     files
         .iter()
         .filter(|f| !f.padding && f.length > 0)
@@ -448,6 +479,27 @@ impl TorrentHandle {
             })
             .ok()?;
         rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
+    }
+
+    /// Its resume state, once durable: the pieces verified now are synced to disk first (on the
+    /// disk pool), then the state that lists them is encoded (and written to the state file if
+    /// the session keeps one). Give the bytes back in [`AddOptions::resume`] to start the
+    /// torrent later without reading unchanged data. Blocks until the sync is done.
+    pub fn resume_data(&self) -> Result<Vec<u8>, Error> {
+        let (tx, rx) = bounded(1);
+        self.link.send(Command::ResumeData {
+            id: self.id,
+            reply: tx,
+        })?;
+        match rx.recv() {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(why)) => Err(Error::Io {
+                context: "recording the resume state".into(),
+                source: std::io::Error::other(why),
+            }),
+            // The torrent was removed or the session shut down before it was done.
+            Err(_) => Err(Error::SessionClosed),
+        }
     }
 
     /// Drops its peers and stops it until [`Self::resume`].

@@ -459,6 +459,7 @@ fn max_upload_rate_holds_the_seeder_back() {
                 output: dir.join("leech"),
                 peers: vec![([127, 0, 0, 1], port).into()],
                 no_trackers: true,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -489,6 +490,7 @@ fn storage_pwrite_downloads_exactly() {
         output: dir.join("seed"),
         peers: vec![],
         no_trackers: true,
+        ..Default::default()
     };
     let h = seeder
         .add(coracle::TorrentSource::Bytes(bytes), opts)

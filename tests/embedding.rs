@@ -57,6 +57,7 @@ fn add(
             output: dir.to_path_buf(),
             peers,
             no_trackers: true,
+            ..Default::default()
         },
     )
     .expect("add")

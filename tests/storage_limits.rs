@@ -275,6 +275,7 @@ impl Pair {
                     output: self.leech_dir.clone(),
                     peers: vec![self.seeder.listen_addr()],
                     no_trackers: true,
+                    ..Default::default()
                 },
             )
             .expect("leecher adds the torrent")

@@ -132,6 +132,7 @@ impl Shell {
             peers: vec![],
             have,
             recheck: false,
+            check: None,
         };
         let torrent = engine.add_torrent(params, now);
         let zeros = vec![0u8; layout.total_length() as usize];
@@ -146,6 +147,7 @@ impl Shell {
                 bytes: MemoryStore::new(zeros),
                 rng: Mutex::new(Rng(u32::from(seed) << 16 | 0x5bd1)),
             }),
+            resume: Default::default(),
         });
         Shell {
             store,

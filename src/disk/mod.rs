@@ -15,6 +15,7 @@ mod handles;
 mod job;
 mod pool;
 mod setup;
+pub mod state_file;
 mod storage;
 mod window;
 
@@ -24,6 +25,6 @@ mod pool_tests;
 mod storage_tests;
 
 pub use error::StorageError;
-pub use job::{execute, MemoryStore, PieceStore, TorrentDisk};
+pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use pool::{DiskJob, DiskPool, Notify};
 pub use storage::{FileSpec, Storage, StorageConfig};

@@ -198,6 +198,25 @@ impl Engine {
         self.settle(id, now);
     }
 
+    /// Asks torrent `id` for a checkpoint of its resume state now (a
+    /// [`DiskRequest::Checkpoint`] comes out of [`Engine::poll_action`], at once or after the
+    /// one in flight). Returns the serial whose [`DiskDone::Checkpointed`] records the pieces
+    /// verified now; `None` for an unknown torrent.
+    pub fn checkpoint(&mut self, id: TorrentId, now: Instant) -> Option<u64> {
+        let serial = self
+            .torrents
+            .get_mut(&id)
+            .map(|t| t.request_checkpoint(&mut self.out));
+        self.settle(id, now);
+        serial
+    }
+
+    /// The checkpoint torrent `id` still needs before the session ends, for the shell to carry
+    /// out itself after its disk pool stopped (see [`TorrentCore::final_checkpoint`]).
+    pub fn final_checkpoint(&mut self, id: TorrentId) -> Option<DiskRequest> {
+        self.torrents.get_mut(&id)?.final_checkpoint()
+    }
+
     /// A torrent's core, for inspection.
     pub fn torrent(&self, id: TorrentId) -> Option<&TorrentCore> {
         self.torrents.get(&id)

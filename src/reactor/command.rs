@@ -24,6 +24,11 @@ pub(crate) enum Command {
         id: TorrentId,
         reply: Sender<Option<TorrentStats>>,
     },
+    /// A checkpoint of the torrent's resume state; answered with its bytes once durable.
+    ResumeData {
+        id: TorrentId,
+        reply: Sender<Result<Vec<u8>, String>>,
+    },
     Pause(TorrentId),
     Resume(TorrentId),
     Remove(TorrentId),

@@ -101,7 +101,7 @@ impl Swarm {
                 AddOptions {
                     output: dir.clone(),
                     peers,
-                    no_trackers: false,
+                    ..Default::default()
                 },
             )
             .expect("leecher adds the torrent");

@@ -425,6 +425,7 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
         layout,
         hashes: c.hashes.clone(),
         store: store.clone(),
+        resume: Default::default(),
     });
     let params = TorrentParams {
         info_hash: c.info_hash,
@@ -442,6 +443,7 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
             Bitfield::new(n)
         },
         recheck: false,
+        check: None,
     };
     let mut engine = Engine::new(cfg);
     let torrent = engine.add_torrent(params, base);

@@ -127,19 +127,23 @@ impl TorrentCore {
             return;
         };
         let n = self.layout.num_pieces();
-        while recheck.in_flight < CHECKS_IN_FLIGHT && recheck.next < n {
+        while recheck.in_flight < CHECKS_IN_FLIGHT {
+            let Some(piece) = recheck.take_next() else {
+                break;
+            };
             out.actions.push_back(Action::Disk(DiskRequest::Check {
                 torrent: self.id,
-                piece: recheck.next,
+                piece,
             }));
-            recheck.next += 1;
             recheck.in_flight += 1;
         }
-        if recheck.in_flight > 0 || recheck.next < n {
+        if recheck.in_flight > 0 || recheck.has_more() {
             self.arm_sample(now);
             return;
         }
         self.phase = self.active_phase();
+        // What the check found (and new file stamps) is worth recording at once.
+        self.want_checkpoint(out);
         out.actions.push_back(Action::Event(Event::Checked {
             torrent: self.id,
             pieces_have: self.picker.have().count(),
@@ -171,6 +175,9 @@ impl TorrentCore {
                     self.picker.on_piece_verified(piece);
                 }
                 self.start_checks(now, out);
+            }
+            DiskDone::Checkpointed { serial, result, .. } => {
+                self.on_checkpointed(serial, result.map(drop), now, out)
             }
             DiskDone::Read {
                 conn,
@@ -233,6 +240,7 @@ impl TorrentCore {
         out.buffers.live = out.buffers.live.saturating_sub(len);
         if ok {
             self.picker.on_piece_verified(piece);
+            self.note_verified(now);
             self.blame_verified(piece, &buffer, now, out);
             self.announce_have(piece, now, out);
         } else {
@@ -332,6 +340,8 @@ impl TorrentCore {
         self.announcer.completed();
         out.actions
             .push_back(Action::Disk(DiskRequest::Release { torrent: self.id }));
+        // A complete torrent restarts without reading its data only once this is recorded.
+        self.want_checkpoint(out);
         out.actions
             .push_back(Action::Event(Event::Completed { torrent: self.id }));
         let conns: Vec<ConnId> = self.peers.keys().copied().collect();
@@ -364,12 +374,15 @@ impl TorrentCore {
     /// and a recheck stops starting new checks, until [`Self::resume`].
     pub fn pause(&mut self, now: Instant, out: &mut Outputs) {
         let resume = match &self.phase {
-            Phase::Checking(r) => Resume::Checking(*r),
+            Phase::Checking(r) => Resume::Checking(r.clone()),
             Phase::Downloading | Phase::Seeding => Resume::Active,
             Phase::Paused(_) | Phase::Failed(_) => return,
         };
         self.close_all(PeerError::Shutdown, now, out);
         self.phase = Phase::Paused(resume);
+        if self.checkpoint.is_dirty() {
+            self.want_checkpoint(out);
+        }
     }
 
     /// Resumes a paused torrent where it stopped; known peers are dialled at once (a pause is
@@ -379,7 +392,7 @@ impl TorrentCore {
             return;
         };
         self.phase = match resume {
-            Resume::Checking(r) => Phase::Checking(*r),
+            Resume::Checking(r) => Phase::Checking(r.clone()),
             Resume::Active => self.active_phase(),
         };
         self.dialer.reset_backoff(now);

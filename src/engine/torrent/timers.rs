@@ -46,11 +46,13 @@ pub(super) enum Timer {
     Refill,
     /// Upload tokens, while uploads wait for them.
     UploadTokens,
+    /// A checkpoint of the resume state, while pieces verified since the last one are unrecorded.
+    Checkpoint,
 }
 
 impl Timer {
     /// How many kinds there are (the size of the table).
-    pub(super) const COUNT: usize = 6;
+    pub(super) const COUNT: usize = 7;
 }
 
 impl TorrentCore {
@@ -78,6 +80,9 @@ impl TorrentCore {
         if self.timers.take_due(Timer::Refill as usize, now) {
             self.refill(now, out);
             self.arm_refill(now);
+        }
+        if self.timers.take_due(Timer::Checkpoint as usize, now) {
+            self.want_checkpoint(out);
         }
         self.maybe_announce(now, out);
     }

@@ -85,6 +85,7 @@ fn a_pause_while_checking_holds_the_recheck_and_resume_continues_it() {
         peers: vec![],
         have: Bitfield::new(64),
         recheck: true,
+        check: None,
     };
     let mut t = TorrentCore::new(1, params, &EngineConfig::default(), t0);
     let mut out = Outputs::default();
@@ -119,6 +120,7 @@ fn resume_dials_known_peers_at_once() {
         peers: vec![peer],
         have: Bitfield::new(64),
         recheck: false,
+        check: None,
     };
     let id = engine.add_torrent(params, t0);
     let dials = |e: &mut Engine| {
