@@ -94,6 +94,9 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             None => default_state_dir(),
         },
         recheck: args.contains("--recheck"),
+        checkpoint: args
+            .opt_value_from_fn("--checkpoint", seconds_arg)
+            .map_err(err("--checkpoint"))?,
         mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
             (true, _) => Mode::Json,
             (false, true) => Mode::Quiet,
@@ -156,6 +159,15 @@ fn default_state_dir() -> Option<PathBuf> {
         .and_then(absolute)
         .or_else(|| Some(absolute(std::env::var_os("HOME")?)?.join(".local/state")))?;
     Some(base.join("coracle"))
+}
+
+/// A positive number of seconds, fractions allowed: `30`, `0.5`.
+fn seconds_arg(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0 && *x < 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}' is not a positive number of seconds"))
 }
 
 /// Paths are taken as raw OS strings so non-UTF-8 file names work.

@@ -69,6 +69,9 @@ Options:
                        unchanged data (default: $XDG_STATE_HOME/coracle, else
                        ~/.local/state/coracle)
       --recheck        ignore the resume state and check every piece on disk
+      --checkpoint SECS
+                       record verified pieces in the resume state at most SECS after
+                       they verify (default 30; also at completion and exit)
   -q, --quiet          print nothing but errors
       --json           print a JSON object per line about once a second, and a final one
                        (state: checking, downloading, seeding; final: completed, stopped,
@@ -150,6 +153,8 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
     /// Ignore resume state and check every piece.
     pub recheck: bool,
+    /// How long after a piece verifies the resume state records it (`None`: the default).
+    pub checkpoint: Option<Duration>,
     /// Output style.
     pub mode: Mode,
     /// Extra log verbosity (`-v` count).
@@ -272,6 +277,11 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     if let Some(n) = args.max_peers {
         engine.max_peers_per_torrent = n;
         engine.max_connections = engine.max_connections.max(n * 2);
+    }
+    if args.state_dir.is_some() {
+        engine.checkpoint_interval = args
+            .checkpoint
+            .or(Some(coracle::session::CHECKPOINT_INTERVAL));
     }
     let mut storage = defaults.storage.clone();
     storage.force_pwrite = args.pwrite;

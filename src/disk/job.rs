@@ -131,6 +131,7 @@ pub fn execute(req: DiskRequest, disk: &TorrentDisk, scratch: &mut Vec<u8>) -> O
             have,
             uploaded,
             downloaded,
+            closing,
         } => {
             let state = ResumeState {
                 info_hash,
@@ -139,6 +140,7 @@ pub fn execute(req: DiskRequest, disk: &TorrentDisk, scratch: &mut Vec<u8>) -> O
                 files: Vec::new(),
                 uploaded: disk.resume.uploaded_before.saturating_add(uploaded),
                 downloaded: disk.resume.downloaded_before.saturating_add(downloaded),
+                clean: closing,
             };
             DiskDone::Checkpointed {
                 torrent,

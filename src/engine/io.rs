@@ -219,6 +219,8 @@ pub enum DiskRequest {
         uploaded: u64,
         /// Payload bytes downloaded in this session.
         downloaded: u64,
+        /// The session is ending: nothing is written after this checkpoint.
+        closing: bool,
     },
 }
 
@@ -350,6 +352,9 @@ pub struct TorrentStats {
     pub hash_failures: u32,
     /// Peer addresses banned for sending corrupt data.
     pub banned: usize,
+    /// Pieces hashed from data already on disk this session (a check at start; with valid
+    /// resume state only the pieces of files that changed).
+    pub pieces_checked: u32,
 }
 
 /// What the engine reports to the embedding program.

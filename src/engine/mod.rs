@@ -146,6 +146,7 @@ impl Engine {
         }
         let mut core = TorrentCore::new(id, params, &self.cfg, now);
         core.start_checks(now, &mut self.out);
+        core.report_start(&mut self.out);
         // Announce and dial the peers we were given now rather than on a timer.
         core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);

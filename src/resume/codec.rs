@@ -56,6 +56,10 @@ pub struct ResumeState {
     pub uploaded: u64,
     /// Payload bytes downloaded over the torrent's life.
     pub downloaded: u64,
+    /// Written when the torrent stopped for good (session shutdown): no write followed, so any
+    /// later change of a file is someone else's. Otherwise the torrent kept running, and files
+    /// it had not finished were written after the state (see [`super::plan`]).
+    pub clean: bool,
 }
 
 /// Why resume bytes were refused.
@@ -121,6 +125,7 @@ pub fn encode(state: &ResumeState) -> Vec<u8> {
         ("files", Bencode::List(files)),
         ("uploaded", Bencode::Int(clamp(state.uploaded))),
         ("downloaded", Bencode::Int(clamp(state.downloaded))),
+        ("clean", Bencode::Int(i64::from(state.clean))),
     ])
     .encode();
     let sum: [u8; 20] = Sha1::digest(&inner).into();
@@ -188,6 +193,11 @@ pub fn decode(bytes: &[u8]) -> Result<ResumeState, ResumeError> {
         files,
         uploaded: count(state, "uploaded")?,
         downloaded: count(state, "downloaded")?,
+        clean: match int(state, "clean")? {
+            0 => false,
+            1 => true,
+            _ => return Err(ResumeError::Field("clean")),
+        },
     })
 }
 
@@ -242,6 +252,7 @@ mod tests {
             ],
             uploaded: 123,
             downloaded: u64::from(u32::MAX) + 9,
+            clean: true,
         }
     }
 
@@ -326,6 +337,7 @@ mod tests {
             ("files", stamp(1_000_000_000)),
             ("files", Bencode::Int(3)),
             ("root", Bencode::Int(3)),
+            ("clean", Bencode::Int(2)),
         ];
         for (field, value) in cases {
             let bad = signed(&inner_with(field, value));

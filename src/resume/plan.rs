@@ -1,12 +1,21 @@
 //! From a decoded [`ResumeState`] and the files as they are now, which pieces a torrent may
 //! take as had without reading them, and which it must hash again.
 //!
-//! Pure. The rule: a piece listed in the state is trusted only when every file it touches still
-//! has the stamp (size and modification time) the state recorded right after the data was
-//! synced. A file whose stamp changed, or that is missing, may hold anything, so every piece it
-//! touches is checked; pieces of unchanged files are neither read nor hashed. A piece the state
-//! does not list, in unchanged files, was not durable at the checkpoint and no write reached its
-//! files since, so it is simply missing.
+//! Pure. The rules, per file (padding files are never compared):
+//!
+//! * **Unchanged** (same size and modification time as recorded right after the data was
+//!   synced): its pieces in the state are taken without reading them; the others were not
+//!   verified at the checkpoint and nothing wrote the file since, so they are simply missing.
+//! * **Grown**: the state was written while the torrent kept running (not at a clean stop), the
+//!   file still had unverified pieces then, and now it has the same size and a later time. Our
+//!   own writes after the checkpoint explain that (a kill or a power loss came before the next
+//!   checkpoint): its pieces in the state stay trusted (they were durable), and only its other
+//!   pieces are checked, since some may have been verified and written after the checkpoint.
+//! * **Changed** (any other difference, or missing): the file may hold anything, so every piece
+//!   it touches is checked and none is taken from the state.
+//!
+//! What is not detected: a same-size edit of a file that keeps its modification time, and,
+//! after a crash only, a same-size edit of a file the torrent had not finished.
 
 use super::codec::{FileStamp, ResumeError, ResumeState};
 use crate::bitfield::Bitfield;
@@ -32,6 +41,8 @@ pub struct Plan {
     pub check: Bitfield,
     /// Indices of the files whose stamp changed or that are missing.
     pub changed: Vec<usize>,
+    /// Indices of the files that grew after a checkpoint of a running torrent.
+    pub grown: Vec<usize>,
 }
 
 /// Decides what `state` is worth for a torrent of `layout`, `files` (in torrent order) and
@@ -59,24 +70,40 @@ pub fn plan(
         return Err(ResumeError::Shape("file count"));
     }
     let mut check = Bitfield::new(n);
-    let mut changed = Vec::new();
+    let mut distrust = Bitfield::new(n);
+    let (mut changed, mut grown) = (Vec::new(), Vec::new());
     for (i, (file, (then, now))) in files.iter().zip(state.files.iter().zip(now)).enumerate() {
         if file.padding || now.as_ref() == Some(then) {
             continue;
         }
-        changed.push(i);
-        for piece in pieces_of(layout, file) {
-            check.set(piece);
+        let pieces = pieces_of(layout, file);
+        let unfinished = pieces.clone().any(|p| !state.have.get(p));
+        let later = now.is_some_and(|now| {
+            now.size == then.size
+                && (now.mtime_sec, now.mtime_nsec) > (then.mtime_sec, then.mtime_nsec)
+        });
+        if !state.clean && unfinished && later {
+            grown.push(i);
+            for piece in pieces.filter(|&p| !state.have.get(p)) {
+                check.set(piece);
+            }
+        } else {
+            changed.push(i);
+            for piece in pieces {
+                check.set(piece);
+                distrust.set(piece);
+            }
         }
     }
     let mut have = state.have.clone();
-    for piece in check.iter_ones() {
+    for piece in distrust.iter_ones() {
         have.clear(piece);
     }
     Ok(Plan {
         have,
         check,
         changed,
+        grown,
     })
 }
 
@@ -141,6 +168,7 @@ mod tests {
             files: vec![STAMP, FileStamp::default(), STAMP],
             uploaded: 0,
             downloaded: 0,
+            clean: true,
         }
     }
 
@@ -185,6 +213,59 @@ mod tests {
         .unwrap();
         assert_eq!(ones(&p.check), [0, 1, 2]);
         assert_eq!(ones(&p.have), [5]);
+    }
+
+    #[test]
+    fn after_a_crash_a_file_still_being_written_keeps_its_pieces_and_checks_the_rest() {
+        let (l, f) = torrent();
+        let later = FileStamp {
+            mtime_sec: 101,
+            ..STAMP
+        };
+        let earlier = FileStamp {
+            mtime_sec: 99,
+            ..STAMP
+        };
+        let running = ResumeState {
+            clean: false,
+            ..state(&[0, 1, 2, 3])
+        };
+        // File 2 (pieces 3..=5) was unfinished and is newer: 3 stays, 4 and 5 are checked.
+        let p = plan(
+            &running,
+            &[1; 20],
+            b"/r",
+            &l,
+            &f,
+            &[Some(STAMP), None, Some(later)],
+        )
+        .unwrap();
+        assert_eq!(ones(&p.have), [0, 1, 2, 3]);
+        assert_eq!(ones(&p.check), [4, 5]);
+        assert_eq!((p.changed.len(), p.grown.as_slice()), (0, &[2][..]));
+        // File 0 was finished at the checkpoint: a newer time is someone else's edit.
+        let p = plan(
+            &running,
+            &[1; 20],
+            b"/r",
+            &l,
+            &f,
+            &[Some(later), None, Some(STAMP)],
+        )
+        .unwrap();
+        assert_eq!(ones(&p.check), [0, 1, 2]);
+        assert_eq!(ones(&p.have), [3]);
+        // An older time, another size, or a clean stop: changed.
+        for (s, now) in [
+            (&running, earlier),
+            (&running, FileStamp { size: 11, ..later }),
+            (&state(&[0, 1, 2, 3]), later),
+        ] {
+            let p = plan(s, &[1; 20], b"/r", &l, &f, &[Some(STAMP), None, Some(now)]).unwrap();
+            assert_eq!(ones(&p.check), [3, 4, 5], "{now:?}");
+            assert_eq!(ones(&p.have), [0, 1, 2]);
+            assert_eq!(p.changed, [2]);
+        }
     }
 
     #[test]

@@ -101,6 +101,13 @@ pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sour
                     files[i].path.display()
                 );
             }
+            for &i in &plan.grown {
+                log::info!(
+                    "{}: {} was written after the last checkpoint; checking its unrecorded pieces",
+                    meta.name,
+                    files[i].path.display()
+                );
+            }
             Start {
                 have: plan.have,
                 recheck: plan.check.count() > 0,

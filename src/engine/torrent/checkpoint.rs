@@ -90,26 +90,28 @@ impl TorrentCore {
             self.checkpoint.queued = true;
             return self.checkpoint.next_serial;
         }
-        let req = self.checkpoint_request();
+        let req = self.checkpoint_request(false);
         self.checkpoint.in_flight = Some(self.checkpoint.next_serial - 1);
         out.actions.push_back(Action::Disk(req));
         self.checkpoint.next_serial - 1
     }
 
     /// The last checkpoint before the torrent goes away (session shutdown), carried out by the
-    /// shell after the disk pool has finished: `None` when automatic checkpoints are off or
-    /// nothing changed since the last one.
+    /// shell after the disk pool has finished, marked `closing` (no write follows it). `None`
+    /// when automatic checkpoints are off, or for a complete torrent whose state is current
+    /// (its files are all finished, so the state already treats any change as an edit).
     pub fn final_checkpoint(&mut self) -> Option<DiskRequest> {
         let c = &self.checkpoint;
         // One still in flight now was never carried out (the shell dropped its queue).
-        if !c.automatic() || !(c.dirty || c.queued || c.in_flight.is_some()) {
+        let current = !(c.dirty || c.queued || c.in_flight.is_some());
+        if !c.automatic() || (current && self.picker.pieces_left() == 0) {
             return None;
         }
-        Some(self.checkpoint_request())
+        Some(self.checkpoint_request(true))
     }
 
     /// A checkpoint request of the current state, with the next serial; clears the timer.
-    fn checkpoint_request(&mut self) -> DiskRequest {
+    fn checkpoint_request(&mut self, closing: bool) -> DiskRequest {
         let serial = self.checkpoint.next_serial;
         self.checkpoint.next_serial += 1;
         self.checkpoint.dirty = false;
@@ -122,6 +124,7 @@ impl TorrentCore {
             have: self.picker.have().clone(),
             uploaded: self.totals.uploaded,
             downloaded: self.totals.downloaded,
+            closing,
         }
     }
 

@@ -81,6 +81,8 @@ struct Totals {
     downloaded: u64,
     uploaded: u64,
     hash_failures: u32,
+    /// Pieces hashed from data on disk.
+    checked: u32,
     down_rate: super::peer::Rate,
     up_rate: super::peer::Rate,
 }
@@ -288,6 +290,7 @@ impl TorrentCore {
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
             hash_failures: self.totals.hash_failures,
             banned: self.dialer.banned_count(),
+            pieces_checked: self.totals.checked,
         }
     }
 

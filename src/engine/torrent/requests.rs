@@ -155,6 +155,23 @@ impl TorrentCore {
         }
     }
 
+    /// Reports what a torrent that starts without a check knows (its pieces came from resume
+    /// state): the pieces it has, as a check would, and completion when that is all of them.
+    pub(crate) fn report_start(&mut self, out: &mut Outputs) {
+        if matches!(self.phase, Phase::Checking(_)) || self.picker.have().count() == 0 {
+            return;
+        }
+        out.actions.push_back(Action::Event(Event::Checked {
+            torrent: self.id,
+            pieces_have: self.picker.have().count(),
+            pieces_total: self.layout.num_pieces(),
+        }));
+        if matches!(self.phase, Phase::Seeding) {
+            out.actions
+                .push_back(Action::Event(Event::Completed { torrent: self.id }));
+        }
+    }
+
     /// An answer from the disk pool.
     pub fn handle_disk(&mut self, done: DiskDone, now: Instant, out: &mut Outputs) {
         match done {
@@ -171,6 +188,7 @@ impl TorrentCore {
                     return;
                 };
                 recheck.in_flight = recheck.in_flight.saturating_sub(1);
+                self.totals.checked += 1;
                 if ok {
                     self.picker.on_piece_verified(piece);
                 }
