@@ -228,11 +228,17 @@ fn resume_bytes_round_trip_through_the_api() {
     let mut bad = bytes.clone();
     let at = bad.len() / 2;
     bad[at] ^= 1;
-    assert_eq!(run(local(), &torrent, &data, given(bad)).pieces_checked, total);
+    assert_eq!(
+        run(local(), &torrent, &data, given(bad)).pieces_checked,
+        total
+    );
     // So are the bytes of the same torrent in another folder.
     let copy = dir.join("copy");
     p.write_to(&copy);
-    assert_eq!(run(local(), &torrent, &copy, given(bytes.clone())).pieces_checked, total);
+    assert_eq!(
+        run(local(), &torrent, &copy, given(bytes.clone())).pieces_checked,
+        total
+    );
     // And `recheck` ignores good bytes.
     let forced = AddOptions {
         recheck: true,
