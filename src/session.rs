@@ -284,7 +284,10 @@ impl Session {
     }
 
     /// Adds a torrent: parses it, creates and reserves its files under `opts.output` (on this
-    /// thread), then hands it to the reactor. Data already there is rechecked first.
+    /// thread), then hands it to the reactor. With valid resume state ([`AddOptions::resume`],
+    /// else the session's state file) the pieces it lists are taken without reading them and
+    /// only the pieces of files changed since are checked; without it, data already there is
+    /// checked first.
     pub fn add(&self, source: TorrentSource, opts: AddOptions) -> Result<TorrentHandle, Error> {
         let meta = load(source)?;
         let hash = meta.info_hash.0;

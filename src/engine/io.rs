@@ -368,7 +368,8 @@ pub enum Event {
         /// Its numbers.
         stats: TorrentStats,
     },
-    /// The check of data found on disk finished (only torrents that had data are checked).
+    /// The check of data found on disk finished (only torrents that had data are checked), or a
+    /// torrent started with pieces its resume state vouched for (then without a check).
     Checked {
         /// The torrent.
         torrent: TorrentId,
