@@ -3,7 +3,7 @@
 //! whole instead of half-trusted.
 //!
 //! Pure: bytes in, bytes out. Decoding never panics on any input and checks every field's type
-//! and range; whether the state fits a given torrent is [`super::plan`]'s question.
+//! and range; whether the state fits a given torrent is [`super::plan()`]'s question.
 
 use std::fmt;
 
@@ -58,7 +58,7 @@ pub struct ResumeState {
     pub downloaded: u64,
     /// Written when the torrent stopped for good (session shutdown): no write followed, so any
     /// later change of a file is someone else's. Otherwise the torrent kept running, and files
-    /// it had not finished were written after the state (see [`super::plan`]).
+    /// it had not finished were written after the state (see [`super::plan()`]).
     pub clean: bool,
 }
 
