@@ -132,6 +132,7 @@ fn node(
         recheck: false,
         info: None,
         private: false,
+        check: None,
     };
     let mut engine = Engine::new(cfg);
     let torrent = engine.add_torrent(params, now);
@@ -140,6 +141,7 @@ fn node(
         layout,
         hashes: hashes.clone(),
         store: store.clone(),
+        resume: Default::default(),
     });
     Node {
         engine,

@@ -65,6 +65,7 @@ pub mod magnet;
 pub mod metainfo;
 pub mod picker;
 mod reactor;
+pub mod resume;
 pub mod rng;
 pub mod session;
 pub mod sys;

@@ -95,9 +95,17 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             .values_from_fn("--dht-bootstrap", host_port)
             .map_err(err("--dht-bootstrap"))?,
         no_lsd: args.contains("--no-lsd"),
-        state_dir: args
+        state_dir: match args
             .opt_value_from_os_str("--state-dir", os_path)
-            .map_err(err("--state-dir"))?,
+            .map_err(err("--state-dir"))?
+        {
+            Some(dir) => Some(dir),
+            None => default_state_dir(),
+        },
+        recheck: args.contains("--recheck"),
+        checkpoint: args
+            .opt_value_from_fn("--checkpoint", seconds_arg)
+            .map_err(err("--checkpoint"))?,
         mode: match (args.contains("--json"), args.contains(["-q", "--quiet"])) {
             (true, _) => Mode::Json,
             (false, true) => Mode::Quiet,
@@ -189,6 +197,25 @@ fn rate_arg(s: &str) -> Result<u64, String> {
         Some(0) | None => Err(format!("'{s}' must be between 1 byte/s and 2^64")),
         Some(rate) => Ok(rate),
     }
+}
+
+/// `$XDG_STATE_HOME/coracle`, else `~/.local/state/coracle` (the XDG base directory rules: a
+/// relative `XDG_STATE_HOME` is ignored); `None` when neither is known.
+fn default_state_dir() -> Option<PathBuf> {
+    let absolute = |v: OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .and_then(absolute)
+        .or_else(|| Some(absolute(std::env::var_os("HOME")?)?.join(".local/state")))?;
+    Some(base.join("coracle"))
+}
+
+/// A positive number of seconds, fractions allowed: `30`, `0.5`.
+fn seconds_arg(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0 && *x < 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}' is not a positive number of seconds"))
 }
 
 /// Paths are taken as raw OS strings so non-UTF-8 file names work.

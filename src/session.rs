@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
-use crate::bitfield::Bitfield;
-use crate::disk::{open_torrent, DiskPool, StorageConfig, StorageError};
+use crate::disk::{
+    state_file, DiskPool, FileSpec, ResumeTarget, Storage, StorageConfig, StorageError,
+};
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, TorrentId, TorrentParams,
     TorrentState, TorrentStats,
@@ -32,6 +33,8 @@ use crate::reactor::{
 };
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
+
+mod start;
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
 #[derive(Clone, Debug)]
@@ -54,8 +57,10 @@ pub struct SessionConfig {
     pub dht: DhtSettings,
     /// Local service discovery (BEP 14): off by default.
     pub lsd: LsdSettings,
-    /// Where lasting state lives (the DHT's routing table, `dht.dat`); `None` (the default)
-    /// keeps nothing between runs.
+    /// Where state is kept between runs; `None`: nothing is kept. With a folder, each torrent's
+    /// resume state lives in `state_dir/resume/<info-hash>.resume`, written at checkpoints
+    /// (30 s after pieces verify, at completion, pause and shutdown) after its data is synced,
+    /// so a restart takes the pieces it lists without reading them.
     pub state_dir: Option<PathBuf>,
 }
 
@@ -111,6 +116,9 @@ impl Default for SessionConfig {
     }
 }
 
+/// How long after a piece verifies the resume state records it, when state is kept.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Where a torrent comes from.
 #[derive(Clone, Debug)]
 pub enum TorrentSource {
@@ -136,6 +144,12 @@ pub struct AddOptions {
     /// A magnet link: stop once the metadata has arrived (it is then in
     /// [`TorrentHandle::metainfo`]); no file is created. What `coracle info MAGNET` does.
     pub stop_at_metadata: bool,
+    /// Resume state from [`TorrentHandle::resume_data`] of an earlier run, used instead of the
+    /// state file. Bytes that are damaged or belong elsewhere are ignored with a warning (the
+    /// data is then checked as without state).
+    pub resume: Option<Vec<u8>>,
+    /// Ignore any resume state and check every piece already on disk.
+    pub recheck: bool,
 }
 
 /// What went wrong, at session level.
@@ -240,6 +254,7 @@ pub struct Session {
     thread: Option<JoinHandle<Result<(), StorageError>>>,
     listen: SocketAddr,
     storage: StorageConfig,
+    state_dir: Option<PathBuf>,
 }
 
 impl Session {
@@ -276,6 +291,9 @@ impl Session {
         let mut engine_cfg = cfg.engine.clone();
         engine_cfg.listen_port = listen.port();
         engine_cfg.peer_id = unique_peer_id(engine_cfg.peer_id);
+        if cfg.state_dir.is_some() && engine_cfg.checkpoint_interval.is_none() {
+            engine_cfg.checkpoint_interval = Some(CHECKPOINT_INTERVAL);
+        }
         let mut engine = Engine::new(engine_cfg);
         let plan = DiscoveryPlan {
             dht: cfg.dht.enabled,
@@ -306,6 +324,7 @@ impl Session {
             thread: Some(thread),
             listen,
             storage: cfg.storage,
+            state_dir: cfg.state_dir,
         })
     }
 
@@ -329,7 +348,10 @@ impl Session {
     }
 
     /// Adds a torrent: parses it, creates and reserves its files under `opts.output` (on this
-    /// thread), then hands it to the reactor. Data already there is rechecked first.
+    /// thread), then hands it to the reactor. With valid resume state ([`AddOptions::resume`],
+    /// else the session's state file) the pieces it lists are taken without reading them and
+    /// only the pieces of files changed since are checked; without it, data already there is
+    /// checked first.
     pub fn add(&self, source: TorrentSource, opts: AddOptions) -> Result<TorrentHandle, Error> {
         let meta = match load(source)? {
             Loaded::Metainfo(m) => m,
@@ -351,7 +373,23 @@ impl Session {
         meta: Metainfo,
         opts: AddOptions,
     ) -> Result<TorrentHandle, Error> {
-        let opened = open_torrent(&meta, &opts.output, &self.storage).map_err(Error::Storage)?;
+        let files: Vec<FileSpec> = meta
+            .files
+            .iter()
+            .map(|f| FileSpec {
+                path: f.path.clone(),
+                length: f.length,
+                padding: f.padding,
+            })
+            .collect();
+        // Before the files are opened: opening may change their stamps.
+        let sources = start::Sources {
+            file: (self.state_dir.as_deref()).map(|d| state_file::path(d, &meta.info_hash.0)),
+            given: opts.resume,
+            force_recheck: opts.recheck,
+        };
+        let start = start::decide(&meta, &opts.output, &files, sources);
+        let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
             trackers.clear();
@@ -361,14 +399,15 @@ impl Session {
             layout: meta.layout(),
             trackers,
             peers: opts.peers,
-            have: Bitfield::new(meta.layout().num_pieces()),
-            recheck: opened.recheck,
+            have: start.have,
+            recheck: start.recheck,
+            check: start.check,
             info: Some(meta.shared_info_bytes()),
             private: meta.private,
         };
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(meta);
-        let shelf = Shelf::new(meta.clone(), opened.storage, status.clone());
+        let shelf = Shelf::new(meta.clone(), storage, start.target, status.clone());
         let handle = TorrentHandle {
             id,
             info_hash: meta.info_hash,
@@ -403,8 +442,19 @@ impl Session {
         };
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(OnceLock::new());
+        // A magnet starts with nothing to resume from; its state is kept from its first
+        // checkpoint on, like any torrent's.
+        let resume = ResumeTarget {
+            file: (self.state_dir.as_deref()).map(|d| state_file::path(d, &hash)),
+            root: std::path::absolute(&opts.output)
+                .unwrap_or_else(|_| opts.output.clone())
+                .into_os_string()
+                .into_encoded_bytes(),
+            ..ResumeTarget::default()
+        };
         let pending = Pending {
             stop_at_metadata: opts.stop_at_metadata,
+            resume,
             output: opts.output,
             storage: self.storage.clone(),
             meta: meta.clone(),
@@ -576,6 +626,27 @@ impl TorrentHandle {
             })
             .ok()?;
         rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
+    }
+
+    /// Its resume state, once durable: the pieces verified now are synced to disk first (on the
+    /// disk pool), then the state that lists them is encoded (and written to the state file if
+    /// the session keeps one). Give the bytes back in [`AddOptions::resume`] to start the
+    /// torrent later without reading unchanged data. Blocks until the sync is done.
+    pub fn resume_data(&self) -> Result<Vec<u8>, Error> {
+        let (tx, rx) = bounded(1);
+        self.link.send(Command::ResumeData {
+            id: self.id,
+            reply: tx,
+        })?;
+        match rx.recv() {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(why)) => Err(Error::Io {
+                context: "recording the resume state".into(),
+                source: std::io::Error::other(why),
+            }),
+            // The torrent was removed or the session shut down before it was done.
+            Err(_) => Err(Error::SessionClosed),
+        }
     }
 
     /// Drops its peers and stops it until [`Self::resume`].

@@ -20,8 +20,14 @@ const MULTI: &str = concat!(
 );
 const PAYLOAD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/payload");
 
+/// Where the binary keeps its default resume state in these tests: not the user's folder.
+fn test_state_home() -> PathBuf {
+    std::env::temp_dir().join(format!("coracle-{}-state-home", std::process::id()))
+}
+
 fn coracle(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_coracle"))
+        .env("XDG_STATE_HOME", test_state_home())
         .args(args)
         .output()
         .expect("run coracle")
@@ -252,6 +258,7 @@ fn a_file_where_the_output_folder_should_be_exits_1() {
 #[cfg(unix)]
 fn start(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coracle"))
+        .env("XDG_STATE_HOME", test_state_home())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -23,6 +23,7 @@ const SANS_IO: &[&str] = &[
     "src/magnet.rs",
     "src/ext",
     "src/dht",
+    "src/resume",
 ];
 
 /// What those modules must not mention.

@@ -29,6 +29,8 @@ fn field(line: &str, name: &str) -> Option<u64> {
 
 fn spawn_leecher(torrent: &std::path::Path, out: &std::path::Path, seeder: SocketAddr) -> Child {
     Command::new(env!("CARGO_BIN_EXE_coracle"))
+        // Its default resume state goes to a test folder, not the user's.
+        .env("XDG_STATE_HOME", out.with_extension("state"))
         .arg("download")
         .arg(torrent)
         .arg("-o")
@@ -171,6 +173,181 @@ fn killed_five_times_then_completes_without_refetching_verified_pieces() {
         last.downloaded
     );
     payload.assert_on_disk(&leech_dir);
+    seeder.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The pieces a state file lists, checked against the payload: a listed piece whose bytes on
+/// disk differ is a claim of data that is not there. Returns how many are listed (0 when there
+/// is no state yet).
+fn assert_state_claims_only_good_pieces(
+    state: &std::path::Path,
+    data: &[u8],
+    file: &std::path::Path,
+) -> u32 {
+    let Ok(bytes) = std::fs::read(state) else {
+        return 0;
+    };
+    let s = coracle::resume::decode(&bytes).expect("a state file is never torn");
+    let on_disk = std::fs::read(file).unwrap();
+    for piece in s.have.iter_ones() {
+        let start = piece as usize * PIECE;
+        let end = (start + PIECE).min(data.len());
+        assert!(
+            on_disk.get(start..end) == Some(&data[start..end]),
+            "the state lists piece {piece}, which is not on disk"
+        );
+    }
+    s.have.count()
+}
+
+#[test]
+fn killed_ten_times_at_random_moments_the_state_never_claims_a_missing_piece() {
+    let data = payload::bytes(5, 64 * 1024 * 1024 + 999);
+    let payload = Payload::single("killed.bin", data.clone());
+    let torrent = payload.torrent(PIECE, &[]);
+    let dir = temp_dir("resume-kill9");
+    let (seed_dir, leech_dir, state_dir) = (dir.join("seed"), dir.join("leech"), dir.join("state"));
+    payload.write_to(&seed_dir);
+    let torrent_path = dir.join("killed.torrent");
+    std::fs::write(&torrent_path, &torrent).unwrap();
+    let meta = coracle::metainfo::Metainfo::from_bytes(&torrent).unwrap();
+    let state_file = coracle::disk::state_file::path(&state_dir, &meta.info_hash.0);
+    let leech_file = payload.file_path(&leech_dir, 0);
+
+    let mut cfg = SessionConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Default::default()
+    };
+    cfg.engine.upload_rate_limit = Some(3 * 1024 * 1024);
+    let seeder = Session::new(cfg).unwrap();
+    let h = seeder
+        .add(
+            TorrentSource::Bytes(torrent),
+            AddOptions {
+                output: seed_dir,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    h.wait_timeout(Duration::from_secs(30)).unwrap();
+
+    let total = data.len().div_ceil(PIECE) as u64;
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_coracle"))
+            .arg("download")
+            .arg(&torrent_path)
+            .arg("-o")
+            .arg(&leech_dir)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args([
+                "--checkpoint",
+                "0.2",
+                "--port",
+                "0",
+                "--no-trackers",
+                "--json",
+            ])
+            .arg("--peer")
+            .arg(seeder.listen_addr().to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("coracle runs")
+    };
+    let mut rng = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    eprintln!("kill moments seeded with {rng}");
+    let mut seen_verified = 0;
+    for kill in 0..10 {
+        let claimed = assert_state_claims_only_good_pieces(&state_file, &data, &leech_file);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let after = Duration::from_millis(200 + (rng >> 33) % 2300);
+        let mut child = spawn();
+        std::thread::sleep(after);
+        child.kill().unwrap(); // SIGKILL: no flush, no last checkpoint, nothing
+        child.wait().unwrap();
+        let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        let active: Vec<&String> = lines
+            .iter()
+            .filter(|l| !l.contains("\"state\":\"checking\""))
+            .collect();
+        let checked = lines
+            .iter()
+            .filter_map(|l| field(l, "pieces_checked"))
+            .max()
+            .unwrap_or(0);
+        let first = active.first().and_then(|l| field(l, "pieces_done"));
+        let last = active.iter().filter_map(|l| field(l, "pieces_done")).max();
+        eprintln!(
+            "run {kill}: killed after {after:?}; state listed {claimed}, checked {checked}, \
+             first {first:?}, last {last:?} of {total}"
+        );
+        // Pieces the state listed are taken without a check: no full rehash.
+        assert!(
+            checked <= total - u64::from(claimed),
+            "run {kill}: {checked} checked though the state listed {claimed} of {total}"
+        );
+        if let Some(first) = first {
+            assert!(
+                first >= seen_verified,
+                "run {kill}: lost pieces verified before the kill"
+            );
+            assert!(
+                first >= u64::from(claimed),
+                "run {kill}: lost pieces the state listed"
+            );
+        }
+        seen_verified = seen_verified.max(last.unwrap_or(0));
+        assert!(
+            last.unwrap_or(0) < total,
+            "finished before kill {kill}: make the payload larger"
+        );
+    }
+    let claimed = assert_state_claims_only_good_pieces(&state_file, &data, &leech_file);
+    seen_verified = seen_verified.max(u64::from(claimed));
+    // The last run fetches only what no earlier run verified.
+    let mut child = spawn();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let downloaded = lines
+        .iter()
+        .filter_map(|l| field(l, "downloaded"))
+        .max()
+        .unwrap_or(0);
+    eprintln!("final run: {downloaded} bytes fetched; {seen_verified} of {total} verified before, {claimed} listed");
+    let missing = total - seen_verified;
+    assert!(
+        downloaded <= (missing + 4) * PIECE as u64,
+        "downloaded {downloaded} bytes for {missing} missing pieces"
+    );
+    payload.assert_on_disk(&leech_dir);
+    // After a clean finish the state holds everything: a restart reads and fetches nothing.
+    assert_eq!(
+        assert_state_claims_only_good_pieces(&state_file, &data, &leech_file),
+        total as u32
+    );
+    let mut child = spawn();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let last = lines.last().unwrap();
+    assert_eq!(field(last, "pieces_checked"), Some(0), "{last}");
+    assert_eq!(field(last, "downloaded"), Some(0), "{last}");
     seeder.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -155,6 +155,11 @@ fn vm_peak_kib(pid: u32) -> Option<u64> {
 fn run_limited_cli(args: &[&std::ffi::OsStr], limit: Duration) -> (bool, u64, String) {
     let script = format!("ulimit -v {ADDRESS_LIMIT_KIB} && exec \"$0\" \"$@\"");
     let mut child = Command::new("sh")
+        // Its default resume state goes to a test folder, not the user's.
+        .env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join(format!("coracle-{}-state-home", std::process::id())),
+        )
         .arg("-c")
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_coracle"))

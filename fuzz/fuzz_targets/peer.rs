@@ -134,6 +134,7 @@ impl Shell {
             recheck: false,
             info: None,
             private: false,
+            check: None,
         };
         let torrent = engine.add_torrent(params, now);
         let zeros = vec![0u8; layout.total_length() as usize];
@@ -148,6 +149,7 @@ impl Shell {
                 bytes: MemoryStore::new(zeros),
                 rng: Mutex::new(Rng(u32::from(seed) << 16 | 0x5bd1)),
             }),
+            resume: Default::default(),
         });
         Shell {
             store,

@@ -43,7 +43,7 @@ fn fields(state: &str, s: &TorrentStats) -> String {
     format!(
         "\"state\":{},\"bytes_done\":{},\"bytes_total\":{},\"down_rate\":{},\"up_rate\":{},\
          \"peers\":{},\"pieces_done\":{},\"pieces_total\":{},\"downloaded\":{},\"uploaded\":{},\
-         \"hash_failures\":{}",
+         \"hash_failures\":{},\"pieces_checked\":{}",
         string(state),
         s.bytes_done,
         s.bytes_total,
@@ -55,6 +55,7 @@ fn fields(state: &str, s: &TorrentStats) -> String {
         s.downloaded,
         s.uploaded,
         s.hash_failures,
+        s.pieces_checked,
     )
 }
 
@@ -122,12 +123,13 @@ mod tests {
             seeds: 1,
             hash_failures: 0,
             banned: 0,
+            pieces_checked: 0,
         };
         assert_eq!(
             progress(&s),
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
              \"up_rate\":0,\"peers\":3,\"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\
-             \"uploaded\":0,\"hash_failures\":0}"
+             \"uploaded\":0,\"hash_failures\":0,\"pieces_checked\":0}"
         );
         let end = last("failed", "n\"x", None, 1.5, Some("disk full"));
         assert_eq!(

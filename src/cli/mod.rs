@@ -50,11 +50,13 @@ fetched from peers (its x.pe addresses, its tr trackers, --peer), then it downlo
 
 Commands:
   download   Download into DIR and exit once every piece is verified and on disk.
-             Data already in DIR is checked first and only what is missing is fetched.
+             Data already in DIR is checked first and only what is missing is fetched;
+             with resume state from an earlier run, only files changed since are checked.
   seed       Check the data in DIR (the folder `download -o DIR` wrote into) and serve it
              until Ctrl-C. If pieces are missing it says so and downloads them too.
   info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent,
              or of a magnet link's metadata (fetched within --timeout, default 60 s).
+             With resume state, unchanged data is not read again.
 
 Options:
   -o, --output DIR     download: folder the torrent's file or folder goes in (default: .)
@@ -81,8 +83,13 @@ Options:
                        routers router.bittorrent.com, dht.transmissionbt.com and
                        router.utorrent.com, port 6881)
       --no-lsd         do not announce on, or listen to, the local network (BEP 14)
-      --state-dir DIR  where the DHT's routing table is kept between runs (default:
-                       $XDG_STATE_HOME/coracle, or ~/.local/state/coracle)
+      --state-dir DIR  where resume state (DIR/resume: a restart skips rehashing unchanged
+                       data) and the DHT's routing table are kept (default:
+                       $XDG_STATE_HOME/coracle, else ~/.local/state/coracle)
+      --recheck        ignore the resume state and check every piece on disk
+      --checkpoint SECS
+                       record verified pieces in the resume state at most SECS after
+                       they verify (default 30; also at completion and exit)
   -q, --quiet          print nothing but errors
       --json           print a JSON object per line about once a second, and a final one
                        (state: checking, downloading, seeding; final: completed, stopped,
@@ -197,8 +204,13 @@ pub struct RunArgs {
     pub dht_bootstrap: Vec<String>,
     /// No local service discovery.
     pub no_lsd: bool,
-    /// Where lasting state goes; `None`: [`default_state_dir`].
+    /// Where resume state and the DHT's table are kept (`None`: nowhere, every start checks
+    /// the data).
     pub state_dir: Option<PathBuf>,
+    /// Ignore resume state and check every piece.
+    pub recheck: bool,
+    /// How long after a piece verifies the resume state records it (`None`: the default).
+    pub checkpoint: Option<Duration>,
     /// Output style.
     pub mode: Mode,
     /// Extra log verbosity (`-v` count).
@@ -277,6 +289,8 @@ fn run(args: &RunArgs) -> Result<i32, String> {
         peers: args.peers.clone(),
         no_trackers: args.no_trackers,
         stop_at_metadata: false,
+        resume: None,
+        recheck: args.recheck,
     };
     let handle = session.add(source, opts).map_err(|e| e.to_string())?;
     if let (Some(path), Some(meta)) = (&args.save_torrent, handle.metainfo()) {
@@ -323,17 +337,6 @@ pub const DHT_ROUTERS: [&str; 3] = [
     "router.utorrent.com:6881",
 ];
 
-/// `$XDG_STATE_HOME/coracle`, else `~/.local/state/coracle`; `None` without either variable.
-fn default_state_dir() -> Option<PathBuf> {
-    let xdg = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty());
-    match xdg {
-        Some(dir) => Some(PathBuf::from(dir).join("coracle")),
-        None => std::env::var_os("HOME")
-            .filter(|v| !v.is_empty())
-            .map(|h| PathBuf::from(h).join(".local/state/coracle")),
-    }
-}
-
 /// The session settings the options ask for.
 fn session_config(args: &RunArgs) -> SessionConfig {
     let defaults = SessionConfig::default();
@@ -344,6 +347,11 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     if let Some(n) = args.max_peers {
         engine.max_peers_per_torrent = n;
         engine.max_connections = engine.max_connections.max(n * 2);
+    }
+    if args.state_dir.is_some() {
+        engine.checkpoint_interval = args
+            .checkpoint
+            .or(Some(coracle::session::CHECKPOINT_INTERVAL));
     }
     let mut storage = defaults.storage.clone();
     storage.force_pwrite = args.pwrite;
@@ -366,7 +374,7 @@ fn session_config(args: &RunArgs) -> SessionConfig {
         lsd: coracle::LsdSettings {
             enabled: !args.no_lsd,
         },
-        state_dir: args.state_dir.clone().or_else(default_state_dir),
+        state_dir: args.state_dir.clone(),
         ..defaults
     }
 }

@@ -293,6 +293,7 @@ mod tests {
             seeds: 1,
             hash_failures: 0,
             banned: 0,
+            pieces_checked: 0,
         }
     }
 

@@ -52,6 +52,8 @@ pub enum StorageError {
     NotAFile(PathBuf),
     /// The file lengths add up to more than 2^64 bytes.
     LengthOverflow,
+    /// An earlier sync of these files failed, so no later one can vouch for their data.
+    SyncFailedBefore,
 }
 
 impl fmt::Display for StorageError {
@@ -104,6 +106,10 @@ impl fmt::Display for StorageError {
                     "the torrent's file lengths add up to more than 2^64 bytes"
                 )
             }
+            StorageError::SyncFailedBefore => f.write_str(
+                "an earlier sync of the torrent's files to disk failed; their data cannot be \
+                 vouched for until the next start",
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! over a [`MemoryStore`], so every shell answers the engine the same way. It must not panic on
 //! any request: a bad range is an error in the answer.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use sha1::{Digest, Sha1};
@@ -14,6 +15,7 @@ use sha1::{Digest, Sha1};
 use super::error::StorageError;
 use crate::engine::{DiskDone, DiskRequest};
 use crate::layout::Layout;
+use crate::resume::{FileStamp, ResumeState};
 
 /// A torrent's bytes as one stream, addressed by offset: what disk work reads and writes.
 pub trait PieceStore: Send + Sync {
@@ -29,6 +31,28 @@ pub trait PieceStore: Send + Sync {
     }
     /// The torrent is complete: writing is over, so resources kept for it may go.
     fn release(&self) {}
+    /// Makes everything written so far durable (fsync). Nothing to do for memory.
+    fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// Each file's stamp now, in torrent order (none for memory).
+    fn file_stamps(&self) -> Vec<FileStamp> {
+        Vec::new()
+    }
+}
+
+/// Where and what a torrent's checkpoints record besides the engine's snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct ResumeTarget {
+    /// The state file, replaced at every checkpoint; `None`: the state is only handed back
+    /// (for [`crate::TorrentHandle::resume_data`]).
+    pub file: Option<PathBuf>,
+    /// The torrent's folder, as recorded in the state.
+    pub root: Vec<u8>,
+    /// Bytes uploaded in earlier sessions (from the state the torrent started with).
+    pub uploaded_before: u64,
+    /// Bytes downloaded in earlier sessions.
+    pub downloaded_before: u64,
 }
 
 /// Everything disk work needs to know about one torrent.
@@ -39,6 +63,8 @@ pub struct TorrentDisk {
     pub hashes: Arc<[[u8; 20]]>,
     /// Where its bytes live.
     pub store: Arc<dyn PieceStore>,
+    /// What its checkpoints record, and where.
+    pub resume: ResumeTarget,
 }
 
 /// How much of a piece is hashed before that same stretch is written: small enough to still
@@ -98,7 +124,45 @@ pub fn execute(req: DiskRequest, disk: &TorrentDisk, scratch: &mut Vec<u8>) -> O
             disk.store.release();
             return None;
         }
+        DiskRequest::Checkpoint {
+            torrent,
+            serial,
+            info_hash,
+            have,
+            uploaded,
+            downloaded,
+            closing,
+        } => {
+            let state = ResumeState {
+                info_hash,
+                root: disk.resume.root.clone(),
+                have,
+                files: Vec::new(),
+                uploaded: disk.resume.uploaded_before.saturating_add(uploaded),
+                downloaded: disk.resume.downloaded_before.saturating_add(downloaded),
+                clean: closing,
+            };
+            DiskDone::Checkpointed {
+                torrent,
+                serial,
+                result: checkpoint(disk, state),
+            }
+        }
     })
+}
+
+/// Makes `state.have` durable, then records it. The order is the guarantee: the data of every
+/// listed piece is synced before the state that lists it exists, and the stamps are read after
+/// the sync, so they describe the files as the state vouches for them. The file is replaced
+/// atomically (see [`super::state_file::write`]).
+fn checkpoint(disk: &TorrentDisk, mut state: ResumeState) -> Result<Vec<u8>, StorageError> {
+    disk.store.sync()?;
+    state.files = disk.store.file_stamps();
+    let bytes = crate::resume::encode(&state);
+    if let Some(path) = &disk.resume.file {
+        super::state_file::write(path, &bytes)?;
+    }
+    Ok(bytes)
 }
 
 /// Hashes `data` and writes it stride by stride, so each stretch is copied while it is hot.
@@ -206,6 +270,7 @@ mod tests {
             layout,
             hashes: payload.chunks(4).map(|c| Sha1::digest(c).into()).collect(),
             store: Arc::new(MemoryStore::new(store)),
+            resume: ResumeTarget::default(),
         }
     }
 

@@ -16,6 +16,7 @@ mod job;
 mod open;
 mod pool;
 mod setup;
+pub mod state_file;
 mod storage;
 mod window;
 
@@ -25,7 +26,8 @@ mod pool_tests;
 mod storage_tests;
 
 pub use error::StorageError;
-pub use job::{execute, MemoryStore, PieceStore, TorrentDisk};
+pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
+pub(crate) use open::has_existing_data;
 pub use open::{open_torrent, Opened};
 pub use pool::{DiskJob, DiskPool, Notify};
 pub use storage::{FileSpec, Storage, StorageConfig};

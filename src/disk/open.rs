@@ -39,7 +39,7 @@ pub fn open_torrent(
 }
 
 /// Whether an earlier run left data that a recheck must look at.
-fn has_existing_data(root: &Path, files: &[FileSpec]) -> bool {
+pub(crate) fn has_existing_data(root: &Path, files: &[FileSpec]) -> bool {
     files
         .iter()
         .filter(|f| !f.padding && f.length > 0)

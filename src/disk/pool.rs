@@ -105,6 +105,12 @@ impl DiskPool {
         self.stop();
     }
 
+    /// Like [`Self::shutdown`], keeping the pool value (its owner still has other work before it
+    /// goes); later submissions are refused.
+    pub fn finish(&mut self) {
+        self.stop();
+    }
+
     fn stop(&mut self) {
         // Dropping the only senders ends each thread's loop once its queue is drained.
         self.jobs = None;

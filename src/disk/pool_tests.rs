@@ -62,6 +62,7 @@ fn disk(storage: &Arc<Storage>, expected: [u8; 20]) -> Arc<TorrentDisk> {
         layout: Layout::new(PIECE as u32, 2 * PIECE as u64).unwrap(),
         hashes: vec![expected; 2].into(),
         store: storage.clone(),
+        resume: Default::default(),
     })
 }
 

@@ -184,6 +184,20 @@ fn available_bytes(dir: &Path) -> Option<u64> {
     Some(avail)
 }
 
+/// Whether `file`, `len` bytes long, has every block allocated (no hole before its end).
+fn no_holes(file: &std::fs::File, len: libc::off_t) -> bool {
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    if u64::try_from(len).ok() != Some(size) {
+        return false;
+    }
+    // SAFETY: lseek takes no pointers; the descriptor is open and owned by `file`.
+    let hole = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_HOLE) };
+    // The file's end counts as a hole, so a whole file reports `len`; -1 (unsupported) is no.
+    hole >= len
+}
+
 /// Creates missing files and reserves their space. Returns `true` when some file could not be
 /// reserved (file system without fallocate) and so must be written with positional I/O only.
 pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, StorageError> {
@@ -204,6 +218,12 @@ pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, Sto
             continue;
         }
         let len = libc::off_t::try_from(f.length).map_err(|_| StorageError::LengthOverflow)?;
+        if have >= f.length && no_holes(&file, len) {
+            // Already whole: nothing to reserve. Skipped also because `fallocate` sets the
+            // modification time on ext4 even when it allocates nothing, and the resume state
+            // takes a changed time for a changed file.
+            continue;
+        }
         // SAFETY: the descriptor is open for writing and owned by `file` for the whole call.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
         match rc {

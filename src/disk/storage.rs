@@ -11,12 +11,14 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::error::{io_err, StorageError};
 use super::handles::Handles;
 use super::setup::{self, Planned};
 use super::window::{Copy, Windows};
+use crate::resume::FileStamp;
 
 /// One file of the torrent, in torrent order. `path` is relative and already sanitised by the
 /// caller (metainfo); storage still refuses absolute paths or `..` components defensively.
@@ -73,6 +75,12 @@ struct Entry {
 /// write disjoint ranges concurrently through `&Storage`.
 pub struct Storage {
     files: Vec<Entry>,
+    /// Held for a whole sync, so a second sync cannot see a file marked clean by a first one
+    /// whose fsync has not returned yet (and report data durable that is not).
+    syncing: Mutex<()>,
+    /// Set for good when an fsync failed: the kernel may have dropped the pages it could not
+    /// write and a later fsync would succeed without them, so nothing is reported durable again.
+    sync_failed: AtomicBool,
     total: u64,
     handles: Handles,
     windows: Windows,
@@ -121,10 +129,15 @@ impl Storage {
             files: planned
                 .into_iter()
                 .map(|plan| Entry {
+                    // Dirty from the start: pages a killed earlier run wrote may still wait in
+                    // the page cache, and a check that reads them must not make them count as
+                    // durable before the first sync.
+                    dirty: AtomicBool::new(!plan.padding),
                     plan,
-                    dirty: AtomicBool::new(false),
                 })
                 .collect(),
+            syncing: Mutex::new(()),
+            sync_failed: AtomicBool::new(false),
             total,
             handles: Handles::default(),
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
@@ -182,6 +195,10 @@ impl Storage {
     /// Writes the files to disk: unmaps the windows, then fsyncs every file written since the
     /// last flush. Reads after it map windows again as needed.
     pub fn flush(&self) -> Result<(), StorageError> {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.sync_failed.load(Ordering::Acquire) {
+            return Err(StorageError::SyncFailedBefore);
+        }
         self.windows.release();
         for (i, f) in self.files.iter().enumerate() {
             if !f.dirty.swap(false, Ordering::AcqRel) {
@@ -192,12 +209,27 @@ impl Storage {
                 .get(i, &f.plan.path)
                 .and_then(|fd| fd.sync_all().map_err(|e| io_err(&f.plan.path, "sync", e)));
             if let Err(e) = res {
-                // Keep it dirty so a retried flush tries again.
                 f.dirty.store(true, Ordering::Release);
+                self.sync_failed.store(true, Ordering::Release);
                 return Err(e);
             }
         }
         Ok(())
+    }
+
+    /// Each file's stamp (size, modification time) as the file system shows it now, in torrent
+    /// order. Padding files get a zero stamp; a missing file gets one no real file has.
+    pub fn file_stamps(&self) -> Vec<FileStamp> {
+        self.files
+            .iter()
+            .map(|f| {
+                if f.plan.padding {
+                    FileStamp::default()
+                } else {
+                    super::state_file::stamp(&f.plan.path).unwrap_or(FileStamp::MISSING)
+                }
+            })
+            .collect()
     }
 
     /// Splits `offset..offset+len` of the stream by file and calls `f(file index, offset in
@@ -350,5 +382,13 @@ impl super::job::PieceStore for Storage {
 
     fn release(&self) {
         self.release_maps();
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        self.flush()
+    }
+
+    fn file_stamps(&self) -> Vec<FileStamp> {
+        Storage::file_stamps(self)
     }
 }

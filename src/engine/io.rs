@@ -63,6 +63,12 @@ pub struct EngineConfig {
     /// 0 by default, so a run is reproducible; [`crate::SessionConfig::default`] draws a random
     /// one.
     pub seed: u64,
+    /// How long after a piece verifies a checkpoint of the torrent's resume state is asked for
+    /// ([`DiskRequest::Checkpoint`]); torrents also checkpoint when they complete, pause or
+    /// finish a check. `None` (the default): never on their own, only when the shell asks
+    /// ([`Engine::checkpoint`](crate::engine::Engine::checkpoint)). Each checkpoint syncs the
+    /// torrent's written files, so it is off unless resume state is kept.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 /// The peer id for `seed`: the client prefix `-CR0100-` and 12 characters drawn from `seed`.
@@ -104,6 +110,7 @@ impl Default for EngineConfig {
             inactivity_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             seed: 0,
+            checkpoint_interval: None,
         }
     }
 }
@@ -127,6 +134,10 @@ pub struct TorrentParams {
     pub info: Option<std::sync::Arc<[u8]>>,
     /// A private torrent (BEP 27): no PEX, no LSD, no DHT.
     pub private: bool,
+    /// With `recheck`: hash only these pieces (for example those of files that changed since
+    /// the resume state was written); `None` hashes every piece. Pieces listed here are not
+    /// taken from `have` before their check says so.
+    pub check: Option<Bitfield>,
 }
 
 /// What the engine needs to start a torrent from a magnet link: everything but the metadata.
@@ -223,6 +234,25 @@ pub enum DiskRequest {
         /// The torrent.
         torrent: TorrentId,
     },
+    /// Make `have` durable and record it: sync the torrent's written files first, then write its
+    /// resume state (see [`crate::resume`]). `have` is the snapshot when the request was made;
+    /// pieces verified later are simply not listed.
+    Checkpoint {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Counts the torrent's checkpoints, so an answer can be matched to a request.
+        serial: u64,
+        /// The torrent's info-hash (recorded in the state).
+        info_hash: [u8; 20],
+        /// Verified pieces at the time of the request.
+        have: Bitfield,
+        /// Payload bytes uploaded in this session.
+        uploaded: u64,
+        /// Payload bytes downloaded in this session.
+        downloaded: u64,
+        /// The session is ending: nothing is written after this checkpoint.
+        closing: bool,
+    },
 }
 
 impl DiskRequest {
@@ -232,7 +262,8 @@ impl DiskRequest {
             DiskRequest::Verify { torrent, .. }
             | DiskRequest::Check { torrent, .. }
             | DiskRequest::Read { torrent, .. }
-            | DiskRequest::Release { torrent } => *torrent,
+            | DiskRequest::Release { torrent }
+            | DiskRequest::Checkpoint { torrent, .. } => *torrent,
         }
     }
 }
@@ -282,6 +313,16 @@ pub enum DiskDone {
         /// The bytes, or why they could not be read.
         data: Result<Vec<u8>, crate::disk::StorageError>,
     },
+    /// A `Checkpoint` finished.
+    Checkpointed {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The request's serial.
+        serial: u64,
+        /// The resume state's bytes (also written to the state file, if the torrent has one),
+        /// or why the data could not be synced or the state written.
+        result: Result<Vec<u8>, crate::disk::StorageError>,
+    },
 }
 
 impl DiskDone {
@@ -291,7 +332,8 @@ impl DiskDone {
             DiskDone::Verified { torrent, .. }
             | DiskDone::WriteFailed { torrent, .. }
             | DiskDone::Checked { torrent, .. }
-            | DiskDone::Read { torrent, .. } => *torrent,
+            | DiskDone::Read { torrent, .. }
+            | DiskDone::Checkpointed { torrent, .. } => *torrent,
         }
     }
 }
@@ -343,6 +385,9 @@ pub struct TorrentStats {
     pub hash_failures: u32,
     /// Peer addresses banned for sending corrupt data.
     pub banned: usize,
+    /// Pieces hashed from data already on disk this session (a check at start; with valid
+    /// resume state only the pieces of files that changed).
+    pub pieces_checked: u32,
 }
 
 /// What the engine reports to the embedding program.
@@ -356,7 +401,8 @@ pub enum Event {
         /// Its numbers.
         stats: TorrentStats,
     },
-    /// The check of data found on disk finished (only torrents that had data are checked).
+    /// The check of data found on disk finished (only torrents that had data are checked), or a
+    /// torrent started with pieces its resume state vouched for (then without a check).
     Checked {
         /// The torrent.
         torrent: TorrentId,

@@ -154,6 +154,7 @@ impl Engine {
         let (hash, private) = (params.info_hash, params.private);
         let mut core = TorrentCore::new(id, params, &self.cfg, now);
         core.start_checks(now, &mut self.out);
+        core.report_start(&mut self.out);
         // Announce and dial the peers we were given now rather than on a timer.
         core.maybe_announce(now, &mut self.out);
         self.torrents.insert(id, core);
@@ -247,6 +248,25 @@ impl Engine {
         }
         self.discovery_paused(id, false, now);
         self.settle(id, now);
+    }
+
+    /// Asks torrent `id` for a checkpoint of its resume state now (a
+    /// [`DiskRequest::Checkpoint`] comes out of [`Engine::poll_action`], at once or after the
+    /// one in flight). Returns the serial whose [`DiskDone::Checkpointed`] records the pieces
+    /// verified now; `None` for an unknown torrent.
+    pub fn checkpoint(&mut self, id: TorrentId, now: Instant) -> Option<u64> {
+        let serial = self
+            .torrents
+            .get_mut(&id)
+            .map(|t| t.request_checkpoint(&mut self.out));
+        self.settle(id, now);
+        serial
+    }
+
+    /// The checkpoint torrent `id` still needs before the session ends, for the shell to carry
+    /// out itself after its disk pool stopped (see [`TorrentCore::final_checkpoint`]).
+    pub fn final_checkpoint(&mut self, id: TorrentId) -> Option<DiskRequest> {
+        self.torrents.get_mut(&id)?.final_checkpoint()
     }
 
     /// A torrent's core, for inspection.

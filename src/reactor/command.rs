@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::disk::{Storage, StorageConfig, TorrentDisk};
+use crate::disk::{ResumeTarget, Storage, StorageConfig, TorrentDisk};
 use crate::engine::{
     DiscoveryStats, MagnetParams, TorrentId, TorrentParams, TorrentState, TorrentStats,
 };
@@ -32,6 +32,11 @@ pub(crate) enum Command {
     Stats {
         id: TorrentId,
         reply: Sender<Option<TorrentStats>>,
+    },
+    /// A checkpoint of the torrent's resume state; answered with its bytes once durable.
+    ResumeData {
+        id: TorrentId,
+        reply: Sender<Result<Vec<u8>, String>>,
     },
     Pause(TorrentId),
     Resume(TorrentId),
@@ -107,6 +112,8 @@ impl StatusCell {
 /// its handles watch.
 pub(crate) struct Pending {
     pub stop_at_metadata: bool,
+    /// Where its resume state goes once it has files.
+    pub resume: ResumeTarget,
     pub output: PathBuf,
     pub storage: StorageConfig,
     pub meta: Arc<OnceLock<Arc<Metainfo>>>,
@@ -124,12 +131,18 @@ pub(crate) struct Shelf {
 
 impl Shelf {
     /// The shelf of a torrent whose files are open.
-    pub fn new(meta: Arc<Metainfo>, storage: Storage, status: Arc<StatusCell>) -> Shelf {
+    pub fn new(
+        meta: Arc<Metainfo>,
+        storage: Storage,
+        resume: ResumeTarget,
+        status: Arc<StatusCell>,
+    ) -> Shelf {
         let storage = Arc::new(storage);
         let disk = Arc::new(TorrentDisk {
             layout: meta.layout(),
             hashes: meta.piece_hashes.clone(),
             store: storage.clone(),
+            resume,
         });
         Shelf {
             meta,

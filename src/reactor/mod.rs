@@ -36,6 +36,9 @@ pub use command::SessionStats;
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
 pub(crate) use discovery::{resolve_later, DiscoveryPlan};
 
+/// Where a handle waits for resume bytes (or why there are none).
+type ResumeReply = Sender<Result<Vec<u8>, String>>;
+
 /// The listener's token; connections use `conn + 1`, the waker the last token.
 const LISTENER: Token = Token(0);
 /// The waker's token.
@@ -133,6 +136,8 @@ pub(crate) struct Reactor {
     tracker_said: HashMap<(TorrentId, String), String>,
     /// Magnets waiting for their metadata and storage (see `magnet`).
     magnets: magnet::Magnets,
+    /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
+    resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
 }
 
 impl Reactor {
@@ -179,6 +184,7 @@ impl Reactor {
             stopping: false,
             tracker_said: HashMap::new(),
             magnets: magnet::Magnets::new(wake),
+            resume_waiters: HashMap::new(),
         })
     }
 
@@ -369,6 +375,7 @@ impl Reactor {
             }
         }
         while let Ok(done) = self.disk_results.try_recv() {
+            self.answer_resume_waiters(&done);
             self.engine.handle_disk(done, Instant::now());
         }
         while let Some(opened) = self.magnets.try_recv() {
@@ -396,6 +403,15 @@ impl Reactor {
             Command::Stats { id, reply } => {
                 let _ = reply.send(self.engine.stats(id));
             }
+            Command::ResumeData { id, reply } => {
+                // No serial (unknown torrent): dropping `reply` tells the handle.
+                if let Some(serial) = self.engine.checkpoint(id, now) {
+                    self.resume_waiters
+                        .entry(id)
+                        .or_default()
+                        .push((serial, reply));
+                }
+            }
             Command::Pause(id) => self.engine.pause(id, now),
             Command::Resume(id) => self.engine.resume(id, now),
             Command::AddMagnet {
@@ -410,6 +426,7 @@ impl Reactor {
                 self.magnets.pending.remove(&id);
                 self.engine.remove_torrent(id, now);
                 self.shelves.remove(&id);
+                self.resume_waiters.remove(&id);
             }
             Command::DhtRouters(routers) => self.engine.add_dht_routers(&routers, now),
             Command::SessionStats { reply } => {
@@ -497,6 +514,35 @@ impl Reactor {
                 readable: false,
             },
         );
+    }
+
+    /// Gives a finished checkpoint's bytes to the handles that asked for one it covers.
+    fn answer_resume_waiters(&mut self, done: &DiskDone) {
+        let DiskDone::Checkpointed {
+            torrent,
+            serial,
+            result,
+        } = done
+        else {
+            return;
+        };
+        let Some(waiting) = self.resume_waiters.get_mut(torrent) else {
+            return;
+        };
+        waiting.retain(|(wanted, reply)| {
+            if wanted > serial {
+                return true;
+            }
+            let answer = match result {
+                Ok(bytes) => Ok(bytes.clone()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = reply.send(answer);
+            false
+        });
+        if waiting.is_empty() {
+            self.resume_waiters.remove(torrent);
+        }
     }
 
     fn disk_job(&mut self, request: DiskRequest) -> Option<DiskJob> {
@@ -608,9 +654,6 @@ impl Reactor {
                 }
             }
         }
-        for id in ids {
-            self.engine.remove_torrent(id, now);
-        }
         if let (Some(saver), Some(state)) = (&mut self.saver, self.engine.dht_state(now)) {
             saver.save_now(&state);
         }
@@ -624,7 +667,18 @@ impl Reactor {
                 s.spawn(move || tracker.announce_blocking(job, STOP_ANNOUNCE_TIMEOUT));
             }
         });
-        self.pool.shutdown();
+        // The pool finishes its queue first, so the pieces it verifies count in the last
+        // checkpoint; the torrents stay until then (their sockets are gone, so nothing new
+        // starts).
+        self.pool.finish();
+        while let Ok(done) = self.disk_results.try_recv() {
+            self.answer_resume_waiters(&done);
+            self.engine.handle_disk(done, now);
+        }
+        self.final_checkpoints(&ids);
+        for id in ids {
+            self.engine.remove_torrent(id, now);
+        }
         let mut flushed = Ok(());
         for shelf in self.shelves.values() {
             if let Err(e) = shelf.storage.flush() {
@@ -642,5 +696,25 @@ impl Reactor {
         }
         self.tracker.shutdown();
         flushed
+    }
+
+    /// Records each torrent's resume state one last time. Runs on this thread because the pool
+    /// has stopped and nothing else is left to serve; it is the same work the pool does.
+    fn final_checkpoints(&mut self, ids: &[TorrentId]) {
+        let mut scratch = Vec::new();
+        for &id in ids {
+            let (Some(req), Some(shelf)) =
+                (self.engine.final_checkpoint(id), self.shelves.get(&id))
+            else {
+                continue;
+            };
+            let Some(done) = crate::disk::execute(req, &shelf.disk, &mut scratch) else {
+                continue;
+            };
+            if let DiskDone::Checkpointed { result: Err(e), .. } = &done {
+                log::warn!("{}: recording resume state failed: {e}", shelf.meta.name);
+            }
+            self.answer_resume_waiters(&done);
+        }
     }
 }

@@ -443,6 +443,7 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
         layout,
         hashes: c.hashes.clone(),
         store: store.clone(),
+        resume: Default::default(),
     });
     let peers: Vec<SocketAddr> = spec
         .peers
@@ -477,6 +478,7 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
                 Bitfield::new(n)
             },
             recheck: false,
+            check: None,
             info: Some(info.into()),
             private: false,
         };

@@ -31,6 +31,7 @@ fn params(hash: [u8; 20], private: bool) -> TorrentParams {
         peers: vec![],
         have: Bitfield::new(layout.num_pieces()),
         recheck: false,
+        check: None,
         info: None,
         private,
     }

@@ -39,6 +39,7 @@ impl TorrentCore {
             have: Bitfield::new(0),
             recheck: false,
             info: None,
+            check: None,
             // A magnet cannot say; the metadata's `private` flag applies once it arrives.
             private: false,
         };
@@ -86,7 +87,7 @@ impl TorrentCore {
             }
         }
         let next = if recheck {
-            Phase::Checking(Recheck::default())
+            Phase::Checking(Recheck::new(layout.num_pieces(), None))
         } else {
             self.active_phase()
         };

@@ -68,6 +68,7 @@ fn seed_with_info(now: Instant) -> TorrentCore {
         peers: vec![],
         have: Bitfield::full(4),
         recheck: false,
+        check: None,
         info: Some(INFO.into()),
         private: false,
     };
@@ -264,6 +265,7 @@ fn pex_peers_are_dialled_and_private_torrents_ignore_pex() {
                 peers: vec![],
                 have: Bitfield::new(4),
                 recheck: false,
+                check: None,
                 info: None,
                 private: true,
             };

@@ -30,6 +30,9 @@ mod announcer;
 mod blame;
 #[cfg(test)]
 mod budget_tests;
+mod checkpoint;
+#[cfg(test)]
+mod checkpoint_tests;
 mod dialer;
 mod extensions;
 mod fast;
@@ -89,6 +92,8 @@ struct Totals {
     downloaded: u64,
     uploaded: u64,
     hash_failures: u32,
+    /// Pieces hashed from data on disk.
+    checked: u32,
     down_rate: super::peer::Rate,
     up_rate: super::peer::Rate,
 }
@@ -143,6 +148,8 @@ pub struct TorrentCore {
     optimistic: Option<ConnId>,
     /// The torrent's own deadlines (see `timers`).
     timers: TimerTable<{ Timer::COUNT }>,
+    /// Checkpoints of the resume state (see `checkpoint`).
+    checkpoint: checkpoint::Checkpoints,
     /// Each peer's next keep-alive, inactivity or request-timeout check.
     peer_checks: Deadlines<ConnId>,
     rng: crate::rng::SplitMix64,
@@ -153,14 +160,23 @@ impl TorrentCore {
     /// A torrent that starts checking (if asked) and then downloads or seeds.
     pub fn new(id: TorrentId, p: TorrentParams, cfg: &EngineConfig, now: Instant) -> TorrentCore {
         let seed = torrent_seed(cfg, id);
-        let picker = Picker::new(p.layout, &p.have, seed);
+        let n = p.layout.num_pieces();
+        let mut have = p.have;
+        // Pieces about to be checked count only once their check says so.
+        let check = p.check.filter(|c| p.recheck && c.len() == n);
+        if let Some(c) = &check {
+            for piece in c.iter_ones() {
+                have.clear(piece);
+            }
+        }
+        let picker = Picker::new(p.layout, &have, seed);
         let mut t = TorrentCore {
             id,
             cfg: cfg.clone(),
             info_hash: p.info_hash,
             layout: p.layout,
             max_frame: max_frame(&p.layout),
-            phase: Phase::Checking(Recheck::default()),
+            phase: Phase::Checking(Recheck::new(n, check)),
             picker,
             peers: BTreeMap::new(),
             partial: BTreeMap::new(),
@@ -185,6 +201,7 @@ impl TorrentCore {
             last_optimistic: now,
             optimistic: None,
             timers: TimerTable::default(),
+            checkpoint: checkpoint::Checkpoints::new(cfg.checkpoint_interval),
             peer_checks: Deadlines::default(),
             rng: crate::rng::SplitMix64(seed),
             scratch: Vec::new(),
@@ -197,6 +214,9 @@ impl TorrentCore {
         }
         if !p.recheck {
             t.phase = t.active_phase();
+            // Record the files as they are now (opening them may have touched their stamps).
+            t.checkpoint.mark_dirty();
+            t.arm_first_checkpoint(now);
         }
         t.timers
             .arm(Timer::Sample as usize, now + timers::SAMPLE_EVERY);
@@ -293,6 +313,7 @@ impl TorrentCore {
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
             hash_failures: self.totals.hash_failures,
             banned: self.dialer.banned_count(),
+            pieces_checked: self.totals.checked,
         }
     }
 
@@ -458,6 +479,7 @@ fn test_core(
         recheck: false,
         info: None,
         private: false,
+        check: None,
     };
     TorrentCore::new(id, params, cfg, now)
 }

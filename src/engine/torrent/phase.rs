@@ -8,15 +8,56 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::bitfield::Bitfield;
 use crate::engine::io::TorrentState;
 
 /// Where a recheck of data found on disk stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Recheck {
-    /// The next piece to check.
-    pub(crate) next: u32,
+    /// The next piece to consider.
+    next: u32,
+    /// Pieces still to hand out, so the end is known without scanning `only`.
+    left: u32,
     /// Checks handed to the pool and not answered yet.
     pub(crate) in_flight: usize,
+    /// The pieces to check (those of files that changed since the resume state); `None`: all.
+    only: Option<Bitfield>,
+}
+
+impl Recheck {
+    /// A recheck of `only` (every piece when `None`) of a torrent of `n` pieces.
+    pub(crate) fn new(n: u32, only: Option<Bitfield>) -> Recheck {
+        let only = only.filter(|o| o.len() == n);
+        Recheck {
+            next: 0,
+            left: only.as_ref().map_or(n, Bitfield::count),
+            in_flight: 0,
+            only,
+        }
+    }
+
+    /// The next piece to check, moving the cursor past it; `None` when none is left. Pieces
+    /// outside `only` are skipped without a disk request.
+    pub(crate) fn take_next(&mut self) -> Option<u32> {
+        while self.left > 0 {
+            let piece = self.next;
+            self.next += 1;
+            let wanted = match &self.only {
+                None => true,
+                Some(o) => o.get(piece),
+            };
+            if wanted {
+                self.left -= 1;
+                return Some(piece);
+            }
+        }
+        None
+    }
+
+    /// Whether pieces are left to hand out.
+    pub(crate) fn has_more(&self) -> bool {
+        self.left > 0
+    }
 }
 
 /// What a paused torrent goes back to.

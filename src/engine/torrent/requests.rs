@@ -146,23 +146,44 @@ impl TorrentCore {
             return;
         };
         let n = self.layout.num_pieces();
-        while recheck.in_flight < CHECKS_IN_FLIGHT && recheck.next < n {
+        while recheck.in_flight < CHECKS_IN_FLIGHT {
+            let Some(piece) = recheck.take_next() else {
+                break;
+            };
             out.actions.push_back(Action::Disk(DiskRequest::Check {
                 torrent: self.id,
-                piece: recheck.next,
+                piece,
             }));
-            recheck.next += 1;
             recheck.in_flight += 1;
         }
-        if recheck.in_flight > 0 || recheck.next < n {
+        if recheck.in_flight > 0 || recheck.has_more() {
             self.arm_sample(now);
             return;
         }
         self.phase = self.active_phase();
+        // What the check found (and new file stamps) is worth recording at once.
+        self.want_checkpoint(out);
         out.actions.push_back(Action::Event(Event::Checked {
             torrent: self.id,
             pieces_have: self.picker.have().count(),
             pieces_total: n,
+        }));
+        if matches!(self.phase, Phase::Seeding) {
+            out.actions
+                .push_back(Action::Event(Event::Completed { torrent: self.id }));
+        }
+    }
+
+    /// Reports what a torrent that starts without a check knows (its pieces came from resume
+    /// state): the pieces it has, as a check would, and completion when that is all of them.
+    pub(crate) fn report_start(&mut self, out: &mut Outputs) {
+        if matches!(self.phase, Phase::Checking(_)) || self.picker.have().count() == 0 {
+            return;
+        }
+        out.actions.push_back(Action::Event(Event::Checked {
+            torrent: self.id,
+            pieces_have: self.picker.have().count(),
+            pieces_total: self.layout.num_pieces(),
         }));
         if matches!(self.phase, Phase::Seeding) {
             out.actions
@@ -186,10 +207,14 @@ impl TorrentCore {
                     return;
                 };
                 recheck.in_flight = recheck.in_flight.saturating_sub(1);
+                self.totals.checked += 1;
                 if ok {
                     self.picker.on_piece_verified(piece);
                 }
                 self.start_checks(now, out);
+            }
+            DiskDone::Checkpointed { serial, result, .. } => {
+                self.on_checkpointed(serial, result.map(drop), now, out)
             }
             DiskDone::Read {
                 conn,
@@ -252,6 +277,7 @@ impl TorrentCore {
         out.buffers.live = out.buffers.live.saturating_sub(len);
         if ok {
             self.picker.on_piece_verified(piece);
+            self.note_verified(now);
             self.blame_verified(piece, &buffer, now, out);
             self.announce_have(piece, now, out);
         } else {
@@ -351,6 +377,8 @@ impl TorrentCore {
         self.announcer.completed();
         out.actions
             .push_back(Action::Disk(DiskRequest::Release { torrent: self.id }));
+        // A complete torrent restarts without reading its data only once this is recorded.
+        self.want_checkpoint(out);
         out.actions
             .push_back(Action::Event(Event::Completed { torrent: self.id }));
         let conns: Vec<ConnId> = self.peers.keys().copied().collect();
@@ -393,6 +421,9 @@ impl TorrentCore {
             _ => Resume::Active,
         };
         self.phase = Phase::Paused(resume);
+        if self.checkpoint.is_dirty() {
+            self.want_checkpoint(out);
+        }
     }
 
     /// Resumes a paused torrent where it stopped; known peers are dialled at once (a pause is

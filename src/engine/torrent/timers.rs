@@ -50,11 +50,13 @@ pub(super) enum Timer {
     Pex,
     /// A metadata request that timed out (magnet links).
     Metadata,
+    /// A checkpoint of the resume state, while pieces verified since the last one are unrecorded.
+    Checkpoint,
 }
 
 impl Timer {
     /// How many kinds there are (the size of the table).
-    pub(super) const COUNT: usize = 8;
+    pub(super) const COUNT: usize = 9;
 }
 
 impl TorrentCore {
@@ -88,6 +90,9 @@ impl TorrentCore {
         }
         if self.timers.take_due(Timer::Metadata as usize, now) {
             self.metadata_timeout(now, out);
+        }
+        if self.timers.take_due(Timer::Checkpoint as usize, now) {
+            self.want_checkpoint(out);
         }
         self.maybe_announce(now, out);
     }

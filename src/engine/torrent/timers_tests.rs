@@ -87,6 +87,7 @@ fn a_pause_while_checking_holds_the_recheck_and_resume_continues_it() {
         recheck: true,
         info: None,
         private: false,
+        check: None,
     };
     let mut t = TorrentCore::new(1, params, &EngineConfig::default(), t0);
     let mut out = Outputs::default();
@@ -123,6 +124,7 @@ fn resume_dials_known_peers_at_once() {
         recheck: false,
         info: None,
         private: false,
+        check: None,
     };
     let id = engine.add_torrent(params, t0);
     let dials = |e: &mut Engine| {

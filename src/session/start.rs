@@ -1,0 +1,143 @@
+//! How a torrent starts at [`Session::add`](super::Session::add): from its resume state when
+//! that is valid (no read of unchanged data), hashing only the pieces of files that changed,
+//! or, without usable state, by checking whatever data is already there.
+//!
+//! Runs on the caller's thread, before the files are opened: opening reserves space, which may
+//! change a file's modification time, so the stamps must be read first.
+
+// I/O shell: reads the state file and the files' stamps.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::bitfield::Bitfield;
+use crate::disk::{state_file, FileSpec, ResumeTarget};
+use crate::metainfo::Metainfo;
+use crate::resume::{self, FileSlot};
+
+/// What a torrent starts with.
+pub(super) struct Start {
+    /// Pieces taken as had.
+    pub have: Bitfield,
+    /// Whether to check pieces first.
+    pub recheck: bool,
+    /// Which ones (`None`: all).
+    pub check: Option<Bitfield>,
+    /// What its checkpoints record.
+    pub target: ResumeTarget,
+}
+
+/// Where the resume state comes from.
+pub(super) struct Sources {
+    /// The state file (read here, and replaced by every checkpoint), if state is kept.
+    pub file: Option<PathBuf>,
+    /// Bytes the embedder gave back ([`super::AddOptions::resume`]); they win over the file.
+    pub given: Option<Vec<u8>>,
+    /// Ignore any state and check every piece.
+    pub force_recheck: bool,
+}
+
+/// Decides how the torrent `meta`, stored under `root` as `files`, starts.
+pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sources) -> Start {
+    let layout = meta.layout();
+    let n = layout.num_pieces();
+    // Absolute, so `-o dl` from two working folders are two copies; not canonical (no
+    // symlink resolution), which only costs a recheck when the same folder is named two ways.
+    let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut target = ResumeTarget {
+        file: src.file.clone(),
+        root: abs.as_os_str().as_bytes().to_vec(),
+        ..ResumeTarget::default()
+    };
+    let check_all = |target| Start {
+        have: Bitfield::new(n),
+        recheck: crate::disk::has_existing_data(root, files),
+        check: None,
+        target,
+    };
+    if src.force_recheck {
+        return Start {
+            recheck: true,
+            ..check_all(target)
+        };
+    }
+    let bytes = match src.given {
+        Some(b) => Some(b),
+        None => src.file.as_deref().and_then(|p| {
+            state_file::read(p).unwrap_or_else(|e| {
+                log::warn!(
+                    "{}: cannot read its resume state ({e}); checking its data instead",
+                    meta.name
+                );
+                None
+            })
+        }),
+    };
+    let Some(bytes) = bytes else {
+        return check_all(target);
+    };
+    let slots = slots(files);
+    let planned = resume::decode(&bytes).and_then(|state| {
+        let now = state_file::stamps(root, files);
+        let p = resume::plan(
+            &state,
+            &meta.info_hash.0,
+            &target.root,
+            &layout,
+            &slots,
+            &now,
+        )?;
+        Ok((state, p))
+    });
+    match planned {
+        Ok((state, plan)) => {
+            target.uploaded_before = state.uploaded;
+            target.downloaded_before = state.downloaded;
+            for &i in &plan.changed {
+                log::info!(
+                    "{}: {} changed since the resume state was written; checking its pieces",
+                    meta.name,
+                    files[i].path.display()
+                );
+            }
+            for &i in &plan.grown {
+                log::info!(
+                    "{}: {} was written after the last checkpoint; checking its unrecorded pieces",
+                    meta.name,
+                    files[i].path.display()
+                );
+            }
+            Start {
+                have: plan.have,
+                recheck: plan.check.count() > 0,
+                check: Some(plan.check),
+                target,
+            }
+        }
+        Err(e) => {
+            log::warn!(
+                "{}: ignoring its resume state: {e}; checking its data instead",
+                meta.name
+            );
+            check_all(target)
+        }
+    }
+}
+
+/// Each file's place in the torrent's byte stream.
+fn slots(files: &[FileSpec]) -> Vec<FileSlot> {
+    let mut start = 0u64;
+    files
+        .iter()
+        .map(|f| {
+            let slot = FileSlot {
+                start,
+                length: f.length,
+                padding: f.padding,
+            };
+            start = start.saturating_add(f.length);
+            slot
+        })
+        .collect()
+}
