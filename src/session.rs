@@ -287,6 +287,7 @@ impl Session {
                 path: f.path.clone(),
                 length: f.length,
                 padding: f.padding,
+                executable: f.executable,
             })
             .collect();
         let recheck = has_existing_data(&opts.output, &files);

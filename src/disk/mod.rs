@@ -13,6 +13,7 @@
 mod error;
 mod handles;
 mod job;
+mod links;
 mod pool;
 mod setup;
 mod storage;
@@ -25,5 +26,6 @@ mod storage_tests;
 
 pub use error::StorageError;
 pub use job::{execute, MemoryStore, PieceStore, TorrentDisk};
+pub use links::{create_symlinks, LinkOutcome};
 pub use pool::{DiskJob, DiskPool, Notify};
 pub use storage::{FileSpec, Storage, StorageConfig};
