@@ -45,9 +45,7 @@ pub fn parse(mut args: pico_args::Arguments) -> Result<CreateArgs, String> {
     let err = |name: &'static str| move |e: pico_args::Error| format!("{name}: {e}");
     let parsed = CreateArgs {
         output: args
-            .opt_value_from_os_str(["-o", "--output"], |s| {
-                Ok::<_, String>(PathBuf::from(s))
-            })
+            .opt_value_from_os_str(["-o", "--output"], |s| Ok::<_, String>(PathBuf::from(s)))
             .map_err(err("--output"))?,
         trackers: args
             .values_from_str::<_, String>("--tracker")
@@ -203,7 +201,9 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .create_new(true)
         .open(path)
         .map_err(failed)?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(failed)
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(failed)
 }
 
 /// The progress line on stderr.

@@ -41,7 +41,9 @@ impl Stream<'_> {
                     self.current.as_mut().expect("just set")
                 }
             };
-            let want = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len() - at);
+            let want = usize::try_from(*left)
+                .unwrap_or(usize::MAX)
+                .min(buf.len() - at);
             let path = &self.files[*index].0;
             file.read_exact(&mut buf[at..at + want])
                 .map_err(|e| match e.kind() {
@@ -122,7 +124,9 @@ pub(super) fn hash_pieces(
                 };
                 buf.resize(piece_len(i), 0);
                 stream.fill(&mut buf)?;
-                job_tx.send((i, buf)).expect("workers alive while jobs are sent");
+                job_tx
+                    .send((i, buf))
+                    .expect("workers alive while jobs are sent");
                 in_flight += 1;
                 while let Ok(got) = done_rx.try_recv() {
                     in_flight -= 1;

@@ -216,11 +216,9 @@ impl fmt::Display for CreateError {
                  another folder",
                 p.display()
             ),
-            E::BrokenSymlink(p) => write!(
-                f,
-                "{}: broken symbolic link; fix or remove it",
-                p.display()
-            ),
+            E::BrokenSymlink(p) => {
+                write!(f, "{}: broken symbolic link; fix or remove it", p.display())
+            }
             E::NoData(p) => write!(
                 f,
                 "{}: nothing to share (no files, or only empty ones)",
