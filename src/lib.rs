@@ -56,6 +56,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod create;
 pub mod dht;
 pub mod disk;
 pub mod engine;

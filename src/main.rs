@@ -27,7 +27,7 @@ fn main() {
 fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     let sub = raw.first().and_then(|a| a.to_str()).unwrap_or("");
     let mode = match sub {
-        "download" | "seed" | "info" | "help" => sub.to_string(),
+        "download" | "seed" | "info" | "create" | "help" => sub.to_string(),
         _ => String::new(),
     };
     if !mode.is_empty() {
@@ -42,6 +42,7 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     }
     match mode.as_str() {
         "info" => parse_info(args).map(Command::Info),
+        "create" => cli::create::parse(args).map(Command::Create),
         m => parse_run(args, m == "seed").map(Command::Run),
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::disk::{
-    state_file, DiskPool, FileSpec, ResumeTarget, Storage, StorageConfig, StorageError,
+    file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig, StorageError,
 };
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, TorrentId, TorrentParams,
@@ -373,15 +373,7 @@ impl Session {
         meta: Metainfo,
         opts: AddOptions,
     ) -> Result<TorrentHandle, Error> {
-        let files: Vec<FileSpec> = meta
-            .files
-            .iter()
-            .map(|f| FileSpec {
-                path: f.path.clone(),
-                length: f.length,
-                padding: f.padding,
-            })
-            .collect();
+        let files = file_specs(&meta);
         // Before the files are opened: opening may change their stamps.
         let sources = start::Sources {
             file: (self.state_dir.as_deref()).map(|d| state_file::path(d, &meta.info_hash.0)),

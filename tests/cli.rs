@@ -19,6 +19,7 @@ const MULTI: &str = concat!(
     "/fixtures/mktorrent_multi.torrent"
 );
 const PAYLOAD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/payload");
+const PAYLOAD_MULTI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/payload/multi");
 
 /// Where the binary keeps its default resume state in these tests: not the user's folder.
 fn test_state_home() -> PathBuf {
@@ -75,6 +76,7 @@ fn help_shows_usage_exit_codes_and_examples() {
             "coracle download",
             "coracle seed",
             "coracle info",
+            "coracle create",
             "--peer",
             "--no-dht",
             "--dht-bootstrap HOST:PORT",
@@ -553,4 +555,176 @@ fn storage_pwrite_downloads_exactly() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     payload.assert_on_disk(&dir.join("leech"));
     seeder.shutdown().unwrap();
+}
+
+/// SHA-1 of the raw `info` value of a .torrent, computed apart from coracle's parser.
+fn info_hash_hex(torrent: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let root = coracle::bencode::decode_prefix(torrent).unwrap().0;
+    Sha1::digest(root.get("info").unwrap().raw)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn create_writes_a_torrent_and_prints_its_info_hash() {
+    let dir = scratch("create");
+    let out_file = dir.join("multi.torrent");
+    let out = coracle(&[
+        "create",
+        PAYLOAD_MULTI,
+        "-o",
+        out_file.to_str().unwrap(),
+        "--piece-size",
+        "32K",
+        "--tracker",
+        "http://127.0.0.1:6969/announce,http://127.0.0.1:6970/announce",
+        "--tracker",
+        "udp://127.0.0.1:6971/announce",
+        "--comment",
+        "made in a test",
+        "--no-date",
+        "--threads",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bytes = std::fs::read(&out_file).unwrap();
+    let hash = info_hash_hex(&bytes);
+    // The same folder, options and piece size as mktorrent's fixture: the same info-hash.
+    assert_eq!(hash, "108530383cdb138f41037e043ebffddeca9d39ae");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("info-hash {hash}")), "{stdout}");
+    assert!(stdout.contains("5 files"), "{stdout}");
+    assert!(text(&out.stderr).contains("hashing: 100.0%"));
+    let info = text(&coracle(&["info", out_file.to_str().unwrap()]).stdout);
+    for line in [
+        "comment:      made in a test",
+        "tier 1: http://127.0.0.1:6969/announce http://127.0.0.1:6970/announce",
+        "tier 2: udp://127.0.0.1:6971/announce",
+    ] {
+        assert!(info.contains(line), "no {line:?} in:\n{info}");
+    }
+    assert!(!info.contains("created:"), "--no-date: {info}");
+    // An existing output is never overwritten.
+    let again = coracle(&["create", PAYLOAD_MULTI, "-o", out_file.to_str().unwrap()]);
+    assert_fails(&again, 1, "already exists");
+    assert_eq!(std::fs::read(&out_file).unwrap(), bytes);
+}
+
+#[test]
+fn create_quiet_private_and_source() {
+    let dir = scratch("create-quiet");
+    let out_file = dir.join("a.torrent");
+    let single = format!("{PAYLOAD}/single.bin");
+    let out = coracle(&[
+        "create",
+        &single,
+        "-q",
+        "--private",
+        "--source",
+        "SRC",
+        "--piece-size",
+        "auto",
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    let m = coracle::metainfo::Metainfo::from_bytes(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert!(m.private && !m.multi_file);
+    assert_eq!(m.name, "single.bin");
+    assert_eq!(m.piece_length, 16384);
+    let root = coracle::bencode::decode(m.info_bytes()).unwrap();
+    assert_eq!(root.get("source").unwrap().as_str(), Some("SRC"));
+}
+
+#[test]
+fn create_usage_and_failures() {
+    let dir = scratch("create-bad");
+    let o = dir.join("x.torrent");
+    let o = o.to_str().unwrap();
+    assert_fails(&coracle(&["create"]), 2, "needs the file or folder");
+    assert_fails(
+        &coracle(&["create", PAYLOAD_MULTI, "--piece-size", "big", "-o", o]),
+        2,
+        "not a size like",
+    );
+    assert_fails(
+        &coracle(&["create", PAYLOAD_MULTI, "--bogus", "-o", o]),
+        2,
+        "unknown option '--bogus'",
+    );
+    assert_fails(
+        &coracle(&["create", PAYLOAD_MULTI, "--piece-size", "1000", "-o", o]),
+        1,
+        "not a power of two",
+    );
+    let missing = dir.join("missing");
+    assert_fails(
+        &coracle(&["create", missing.to_str().unwrap(), "-o", o]),
+        1,
+        "missing",
+    );
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    assert_fails(
+        &coracle(&["create", dir.join("empty").to_str().unwrap(), "-o", o]),
+        1,
+        "nothing to share",
+    );
+    assert!(std::fs::metadata(o).is_err(), "no output on failure");
+}
+
+#[test]
+fn info_reports_cleaned_paths_and_symlinks() {
+    use coracle::bencode::Bencode;
+    let file = |len: i64, path: &[&str], extra: Vec<(&str, Bencode)>| {
+        let mut d = vec![
+            ("length", Bencode::Int(len)),
+            (
+                "path",
+                Bencode::List(path.iter().map(Bencode::bytes).collect()),
+            ),
+        ];
+        d.extend(extra);
+        Bencode::dict(d)
+    };
+    let info = Bencode::dict([
+        ("name", Bencode::bytes("t")),
+        ("piece length", Bencode::Int(16384)),
+        ("pieces", Bencode::bytes([0u8; 20])),
+        (
+            "files",
+            Bencode::List(vec![
+                file(1, &["..", "evil"], vec![]),
+                file(1, &["run"], vec![("attr", Bencode::bytes("x"))]),
+                file(
+                    0,
+                    &["link"],
+                    vec![
+                        ("attr", Bencode::bytes("l")),
+                        ("symlink path", Bencode::List(vec![Bencode::bytes("run")])),
+                    ],
+                ),
+            ]),
+        ),
+    ]);
+    let mut bytes = Bencode::dict([("info", info)]).encode();
+    bytes.push(b'\n');
+    let dir = scratch("info-clean");
+    let path = dir.join("odd.torrent");
+    std::fs::write(&path, bytes).unwrap();
+    let out = coracle(&["info", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let info = text(&out.stdout);
+    for line in [
+        "files (2):",
+        "t/run  [executable]",
+        "symlinks (1):",
+        "t/link -> run",
+        "paths cleaned up (1):",
+        "\"t/../evil\" -> t/evil  (`..` dropped)",
+    ] {
+        assert!(info.contains(line), "no {line:?} in:\n{info}");
+    }
 }

@@ -14,6 +14,8 @@ const SANS_IO: &[&str] = &[
     "src/bitfield.rs",
     "src/layout.rs",
     "src/metainfo",
+    "src/create/mod.rs",
+    "src/create/info.rs",
     "src/wire.rs",
     "src/picker.rs",
     "src/rng.rs",

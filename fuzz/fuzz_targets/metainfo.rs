@@ -4,9 +4,10 @@
 // A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::path::Component;
+use std::collections::HashSet;
+use std::path::{Component, Path};
 
-use coracle::metainfo::Metainfo;
+use coracle::metainfo::{Metainfo, MAX_COMPONENT_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,20 +19,41 @@ fuzz_target!(|data: &[u8]| {
     let bare = Metainfo::from_info_bytes(m.info_bytes()).expect("own info bytes must parse");
     assert_eq!(bare.info_hash, m.info_hash);
     assert_eq!(bare.files, m.files);
+    assert_eq!(bare.symlinks, m.symlinks);
     assert_eq!(bare.piece_hashes, m.piece_hashes);
 });
+
+/// A path that cannot leave the download folder: relative, plain names only, none too long.
+fn assert_plain(p: &Path) {
+    // Anything but Normal (RootDir, Prefix, ParentDir, CurDir) could escape the download dir.
+    assert!(p.components().count() > 0, "empty path");
+    for c in p.components() {
+        let Component::Normal(name) = c else {
+            panic!("unsafe {p:?}");
+        };
+        assert!(name.len() <= MAX_COMPONENT_BYTES, "long name in {p:?}");
+    }
+}
 
 fn check(m: &Metainfo) {
     assert!(!m.files.is_empty());
     let mut offset = 0u64;
+    let mut real = HashSet::new();
     for f in &m.files {
-        // Anything but Normal (RootDir, Prefix, ParentDir, CurDir) could escape the download dir.
-        assert!(f.path.components().count() > 0, "empty path");
-        for c in f.path.components() {
-            assert!(matches!(c, Component::Normal(_)), "unsafe {:?}", f.path);
-        }
+        assert_plain(&f.path);
+        assert!(
+            f.padding || real.insert(&f.path),
+            "two files at {:?}",
+            f.path
+        );
         assert_eq!(f.offset, offset, "files not contiguous");
         offset = offset.checked_add(f.length).expect("lengths overflow");
+    }
+    for l in &m.symlinks {
+        assert_plain(&l.path);
+        assert_plain(&l.target);
+        assert!(real.insert(&l.path), "symlink over a file at {:?}", l.path);
+        assert_eq!(l.target.components().next(), l.path.components().next());
     }
     assert_eq!(offset, m.total_length);
     assert!(m.total_length > 0);

@@ -36,9 +36,42 @@ pub fn render(m: &Metainfo) -> String {
     }
     let _ = writeln!(o, "files ({}):", m.files.len());
     for f in &m.files {
-        let pad = if f.padding { "  [padding]" } else { "" };
+        let mut marks = String::new();
+        for (on, mark) in [
+            (f.padding, "  [padding]"),
+            (f.executable, "  [executable]"),
+            (f.hidden, "  [hidden]"),
+        ] {
+            if on {
+                marks.push_str(mark);
+            }
+        }
         let path = printable(&f.path.to_string_lossy());
-        let _ = writeln!(o, "  {:>10}  {path}{pad}", size(f.length));
+        let _ = writeln!(o, "  {:>10}  {path}{marks}", size(f.length));
+    }
+    if !m.symlinks.is_empty() {
+        let _ = writeln!(o, "symlinks ({}):", m.symlinks.len());
+        for l in &m.symlinks {
+            let _ = writeln!(
+                o,
+                "  {} -> {}",
+                printable(&l.path.to_string_lossy()),
+                printable(&l.link_text().to_string_lossy())
+            );
+        }
+    }
+    if !m.path_changes.is_empty() {
+        let _ = writeln!(o, "paths cleaned up ({}):", m.path_changes.len());
+        for c in &m.path_changes {
+            let why: Vec<&str> = c.issues.iter().map(|i| i.describe()).collect();
+            let _ = writeln!(
+                o,
+                "  {:?} -> {}  ({})",
+                printable(&c.original),
+                printable(&c.cleaned.to_string_lossy()),
+                why.join("; ")
+            );
+        }
     }
     if m.trackers.is_empty() {
         let _ = writeln!(o, "trackers:     none (trackerless: use --peer)");

@@ -5,6 +5,7 @@
 // I/O shell: the command line's files, clock, terminal and environment (covers the children).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod create;
 mod info;
 mod json;
 mod magnet;
@@ -43,6 +44,7 @@ Usage:
   coracle download FILE.torrent|MAGNET [-o DIR] [OPTIONS]
   coracle seed FILE.torrent --data DIR [OPTIONS]
   coracle info FILE.torrent|MAGNET [--timeout SECS] [--save-torrent FILE] [--peer HOST:PORT]
+  coracle create PATH [-o FILE.torrent] [CREATE OPTIONS]
 
 MAGNET is a magnet link ('magnet:?xt=urn:btih:...', quoted for the shell): its metadata is
 fetched from peers (its x.pe addresses, its tr trackers, --peer), then it downloads like a
@@ -55,8 +57,11 @@ Commands:
   seed       Check the data in DIR (the folder `download -o DIR` wrote into) and serve it
              until Ctrl-C. If pieces are missing it says so and downloads them too.
   info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent,
-             or of a magnet link's metadata (fetched within --timeout, default 60 s).
+             or of a magnet link's metadata (fetched within --timeout, default 60 s),
+             and any file path it had to clean up (`..`, `/` in names, over-long names, ...).
              With resume state, unchanged data is not read again.
+  create     Make a .torrent of the file or folder PATH: every regular file, hidden ones
+             included, sorted by path, symlinks followed (as mktorrent does).
 
 Options:
   -o, --output DIR     download: folder the torrent's file or folder goes in (default: .)
@@ -91,6 +96,21 @@ Options:
                        record verified pieces in the resume state at most SECS after
                        they verify (default 30; also at completion and exit)
   -q, --quiet          print nothing but errors
+
+Create options:
+  -o, --output FILE    the .torrent to write, which must not exist (default: NAME.torrent)
+      --tracker URL    a tracker, in a tier of its own (repeatable; URL,URL makes one tier)
+      --web-seed URL   a web seed (BEP 19; repeatable)
+      --piece-size SIZE|auto
+                       bytes per piece, a power of two from 16K to 128M (suffix K or M);
+                       auto (default) aims at a hash list about twice the square root of
+                       the total size, 16K to 16M, as libtorrent does
+      --private        set the private flag: peers come only from the trackers
+      --comment TEXT   a comment
+      --source TEXT    a source tag in the info dictionary (changes the info-hash)
+      --no-date        leave out the creation date (same input, same .torrent)
+      --no-hidden      leave out files and folders whose names start with '.'
+      --threads N      hashing threads (default: one per CPU, at most 8)
       --json           print a JSON object per line about once a second, and a final one
                        (state: checking, downloading, seeding; final: completed, stopped,
                        interrupted or failed with \"error\")
@@ -100,7 +120,8 @@ Options:
 
 Private torrents (BEP 27) never use the DHT or local discovery.
 
-Progress goes to stdout: a live bar on a terminal, a plain line every 5 seconds otherwise.
+Progress goes to stdout: a live bar on a terminal, a plain line every 5 seconds otherwise
+(create: to stderr, and the summary with the info-hash to stdout).
 Errors go to stderr as `coracle: <message>`.
 
 Ctrl-C or SIGTERM stops cleanly: trackers are told, files are flushed. Press it twice
@@ -108,7 +129,7 @@ to quit at once.
 
 Exit status:
   0  download complete (every piece verified and on disk), or seeding of complete
-     data stopped by Ctrl-C/SIGTERM
+     data stopped by Ctrl-C/SIGTERM, or the .torrent written (create)
   1  failure, or Ctrl-C/SIGTERM before the data was complete (\"interrupted\")
   2  usage error
 
@@ -120,6 +141,7 @@ Examples:
   coracle download debian.iso.torrent --json | tail -n 1
   coracle info debian.iso.torrent
   coracle 'magnet:?xt=urn:btih:...&dn=debian.iso' -o ~/Downloads --save-torrent debian.torrent
+  coracle create ~/share/photos -o photos.torrent --tracker udp://tracker.example:6969
 "
 );
 
@@ -134,6 +156,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Download or seed a torrent.
     Run(RunArgs),
+    /// Make a .torrent.
+    Create(create::CreateArgs),
 }
 
 /// How a running torrent reports on stdout.
@@ -242,6 +266,7 @@ pub fn execute(cmd: Command) -> i32 {
             Ok(EXIT_OK)
         }
         Command::Info(args) => magnet::info(&args),
+        Command::Create(args) => create::run(&args).map(|()| EXIT_OK),
         Command::Run(args) => {
             init_logging(args.verbose, args.mode == Mode::Quiet);
             run(&args)

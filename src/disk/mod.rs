@@ -13,6 +13,7 @@
 mod error;
 mod handles;
 mod job;
+mod links;
 mod open;
 mod pool;
 mod setup;
@@ -27,7 +28,8 @@ mod storage_tests;
 
 pub use error::StorageError;
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
+pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;
-pub use open::{open_torrent, Opened};
+pub use open::{file_specs, open_torrent, Opened};
 pub use pool::{DiskJob, DiskPool, Notify};
 pub use storage::{FileSpec, Storage, StorageConfig};

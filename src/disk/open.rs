@@ -24,18 +24,23 @@ pub fn open_torrent(
     output: &Path,
     cfg: &StorageConfig,
 ) -> Result<Opened, StorageError> {
-    let files: Vec<FileSpec> = meta
-        .files
+    let files = file_specs(meta);
+    let recheck = has_existing_data(output, &files);
+    let storage = Storage::open(output, &files, cfg)?;
+    Ok(Opened { storage, recheck })
+}
+
+/// The torrent's files as the disk layer sees them.
+pub fn file_specs(meta: &Metainfo) -> Vec<FileSpec> {
+    meta.files
         .iter()
         .map(|f| FileSpec {
             path: f.path.clone(),
             length: f.length,
             padding: f.padding,
+            executable: f.executable,
         })
-        .collect();
-    let recheck = has_existing_data(output, &files);
-    let storage = Storage::open(output, &files, cfg)?;
-    Ok(Opened { storage, recheck })
+        .collect()
 }
 
 /// Whether an earlier run left data that a recheck must look at.

@@ -8,7 +8,7 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 
@@ -25,6 +25,8 @@ pub(crate) struct Planned {
     pub(crate) length: u64,
     /// A BEP 47 padding file: never on disk, reads as zeros.
     pub(crate) padding: bool,
+    /// Created with the execute bits (BEP 47 `attr` `x`).
+    pub(crate) executable: bool,
 }
 
 /// Checks every path and places the files one after another. Returns them and the total length.
@@ -39,6 +41,7 @@ pub(crate) fn plan(root: &Path, specs: &[FileSpec]) -> Result<(Vec<Planned>, u64
             start,
             length: spec.length,
             padding: spec.padding,
+            executable: spec.executable,
         });
         start = start
             .checked_add(spec.length)
@@ -206,12 +209,14 @@ pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, Sto
         if f.padding {
             continue;
         }
-        // No truncate: an existing file is resumed, never cleared.
+        // No truncate: an existing file is resumed, never cleared. The mode (less the umask)
+        // applies only when the file is created.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(if f.executable { 0o777 } else { 0o666 })
             .open(&f.path)
             .map_err(|e| io_err(&f.path, "create", e))?;
         if f.length == 0 {

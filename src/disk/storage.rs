@@ -30,6 +30,9 @@ pub struct FileSpec {
     pub length: u64,
     /// A BEP 47 padding file: never created on disk, reads as zeros.
     pub padding: bool,
+    /// BEP 47 `attr` `x`: a file this storage creates gets the execute bits (within the umask).
+    /// An existing file's mode is left alone.
+    pub executable: bool,
 }
 
 /// Tuning of a [`Storage`].

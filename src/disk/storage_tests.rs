@@ -29,6 +29,7 @@ pub(crate) fn spec(path: &str, length: u64) -> FileSpec {
         path: PathBuf::from(path),
         length,
         padding: false,
+        executable: false,
     }
 }
 
@@ -409,4 +410,22 @@ fn no_space_on_small_tmpfs() {
         other => panic!("expected NoSpace, got {other:?}"),
     }
     assert_eq!(listing, 0, "no file created when space is short");
+}
+
+#[test]
+fn executable_files_are_created_with_the_execute_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new("exec");
+    let files = [
+        FileSpec {
+            executable: true,
+            ..spec("t/run.sh", 10)
+        },
+        spec("t/data", 10),
+    ];
+    Storage::open(&dir.0, &files, &StorageConfig::default()).unwrap();
+    let mode = |p: &str| fs::metadata(dir.0.join(p)).unwrap().permissions().mode();
+    // The umask may take group and other bits, never the owner's.
+    assert_eq!(mode("t/run.sh") & 0o100, 0o100);
+    assert_eq!(mode("t/data") & 0o111, 0);
 }

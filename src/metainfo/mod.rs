@@ -1,18 +1,25 @@
 //! Metainfo: parsing a .torrent file (BEP 3, with BEP 12 tracker tiers, BEP 27 private torrents
-//! and BEP 47 padding files) into a validated [`Metainfo`].
+//! and BEP 47 file attributes) into a validated [`Metainfo`].
 //!
 //! This module owns the meaning of a .torrent: the info-hash, the piece hashes, the file list with
 //! each file's byte offset in the torrent's stream, and the tracker tiers. It is pure data: it
 //! takes bytes and returns values, and does no I/O (the caller reads the file, at most
 //! [`MAX_TORRENT_FILE`] bytes), no networking and no logging. It must never panic on any input, and
 //! everything it returns is already checked: every [`FileInfo::path`] is relative and made only of
-//! ordinary components (see [`path`]), no two files clash, and the piece count matches the length.
+//! ordinary components, no two files clash, and the piece count matches the length.
+//!
+//! It reads what libtorrent and Transmission read: bytes after the top-level dictionary are
+//! ignored, and odd paths are cleaned up rather than refused (see [`path`] for the rules and
+//! [`Metainfo::path_changes`] for what was changed). BEP 47 symlinks take no bytes of the stream
+//! and are listed apart in [`Metainfo::symlinks`].
 //!
 //! The info-hash is the SHA-1 of the `info` dictionary exactly as the file spells it, never of a
 //! re-encoding, so torrents with unsorted keys keep the hash every other client computes.
 //! Hybrid v1+v2 torrents are read through their v1 fields; v2-only torrents are refused.
 
+mod files;
 pub mod path;
+mod unique;
 mod write;
 
 use crate::bencode::{self, BencodeError, Value};
@@ -21,7 +28,7 @@ use sha1::{Digest, Sha1};
 use std::fmt;
 use std::path::PathBuf;
 
-pub use path::{sanitize_component, PathIssue};
+pub use path::{clean_component, PathIssue, MAX_COMPONENT_BYTES};
 pub use write::torrent_file;
 
 /// Largest piece length accepted: 128 MiB. Real torrents use 16 KiB to 16 MiB.
@@ -86,16 +93,22 @@ impl fmt::Debug for InfoHash {
 pub struct Metainfo {
     /// SHA-1 of the raw `info` bytes exactly as they appear in the file.
     pub info_hash: InfoHash,
-    /// The torrent's name (`name.utf-8` when valid, else `name`), a single safe path component:
-    /// the file name of a single-file torrent, the top folder of a multi-file one.
+    /// The torrent's name (`name.utf-8` when valid, else `name`), cleaned into a single ordinary
+    /// path component: the file name of a single-file torrent, the top folder of a multi-file one.
     pub name: String,
     /// Bytes per piece (the last piece may be shorter), between 1 and [`MAX_PIECE_LENGTH`].
     pub piece_length: u32,
     /// SHA-1 of each piece, in order; exactly as many as the length needs.
     pub piece_hashes: std::sync::Arc<[[u8; 20]]>,
-    /// Files in torrent order, padding files included. A single-file torrent has one entry whose
-    /// path is the name.
+    /// Files in torrent order, padding files included, symlinks not (see [`Metainfo::symlinks`]).
+    /// A single-file torrent has one entry whose path is the name.
     pub files: Vec<FileInfo>,
+    /// BEP 47 symlinks in torrent order. They carry no data; their targets are inside the
+    /// torrent's folder by construction.
+    pub symlinks: Vec<Symlink>,
+    /// Every name or path that the clean-up changed (the name first, then files in torrent order;
+    /// padding files are not reported). Empty for a well-formed torrent.
+    pub path_changes: Vec<PathChange>,
     /// Total bytes in the torrent's stream, padding files included; never zero.
     pub total_length: u64,
     /// Tracker tiers (BEP 12): `announce-list` when it names any tracker, else `[[announce]]`,
@@ -125,8 +138,61 @@ pub struct FileInfo {
     pub length: u64,
     /// Byte offset of the file's first byte in the torrent's stream.
     pub offset: u64,
-    /// A BEP 47 padding file (`attr` contains `p`): zeros that are never written to disk.
+    /// A padding file: zeros that are never written to disk. BEP 47 marks them with `attr`
+    /// `p`; BitComet's older `_____padding_file_…` names count too.
     pub padding: bool,
+    /// BEP 47 `attr` `x`: the file is created executable.
+    pub executable: bool,
+    /// BEP 47 `attr` `h`: the creator's file was hidden. Only reported.
+    pub hidden: bool,
+}
+
+/// A BEP 47 symlink of a torrent (`attr` contains `l`, with a `symlink path`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symlink {
+    /// Where the link goes, relative to the download folder (`name/a/link`), like
+    /// [`FileInfo::path`].
+    pub path: PathBuf,
+    /// What it points at, relative to the download folder (`name/b/file`): always inside the
+    /// torrent's folder, since `..` and absolute components were cleaned away.
+    pub target: PathBuf,
+}
+
+impl Symlink {
+    /// The text to store in the link: the target relative to the link's folder (`../b/file`), so
+    /// the link keeps working when the download folder moves.
+    pub fn link_text(&self) -> PathBuf {
+        let from: Vec<_> = self
+            .path
+            .parent()
+            .map(|p| p.components().collect())
+            .unwrap_or_default();
+        let to: Vec<_> = self.target.components().collect();
+        let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+        let mut text = PathBuf::new();
+        for _ in common..from.len() {
+            text.push("..");
+        }
+        for c in &to[common..] {
+            text.push(c);
+        }
+        if text.as_os_str().is_empty() {
+            text.push(".");
+        }
+        text
+    }
+}
+
+/// A name or path that the clean-up changed, for reports (`coracle info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathChange {
+    /// The path as the torrent spells it, components joined with `/` (invalid UTF-8 replaced).
+    /// For a file of a multi-file torrent it starts with the cleaned name.
+    pub original: String,
+    /// The path used instead, relative to the download folder.
+    pub cleaned: PathBuf,
+    /// What was changed, each reason once.
+    pub issues: Vec<PathIssue>,
 }
 
 /// Why a .torrent was refused. Each message says what is wrong with the file.
@@ -139,8 +205,6 @@ pub enum MetainfoError {
     MissingField(&'static str),
     /// A field has the wrong bencode type.
     WrongType(&'static str),
-    /// A text field that must be UTF-8 is not (and has no valid `.utf-8` variant).
-    NotUtf8(&'static str),
     /// `pieces` is not a whole number of 20-byte hashes.
     PiecesNotMultipleOf20 {
         /// Length of `pieces` in bytes.
@@ -168,17 +232,6 @@ pub enum MetainfoError {
     TooLarge,
     /// The torrent's total length is zero: there is nothing to download.
     NoData,
-    /// Two files have the same path.
-    DuplicatePath(PathBuf),
-    /// A path is used both as a file and as a folder holding another file.
-    FileIsAlsoFolder(PathBuf),
-    /// A name or path could escape the download folder.
-    UnsafePath {
-        /// The path as given, components joined with `/`.
-        path: String,
-        /// What is wrong with it.
-        reason: PathIssue,
-    },
     /// A multi-file torrent whose `files` list is empty.
     EmptyFileList,
     /// The info dictionary has both `length` and `files`.
@@ -194,7 +247,6 @@ impl fmt::Display for MetainfoError {
             E::Bencode(e) => write!(f, "not a valid .torrent file ({e})"),
             E::MissingField(k) => write!(f, "damaged torrent: no `{k}` field"),
             E::WrongType(k) => write!(f, "damaged torrent: `{k}` has the wrong type"),
-            E::NotUtf8(k) => write!(f, "torrent's `{k}` is not UTF-8 (and no valid `{k}.utf-8`)"),
             E::PiecesNotMultipleOf20 { len } => {
                 write!(
                     f,
@@ -225,16 +277,12 @@ impl fmt::Display for MetainfoError {
                 ".torrent file is over {MAX_TORRENT_FILE} bytes; not loading it"
             ),
             E::NoData => write!(f, "torrent has no data (total length 0)"),
-            E::DuplicatePath(p) => write!(f, "torrent lists `{}` twice", p.display()),
-            E::FileIsAlsoFolder(p) => {
-                write!(f, "torrent uses `{}` as both file and folder", p.display())
-            }
-            E::UnsafePath { path, reason } => {
-                write!(f, "refusing unsafe path {path:?} in torrent: {reason}")
-            }
             E::EmptyFileList => write!(f, "torrent's file list is empty"),
             E::BothLengthAndFiles => write!(f, "damaged torrent: has both `length` and `files`"),
-            E::V2Only => write!(f, "BitTorrent v2-only torrents are not supported"),
+            E::V2Only => write!(
+                f,
+                "v2-only torrents are not supported yet (this one has no v1 piece hashes)"
+            ),
         }
     }
 }
@@ -257,12 +305,13 @@ impl From<BencodeError> for MetainfoError {
 type Result<T> = std::result::Result<T, MetainfoError>;
 
 impl Metainfo {
-    /// Parses and validates a whole .torrent file.
+    /// Parses and validates a whole .torrent file. Bytes after the top-level dictionary (a
+    /// trailing newline, say) are ignored, as libtorrent, Transmission and aria2 ignore them.
     pub fn from_bytes(data: &[u8]) -> Result<Metainfo> {
         if data.len() > MAX_TORRENT_FILE {
             return Err(MetainfoError::TooLarge);
         }
-        let root = bencode::decode(data)?;
+        let (root, _used) = bencode::decode_prefix(data)?;
         if root.as_dict().is_none() {
             return Err(MetainfoError::WrongType("torrent"));
         }
@@ -316,11 +365,11 @@ fn parse_info(info: &Value<'_>) -> Result<Metainfo> {
     if info.get("pieces").is_none() && info.get("meta version").and_then(Value::as_int) == Some(2) {
         return Err(MetainfoError::V2Only);
     }
-    let name = parse_name(info)?;
+    let name = files::parse_name(info)?;
     let piece_length = parse_piece_length(info)?;
     let piece_hashes = parse_pieces(info)?;
-    let (files, multi_file) = parse_files(info, &name)?;
-    let total_length = files.last().map_or(0, |f| f.offset + f.length);
+    let parsed = files::parse_files(info, &name)?;
+    let total_length = parsed.files.last().map_or(0, |f| f.offset + f.length);
     if total_length == 0 {
         return Err(MetainfoError::NoData);
     }
@@ -331,44 +380,26 @@ fn parse_info(info: &Value<'_>) -> Result<Metainfo> {
             got: piece_hashes.len(),
         });
     }
-    check_conflicts(&files)?;
     // Cannot fail: the piece count equals the hash count, bounded by MAX_TORRENT_FILE / 20.
     let layout = Layout::new(piece_length, total_length).ok_or(MetainfoError::LengthOverflow)?;
     Ok(Metainfo {
         info_hash: InfoHash(Sha1::digest(info.raw).into()),
-        name,
+        name: name.text,
         piece_length,
         piece_hashes: piece_hashes.into(),
-        files,
+        files: parsed.files,
+        symlinks: parsed.symlinks,
+        path_changes: parsed.changes,
         total_length,
         trackers: Vec::new(),
         private: info.get("private").and_then(Value::as_int) == Some(1),
         comment: None,
         created_by: None,
         creation_date: None,
-        multi_file,
+        multi_file: parsed.multi_file,
         layout,
         info_bytes: info.raw.into(),
     })
-}
-
-/// The torrent's name: `name.utf-8` when it is valid UTF-8, else `name`; one safe component.
-fn parse_name(info: &Value<'_>) -> Result<String> {
-    let name = match info.get("name.utf-8").and_then(Value::as_str) {
-        Some(s) => s,
-        None => {
-            let raw = info
-                .get("name")
-                .ok_or(MetainfoError::MissingField("name"))?;
-            let bytes = raw.as_bytes().ok_or(MetainfoError::WrongType("name"))?;
-            std::str::from_utf8(bytes).map_err(|_| MetainfoError::NotUtf8("name"))?
-        }
-    };
-    sanitize_component(name).map_err(|reason| MetainfoError::UnsafePath {
-        path: name.to_owned(),
-        reason,
-    })?;
-    Ok(name.to_owned())
 }
 
 fn parse_piece_length(info: &Value<'_>) -> Result<u32> {
@@ -400,125 +431,6 @@ fn parse_pieces(info: &Value<'_>) -> Result<Vec<[u8; 20]>> {
             h
         })
         .collect())
-}
-
-/// The file list with offsets, and whether the torrent is multi-file.
-fn parse_files(info: &Value<'_>, name: &str) -> Result<(Vec<FileInfo>, bool)> {
-    match (info.get("length"), info.get("files")) {
-        (Some(_), Some(_)) => Err(MetainfoError::BothLengthAndFiles),
-        (None, None) => Err(MetainfoError::MissingField("length or files")),
-        (Some(len), None) => {
-            let length = file_length(len, 0)?;
-            let file = FileInfo {
-                path: PathBuf::from(name),
-                length,
-                offset: 0,
-                padding: false,
-            };
-            Ok((vec![file], false))
-        }
-        (None, Some(list)) => {
-            let entries = list.as_list().ok_or(MetainfoError::WrongType("files"))?;
-            if entries.is_empty() {
-                return Err(MetainfoError::EmptyFileList);
-            }
-            let mut files = Vec::with_capacity(entries.len());
-            let mut offset = 0u64;
-            for (index, entry) in entries.iter().enumerate() {
-                let file = parse_file_entry(entry, index, name, offset)?;
-                offset = offset
-                    .checked_add(file.length)
-                    .ok_or(MetainfoError::LengthOverflow)?;
-                files.push(file);
-            }
-            Ok((files, true))
-        }
-    }
-}
-
-fn file_length(value: &Value<'_>, file: usize) -> Result<u64> {
-    let n = value.as_int().ok_or(MetainfoError::WrongType("length"))?;
-    u64::try_from(n).map_err(|_| MetainfoError::NegativeLength { file, length: n })
-}
-
-/// One entry of `files`: `length`, `path` (or `path.utf-8`) and optional BEP 47 `attr`.
-fn parse_file_entry(entry: &Value<'_>, index: usize, name: &str, offset: u64) -> Result<FileInfo> {
-    if entry.as_dict().is_none() {
-        return Err(MetainfoError::WrongType("files"));
-    }
-    let length = entry
-        .get("length")
-        .ok_or(MetainfoError::MissingField("length"))?;
-    let length = file_length(length, index)?;
-    let components = path_components(entry)?;
-    let mut path = PathBuf::from(name);
-    if components.is_empty() {
-        return Err(unsafe_path(name, &components, PathIssue::NoComponents));
-    }
-    for c in &components {
-        let c = sanitize_component(c).map_err(|r| unsafe_path(name, &components, r))?;
-        path.push(c);
-    }
-    let padding = entry
-        .get("attr")
-        .and_then(Value::as_bytes)
-        .is_some_and(|a| a.contains(&b'p'));
-    Ok(FileInfo {
-        path,
-        length,
-        offset,
-        padding,
-    })
-}
-
-fn unsafe_path(name: &str, components: &[&str], reason: PathIssue) -> MetainfoError {
-    let mut path = name.to_owned();
-    for c in components {
-        path.push('/');
-        path.push_str(c);
-    }
-    MetainfoError::UnsafePath { path, reason }
-}
-
-/// A file's path components: `path.utf-8` when it is a list of valid UTF-8 strings, else `path`.
-fn path_components<'a>(entry: &Value<'a>) -> Result<Vec<&'a str>> {
-    let utf8 = entry.get("path.utf-8").and_then(|p| {
-        p.as_list()?
-            .iter()
-            .map(Value::as_str)
-            .collect::<Option<Vec<_>>>()
-    });
-    if let Some(components) = utf8 {
-        return Ok(components);
-    }
-    let raw = entry
-        .get("path")
-        .ok_or(MetainfoError::MissingField("path"))?;
-    let list = raw.as_list().ok_or(MetainfoError::WrongType("path"))?;
-    list.iter()
-        .map(|c| {
-            let bytes = c.as_bytes().ok_or(MetainfoError::WrongType("path"))?;
-            std::str::from_utf8(bytes).map_err(|_| MetainfoError::NotUtf8("path"))
-        })
-        .collect()
-}
-
-/// Refuses two real files with one path, or a file whose path is another file's folder. Padding
-/// files are never written, so their (often repeated) paths do not count.
-fn check_conflicts(files: &[FileInfo]) -> Result<()> {
-    let mut paths: Vec<&std::path::Path> = files
-        .iter()
-        .filter(|f| !f.padding)
-        .map(|f| f.path.as_path())
-        .collect();
-    paths.sort_unstable();
-    match path::find_conflict(&paths) {
-        None => Ok(()),
-        Some(path::Conflict::Duplicate(p)) => Err(MetainfoError::DuplicatePath(p.to_path_buf())),
-        Some(path::Conflict::FileIsFolder(p)) => {
-            Err(MetainfoError::FileIsAlsoFolder(p.to_path_buf()))
-        }
-    }
 }
 
 /// Tracker tiers from `announce-list` (BEP 12), else from `announce`. Tracker fields are outside

@@ -1,50 +1,78 @@
-//! Path sanitisation for names and file paths taken from a .torrent.
+//! Path clean-up for names and file paths taken from a .torrent.
 //!
 //! A torrent comes from an untrusted source, and every path in it ends up joined onto the user's
-//! download folder. This module decides which path components are safe: each one must be a single,
-//! ordinary file or folder name, so the joined path can never leave (or replace) the download root.
-//! Pure string checks; no I/O, no normalisation that could turn a rejected name into an accepted
-//! one. The rules follow POSIX semantics plus the Windows separators and drive prefixes, because a
-//! torrent made on one system is downloaded on another.
+//! download folder. Rather than refuse a torrent over a path that can be made safe (libtorrent,
+//! Transmission and aria2 all download such torrents), each component is cleaned into a single
+//! ordinary name, and every change is recorded so the user can be told:
+//!
+//! - empty, `.` and `..` components are dropped (as libtorrent does for symlink targets), and a
+//!   path with nothing left is named `_` (libtorrent's placeholder);
+//! - leading `/` and `\` are removed, so an absolute path becomes a relative one (libtorrent);
+//! - `/` and `\` inside a component and control characters (NUL included) become `_`
+//!   (Transmission);
+//! - a leading Windows drive prefix `C:` becomes `C_` (Transmission's portable names);
+//! - invalid UTF-8 is decoded lossily (U+FFFD);
+//! - a component over [`MAX_COMPONENT_BYTES`] is shortened, keeping its extension (libtorrent),
+//!   so a 300-byte name downloads instead of failing with "File name too long".
+//!
+//! Pure string work: no I/O. Collisions between cleaned paths are resolved in `unique`.
 
 use std::fmt;
-use std::path::Path;
 
-/// Why a path from a torrent was refused. Every case is a different way a hostile or broken
-/// torrent could point outside the download folder.
+/// Longest path component written, in bytes: the limit of Linux, macOS and Windows file systems.
+pub const MAX_COMPONENT_BYTES: usize = 255;
+
+/// Longest extension (dot included) kept when a name is shortened or renamed; a longer "extension"
+/// is more likely part of the name (`A.Very.Long.Title`).
+const MAX_EXTENSION_BYTES: usize = 16;
+
+/// What was wrong with a path from a torrent, and so what the clean-up changed. Every case is a
+/// way a hostile or broken torrent could point outside the download folder or fail to download.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PathIssue {
-    /// A file's `path` list has no components at all.
+    /// The path had no usable component left; it was named `_`.
     NoComponents,
-    /// An empty component (as in `a//b`).
+    /// An empty component (as in `a//b`) was dropped.
     Empty,
-    /// A `.` component.
+    /// A `.` component was dropped.
     CurrentDir,
-    /// A `..` component, which would climb out of the download folder.
+    /// A `..` component, which would climb out of the download folder, was dropped.
     ParentDir,
-    /// A component starting with `/` or `\`, an absolute path.
+    /// A component started with `/` or `\` (an absolute path); the separators were removed.
     Absolute,
-    /// A `/` or `\` inside a component, hiding several components in one.
+    /// A `/` or `\` inside a component, hiding several components in one, became `_`.
     Separator,
-    /// A NUL byte, which truncates the path at the operating-system boundary.
-    Nul,
-    /// A Windows drive prefix such as `C:`.
+    /// A control character (NUL, newline, escape, …) became `_`.
+    Control,
+    /// A Windows drive prefix such as `C:` became `C_`.
     DrivePrefix,
+    /// The name was not valid UTF-8 and was decoded lossily.
+    NotUtf8,
+    /// A component over [`MAX_COMPONENT_BYTES`] bytes was shortened, keeping its extension.
+    TooLong,
+    /// Another file already had this path: renamed `name.1.ext` (libtorrent's scheme).
+    Duplicate,
+    /// The path is also a folder of another file: renamed `name.1.ext`.
+    FileIsFolder,
 }
 
 impl PathIssue {
-    /// A short English explanation, used in error messages.
+    /// A short English explanation, used in reports and error messages.
     pub fn describe(self) -> &'static str {
         match self {
-            PathIssue::NoComponents => "the path is empty",
-            PathIssue::Empty => "it has an empty component",
-            PathIssue::CurrentDir => "it has a `.` component",
-            PathIssue::ParentDir => "it has a `..` component",
-            PathIssue::Absolute => "it is an absolute path",
-            PathIssue::Separator => "a component contains `/` or `\\`",
-            PathIssue::Nul => "it contains a NUL byte",
-            PathIssue::DrivePrefix => "it starts with a drive letter such as `C:`",
+            PathIssue::NoComponents => "no usable name (named `_`)",
+            PathIssue::Empty => "empty component dropped",
+            PathIssue::CurrentDir => "`.` dropped",
+            PathIssue::ParentDir => "`..` dropped",
+            PathIssue::Absolute => "absolute path made relative",
+            PathIssue::Separator => "`/` or `\\` inside a name replaced",
+            PathIssue::Control => "control character replaced",
+            PathIssue::DrivePrefix => "drive prefix such as `C:` replaced",
+            PathIssue::NotUtf8 => "not UTF-8, decoded lossily",
+            PathIssue::TooLong => "name over 255 bytes shortened",
+            PathIssue::Duplicate => "same path as another file, renamed",
+            PathIssue::FileIsFolder => "path is also a folder, renamed",
         }
     }
 }
@@ -55,126 +83,102 @@ impl fmt::Display for PathIssue {
     }
 }
 
-/// Checks one component of a torrent path (or the torrent's `name`) and returns it unchanged when
-/// it is a single ordinary name that is safe to join onto the download folder.
+/// Notes `issue` once.
+pub(crate) fn note(issues: &mut Vec<PathIssue>, issue: PathIssue) {
+    if !issues.contains(&issue) {
+        issues.push(issue);
+    }
+}
+
+/// Cleans one component of a torrent path (or the torrent's `name`) into a single ordinary file
+/// name, noting each change in `issues`. `None` means the component is dropped (empty, `.`, `..`).
 ///
-/// Refused: the empty string, `.`, `..`, anything starting with `/` or `\`, anything containing
-/// `/`, `\` or NUL, and a Windows drive prefix (`C:`, `c:foo`). Other characters, including `:`
-/// elsewhere, spaces and non-ASCII text, are accepted.
-pub fn sanitize_component(component: &str) -> Result<&str, PathIssue> {
-    let bytes = component.as_bytes();
-    match component {
-        "" => return Err(PathIssue::Empty),
-        "." => return Err(PathIssue::CurrentDir),
-        ".." => return Err(PathIssue::ParentDir),
+/// The result is never empty, `.` or `..`, contains no `/`, `\` or control character, does not
+/// start with a drive prefix and is at most [`MAX_COMPONENT_BYTES`] bytes long.
+pub fn clean_component(raw: &[u8], issues: &mut Vec<PathIssue>) -> Option<String> {
+    let text = match std::str::from_utf8(raw) {
+        Ok(s) => s.to_owned(),
+        Err(_) => {
+            note(issues, PathIssue::NotUtf8);
+            String::from_utf8_lossy(raw).into_owned()
+        }
+    };
+    let is_sep = |c: char| c == '/' || c == '\\';
+    let rest = text.trim_start_matches(is_sep);
+    if rest.len() != text.len() {
+        note(issues, PathIssue::Absolute);
+    }
+    match rest {
+        "" if text.is_empty() => {
+            note(issues, PathIssue::Empty);
+            return None;
+        }
+        "" => return None,
+        "." => {
+            note(issues, PathIssue::CurrentDir);
+            return None;
+        }
+        ".." => {
+            note(issues, PathIssue::ParentDir);
+            return None;
+        }
         _ => {}
     }
-    if bytes[0] == b'/' || bytes[0] == b'\\' {
-        return Err(PathIssue::Absolute);
-    }
-    if bytes.contains(&0) {
-        return Err(PathIssue::Nul);
-    }
-    if bytes.iter().any(|&b| b == b'/' || b == b'\\') {
-        return Err(PathIssue::Separator);
-    }
-    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
-        return Err(PathIssue::DrivePrefix);
-    }
-    Ok(component)
-}
-
-/// Finds the first problem among a sorted list of file paths: a path listed twice, or a path that
-/// is used both as a file and as a folder of another file (`a` and `a/b`).
-///
-/// `sorted` must be sorted with [`Path`]'s ordering (component by component); then any path that
-/// is a folder of another is immediately followed by one of its descendants, so comparing
-/// neighbours is enough and the check is `O(n)` after the sort.
-pub(crate) fn find_conflict<'p>(sorted: &[&'p Path]) -> Option<Conflict<'p>> {
-    sorted.windows(2).find_map(|pair| {
-        let (a, b) = (pair[0], pair[1]);
-        if a == b {
-            Some(Conflict::Duplicate(a))
-        } else if b.starts_with(a) {
-            Some(Conflict::FileIsFolder(a))
+    let mut out = String::with_capacity(rest.len());
+    for c in rest.chars() {
+        if is_sep(c) {
+            note(issues, PathIssue::Separator);
+            out.push('_');
+        } else if c.is_control() {
+            note(issues, PathIssue::Control);
+            out.push('_');
         } else {
-            None
+            out.push(c);
         }
-    })
+    }
+    let b = out.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        note(issues, PathIssue::DrivePrefix);
+        out.replace_range(1..2, "_");
+    }
+    if out.len() > MAX_COMPONENT_BYTES {
+        note(issues, PathIssue::TooLong);
+        out = fit(&out, "", MAX_COMPONENT_BYTES);
+    }
+    Some(out)
 }
 
-/// A clash between two file paths, found by [`find_conflict`].
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Conflict<'p> {
-    /// The same path appears twice.
-    Duplicate(&'p Path),
-    /// This path is a file and also a folder of another file.
-    FileIsFolder(&'p Path),
+/// Splits `name` into stem and extension (dot included): the extension is the text from the last
+/// dot when that dot is not the first character and the extension is short.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 && name.len() - dot <= MAX_EXTENSION_BYTES => name.split_at(dot),
+        _ => (name, ""),
+    }
+}
+
+/// `name` with `insert` placed before its extension, the stem cut (at a character boundary) so
+/// the whole fits in `limit` bytes. The extension is kept whenever it fits.
+fn fit(name: &str, insert: &str, limit: usize) -> String {
+    let (stem, ext) = split_extension(name);
+    let room = limit.saturating_sub(insert.len() + ext.len());
+    let mut cut = room.min(stem.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = String::with_capacity(limit);
+    out.push_str(&stem[..cut]);
+    out.push_str(insert);
+    out.push_str(ext);
+    out
+}
+
+/// The `n`th alternative for a clashing file name, libtorrent's way: `movie.mkv` → `movie.1.mkv`,
+/// `README` → `README.1`, still within [`MAX_COMPONENT_BYTES`].
+pub(crate) fn numbered(name: &str, n: u64) -> String {
+    fit(name, &format!(".{n}"), MAX_COMPONENT_BYTES)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accepts_ordinary_names() {
-        for ok in [
-            "a",
-            "a.txt",
-            "...",
-            ".hidden",
-            "ab:c",
-            "Movie: Part 2",
-            "C",
-            "ümlaut ü",
-            "a b",
-            ".pad",
-        ] {
-            assert_eq!(sanitize_component(ok), Ok(ok));
-        }
-    }
-
-    #[test]
-    fn each_refusal_has_its_own_reason() {
-        let cases = [
-            ("", PathIssue::Empty),
-            (".", PathIssue::CurrentDir),
-            ("..", PathIssue::ParentDir),
-            ("/etc", PathIssue::Absolute),
-            ("\\windows", PathIssue::Absolute),
-            ("/", PathIssue::Absolute),
-            ("a/b", PathIssue::Separator),
-            ("a\\b", PathIssue::Separator),
-            ("../x", PathIssue::Separator),
-            ("a\0b", PathIssue::Nul),
-            ("C:", PathIssue::DrivePrefix),
-            ("c:evil", PathIssue::DrivePrefix),
-        ];
-        for (input, reason) in cases {
-            assert_eq!(sanitize_component(input), Err(reason), "{input:?}");
-        }
-    }
-
-    #[test]
-    fn conflicts_between_neighbours() {
-        let mut paths = [
-            Path::new("n/b"),
-            Path::new("n/a/x"),
-            Path::new("n/a.txt"),
-            Path::new("n/a"),
-        ];
-        paths.sort();
-        assert_eq!(
-            find_conflict(&paths),
-            Some(Conflict::FileIsFolder(Path::new("n/a")))
-        );
-        let mut dup = [Path::new("n/b"), Path::new("n/a"), Path::new("n/b")];
-        dup.sort();
-        assert_eq!(
-            find_conflict(&dup),
-            Some(Conflict::Duplicate(Path::new("n/b")))
-        );
-        let fine = [Path::new("n/a"), Path::new("n/ab"), Path::new("n/b/c")];
-        assert_eq!(find_conflict(&fine), None);
-    }
-}
+#[path = "path_tests.rs"]
+mod tests;

@@ -374,10 +374,10 @@ fn utf8_variants_are_preferred() {
     let info = with(single_info(1), "name.utf-8", Some(b("naïve.bin")));
     assert_eq!(parse(info).unwrap().name, "naïve.bin");
     let bad = with(single_info(1), "name", Some(Bencode::bytes([0xff, 0xfe])));
-    assert_eq!(
-        parse(bad.clone()).unwrap_err(),
-        MetainfoError::NotUtf8("name")
-    );
+    // Without a valid `name.utf-8`, a non-UTF-8 name is decoded lossily (was: refused).
+    let m = parse(bad.clone()).unwrap();
+    assert_eq!(m.name, "\u{fffd}\u{fffd}");
+    assert_eq!(m.path_changes[0].issues, [PathIssue::NotUtf8]);
     let rescued = with(bad, "name.utf-8", Some(b("ok")));
     assert_eq!(parse(rescued).unwrap().name, "ok");
     let entry = Bencode::dict([
@@ -391,10 +391,18 @@ fn utf8_variants_are_preferred() {
         ("length", Bencode::Int(1)),
         ("path", Bencode::List(vec![Bencode::bytes([0xff])])),
     ]);
-    assert_eq!(
-        parse(multi_info(vec![entry], 1)).unwrap_err(),
-        MetainfoError::NotUtf8("path")
-    );
+    let m = parse(multi_info(vec![entry], 1)).unwrap();
+    assert_eq!(m.files[0].path, Path::new("top/\u{fffd}"));
+    assert_eq!(m.path_changes[0].issues, [PathIssue::NotUtf8]);
+    // A `path.utf-8` that is not all UTF-8 strings is ignored in favour of `path`.
+    let entry = Bencode::dict([
+        ("length", Bencode::Int(1)),
+        ("path", path(&["plain"])),
+        ("path.utf-8", Bencode::List(vec![Bencode::bytes([0xff])])),
+    ]);
+    let m = parse(multi_info(vec![entry], 1)).unwrap();
+    assert_eq!(m.files[0].path, Path::new("top/plain"));
+    assert!(m.path_changes.is_empty());
 }
 
 #[test]
@@ -664,20 +672,6 @@ fn malformed_paths_and_versions() {
             E::NoData,
         ),
         (
-            torrent(multi_info(
-                vec![file(1, &["a", "b"]), file(1, &["c"]), file(1, &["a", "b"])],
-                3,
-            )),
-            E::DuplicatePath(PathBuf::from("top/a/b")),
-        ),
-        (
-            torrent(multi_info(
-                vec![file(1, &["a", "b", "c"]), file(1, &["a", "b"])],
-                2,
-            )),
-            E::FileIsAlsoFolder(PathBuf::from("top/a/b")),
-        ),
-        (
             torrent(vec![
                 ("name", b("v2")),
                 ("piece length", Bencode::Int(16384)),
@@ -715,7 +709,7 @@ fn oversized_input_is_refused_before_decoding() {
 }
 
 #[test]
-fn padding_files_may_share_a_path_but_real_files_may_not() {
+fn padding_files_may_share_a_path_but_real_files_are_renamed() {
     let pad = |len: i64| {
         Bencode::dict([
             ("attr", b("p")),
@@ -734,6 +728,7 @@ fn padding_files_may_share_a_path_but_real_files_may_not() {
     let padding: Vec<bool> = m.files.iter().map(|f| f.padding).collect();
     assert_eq!(padding, [false, true, false, true, false]);
     assert_eq!(m.files[3].offset, 16);
+    assert!(m.path_changes.is_empty());
     // `attr` letters other than `p` do not make a padding file.
     let x = Bencode::dict([
         ("attr", b("x")),
@@ -741,64 +736,102 @@ fn padding_files_may_share_a_path_but_real_files_may_not() {
         ("path", path(&["a"])),
     ]);
     assert!(!parse(multi_info(vec![x], 1)).unwrap().files[0].padding);
+    // Two real files with one path: the later one is renamed libtorrent's way (was: refused).
+    let m = parse(multi_info(
+        vec![file(1, &["a", "b"]), file(1, &["c"]), file(1, &["a", "b"])],
+        3,
+    ))
+    .unwrap();
+    assert_eq!(m.files[2].path, Path::new("top/a/b.1"));
+    assert_eq!(
+        m.path_changes,
+        [PathChange {
+            original: "top/a/b".into(),
+            cleaned: "top/a/b.1".into(),
+            issues: vec![PathIssue::Duplicate],
+        }]
+    );
+    // A file where another file's folder must go: the file is renamed (was: refused).
+    let m = parse(multi_info(
+        vec![file(1, &["a", "b", "c"]), file(1, &["a", "b"])],
+        2,
+    ))
+    .unwrap();
+    assert_eq!(m.files[1].path, Path::new("top/a/b.1"));
+    assert_eq!(m.path_changes[0].issues, [PathIssue::FileIsFolder]);
+    assert_paths_normal(&m);
 }
 
+/// Each former refusal now cleans to a path inside the torrent's folder, and the change is
+/// reported with its own reason.
 #[test]
-fn each_traversal_attempt_has_its_own_reason() {
-    let cases: [(&[&str], &str, PathIssue); 11] = [
+fn each_traversal_attempt_is_cleaned_with_its_own_reason() {
+    let cases: [(&[&str], &str, &[PathIssue]); 11] = [
         (
             &["..", "etc", "passwd"],
-            "top/../etc/passwd",
-            PathIssue::ParentDir,
+            "top/etc/passwd",
+            &[PathIssue::ParentDir],
         ),
-        (&["a", ".."], "top/a/..", PathIssue::ParentDir),
-        (&["/etc", "passwd"], "top//etc/passwd", PathIssue::Absolute),
-        (&["\\Windows"], "top/\\Windows", PathIssue::Absolute),
-        (&["."], "top/.", PathIssue::CurrentDir),
-        (&["a", ""], "top/a/", PathIssue::Empty),
-        (&[], "top", PathIssue::NoComponents),
-        (&["a\0b"], "top/a\0b", PathIssue::Nul),
-        (&["a/b"], "top/a/b", PathIssue::Separator),
-        (&["a\\..\\b"], "top/a\\..\\b", PathIssue::Separator),
-        (&["C:", "x"], "top/C:/x", PathIssue::DrivePrefix),
+        (&["a", ".."], "top/a", &[PathIssue::ParentDir]),
+        (
+            &["/etc", "passwd"],
+            "top/etc/passwd",
+            &[PathIssue::Absolute],
+        ),
+        (&["\\Windows"], "top/Windows", &[PathIssue::Absolute]),
+        (
+            &["."],
+            "top/_",
+            &[PathIssue::CurrentDir, PathIssue::NoComponents],
+        ),
+        (&["a", ""], "top/a", &[PathIssue::Empty]),
+        (&[], "top/_", &[PathIssue::NoComponents]),
+        (&["a\0b"], "top/a_b", &[PathIssue::Control]),
+        (&["a/b"], "top/a_b", &[PathIssue::Separator]),
+        (&["a\\..\\b"], "top/a_.._b", &[PathIssue::Separator]),
+        (&["C:", "x"], "top/C_/x", &[PathIssue::DrivePrefix]),
     ];
-    for (parts, shown, reason) in cases {
-        let err = parse(multi_info(vec![file(1, parts)], 1)).unwrap_err();
-        let expected = MetainfoError::UnsafePath {
-            path: shown.to_owned(),
-            reason,
-        };
-        assert_eq!(err, expected, "{parts:?}");
+    for (parts, cleaned, issues) in cases {
+        let m = parse(multi_info(vec![file(1, parts)], 1)).unwrap();
+        assert_eq!(m.files[0].path, Path::new(cleaned), "{parts:?}");
+        let mut original = "top".to_owned();
+        for p in parts {
+            original.push('/');
+            original.push_str(p);
+        }
+        assert_eq!(
+            m.path_changes,
+            [PathChange {
+                original,
+                cleaned: cleaned.into(),
+                issues: issues.to_vec()
+            }],
+            "{parts:?}"
+        );
+        assert_paths_normal(&m);
     }
-    for (name, reason) in [
-        ("..", PathIssue::ParentDir),
-        (".", PathIssue::CurrentDir),
-        ("", PathIssue::Empty),
-        ("/abs", PathIssue::Absolute),
-        ("a/b", PathIssue::Separator),
-        ("C:\\x", PathIssue::Separator),
-        ("D:x", PathIssue::DrivePrefix),
+    for (name, cleaned, issue) in [
+        ("..", "_", PathIssue::ParentDir),
+        (".", "_", PathIssue::CurrentDir),
+        ("", "_", PathIssue::Empty),
+        ("/abs", "abs", PathIssue::Absolute),
+        ("a/b", "a_b", PathIssue::Separator),
+        ("C:\\x", "C__x", PathIssue::Separator),
+        ("D:x", "D_x", PathIssue::DrivePrefix),
     ] {
         for info in [single_info(1), multi_info(vec![file(1, &["a"])], 1)] {
-            let err = parse(with(info, "name", Some(b(name)))).unwrap_err();
-            assert_eq!(
-                err,
-                MetainfoError::UnsafePath {
-                    path: name.to_owned(),
-                    reason
-                }
-            );
+            let m = parse(with(info, "name", Some(b(name)))).unwrap();
+            assert_eq!(m.name, cleaned, "{name:?}");
+            assert_eq!(m.path_changes[0].original, name);
+            assert_eq!(m.path_changes[0].cleaned, Path::new(cleaned));
+            assert!(m.path_changes[0].issues.contains(&issue), "{name:?}");
+            assert_paths_normal(&m);
         }
     }
-    // `name.utf-8` is checked just like `name`.
-    let err = parse(with(single_info(1), "name.utf-8", Some(b("..")))).unwrap_err();
-    assert_eq!(
-        err,
-        MetainfoError::UnsafePath {
-            path: "..".to_owned(),
-            reason: PathIssue::ParentDir
-        }
-    );
+    // `name.utf-8` is cleaned just like `name`.
+    let m = parse(with(single_info(1), "name.utf-8", Some(b("..")))).unwrap();
+    assert_eq!(m.name, "_");
+    assert_eq!(m.files[0].path, Path::new("_"));
 }
 
 /// Every truncation and many single-byte corruptions of real torrents: never a panic, and
@@ -840,13 +873,9 @@ fn check_offsets(m: &Metainfo) {
 
 #[test]
 fn error_messages_are_readable() {
-    let e = MetainfoError::UnsafePath {
-        path: "top/..".into(),
-        reason: PathIssue::ParentDir,
-    };
     assert_eq!(
-        e.to_string(),
-        "refusing unsafe path \"top/..\" in torrent: it has a `..` component"
+        MetainfoError::V2Only.to_string(),
+        "v2-only torrents are not supported yet (this one has no v1 piece hashes)"
     );
     assert_eq!(
         MetainfoError::PieceCountMismatch {
@@ -861,3 +890,6 @@ fn error_messages_are_readable() {
         "torrent has no data (total length 0)"
     );
 }
+
+#[path = "clean_tests.rs"]
+mod clean_tests;
