@@ -1,6 +1,7 @@
 //! What a running download prints: a live one-line bar on a terminal, a plain line every few
 //! seconds otherwise, JSON lines with `--json`, nothing with `--quiet`. All of it goes to stdout
 //! and write errors are ignored, so `coracle ... | head` does not turn a closed pipe into a panic.
+//! Runs on the binary's main thread.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -87,8 +88,17 @@ fn term_width() -> usize {
         .unwrap_or(80)
 }
 
+/// What a magnet shows until its metadata arrives: there is no size to show a share of.
+fn fetching_line(s: &TorrentStats) -> Option<String> {
+    (s.state == TorrentState::FetchingMetadata)
+        .then(|| format!("fetching metadata ({})", peers(s.peers)))
+}
+
 /// The bar line for a terminal `width` columns wide; the bar shrinks (or goes) to fit.
 fn bar_line(s: &TorrentStats, width: usize) -> String {
+    if let Some(line) = fetching_line(s) {
+        return line;
+    }
     let pct = percent(s);
     let head = format!("{pct:5.1}% ");
     let tail = format!(
@@ -186,6 +196,10 @@ impl Reporter {
             (Mode::Human, true) => {
                 self.drawn = true;
                 write!(out, "\r{}\x1b[K", bar_line(s, term_width()))
+            }
+            (Mode::Human, false) if fetching_line(s).is_some() => {
+                let line = fetching_line(s).unwrap_or_default();
+                writeln!(out, "{}: {line}", self.name)
             }
             (Mode::Human, false) => writeln!(
                 out,
