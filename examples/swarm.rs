@@ -6,7 +6,7 @@
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
 //!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
 //!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
-//!     [--settle 0]
+//!     [--settle 0] [--magnet]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -76,12 +76,15 @@ struct Args {
     leech_with: Option<foreign::Client>,
     /// Seconds to wait, once the seeders are ready, before the download starts.
     settle: u64,
+    /// coracle leechers start from a magnet link (info-hash and tracker) instead of the file.
+    magnet: bool,
 }
 
 const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
              [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
+             [--magnet]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
@@ -89,6 +92,9 @@ leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor
 --leech-with has another client (python3-libtorrent, aria2, transmission-cli,
 qbittorrent-nox, or rqbit from `cargo install rqbit`) download the same swarm instead of
 coracle, with one leecher, measured from outside its process.
+
+--magnet starts each coracle leecher from a magnet link (the info-hash and the tracker) and
+reports the time to metadata beside the time to completion.
 
 --settle waits SECS once the seeders are ready, so that every download starts with the
 machine's free memory in the same state (it matters on VMs that hand freed memory back).";
@@ -106,6 +112,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         settle: 0,
         pwrite: false,
         leech_with: None,
+        magnet: false,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -147,6 +154,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             }
             "--leech-with" => a.leech_with = Some(foreign::Client::parse(&value()?)?),
             "--keep" => a.keep = true,
+            "--magnet" => a.magnet = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -520,6 +528,7 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
             .arg(i.to_string())
             .arg(args.timeout.to_string())
             .arg(if args.pwrite { "pwrite" } else { "mmap" })
+            .args(args.magnet.then_some("magnet"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -603,6 +612,12 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
                 r.shutdown
             ),
         );
+        if r.metadata > 0.0 {
+            line(
+                &format!("metadata{tag}"),
+                format!("{:.3} s from start (magnet link with the tracker)", r.metadata),
+            );
+        }
         line(
             &format!("leecher CPU{tag}"),
             format!(

@@ -29,6 +29,8 @@ pub struct LeechReport {
     pub peers: usize,
     /// Minor faults, major faults, voluntary and involuntary context switches.
     pub counts: [i64; 4],
+    /// With `--magnet`: session start to the metadata verified (0 otherwise).
+    pub metadata: f64,
 }
 
 impl LeechReport {
@@ -36,7 +38,7 @@ impl LeechReport {
         format!(
             "SWARM-LEECH wall={:.4} shutdown={:.4} user={:.4} sys={:.4} cpu_at_done={:.4} \
              rss_anon_peak_kib={} vm_hwm_kib={} bytes={} hash_failures={} peers={} \
-             minflt={} majflt={} nvcsw={} nivcsw={}",
+             minflt={} majflt={} nvcsw={} nivcsw={} metadata={:.4}",
             self.wall,
             self.shutdown,
             self.user,
@@ -50,7 +52,8 @@ impl LeechReport {
             self.counts[0],
             self.counts[1],
             self.counts[2],
-            self.counts[3]
+            self.counts[3],
+            self.metadata
         )
     }
 
@@ -74,6 +77,7 @@ impl LeechReport {
                 "majflt" => r.counts[1] = v.parse().ok()?,
                 "nvcsw" => r.counts[2] = v.parse().ok()?,
                 "nivcsw" => r.counts[3] = v.parse().ok()?,
+                "metadata" => r.metadata = v.parse().ok()?,
                 _ => {}
             }
         }
@@ -81,7 +85,9 @@ impl LeechReport {
     }
 }
 
-/// `--leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT_SECS [mmap|pwrite]]]`
+/// `--leech-child TORRENT OUT_DIR TRACKER_URL [INDEX [TIMEOUT_SECS [mmap|pwrite [magnet]]]]`
+/// (`magnet`: start from a magnet link with the torrent's info-hash and the tracker, and time
+/// the metadata fetch)
 pub fn run(args: &[String]) -> Result<(), String> {
     let [torrent, out, tracker, rest @ ..] = args else {
         return Err(
@@ -108,16 +114,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
     cfg.storage.force_pwrite = rest.get(2).is_some_and(|s| s == "pwrite");
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let events = session.events();
+    let bytes = std::fs::read(torrent).map_err(|e| format!("reading {torrent}: {e}"))?;
+    let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let magnet = rest.get(3).is_some_and(|s| s == "magnet");
+    let source = if magnet {
+        TorrentSource::Magnet(format!(
+            "magnet:?xt=urn:btih:{}&tr={tracker}",
+            meta.info_hash.to_hex()
+        ))
+    } else {
+        TorrentSource::File(PathBuf::from(torrent))
+    };
     let handle = session
         .add(
-            TorrentSource::File(PathBuf::from(torrent)),
+            source,
             AddOptions {
                 output: PathBuf::from(out),
                 ..Default::default()
             },
         )
         .map_err(|e| format!("adding the torrent: {e}"))?;
-    let meta = handle.metainfo().ok_or("a .torrent has its metainfo")?;
+    let mut metadata = 0.0;
     if !meta.trackers.iter().flatten().any(|t| t == tracker) {
         eprintln!("warning: the torrent does not name tracker {tracker}");
     }
@@ -135,6 +152,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         match events.recv_timeout(Duration::from_millis(200)) {
             Ok(Event::Completed { .. }) => break,
+            Ok(Event::MetadataReceived { .. }) => metadata = start.elapsed().as_secs_f64(),
             Ok(Event::Failed { error, .. }) => return Err(format!("download failed: {error}")),
             Ok(Event::Progress { stats, .. }) => {
                 if show_progress && last_print.elapsed() >= Duration::from_millis(500) {
@@ -202,6 +220,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         hash_failures,
         peers,
         counts: measure::self_counts(),
+        metadata,
     };
     println!("{}", report.line());
     Ok(())

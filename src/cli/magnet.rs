@@ -27,11 +27,18 @@ pub(super) fn start(
     let m = Magnet::parse(uri).map_err(|e| format!("invalid magnet link: {e}"))?;
     let name = m.name.clone().unwrap_or_else(|| m.info_hash.to_hex());
     let rep = Reporter::new(args.mode, &name, 0);
-    let intro = format!(
+    let mut intro = format!(
         "downloading {} (magnet link: fetching metadata from peers) in {}",
         printable(&name),
         printable(&args.dir.display().to_string())
     );
+    if m.select_only.is_some() {
+        // BEP 53 `so=`: honoured once file selection exists; until then, say so plainly.
+        intro.push_str(
+            "\nnote: the link selects files (so=...), but coracle cannot download only some \
+             files yet: every file will be downloaded",
+        );
+    }
     Ok((TorrentSource::Magnet(uri.to_string()), rep, intro))
 }
 
