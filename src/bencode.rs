@@ -1,10 +1,12 @@
 //! Bencode (BEP 3): a zero-copy, depth-limited decoder and a canonical encoder.
 //!
-//! Pure data, used by metainfo, tracker responses and extension messages. Every decoded value keeps
-//! the exact input bytes it came from (`raw`), so the info-hash is SHA-1 of the `info` dictionary as
-//! the file spelled it, even when the file's keys are unsorted. Decoding never panics, never recurses
-//! deeper than [`MAX_DEPTH`] (a remote peer can send `llll…`), and refuses integers that do not fit
-//! `i64` instead of wrapping.
+//! Pure data, used by metainfo, tracker responses and extension messages, so it runs on its
+//! caller's thread: the caller of `Session::add` (metainfo), a tracker announce thread (responses),
+//! the reactor thread (extension and KRPC messages, a magnet's metadata), a disk pool worker
+//! (resume state). Every decoded value keeps the exact input bytes it came from (`raw`), so the
+//! info-hash is SHA-1 of the `info` dictionary as the file spelled it, even when the file's keys
+//! are unsorted. Decoding never panics, never recurses deeper than [`MAX_DEPTH`] (a remote peer can
+//! send `llll…`), and refuses integers that do not fit `i64` instead of wrapping.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,5 +1,6 @@
 //! A fixed-length set of piece indices, stored as the wire's big-endian bit order (BEP 3).
-//! Pure data.
+//! Pure data, used on its holder's thread: the reactor thread inside the engine, the caller's
+//! thread when a torrent is added or its resume state planned.
 
 /// Which pieces someone has. Bit 0 is the high bit of byte 0, as on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -1,5 +1,6 @@
-//! Piece and block arithmetic of one torrent: where each piece and 16 KiB block sits in the torrent's
-//! byte stream. Pure data; used by every layer, touches no I/O.
+//! Piece and block arithmetic of one torrent: where each piece and 16 KiB block sits in the
+//! torrent's byte stream. Pure data; used by every layer on whichever thread it runs (the reactor,
+//! the disk pool's workers, the caller of `Session::add`), touches no I/O.
 
 /// The size of a request: 16 KiB, what every mainstream client asks for and accepts.
 pub const BLOCK_SIZE: u32 = 16 * 1024;

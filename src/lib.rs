@@ -3,7 +3,7 @@
 //! # Threads and data flow
 //!
 //! ```text
-//!  Session::add ──► reactor thread (mio): listener, every peer socket, one Waker
+//!  Session::add ──► reactor thread (mio): listener, peer sockets, DHT/LSD UDP sockets, one Waker
 //!   (caller's         │  Engine (sans-IO): handshakes → one TorrentCore per torrent
 //!    thread opens     │    peers · picker · piece buffers · choker · tracker schedule
 //!    the files)       ├──► disk pool (N threads): SHA-1, write into mmap'd files ──► results + wake

@@ -1,5 +1,5 @@
 //! The `coracle` command-line client: argument parsing and dispatch. Everything else lives in
-//! [`cli`], which is itself a thin layer over the `coracle` library.
+//! [`cli`], which is itself a thin layer over the `coracle` library. Runs on the main thread.
 
 // I/O shell: the binary (arguments, DNS for --peer, and all of `cli`).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]

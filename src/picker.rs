@@ -1,7 +1,8 @@
 //! Block selection: which 16 KiB blocks to request next, from which peer, and the bookkeeping of
 //! every block between "requested" and "piece verified".
 //!
-//! Sans-IO: pure bookkeeping over piece and block indices. It owns no socket, file, thread, clock
+//! Sans-IO, one per torrent, owned by its torrent core on the reactor thread: pure bookkeeping
+//! over piece and block indices. It owns no socket, file, thread, clock
 //! or data buffer; the caller stores received bytes, runs the hashes, and reports outcomes back.
 //! It must not know about peers beyond the bitfields and the `peer_in_flight` predicate handed
 //! to it, and must not panic on any index a peer can make up (every public entry range-checks).

@@ -1,6 +1,7 @@
 //! A tiny deterministic random number generator (SplitMix64) for tie-breaks, shuffles and
 //! rotation: reproducible per seed, so simulations replay exactly. Not for anything secret.
-//! Pure data.
+//! Pure data, owned by whatever it seeds: each torrent core and the DHT node (reactor thread),
+//! simulations and tests.
 
 /// SplitMix64: one `u64` of state, good statistical quality for its size.
 #[derive(Clone, Debug)]

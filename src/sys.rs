@@ -3,6 +3,9 @@
 //! options std has no call for (`SO_REUSEADDR` before `bind`, `IP_MULTICAST_IF`), and, for the
 //! binary's progress bar, the terminal's width.
 //!
+//! Called on the caller's thread (`SessionConfig::default` draws entropy; `Session::new` binds the
+//! LSD sockets) and on the binary's main thread (the terminal's width).
+//!
 //! An I/O shell, and with `disk/` the only place for `unsafe`. The sans-IO layers never call it:
 //! they are handed their seeds (see [`crate::engine::EngineConfig::seed`]).
 

@@ -3,8 +3,8 @@
 //! `extended` frames.
 //!
 //! Sans-IO: this module turns bytes into [`Message`]s and back, nothing else. It owns no socket,
-//! file, thread or clock, and keeps no per-connection state; the reactor owns the buffers and
-//! calls [`decode_frame`] on whatever it has read so far.
+//! file, thread or clock, and keeps no per-connection state; the reactor owns the read buffer, and
+//! the engine (on the reactor thread) calls [`decode_frame`] on whatever has been read so far.
 //!
 //! It must not: allocate on decode (messages borrow the caller's buffer), buffer or wait for a
 //! frame whose length prefix is already known to be too large or impossible for its id, panic on

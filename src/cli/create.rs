@@ -1,5 +1,6 @@
 //! `coracle create`: makes a .torrent of a file or folder with [`coracle::create`]. Progress goes
 //! to stderr (a line redrawn on a terminal, one every 5 seconds otherwise), the summary to stdout.
+//! Runs on the binary's main thread (the library hashes on its own worker threads).
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};

@@ -1,4 +1,4 @@
-//! `coracle info`: what a .torrent holds, for people.
+//! `coracle info`: what a .torrent holds, for people. Runs on the binary's main thread.
 
 use std::fmt::Write;
 

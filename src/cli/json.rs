@@ -1,4 +1,5 @@
 //! Hand-written JSON lines for `--json` (one object per line), so the binary needs no serializer.
+//! Pure formatting, called on the binary's main thread.
 
 use std::fmt::Write;
 

@@ -1,6 +1,9 @@
 //! The commands behind the `coracle` binary. Each one is a thin layer over the library: it builds
 //! a [`SessionConfig`], adds one torrent, and turns the session's events into output and an exit
 //! code. Nothing here knows the protocol.
+//!
+//! Runs on the binary's main thread, plus one `coracle-signals` thread that only forwards SIGINT
+//! and SIGTERM to the main loop (see `install_signals`).
 
 // I/O shell: the command line's files, clock, terminal and environment (covers the children).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]

@@ -1,5 +1,6 @@
 //! The pure half of torrent creation: the file order, the automatic piece size, and the .torrent
-//! bytes built from a file list and its piece hashes. No I/O; [`super::TorrentBuilder::build`]
+//! bytes built from a file list and its piece hashes, on the thread that calls
+//! [`super::TorrentBuilder::build`] (or [`encode`]). No I/O; [`super::TorrentBuilder::build`]
 //! walks the folder and hashes, and an embedder with its own I/O can call [`encode`] directly.
 //!
 //! The info dictionary is what mktorrent, transmission-create and libtorrent's v1 creator write

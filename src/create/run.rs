@@ -1,4 +1,5 @@
-//! [`TorrentBuilder::build`]: list, check, hash, encode, parse back.
+//! [`TorrentBuilder::build`]: list, check, hash, encode, parse back. Runs on the caller's thread,
+//! which also reads the files; only the hashing fans out to `coracle-hash-N` threads (see `hash`).
 
 // I/O shell for torrent creation: reads the clock for the creation date and drives the walk
 // and the hashing threads.

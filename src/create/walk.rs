@@ -1,4 +1,5 @@
 //! Listing what goes into a torrent: the file or folder, walked depth first, following symlinks.
+//! Runs on the thread that calls [`super::TorrentBuilder::build`].
 
 // I/O shell for torrent creation: looks at the file system (the listing half of `build`).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]

@@ -1,10 +1,10 @@
 //! The querying side of the node: sending queries, matching answers, running lookups,
 //! bootstrapping and refreshing buckets.
 //!
-//! Part of [`Dht`]; like it, sans-IO. Every answer is checked before it is believed: it must match
-//! a query we sent (transaction id and address), come from the id we asked (when we knew it),
-//! not claim our own id, and pass BEP 42 when enforced. A node failing these checks is struck from
-//! the table at once and its answer counts as a failure for the lookup.
+//! Part of [`Dht`]; like it, sans-IO, on the reactor thread. Every answer is checked before it is
+//! believed: it must match a query we sent (transaction id and address), come from the id we asked
+//! (when we knew it), not claim our own id, and pass BEP 42 when enforced. A node failing these
+//! checks is struck from the table at once and its answer counts as a failure for the lookup.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,9 +1,9 @@
 //! What keeps our answers from being abused: write tokens (BEP 5) and per-IP rate limits.
 //!
-//! Pure data, owned by the [`Dht`](super::Dht). A token is SHA-1 of the querier's IP and a
-//! secret, truncated to [`TOKEN_LEN`] bytes; the secret rotates every [`ROTATE_EVERY`] and the
-//! previous one is still accepted, so a token is good for 5 to 10 minutes and only from the IP it
-//! was given to (BEP 5's scheme; libtorrent and Transmission do the same). Secrets come from the
+//! Pure data, owned by the [`Dht`](super::Dht) (reactor thread). A token is SHA-1 of the querier's
+//! IP and a secret, truncated to [`TOKEN_LEN`] bytes; the secret rotates every [`ROTATE_EVERY`] and
+//! the previous one is still accepted, so a token is good for 5 to 10 minutes and only from the IP
+//! it was given to (BEP 5's scheme; libtorrent and Transmission do the same). Secrets come from the
 //! seeded generator: they only need to be unguessable to other hosts, which never see the seed.
 //!
 //! The rate limiter is a token bucket per source IP plus one shared bucket, so a flood from one

@@ -1,10 +1,11 @@
 //! 160-bit DHT node ids: XOR distance, shared-prefix length (which bucket a node falls in), and
 //! BEP 42 ids tied to an external IP address.
 //!
-//! Pure data. BEP 42 binds the first 21 bits of a node id to a CRC32-C of the node's masked IP, so
-//! one address can only choose from a small set of ids and cannot park itself next to any info-hash
-//! it likes. Local, private and loopback addresses are exempt (as libtorrent does): nodes behind the
-//! same NAT cannot know an external address to derive their id from.
+//! Pure data, used by the [`Dht`](super::Dht) on the reactor thread. BEP 42 binds the first 21 bits
+//! of a node id to a CRC32-C of the node's masked IP, so one address can only choose from a small
+//! set of ids and cannot park itself next to any info-hash it likes. Local, private and loopback
+//! addresses are exempt (as libtorrent does): nodes behind the same NAT cannot know an external
+//! address to derive their id from.
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -1,9 +1,10 @@
 //! KRPC (BEP 5) messages: queries, responses and errors, decoded from and encoded to bencode, with
 //! the BEP 32 (`nodes6`, `want`), BEP 42 (`ip`) and BEP 43 (`ro`) extensions.
 //!
-//! Pure data. Decoding reads bytes from anyone on the Internet, so it never panics, refuses
-//! packets larger than [`MAX_PACKET`], and parses at most [`MAX_NODES`] nodes per family and
-//! [`MAX_VALUES`] peers per message, ignoring the rest. Encoding lives in `krpc_encode.rs`.
+//! Pure data, used by the [`Dht`](super::Dht) on the reactor thread. Decoding reads bytes from
+//! anyone on the Internet, so it never panics, refuses packets larger than [`MAX_PACKET`], and
+//! parses at most [`MAX_NODES`] nodes per family and [`MAX_VALUES`] peers per message, ignoring the
+//! rest. Encoding lives in `krpc_encode.rs`.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

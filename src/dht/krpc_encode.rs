@@ -1,5 +1,6 @@
 //! KRPC encoding: canonical bencode (keys sorted) written straight into a buffer. Every message
 //! has a fixed shape, so no tree or map is built; the key order below is the sorted order.
+//! Pure, used by the [`Dht`](super::Dht) on the reactor thread.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -1,7 +1,8 @@
 //! One iterative lookup (BEP 5 `find_node` / `get_peers`), and the announce that may follow it.
 //!
-//! Pure data, owned by the [`Dht`](super::Dht): it chooses whom to ask next and decides when the
-//! search is over; the node sends the queries and feeds back replies, stalls and failures.
+//! Pure data, owned by the [`Dht`](super::Dht) (reactor thread): it chooses whom to ask next and
+//! decides when the search is over; the node sends the queries and feeds back replies, stalls and
+//! failures.
 //!
 //! Candidates are kept sorted by distance to the target, at most [`MAX_CANDIDATES`] per address
 //! family. Up to [`ALPHA`] queries are in flight, always to the closest candidates not yet asked

@@ -1,10 +1,10 @@
 //! The mainline DHT (BEP 5, with BEP 32 IPv6, BEP 42 id/IP binding and BEP 43 read-only nodes)
 //! as a sans-IO node: datagrams and time in, datagrams, events and deadlines out.
 //!
-//! Meant to be owned by the reactor thread next to the engine, one per session, on one UDP socket
-//! (or two, for IPv6). [`Dht`] never opens a socket, never reads the clock (every input takes
-//! `now`), never spawns a thread and draws all randomness from the seed it was given, so a
-//! simulation replays exactly. Its driver:
+//! Owned by the engine's discovery (`engine::discovery`), so it runs on the reactor thread, one per
+//! session, on one UDP socket (or two, for IPv6). [`Dht`] never opens a socket, never reads the
+//! clock (every input takes `now`), never spawns a thread and draws all randomness from the seed it
+//! was given, so a simulation replays exactly. Its driver:
 //!
 //! 1. feeds every datagram received to [`Dht::handle_datagram`];
 //! 2. sends everything [`Dht::poll_transmit`] yields, and handles [`Dht::poll_event`];

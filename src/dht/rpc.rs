@@ -1,10 +1,10 @@
 //! Our outstanding queries, keyed by transaction id, with their deadlines.
 //!
-//! Pure data, owned by the [`Dht`](super::Dht). A reply is matched only when both its
-//! transaction id and its source address match a query we sent, so a third party must guess a
-//! random 32-bit id to inject an answer. A query that has not been answered after
-//! [`STALL_AFTER`] is reported once as stalled (a lookup then asks another node instead of
-//! waiting), and given up after [`TIMEOUT`].
+//! Pure data, owned by the [`Dht`](super::Dht) (reactor thread). A reply is matched only when both
+//! its transaction id and its source address match a query we sent, so a third party must guess a
+//! random 32-bit id to inject an answer. A query that has not been answered after [`STALL_AFTER`]
+//! is reported once as stalled (a lookup then asks another node instead of waiting), and given up
+//! after [`TIMEOUT`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

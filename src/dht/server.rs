@@ -1,9 +1,10 @@
 //! The answering side of the node: `ping`, `find_node`, `get_peers` and `announce_peer`.
 //!
-//! Part of [`Dht`]; like it, sans-IO. Nothing is answered in read-only mode (BEP 43), to a node
-//! claiming our own id, or beyond the rate limits. Answers are small by construction, at most
-//! [`MAX_REPLY_LEN`] bytes (8 nodes per family, or a value list capped at [`VALUES_BYTES`]), so a
-//! spoofed query can never be amplified into a large datagram towards a victim.
+//! Part of [`Dht`]; like it, sans-IO, on the reactor thread. Nothing is answered in read-only mode
+//! (BEP 43), to a node claiming our own id, or beyond the rate limits. Answers are small by
+//! construction, at most [`MAX_REPLY_LEN`] bytes (8 nodes per family, or a value list capped at
+//! [`VALUES_BYTES`]), so a spoofed query can never be amplified into a large datagram towards a
+//! victim.
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -1,9 +1,10 @@
 //! Saving and restoring a node across restarts: its id and its good nodes, bencoded.
 //!
-//! Part of [`Dht`]; pure data. A restored node bootstraps from its saved nodes (a self-lookup
-//! seeded with them) and only falls back to the routers if none of them answers, so a restart
-//! needs no router. The format is `d2:id20:…5:nodes<compact IPv4 nodes>6:nodes6<compact IPv6
-//! nodes>e`, the compact forms of BEP 5 and BEP 32.
+//! Part of [`Dht`]; pure data, on the reactor thread (the shell writes the bytes to `dht.dat` on a
+//! thread of its own, see `reactor::dht_state`). A restored node bootstraps from its saved nodes (a
+//! self-lookup seeded with them) and only falls back to the routers if none of them answers, so a
+//! restart needs no router. The format is `d2:id20:…5:nodes<compact IPv4 nodes>6:nodes6<compact
+//! IPv6 nodes>e`, the compact forms of BEP 5 and BEP 32.
 
 use std::fmt;
 use std::time::Instant;

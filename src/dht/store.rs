@@ -1,12 +1,12 @@
 //! Peers announced to us (`announce_peer`), served back in `get_peers` answers.
 //!
-//! Pure data, owned by the [`Dht`](super::Dht). Bounded in every direction, since anyone can
-//! announce: one entry per IP per info-hash (a second port from the same IP replaces the first),
-//! at most `max_per_hash` peers per info-hash (the oldest gives way), and at most `max_hashes`
-//! info-hashes. When the store is full, a new info-hash is taken only if it is closer to our id
-//! than the farthest one stored, which is dropped: Kademlia puts each hash on the nodes closest to
-//! it, so far ones are the least useful here. Entries expire [`PEER_TTL`] after their last
-//! announce (BEP 5 leaves this open; libtorrent and Transmission both use 30 minutes).
+//! Pure data, owned by the [`Dht`](super::Dht) (reactor thread). Bounded in every direction, since
+//! anyone can announce: one entry per IP per info-hash (a second port from the same IP replaces the
+//! first), at most `max_per_hash` peers per info-hash (the oldest gives way), and at most
+//! `max_hashes` info-hashes. When the store is full, a new info-hash is taken only if it is closer
+//! to our id than the farthest one stored, which is dropped: Kademlia puts each hash on the nodes
+//! closest to it, so far ones are the least useful here. Entries expire [`PEER_TTL`] after their
+//! last announce (BEP 5 leaves this open; libtorrent and Transmission both use 30 minutes).
 
 use std::collections::BTreeMap;
 use std::mem::size_of;

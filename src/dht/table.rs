@@ -1,8 +1,8 @@
 //! The routing table (BEP 5): k-buckets of nodes that have answered us, for one address family.
 //!
-//! Pure data, owned by the [`Dht`](super::Dht) (one table for IPv4, one for IPv6 as BEP 32
-//! asks). It decides who is kept, never sends anything: when a full bucket holds a questionable
-//! node, [`Table::replied`] names the node to ping and the caller sends the ping.
+//! Pure data, owned by the [`Dht`](super::Dht) on the reactor thread (one table for IPv4, one for
+//! IPv6 as BEP 32 asks). It decides who is kept, never sends anything: when a full bucket holds a
+//! questionable node, [`Table::replied`] names the node to ping and the caller sends the ping.
 //!
 //! Rules: a node enters only after it answered one of our queries (a query alone can be spoofed).
 //! Buckets hold [`K`] nodes; only the bucket covering our own id splits (libtorrent's layout, so

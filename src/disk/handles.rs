@@ -1,11 +1,12 @@
 //! A small LRU of open file handles for one [`Storage`](super::Storage).
 //!
 //! Why: a torrent may hold thousands of files and the usual soft limit on descriptors is 1024, so
-//! files are opened on demand and the least recently used handle is closed past a cap. Used by pool
-//! workers (and by whoever calls `Storage` directly); the lock is held only for the `open` call,
-//! never for reads or writes, which go through a cloned `Arc<File>`. It must not create files:
-//! creation happens once in `Storage::open`, so a file deleted behind our back is an error here,
-//! not a silent empty replacement.
+//! files are opened on demand and the least recently used handle is closed past a cap. Used on the
+//! pool's worker threads, on the reactor thread at shutdown (the last checkpoints and the flush
+//! open files to sync them), and by whoever calls `Storage` directly; the lock is held only for the
+//! `open` call, never for reads or writes, which go through a cloned `Arc<File>`. It must not
+//! create files: creation happens once in `Storage::open`, so a file deleted behind our back is an
+//! error here, not a silent empty replacement.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;

@@ -1,11 +1,12 @@
 //! The one place where the engine's [`DiskRequest`]s become [`DiskDone`]s: hash and write a
 //! downloaded piece, check a piece on disk, read a block for upload, let go of a completed
-//! torrent's maps.
+//! torrent's maps, and record a checkpoint (sync the data, then write the resume state).
 //!
-//! The pool's workers run it on their threads over the real [`Storage`](super::Storage); the
-//! deterministic simulation, the fuzz target and the `step` example run the same function inline
-//! over a [`MemoryStore`], so every shell answers the engine the same way. It must not panic on
-//! any request: a bad range is an error in the answer.
+//! The pool's workers run it on their threads over the real [`Storage`](super::Storage), and the
+//! reactor thread runs it for each torrent's last checkpoint at shutdown, after the pool stopped;
+//! the deterministic simulation, the fuzz target and the `step` example run the same function
+//! inline over a [`MemoryStore`], so every shell answers the engine the same way. It must not panic
+//! on any request: a bad range is an error in the answer.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,9 @@
 //! BEP 47 symlinks on disk: created once a torrent's data is complete (a link's target is one of
 //! the torrent's own files or folders, which must exist first).
 //!
+//! Runs on its caller's thread. Nothing in the session calls [`create_symlinks`] yet: a download
+//! does not create its BEP 47 symlinks on its own; an embedder may call it once a torrent seeds.
+//!
 //! Safety: a link is made only when its target stays inside the torrent's folder (metainfo
 //! guarantees it; this checks again, so a hand-built [`Symlink`] cannot point out), it is stored
 //! relative (`../b/file`) so nothing outside is named, and nothing already on disk is replaced.

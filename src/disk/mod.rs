@@ -2,9 +2,13 @@
 //! hashes, writes, checks and reads pieces off the reactor thread ([`DiskPool`]).
 //!
 //! Owns every file descriptor and memory map of the downloads, and all of the crate's `unsafe`
-//! (mmap copies, `statvfs`, `posix_fallocate`). Runs on the pool's worker threads; the reactor
-//! only creates [`Storage`]s (at torrent start), submits [`DiskJob`]s and drains the engine's
-//! [`DiskDone`](crate::engine::DiskDone)s. It must not block the reactor, must not panic on any input or I/O error
+//! (mmap copies, `statvfs`, `posix_fallocate`). Threads: [`Storage`]s are created and reserved on
+//! the thread that calls `Session::add` (a .torrent) or on a short-lived `coracle-open` thread (a
+//! magnet whose metadata arrived), never on the reactor; pieces are hashed, written, checked, read
+//! and checkpointed on the pool's `coracle-disk-N` threads; the reactor thread submits [`DiskJob`]s
+//! and drains the engine's [`DiskDone`](crate::engine::DiskDone)s, and touches storage itself only
+//! to drop a removed torrent's and at shutdown, after the pool has stopped (the last checkpoints
+//! and the final fsync). It must not block the reactor, must not panic on any input or I/O error
 //! (everything is a [`StorageError`]), and never truncates or deletes a user's file.
 
 // I/O shell for storage: files, memory maps, the pool's threads (covers the child modules).

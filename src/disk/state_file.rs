@@ -2,8 +2,9 @@
 //! a power loss at any moment leaves either the old state or the new one, never a torn file,
 //! and the stamps (size, modification time) of a torrent's files.
 //!
-//! Runs on the session's caller thread (reading at `add`) and on pool workers (writing at a
-//! checkpoint), never on the reactor. The format itself is [`crate::resume::codec`].
+//! Runs on the session's caller thread (reading at `add`), on pool workers (writing at a
+//! checkpoint) and, once at shutdown after the pool has stopped, on the reactor thread (each
+//! torrent's last checkpoint). The format itself is [`crate::resume::codec`].
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

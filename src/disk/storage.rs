@@ -1,8 +1,10 @@
 //! A torrent's files seen as one byte stream: [`Storage`] maps stream offsets to files and copies
 //! through memory-map windows, or through `pread`/`pwrite` when mapping is impossible or unsafe.
 //!
-//! Owned through an `Arc` shared by the reactor (which only hands it to jobs) and the disk pool's
-//! workers, which call `write_at`/`read_at` concurrently on disjoint ranges. It must not be
+//! Created (`open`) on the thread that calls `Session::add`, or on a `coracle-open` thread for a
+//! magnet. Then owned through an `Arc` shared by the reactor thread (which hands it to jobs, and at
+//! shutdown, once the pool has stopped, runs the last checkpoints and `flush` itself) and the disk
+//! pool's workers, which call `write_at`/`read_at` concurrently on disjoint ranges. It must not be
 //! called from the reactor thread for bulk I/O (that blocks the event loop), and it never
 //! truncates, deletes or creates files after `open`.
 

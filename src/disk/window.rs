@@ -1,12 +1,13 @@
 //! The memory-map window cache of one [`Storage`](super::Storage).
 //!
 //! Files are mapped in aligned windows of `window_bytes`, never whole, and at most `max_windows`
-//! stay mapped (least recently used is dropped), so the address space used is bounded; when
-//! mapping fails for lack of address space, the cache is emptied and the map tried again, so a
-//! 1.5 GiB file works under `ulimit -v 1G`. Called from pool workers concurrently. The lock guards only
-//! the cache's bookkeeping and the `mmap` call; the copies run outside it through an `Arc` of the
-//! window, so writers of disjoint pieces proceed in parallel. It must not decide about fallback:
-//! a mapping failure is returned and `Storage` switches to positional I/O.
+//! stay mapped (least recently used is dropped), so the address space used is bounded; when mapping
+//! fails for lack of address space, the cache is emptied and the map tried again, so a 1.5 GiB file
+//! works under `ulimit -v 1G`. Called from pool workers concurrently, and from the reactor thread
+//! at shutdown (every window is unmapped before the final fsync). The lock guards only the cache's
+//! bookkeeping and the `mmap` call; the copies run outside it through an `Arc` of the window, so
+//! writers of disjoint pieces proceed in parallel. It must not decide about fallback: a mapping
+//! failure is returned and `Storage` switches to positional I/O.
 
 use std::fs::File;
 use std::io;

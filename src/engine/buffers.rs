@@ -1,5 +1,6 @@
 //! Piece buffers across torrents: the bytes all torrents hold (for the session-wide budget)
-//! and the spares handed back by the disk pool, kept for the next piece of any torrent.
+//! and the spares handed back by the disk pool, kept for the next piece of any torrent. Part of
+//! the sans-IO engine (reactor thread).
 //!
 //! Spares used to belong to their torrent. A session of many small torrents then allocated
 //! fresh buffers for nearly every piece (a torrent of three pieces never reuses one), and the

@@ -1,8 +1,8 @@
 //! Who we upload to: a few regular slots by rate plus one optimistic unchoke (BEP 3's tit-for-tat).
 //!
-//! Pure function over a snapshot of the peers, called by the torrent core every
-//! [`RECHOKE_INTERVAL`]; the optimistic slot rotates every [`OPTIMISTIC_INTERVAL`]. Sans-IO: no clock,
-//! no randomness source of its own (the caller passes a random number).
+//! Pure function over a snapshot of the peers, called by the torrent core (reactor thread) every
+//! [`RECHOKE_INTERVAL`]; the optimistic slot rotates every [`OPTIMISTIC_INTERVAL`]. Sans-IO: no
+//! clock, no randomness source of its own (the caller passes a random number).
 
 use std::time::Duration;
 

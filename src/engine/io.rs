@@ -1,7 +1,9 @@
 //! The engine's inputs and outputs: configuration, the actions it asks its shell to carry out, the
 //! results the shell hands back, and the events and statistics it reports.
 //!
-//! Plain data shared by the sans-IO engine and the reactor that drives it.
+//! Plain data shared by the sans-IO engine and the reactor that drives it: configurations are
+//! built on the caller's thread (`Session::new`), everything else is made and consumed on the
+//! reactor thread (jobs and their results cross to the pool and tracker threads and back).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -4,9 +4,10 @@
 //! Inputs are `handle_*` calls carrying bytes, disk and tracker results, and `now`; outputs are
 //! [`Action`]s drained with [`Engine::poll_action`] and bytes in per-connection outboxes
 //! ([`Engine::outbox`], with [`Engine::take_dirty`] naming the ones that grew). It owns no socket,
-//! file, thread or clock, so the same code runs under the mio reactor and in the deterministic
-//! swarm simulation. Drain order for a shell: feed inputs, then drain actions, then write dirty
-//! outboxes, then sleep until [`Engine::poll_timeout`] and call [`Engine::handle_timeout`].
+//! file, thread or clock, so the same code runs under the mio reactor (on the reactor thread, one
+//! engine per session) and in the deterministic swarm simulation. Drain order for a shell: feed
+//! inputs, then drain actions, then write dirty outboxes, then sleep until [`Engine::poll_timeout`]
+//! and call [`Engine::handle_timeout`].
 //!
 //! Timers are data: each torrent keeps a table of deadlines and a deadline per peer, the engine
 //! an ordered set of each torrent's earliest deadline and of each handshake's. The next wake-up

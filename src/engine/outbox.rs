@@ -5,6 +5,8 @@
 //! Small messages are encoded into an open segment at the tail; a block payload is queued as
 //! a segment of its own, and the next small message opens a new one. Written bytes are
 //! dropped segment by segment, so nothing is shifted when a large outbox drains in parts.
+//!
+//! Filled by the engine and drained by the reactor's socket writes, both on the reactor thread.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;

@@ -1,8 +1,9 @@
 //! BEP 6 allowed-fast sets: which pieces a peer may download from us while choked.
 //!
-//! Pure function, no state: the reactor thread calls it once per connection (for peers that
-//! negotiated the Fast extension) and sends one `AllowedFast` message per index. It must not
-//! depend on anything but its arguments, so both ends of a connection compute the same set.
+//! Pure function, no state, on its caller's thread. Nothing calls it yet: the engine honours the
+//! `AllowedFast` messages peers send (see `engine::torrent::fast`) but sends none of its own.
+//! It must not depend on anything but its arguments, so both ends of a connection compute the
+//! same set.
 
 use std::net::Ipv4Addr;
 

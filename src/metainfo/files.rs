@@ -1,6 +1,8 @@
 //! The info dictionary's name and file list: clean-up of every path (see [`super::path`]), BEP 47
 //! attributes (padding, symlink, executable, hidden), unique paths (see `unique`), and each
 //! file's offset in the torrent's byte stream.
+//!
+//! Pure; part of metainfo parsing, on its caller's thread (see the parent module).
 
 use std::path::PathBuf;
 

@@ -2,7 +2,9 @@
 //! and BEP 47 file attributes) into a validated [`Metainfo`].
 //!
 //! This module owns the meaning of a .torrent: the info-hash, the piece hashes, the file list with
-//! each file's byte offset in the torrent's stream, and the tracker tiers. It is pure data: it
+//! each file's byte offset in the torrent's stream, and the tracker tiers. It runs on its
+//! caller's thread: the caller of `Session::add` or the binary's main thread for a .torrent, the
+//! reactor thread for a magnet's verified info dictionary. It is pure data: it
 //! takes bytes and returns values, and does no I/O (the caller reads the file, at most
 //! [`MAX_TORRENT_FILE`] bytes), no networking and no logging. It must never panic on any input, and
 //! everything it returns is already checked: every [`FileInfo::path`] is relative and made only of

@@ -15,7 +15,8 @@
 //! - a component over [`MAX_COMPONENT_BYTES`] is shortened, keeping its extension (libtorrent),
 //!   so a 300-byte name downloads instead of failing with "File name too long".
 //!
-//! Pure string work: no I/O. Collisions between cleaned paths are resolved in `unique`.
+//! Pure string work: no I/O; part of metainfo parsing, on its caller's thread (see the parent
+//! module). Collisions between cleaned paths are resolved in `unique`.
 
 use std::fmt;
 

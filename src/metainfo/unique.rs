@@ -6,6 +6,8 @@
 //! renamed `name.1.ext`, `name.2.ext`, …, and folders win over files: a torrent that downloads
 //! in the other big clients downloads here too, and no file's data is lost. Comparison is by
 //! exact bytes (Linux file systems are case-sensitive; libtorrent also folds case for Windows).
+//!
+//! Pure; part of metainfo parsing, on its caller's thread (see the parent module).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

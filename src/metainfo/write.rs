@@ -1,7 +1,8 @@
 //! Writing a .torrent file around an info dictionary that came from peers (a magnet link's
 //! metadata), so the info-hash of the file is the magnet's.
 //!
-//! Pure data: bytes in, bytes out.
+//! Pure data: bytes in, bytes out, on the caller's thread (the binary's main thread for
+//! `--save-torrent`).
 
 use crate::bencode::Bencode;
 

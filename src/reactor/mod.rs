@@ -1,11 +1,13 @@
 //! The reactor: the one thread that drives every socket of a session with mio and feeds the
 //! sans-IO [`Engine`].
 //!
-//! Owns the listener, every peer socket, the `Waker`, the disk pool's job queue and the tracker
-//! client's queue. It is the only user of mio and the only place that reads the clock for the
-//! engine. It never blocks on disk or network: disk work goes to the pool, announces to the
-//! tracker threads, and both answer over channels plus the `Waker`. The one blocking moment is
-//! shutdown, when it sends `stopped` announces (bounded by a timeout) before joining the pool.
+//! Runs on the `coracle-reactor` thread. Owns the listener, every peer socket, the DHT and LSD
+//! UDP sockets, the `Waker`, the disk pool's job queue and the tracker client's queue. It is the
+//! only user of mio and the only place that reads the clock for the engine. It never blocks on
+//! disk or network: disk work goes to the pool, announces to the tracker threads, file creation
+//! for magnets and DHT saves to short-lived threads, and all answer over channels plus the
+//! `Waker`. The one blocking stretch is shutdown: `stopped` announces (bounded by a timeout),
+//! joining the pool, then each torrent's last checkpoint and the fsync of every file.
 
 // I/O shell: the reactor owns the sockets and the poller and reads the clock for the engine.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]

@@ -1,5 +1,6 @@
 //! The reactor's UDP sockets: the DHT's (on the TCP listener's port when it is free) and local
 //! service discovery's (the BEP 14 multicast groups), as more sources on the one mio `Poll`.
+//! Bound on the caller's thread in `Session::new`, then read and written on the reactor thread.
 //!
 //! Reads go straight to the engine until `WouldBlock`, at most [`READ_BUDGET`] datagrams per
 //! socket per wake-up (a flood cannot starve the peers); a socket left readable is revisited

@@ -2,8 +2,11 @@
 //! is the SHA-1 of the exact bytes of `state`, so a torn or bit-flipped file is refused as a
 //! whole instead of half-trusted.
 //!
-//! Pure: bytes in, bytes out. Decoding never panics on any input and checks every field's type
-//! and range; whether the state fits a given torrent is [`super::plan()`]'s question.
+//! Pure: bytes in, bytes out. Encoding runs where a checkpoint is carried out (a disk pool worker,
+//! or the reactor thread for the last one at shutdown), decoding on the thread that calls
+//! `Session::add` (and in tests reading state files). Decoding never panics on any input and checks
+//! every field's type and range; whether the state fits a given torrent is [`super::plan()`]'s
+//! question.
 
 use std::fmt;
 

@@ -1,7 +1,8 @@
 //! From a decoded [`ResumeState`] and the files as they are now, which pieces a torrent may
 //! take as had without reading them, and which it must hash again.
 //!
-//! Pure. The rules, per file (padding files are never compared):
+//! Pure; runs on the thread that calls `Session::add` (`session::start`), before the files are
+//! opened. The rules, per file (padding files are never compared):
 //!
 //! * **Unchanged** (same size and modification time as recorded right after the data was
 //!   synced): its pieces in the state are taken without reading them; the others were not

@@ -1,5 +1,5 @@
 //! The pieces this torrent verified, in order, so each peer's `have`s can go out at its own
-//! pace: peers that want our data hear every tick, the rest once a second.
+//! pace: peers that want our data hear them within 100 ms, the rest once a second.
 //!
 //! A thousand idle peers (not interested in us) each took one write per tick before, and with
 //! loopback every write also runs the receiver's TCP path on our thread. Each peer keeps a
