@@ -615,7 +615,10 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
         if r.metadata > 0.0 {
             line(
                 &format!("metadata{tag}"),
-                format!("{:.3} s from start (magnet link with the tracker)", r.metadata),
+                format!(
+                    "{:.3} s from start (magnet link with the tracker)",
+                    r.metadata
+                ),
             );
         }
         line(
