@@ -346,7 +346,13 @@ fn start_coracle_seeders(
     Ok(sessions)
 }
 
-fn start_libtorrent_seeders(n: usize, torrent: &Path, data: &Path) -> Result<Seeders, String> {
+/// `serve_metadata`: load libtorrent's default plugins, so magnet leechers get the metadata.
+fn start_libtorrent_seeders(
+    n: usize,
+    torrent: &Path,
+    data: &Path,
+    serve_metadata: bool,
+) -> Result<Seeders, String> {
     let probe = Command::new(PYTHON)
         .args(["-c", "import libtorrent; print(libtorrent.__version__)"])
         .output();
@@ -370,6 +376,7 @@ fn start_libtorrent_seeders(n: usize, torrent: &Path, data: &Path) -> Result<See
             .arg(SEEDER_SCRIPT)
             .arg(torrent)
             .arg(data)
+            .env("SWARM_SERVE_METADATA", if serve_metadata { "1" } else { "" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -466,7 +473,9 @@ fn start_seeders(
             seed_dir,
             Duration::from_secs(args.timeout),
         )?),
-        SeedWith::Libtorrent => start_libtorrent_seeders(args.seeders, torrent_path, seed_dir)?,
+        SeedWith::Libtorrent => {
+            start_libtorrent_seeders(args.seeders, torrent_path, seed_dir, args.magnet)?
+        }
     };
     Ok((seeders, t.elapsed().as_secs_f64()))
 }

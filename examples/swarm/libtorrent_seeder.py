@@ -42,8 +42,12 @@ def main():
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification,
     }
-    # flags=0: no default plugins, so no ut_pex (and no ut_metadata or smart_ban).
-    ses = lt.session(settings, 0)
+    # flags=0: no default plugins, so no ut_pex (and no ut_metadata or smart_ban), unless the
+    # leechers start from a magnet link and need ut_metadata (PEX stays off per torrent).
+    if os.environ.get("SWARM_SERVE_METADATA"):
+        ses = lt.session(settings)
+    else:
+        ses = lt.session(settings, 0)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent)
     params.save_path = data
