@@ -376,7 +376,10 @@ fn start_libtorrent_seeders(
             .arg(SEEDER_SCRIPT)
             .arg(torrent)
             .arg(data)
-            .env("SWARM_SERVE_METADATA", if serve_metadata { "1" } else { "" })
+            .env(
+                "SWARM_SERVE_METADATA",
+                if serve_metadata { "1" } else { "" },
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
