@@ -20,20 +20,20 @@ use crate::wire::{self, Message};
 pub(super) fn reject(
     peer: &mut crate::engine::peer::Peer,
     up: &Upload,
+    now: Instant,
     out: &mut Outputs,
     conn: ConnId,
 ) {
     if !peer.ext.fast {
         return;
     }
-    let last_send = peer.last_send;
     peer.send(
         &Message::RejectRequest {
             index: up.piece,
             begin: up.begin,
             length: up.length,
         },
-        last_send,
+        now,
     );
     out.dirty.push(conn);
 }
@@ -160,6 +160,7 @@ impl TorrentCore {
                     begin,
                     length,
                 },
+                now,
                 out,
             ),
             Message::Piece { index, begin, data } => {
@@ -335,7 +336,13 @@ impl TorrentCore {
         }
     }
 
-    fn on_request(&mut self, conn: ConnId, up: Upload, out: &mut Outputs) -> Result<(), PeerError> {
+    fn on_request(
+        &mut self,
+        conn: ConnId,
+        up: Upload,
+        now: Instant,
+        out: &mut Outputs,
+    ) -> Result<(), PeerError> {
         if up.piece >= self.layout.num_pieces() {
             return Err(PeerError::PieceOutOfRange(up.piece));
         }
@@ -356,11 +363,11 @@ impl TorrentCore {
             if peer.ignored_requests as usize > self.cfg.max_upload_queue {
                 return Err(PeerError::RequestFlood);
             }
-            reject(peer, &up, out, conn);
+            reject(peer, &up, now, out, conn);
             return Ok(());
         }
         if peer.upload_queue.len() >= self.cfg.max_upload_queue {
-            reject(peer, &up, out, conn);
+            reject(peer, &up, now, out, conn);
             // A full queue ignores the request rather than dropping the peer: transmission, told
             // no `reqq`, keeps more requests queued than we allow and was dropped again and
             // again. Only overflow that outruns what we serve (each block served forgives one)

@@ -318,7 +318,7 @@ impl TorrentCore {
                 peer.send(&Message::Choke, now);
                 // BEP 6: a Fast peer's queued requests are rejected one by one, not voided.
                 for up in std::mem::take(&mut peer.upload_queue) {
-                    super::messages::reject(peer, &up, out, conn);
+                    super::messages::reject(peer, &up, now, out, conn);
                 }
             }
             out.dirty.push(conn);
