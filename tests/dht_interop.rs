@@ -192,6 +192,61 @@ fn coracle_finds_a_libtorrent_seeder_through_the_dht() {
     session.shutdown().unwrap();
 }
 
+/// A magnet link with no tracker and no peer: the seeder can only be found through the DHT,
+/// and the metadata only fetched from it.
+#[test]
+fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
+    if !have(&[Tool::Libtorrent]) {
+        return;
+    }
+    let ctx = Ctx::new("dht-magnet", TIMEOUT);
+    let (payload, path, torrent) = world(&ctx, 33);
+    let hash = coracle::metainfo::Metainfo::from_bytes(&torrent)
+        .unwrap()
+        .info_hash;
+    let router = dht_with_seeder(&ctx, &path, &payload);
+    let session = coracle(&[router], false, None);
+    let events = session.events();
+    let out = ctx.subdir("coracle");
+    let began = Instant::now();
+    let handle = session
+        .add(
+            TorrentSource::Magnet(format!("magnet:?xt=urn:btih:{}", hash.to_hex())),
+            AddOptions {
+                output: out.clone(),
+                ..AddOptions::default()
+            },
+        )
+        .expect("adding the magnet");
+    let mut metadata = None;
+    ctx.wait_for("coracle's trackerless magnet download", || {
+        while let Ok(ev) = events.try_recv() {
+            if matches!(ev, coracle::engine::Event::MetadataReceived { .. }) {
+                metadata.get_or_insert(began.elapsed());
+            }
+        }
+        match handle.wait_timeout(Duration::from_millis(100)) {
+            Ok(()) => true,
+            Err(Error::Timeout) => false,
+            Err(e) => panic!("magnet download: {e}"),
+        }
+    });
+    let took = began.elapsed();
+    payload.assert_on_disk(&out);
+    assert_eq!(handle.metainfo().expect("metadata").info_hash, hash);
+    // The event may have come with the completion; it is stamped when read, so at most late.
+    let metadata = metadata.or_else(|| {
+        events
+            .try_iter()
+            .any(|ev| matches!(ev, coracle::engine::Event::MetadataReceived { .. }))
+            .then(|| began.elapsed())
+    });
+    eprintln!(
+        "trackerless magnet through the DHT: metadata after {metadata:?}, complete after {took:?}"
+    );
+    session.shutdown().unwrap();
+}
+
 #[test]
 fn a_libtorrent_leecher_finds_a_coracle_seeder_through_the_dht() {
     if !have(&[Tool::Libtorrent]) {
