@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the statically linked, stripped release binaries:
-#   target/static/coracle        default features (CLI + HTTPS trackers through rustls)
-#   target/static/coracle-notls  CLI only, plain-HTTP and UDP trackers
+#   target/static/coracle        default features (CLI + HTTPS trackers through rustls + create)
+#   target/static/coracle-notls  CLI only: plain-HTTP and UDP trackers, no `create`
 #
 # glibc static linking (`+crt-static`) keeps the toolchain we already have; musl would need an
 # extra target. `--target` is spelled out on purpose: with an explicit target, RUSTFLAGS apply
@@ -15,7 +15,9 @@ TARGET=x86_64-unknown-linux-gnu
 OUT=target/static
 # A separate target dir so the static flags never invalidate the normal build's cache.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/static-build}"
-export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+# `-z pack-relative-relocs`: the static PIE's relative relocations as a compact RELR table
+# (glibc >= 2.36, binutils >= 2.38) instead of 24 bytes each in .rela.dyn: about 66 KB less.
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs"
 
 build() { # build NAME CARGO-ARGS...
     local name=$1
@@ -23,7 +25,13 @@ build() { # build NAME CARGO-ARGS...
     echo "==> building $name ($*)" >&2
     cargo build --release --locked --target "$TARGET" "$@"
     mkdir -p "$OUT"
-    cp "$CARGO_TARGET_DIR/$TARGET/release/coracle" "$OUT/$name"
+    # The unwind tables: with `panic = "abort"` nothing unwinds, so they only serve backtraces
+    # of a panic (which then prints its message and location without the stack): about 0.27
+    # MiB. A static PIE does not register them at start (crtbeginS), so removing them is safe;
+    # a non-PIE static binary (crtbeginT) would crash.
+    objcopy --remove-section=.eh_frame --remove-section=.eh_frame_hdr \
+        --remove-section=.gcc_except_table \
+        "$CARGO_TARGET_DIR/$TARGET/release/coracle" "$OUT/$name"
 }
 
 build coracle

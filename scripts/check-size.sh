@@ -3,7 +3,7 @@
 # promises: size budgets, static linking, and that each binary runs.
 #
 #   coracle        (CLI + HTTPS trackers)  <= 3 MiB
-#   coracle-notls  (CLI, no TLS)           <= 2 MiB
+#   coracle-notls  (CLI, no TLS, no create) <= 2 MiB
 #
 # Exits non-zero on any failure. `--no-build` checks binaries already in target/static.
 set -euo pipefail
@@ -32,25 +32,13 @@ is_static() {
     fi
 }
 
-# The wave that added magnets, the DHT, LSD, PEX, resume state and `create` (2026-11-29) left
-# both binaries over budget: 3.29 MiB and 2.34 MiB, measured. Until they are trimmed back (issue
-# 12: candidates measured there, e.g. the unwind tables a panic=abort binary never uses, 0.27
-# MiB), the overage is a ratchet: it is printed on every run, and any growth beyond it fails.
-KNOWN_OVER_coracle=320000
-KNOWN_OVER_coracle_notls=375000
-
 check() { # check NAME BUDGET-MIB
-    local name=$1 budget=$2 bin="target/static/$1" size over allowed
+    local name=$1 budget=$2 bin="target/static/$1" size
     size=$(stat -c %s "$bin")
     printf '%-14s %9d bytes  %s MiB  (budget %s MiB)\n' "$name" "$size" "$(mib "$size")" "$budget"
-    over=$((size - budget * MIB))
-    allowed=KNOWN_OVER_${name//-/_}
-    allowed=${!allowed:-0}
-    if ((over > allowed)); then
-        echo "FAIL: $name is $over bytes over its budget (known overage: $allowed)" >&2
+    if ((size > budget * MIB)); then
+        echo "FAIL: $name is $((size - budget * MIB)) bytes over its budget" >&2
         fail=1
-    elif ((over > 0)); then
-        echo "OVER BUDGET: $name is $over bytes over (known overage $allowed; see issue 12)" >&2
     fi
     if ! is_static "$bin"; then
         echo "FAIL: $name is not statically linked" >&2
@@ -65,9 +53,9 @@ check() { # check NAME BUDGET-MIB
 check coracle 3
 check coracle-notls 2
 
-# What TLS costs: the only difference between the two builds.
+# What TLS and `create` cost: the only differences between the two builds.
 tls=$(($(stat -c %s target/static/coracle) - $(stat -c %s target/static/coracle-notls)))
-printf '%-14s %9d bytes  %s MiB\n' "TLS costs" "$tls" "$(mib "$tls")"
+printf '%-14s %9d bytes  %s MiB\n' "TLS + create" "$tls" "$(mib "$tls")"
 
 if ((fail)); then
     echo "check-size: FAILED" >&2

@@ -56,6 +56,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+#[cfg(feature = "create")]
 pub mod create;
 pub mod dht;
 pub mod disk;

@@ -42,7 +42,12 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     }
     match mode.as_str() {
         "info" => parse_info(args).map(Command::Info),
+        #[cfg(feature = "create")]
         "create" => cli::create::parse(args).map(Command::Create),
+        #[cfg(not(feature = "create"))]
+        "create" => {
+            Err("this build has no `create` (built without the cargo feature `create`)".into())
+        }
         m => parse_run(args, m == "seed").map(Command::Run),
     }
 }

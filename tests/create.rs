@@ -4,7 +4,7 @@
 //!
 //! A missing tool skips its test with `skipped: …` on stderr, except under CI (`CI` set), where
 //! it fails.
-
+#![cfg(feature = "create")]
 // Test code drives real files, threads, processes and sockets.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 

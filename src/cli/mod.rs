@@ -8,6 +8,7 @@
 // I/O shell: the command line's files, clock, terminal and environment (covers the children).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+#[cfg(feature = "create")]
 pub mod create;
 mod info;
 mod json;
@@ -160,6 +161,7 @@ pub enum Command {
     /// Download or seed a torrent.
     Run(RunArgs),
     /// Make a .torrent.
+    #[cfg(feature = "create")]
     Create(create::CreateArgs),
 }
 
@@ -269,6 +271,7 @@ pub fn execute(cmd: Command) -> i32 {
             Ok(EXIT_OK)
         }
         Command::Info(args) => magnet::info(&args),
+        #[cfg(feature = "create")]
         Command::Create(args) => create::run(&args).map(|()| EXIT_OK),
         Command::Run(args) => {
             init_logging(args.verbose, args.mode == Mode::Quiet);
