@@ -349,3 +349,76 @@ fn fast_peers_get_rejects_and_may_request_allowed_pieces_while_choked() {
     feed(&mut l, 2, &[Message::HaveNone], now, &mut out);
     assert!(!l.peers.contains_key(&2));
 }
+
+fn magnet_core(now: Instant) -> TorrentCore {
+    let params = MagnetParams {
+        info_hash: Sha1::digest(INFO).into(),
+        trackers: vec![],
+        peers: vec![],
+    };
+    TorrentCore::new_magnet(1, params, &EngineConfig::default(), now)
+}
+
+#[test]
+fn before_metadata_allowed_fast_is_ignored_and_haves_are_bounded() {
+    let now = Instant::now();
+    let mut t = magnet_core(now);
+    let mut out = Outputs::default();
+    t.add_peer_with(1, (addr(7000), true, [7; 20]), all_ext(), now, &mut out);
+    // aria2 sends its allowed-fast set at once, for pieces we cannot know yet.
+    feed(
+        &mut t,
+        1,
+        &[Message::AllowedFast { index: 4000 }],
+        now,
+        &mut out,
+    );
+    assert!(t.peers.contains_key(&1), "kept");
+    let haves: Vec<Message<'_>> = (0..crate::engine::peer::MAX_EARLY_HAVES as u32 + 1)
+        .map(|index| Message::Have { index })
+        .collect();
+    feed(&mut t, 1, &haves, now, &mut out);
+    assert!(
+        !t.peers.contains_key(&1),
+        "more haves than any torrent has pieces"
+    );
+}
+
+#[test]
+fn pex_never_tells_a_peer_about_itself() {
+    let now = Instant::now();
+    let layout = Layout::new(16384, 65536).unwrap();
+    let mut t = test_core(1, layout, false, &EngineConfig::default(), now);
+    let mut out = Outputs::default();
+    // An incoming peer whose listen port is 6881 (its handshake's `p`), and one we dialled.
+    t.add_peer_with(1, (addr(40000), false, [7; 20]), all_ext(), now, &mut out);
+    t.add_peer_with(2, (addr(7002), true, [8; 20]), all_ext(), now, &mut out);
+    let hs = ext_handshake(None);
+    for conn in [1, 2] {
+        feed(
+            &mut t,
+            conn,
+            &[Message::Extended {
+                id: 0,
+                payload: &hs,
+            }],
+            now,
+            &mut out,
+        );
+    }
+    sent(&mut t, 1);
+    t.send_pex(now, &mut out);
+    let told: Vec<SocketAddr> = sent(&mut t, 1)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Extended { id: 4, payload } => PexMessage::decode(payload).ok(),
+            _ => None,
+        })
+        .flat_map(|m| m.added.into_iter().map(|p| p.addr))
+        .collect();
+    assert_eq!(
+        told,
+        [addr(7002)],
+        "the other peer, not its own 10.0.0.1:6881"
+    );
+}
