@@ -142,7 +142,9 @@ pub struct AddOptions {
     /// Ignore the torrent's trackers (use only `peers`).
     pub no_trackers: bool,
     /// A magnet link: stop once the metadata has arrived (it is then in
-    /// [`TorrentHandle::metainfo`]); no file is created. What `coracle info MAGNET` does.
+    /// [`TorrentHandle::metainfo`]); no file is created. What `coracle info MAGNET` does. The
+    /// info-hash stays taken in the session until [`TorrentHandle::remove`], so the same
+    /// torrent can then be added to download.
     pub stop_at_metadata: bool,
     /// Resume state from [`TorrentHandle::resume_data`] of an earlier run, used instead of the
     /// state file. Bytes that are damaged or belong elsewhere are ignored with a warning (the

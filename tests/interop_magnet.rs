@@ -203,25 +203,9 @@ fn aria2_downloads_a_magnet_from_coracle() {
     };
     let session = coracle_seeds(&w);
     let out = w.ctx.subdir("aria2-download");
-    let ip = loopback(2);
-    let mut cmd = Command::new("aria2c");
-    cmd.arg(format!("--interface={ip}"))
-        .arg(format!("--listen-port={}", free_port(ip)))
-        .args([
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--disable-ipv6=true",
-            "--file-allocation=none",
-            "--bt-save-metadata=false",
-            "--seed-time=0",
-            "--summary-interval=0",
-            "--log=-",
-            "--log-level=info",
-        ])
-        .arg(format!("--dir={}", out.display()))
-        .arg(w.magnet());
+    // The same flags as a .torrent download, with the magnet link as the source.
+    let mut cmd = aria2::base(w.magnet(), &out);
+    cmd.args(["--bt-save-metadata=false", "--seed-time=0"]);
     w.ctx.spawn("aria2c-magnet", cmd);
     w.ctx
         .wait_for("aria2's magnet download", || w.payload.is_on_disk(&out));

@@ -1,5 +1,6 @@
 //! aria2c as a seeder or a leecher on its own loopback address.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
@@ -10,7 +11,7 @@ const IP: u8 = 2;
 
 /// The flags both roles share: bound to 127.0.0.2 (listener, tracker and peer connections
 /// alike, so the tracker hands out that address), and every discovery but the tracker off.
-fn base(torrent: &Path, dir: &Path) -> Command {
+pub fn base(torrent: impl AsRef<OsStr>, dir: &Path) -> Command {
     let ip = loopback(IP);
     let mut cmd = Command::new("aria2c");
     cmd.arg(format!("--interface={ip}"))
@@ -33,7 +34,7 @@ fn base(torrent: &Path, dir: &Path) -> Command {
             "--log-level=info",
         ])
         .arg(format!("--dir={}", dir.display()))
-        .arg(torrent);
+        .arg(torrent.as_ref());
     cmd
 }
 

@@ -49,14 +49,6 @@ impl TorrentCore {
         t
     }
 
-    /// Progress of the metadata fetch: (pieces had, pieces in all), once a size is known.
-    pub fn metadata_progress(&self) -> Option<(u32, u32)> {
-        match &self.phase {
-            Phase::FetchingMetadata(f) => Some(f.progress()),
-            _ => None,
-        }
-    }
-
     /// The shell built the storage for the metadata this torrent fetched: from now on it is an
     /// ordinary torrent. `recheck` when files already held data. `private` is the metadata's
     /// BEP 27 flag (PEX stops at once when set).
