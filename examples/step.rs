@@ -209,6 +209,7 @@ fn act(nodes: &mut [Node; 2], i: usize, action: Action, now: Instant) -> bool {
         Action::Event(_) => {}
         Action::Announce { .. } => unreachable!("no trackers in this example"),
         Action::Datagram(_) | Action::SaveDhtState(_) => unreachable!("no DHT in this example"),
+        Action::WebSeed(_) => unreachable!("no web seeds in this example"),
     }
     false
 }

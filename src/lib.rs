@@ -72,6 +72,7 @@ pub mod rng;
 pub mod session;
 pub mod sys;
 pub mod tracker;
+pub mod webseed;
 pub mod wire;
 
 pub use session::{

@@ -44,7 +44,7 @@ fn fields(state: &str, s: &TorrentStats) -> String {
     format!(
         "\"state\":{},\"bytes_done\":{},\"bytes_total\":{},\"down_rate\":{},\"up_rate\":{},\
          \"peers\":{},\"pieces_done\":{},\"pieces_total\":{},\"downloaded\":{},\"uploaded\":{},\
-         \"hash_failures\":{},\"pieces_checked\":{}",
+         \"hash_failures\":{},\"pieces_checked\":{},\"web_downloaded\":{}",
         string(state),
         s.bytes_done,
         s.bytes_total,
@@ -57,6 +57,7 @@ fn fields(state: &str, s: &TorrentStats) -> String {
         s.uploaded,
         s.hash_failures,
         s.pieces_checked,
+        s.web_downloaded,
     )
 }
 
@@ -125,12 +126,15 @@ mod tests {
             hash_failures: 0,
             banned: 0,
             pieces_checked: 0,
+            web_downloaded: 5,
+            web_seeds: 1,
+            web_seeds_banned: 0,
         };
         assert_eq!(
             progress(&s),
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
              \"up_rate\":0,\"peers\":3,\"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\
-             \"uploaded\":0,\"hash_failures\":0,\"pieces_checked\":0}"
+             \"uploaded\":0,\"hash_failures\":0,\"pieces_checked\":0,\"web_downloaded\":5}"
         );
         let end = last("failed", "n\"x", None, 1.5, Some("disk full"));
         assert_eq!(

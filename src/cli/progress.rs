@@ -70,6 +70,15 @@ fn peers(n: usize) -> String {
     format!("{n} peer{}", if n == 1 { "" } else { "s" })
 }
 
+/// Where the data comes from: the peers, and with web seeds (BEP 19) what they sent,
+/// `3 peers + web 1.2 MiB`.
+fn sources(s: &TorrentStats) -> String {
+    if s.web_seeds + s.web_seeds_banned == 0 {
+        return peers(s.peers);
+    }
+    format!("{} + web {}", peers(s.peers), size(s.web_downloaded))
+}
+
 fn percent(s: &TorrentStats) -> f64 {
     if s.bytes_total == 0 {
         100.0
@@ -108,7 +117,7 @@ fn bar_line(s: &TorrentStats, width: usize) -> String {
         rate(s.down_rate),
         rate(s.up_rate),
         eta(s),
-        peers(s.peers)
+        sources(s)
     );
     // One spare column: writing the last one makes some terminals wrap before the `\r`.
     let room = width.saturating_sub(head.chars().count() + tail.chars().count() + 3);
@@ -210,7 +219,7 @@ impl Reporter {
                 size(s.bytes_total),
                 rate(s.down_rate),
                 rate(s.up_rate),
-                peers(s.peers),
+                sources(s),
                 eta(s)
             ),
         };
@@ -308,6 +317,9 @@ mod tests {
             hash_failures: 0,
             banned: 0,
             pieces_checked: 0,
+            web_downloaded: 0,
+            web_seeds: 0,
+            web_seeds_banned: 0,
         }
     }
 

@@ -196,6 +196,9 @@ pub enum Action {
     Datagram(crate::engine::Datagram),
     /// Save the DHT's routing table and id (bencoded, for [`crate::engine::DhtSetup::state`]).
     SaveDhtState(Vec<u8>),
+    /// Fetch these ranges from a web seed (off the reactor thread) and report the answer with
+    /// [`crate::engine::Engine::handle_web_seed`].
+    WebSeed(crate::webseed::WebRequest),
 }
 
 /// Disk work the engine wants done, in torrent terms; the shell adds the storage and hashes.
@@ -371,8 +374,10 @@ pub struct TorrentStats {
     pub bytes_done: u64,
     /// Bytes in all.
     pub bytes_total: u64,
-    /// Piece payload received this session.
+    /// Piece payload received this session, from peers and web seeds.
     pub downloaded: u64,
+    /// The part of `downloaded` that came from web seeds (BEP 19).
+    pub web_downloaded: u64,
     /// Piece payload sent this session.
     pub uploaded: u64,
     /// Bytes per second received, smoothed.
@@ -387,6 +392,10 @@ pub struct TorrentStats {
     pub hash_failures: u32,
     /// Peer addresses banned for sending corrupt data.
     pub banned: usize,
+    /// Web seeds (`url-list`) not banned.
+    pub web_seeds: usize,
+    /// Web seeds banned for sending data that failed a hash check.
+    pub web_seeds_banned: usize,
     /// Pieces hashed from data already on disk this session (a check at start; with valid
     /// resume state only the pieces of files that changed).
     pub pieces_checked: u32,

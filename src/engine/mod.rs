@@ -25,6 +25,7 @@ mod outbox;
 mod peer;
 mod timer;
 mod torrent;
+mod web;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

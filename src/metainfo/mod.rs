@@ -116,6 +116,9 @@ pub struct Metainfo {
     /// Tracker tiers (BEP 12): `announce-list` when it names any tracker, else `[[announce]]`,
     /// else empty. Empty URLs and tiers are dropped and each URL appears once.
     pub trackers: Vec<Vec<String>>,
+    /// Web seeds (BEP 19 `url-list`: one URL or a list): `http`/`https` URLs, each once, in
+    /// order; anything else is dropped.
+    pub web_seeds: Vec<String>,
     /// True when the info dictionary has `private` = 1 (BEP 27): use only the listed trackers.
     pub private: bool,
     /// The `comment` (preferring `comment.utf-8`), if any; invalid UTF-8 is replaced.
@@ -322,6 +325,7 @@ impl Metainfo {
             .ok_or(MetainfoError::MissingField("info"))?;
         let mut meta = parse_info(info)?;
         meta.trackers = parse_trackers(&root);
+        meta.web_seeds = parse_web_seeds(&root);
         meta.comment = text_field(&root, "comment", "comment.utf-8");
         meta.created_by = text_field(&root, "created by", "created by.utf-8");
         meta.creation_date = root.get("creation date").and_then(Value::as_int);
@@ -394,6 +398,7 @@ fn parse_info(info: &Value<'_>) -> Result<Metainfo> {
         path_changes: parsed.changes,
         total_length,
         trackers: Vec::new(),
+        web_seeds: Vec::new(),
         private: info.get("private").and_then(Value::as_int) == Some(1),
         comment: None,
         created_by: None,
@@ -465,6 +470,24 @@ fn parse_trackers(root: &Value<'_>) -> Vec<Vec<String>> {
         }
     }
     tiers
+}
+
+/// `url-list`: a string or a list of strings; only `http(s)://` URLs are kept, each once.
+fn parse_web_seeds(root: &Value<'_>) -> Vec<String> {
+    let Some(v) = root.get("url-list") else {
+        return Vec::new();
+    };
+    let urls = v.as_list().unwrap_or(std::slice::from_ref(v));
+    let mut out: Vec<String> = Vec::new();
+    for u in urls.iter().filter_map(Value::as_str) {
+        let u = u.trim();
+        let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
+        let http = lower.starts_with("http://") || lower.starts_with("https://");
+        if http && !out.iter().any(|o| o == u) {
+            out.push(u.to_owned());
+        }
+    }
+    out
 }
 
 fn tracker_url(v: &Value<'_>) -> Option<String> {

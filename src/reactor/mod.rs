@@ -27,6 +27,7 @@ use crate::engine::{
     Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
+use crate::webseed::{FetchConfig, FileTable, WebAnswer, WebFetcher, WebSeeds};
 
 mod command;
 mod dht_state;
@@ -138,6 +139,9 @@ pub(crate) struct Reactor {
     tracker_said: HashMap<(TorrentId, String), String>,
     /// Magnets waiting for their metadata and storage (see `magnet`).
     magnets: magnet::Magnets,
+    /// The web-seed threads (BEP 19) and their answers.
+    web: WebFetcher,
+    web_results: Receiver<WebAnswer>,
     /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
 }
@@ -165,6 +169,12 @@ impl Reactor {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         udp.register(poll.registry())?;
+        let (web_tx, web_results) = crossbeam_channel::unbounded();
+        let waker = wake.clone();
+        let notify: crate::tracker::Notify = Arc::new(move || {
+            let _ = waker.wake();
+        });
+        let web = WebFetcher::new(FetchConfig::default(), web_tx, notify)?;
         Ok(Reactor {
             poll,
             listener,
@@ -186,6 +196,8 @@ impl Reactor {
             stopping: false,
             tracker_said: HashMap::new(),
             magnets: magnet::Magnets::new(wake),
+            web,
+            web_results,
             resume_waiters: HashMap::new(),
         })
     }
@@ -391,6 +403,9 @@ impl Reactor {
             };
             self.engine.handle_announce(done, Instant::now());
         }
+        while let Ok(answer) = self.web_results.try_recv() {
+            self.engine.handle_web_seed(answer, Instant::now());
+        }
         self.submit_backlog();
     }
 
@@ -400,6 +415,11 @@ impl Reactor {
             Command::Add { id, params, shelf } => {
                 // The session checked for duplicates and chose the id.
                 self.engine.insert_torrent(id, params, now);
+                if !shelf.meta.web_seeds.is_empty() {
+                    let table = FileTable::from_metainfo(&shelf.meta);
+                    let seeds = WebSeeds::new(table, &shelf.meta.web_seeds);
+                    self.engine.add_web_seeds(id, seeds, now);
+                }
                 self.shelves.insert(id, shelf);
             }
             Command::Stats { id, reply } => {
@@ -479,6 +499,7 @@ impl Reactor {
                         s.save_later(bytes);
                     }
                 }
+                Action::WebSeed(request) => self.web.submit(request),
             }
         }
         self.submit_backlog();
@@ -697,6 +718,7 @@ impl Reactor {
             }
         }
         self.tracker.shutdown();
+        self.web.shutdown();
         flushed
     }
 

@@ -381,6 +381,7 @@ impl Sim {
             Action::Announce { url, .. } => panic!("node {node} announced to {url}: no trackers"),
             Action::Datagram(d) => panic!("node {node} sent a datagram to {}: no DHT", d.to),
             Action::SaveDhtState(_) => panic!("node {node} saved a DHT state: no DHT"),
+            Action::WebSeed(r) => panic!("node {node} asked web seed {}: none", r.seed),
         }
     }
 

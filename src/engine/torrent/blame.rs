@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use sha1::{Digest, Sha1};
 
-use super::TorrentCore;
+use super::{Source, Taker, TorrentCore};
 use crate::bitfield::Bitfield;
 use crate::engine::io::ConnId;
 use crate::engine::peer::PeerError;
@@ -25,7 +25,7 @@ const MAX_SUSPECT_PIECES: usize = 64;
 const MAX_RECORDS_PER_PIECE: usize = 1024;
 
 /// One block of a failed attempt: index in the piece, SHA-1 of what arrived, who sent it.
-pub(super) type Record = (u32, [u8; 20], SocketAddr);
+pub(super) type Record = (u32, [u8; 20], Source);
 
 fn block_hash(data: &[u8], block: u32) -> Option<[u8; 20]> {
     let start = block as usize * crate::layout::BLOCK_SIZE as usize;
@@ -39,14 +39,14 @@ impl TorrentCore {
         &mut self,
         piece: u32,
         data: &[u8],
-        senders: &[Option<SocketAddr>],
+        senders: &[Option<Source>],
         now: Instant,
         out: &mut Outputs,
     ) {
-        let distinct: BTreeSet<SocketAddr> = senders.iter().flatten().copied().collect();
+        let distinct: BTreeSet<Source> = senders.iter().flatten().copied().collect();
         if distinct.len() == 1 {
-            if let Some(addr) = distinct.first() {
-                self.ban(*addr, now, out);
+            if let Some(who) = distinct.first() {
+                self.ban_source(*who, now, out);
             }
             if let Some(owner) = self.solo.get_mut(&piece) {
                 *owner = None;
@@ -81,13 +81,21 @@ impl TorrentCore {
         let Some(records) = self.suspects.remove(&piece) else {
             return;
         };
-        let liars: BTreeSet<SocketAddr> = records
+        let liars: BTreeSet<Source> = records
             .iter()
             .filter(|(block, hash, _)| block_hash(good, *block).is_some_and(|g| g != *hash))
             .map(|(_, _, who)| *who)
             .collect();
-        for addr in liars {
-            self.ban(addr, now, out);
+        for who in liars {
+            self.ban_source(who, now, out);
+        }
+    }
+
+    /// Bans whoever sent bad data: a peer's address or a web seed.
+    fn ban_source(&mut self, who: Source, now: Instant, out: &mut Outputs) {
+        match who {
+            Source::Peer(addr) => self.ban(addr, now, out),
+            Source::Web(seed) => self.ban_web_seed(seed, now, out),
         }
     }
 
@@ -98,30 +106,40 @@ impl TorrentCore {
         if self.solo.is_empty() {
             return None;
         }
-        let peer = self.peers.get(&conn)?;
-        if !self.solo.values().any(|o| *o == Some(conn)) {
+        let has = self.peers.get(&conn)?.has.clone();
+        Some(self.solo_mask_for(Taker::Peer(conn), has))
+    }
+
+    /// `has` minus the solo pieces of others; `taker` first takes an unowned solo piece it has,
+    /// when it owns none.
+    pub(super) fn solo_mask_for(&mut self, taker: Taker, mut has: Bitfield) -> Bitfield {
+        if !self.solo.values().any(|o| *o == Some(taker)) {
             let free = self
                 .solo
                 .iter()
-                .find(|(p, o)| o.is_none() && peer.has.get(**p))
+                .find(|(p, o)| o.is_none() && has.get(**p))
                 .map(|(p, _)| *p);
             if let Some(p) = free {
-                self.solo.insert(p, Some(conn));
+                self.solo.insert(p, Some(taker));
             }
         }
-        let mut mask = peer.has.clone();
         for (&piece, owner) in &self.solo {
-            if *owner != Some(conn) {
-                mask.clear(piece);
+            if *owner != Some(taker) {
+                has.clear(piece);
             }
         }
-        Some(mask)
+        has
     }
 
     /// Gives up `conn`'s solo piece (it choked us or sat on requests), so another peer takes it.
     pub(super) fn release_solo(&mut self, conn: ConnId) {
+        self.release_solo_of(Taker::Peer(conn));
+    }
+
+    /// Gives up whatever solo piece `taker` holds.
+    pub(super) fn release_solo_of(&mut self, taker: Taker) {
         for owner in self.solo.values_mut() {
-            if *owner == Some(conn) {
+            if *owner == Some(taker) {
                 *owner = None;
             }
         }
@@ -153,7 +171,7 @@ impl TorrentCore {
         }
         for (&piece, p) in self.partial.iter_mut() {
             // A piece whose data went to the pool already is judged by its hash.
-            if p.data.is_empty() || !p.senders.contains(&Some(addr)) {
+            if p.data.is_empty() || !p.senders.contains(&Some(Source::Peer(addr))) {
                 continue;
             }
             p.senders.iter_mut().for_each(|s| *s = None);

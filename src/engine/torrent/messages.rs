@@ -451,7 +451,7 @@ impl TorrentCore {
         if self
             .solo
             .get(&index)
-            .is_some_and(|owner| *owner != Some(conn))
+            .is_some_and(|owner| *owner != Some(super::Taker::Peer(conn)))
         {
             // A late block of a piece now fetched from one peer only: mixing senders again would
             // blur the blame, so this copy is dropped.
@@ -461,8 +461,8 @@ impl TorrentCore {
         match self.picker.on_block_received(b) {
             BlockArrival::New { piece_complete } => {
                 self.totals.downloaded += u64::from(length);
-                self.store_block(b, addr, data);
-                self.cancel_duplicates(conn, b, now, out);
+                self.store_block(b, super::Source::Peer(addr), data);
+                self.cancel_duplicates(Some(conn), b, now, out);
                 if piece_complete {
                     self.submit_piece(index, out);
                 }
@@ -472,7 +472,7 @@ impl TorrentCore {
         Ok(())
     }
 
-    fn store_block(&mut self, b: BlockRef, from: SocketAddr, data: &[u8]) {
+    pub(super) fn store_block(&mut self, b: BlockRef, from: super::Source, data: &[u8]) {
         let Some(piece) = self.partial.get_mut(&b.piece) else {
             return;
         };
@@ -485,13 +485,20 @@ impl TorrentCore {
         }
     }
 
-    /// End-game: the block came from one peer, so the same request at others is cancelled.
-    fn cancel_duplicates(&mut self, from: ConnId, b: BlockRef, now: Instant, out: &mut Outputs) {
+    /// End-game: the block came from one peer (or a web seed: `None`), so the same request at
+    /// other peers is cancelled.
+    pub(super) fn cancel_duplicates(
+        &mut self,
+        from: Option<ConnId>,
+        b: BlockRef,
+        now: Instant,
+        out: &mut Outputs,
+    ) {
         if !self.picker.is_endgame() {
             return;
         }
         for (&conn, peer) in self.peers.iter_mut() {
-            if conn != from && peer.take_in_flight(&b) {
+            if Some(conn) != from && peer.take_in_flight(&b) {
                 peer.cancel_request(b, now);
                 self.picker.on_request_dropped(b);
                 out.dirty.push(conn);
@@ -499,7 +506,7 @@ impl TorrentCore {
         }
     }
 
-    fn submit_piece(&mut self, piece: u32, out: &mut Outputs) {
+    pub(super) fn submit_piece(&mut self, piece: u32, out: &mut Outputs) {
         let Some(p) = self.partial.get_mut(&piece) else {
             return;
         };

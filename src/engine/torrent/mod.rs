@@ -50,6 +50,9 @@ mod timers;
 mod timers_tests;
 #[cfg(test)]
 mod upload_tests;
+mod web;
+#[cfg(test)]
+mod web_tests;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::picker::Picker;
@@ -79,17 +82,34 @@ fn torrent_seed(cfg: &EngineConfig, id: TorrentId) -> u64 {
     cfg.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// Who sent a block: a peer (by address, which a ban names) or a web seed (by its index in
+/// the torrent's `url-list`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Peer(SocketAddr),
+    Web(usize),
+}
+
+/// Who a piece refetched after a hash failure is assigned to (see `blame`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Taker {
+    Peer(ConnId),
+    Web(usize),
+}
+
 /// A piece being downloaded: its buffer and who sent each block.
 #[derive(Debug)]
 struct PartialPiece {
     data: Vec<u8>,
-    senders: Vec<Option<SocketAddr>>,
+    senders: Vec<Option<Source>>,
 }
 
 /// Byte counts and rates of one torrent, for stats and the choker.
 #[derive(Debug, Default)]
 struct Totals {
     downloaded: u64,
+    /// The part of `downloaded` from web seeds.
+    web_downloaded: u64,
     uploaded: u64,
     hash_failures: u32,
     /// Pieces hashed from data on disk.
@@ -131,7 +151,9 @@ pub struct TorrentCore {
     suspects: BTreeMap<u32, Vec<blame::Record>>,
     /// Pieces that failed with several senders, each refetched from one peer only (its owner,
     /// once assigned) so the next verdict names the culprit.
-    solo: BTreeMap<u32, Option<ConnId>>,
+    solo: BTreeMap<u32, Option<Taker>>,
+    /// Web seeds (BEP 19) and their requests in flight (see `web`).
+    web: crate::webseed::WebSeeds,
     announcer: announcer::Announcer,
     /// Serves the info dictionary to peers that ask (BEP 9), once we have it.
     metadata: crate::ext::MetadataServe,
@@ -190,6 +212,7 @@ impl TorrentCore {
             dialer: Dialer::default(),
             suspects: BTreeMap::new(),
             solo: BTreeMap::new(),
+            web: crate::webseed::WebSeeds::default(),
             announcer: announcer::Announcer::new(p.trackers, seed ^ 0x7ac),
             metadata: crate::ext::MetadataServe::new(),
             pex: (cfg.pex && !p.private).then(|| crate::ext::PexFilter::new(Vec::new())),
@@ -306,6 +329,7 @@ impl TorrentCore {
             bytes_done,
             bytes_total: self.layout.total_length(),
             downloaded: self.totals.downloaded,
+            web_downloaded: self.totals.web_downloaded,
             uploaded: self.totals.uploaded,
             down_rate: self.totals.down_rate.per_second(),
             up_rate: self.totals.up_rate.per_second(),
@@ -313,6 +337,8 @@ impl TorrentCore {
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
             hash_failures: self.totals.hash_failures,
             banned: self.dialer.banned_count(),
+            web_seeds: self.web.seeds.iter().filter(|s| !s.is_banned()).count(),
+            web_seeds_banned: self.web.seeds.iter().filter(|s| s.is_banned()).count(),
             pieces_checked: self.totals.checked,
         }
     }

@@ -57,20 +57,7 @@ impl TorrentCore {
         if room == 0 {
             return;
         }
-        // The buffer budget bounds memory: no new piece starts while it is spent, but pieces
-        // already started keep going, so the budget can never deadlock the download.
-        let piece_len = (self.layout.piece_length() as usize).max(1);
-        let own_budget = self.buffer_budget();
-        // Neither budget cuts below two pieces: one can download while the previous is hashed.
-        let session_budget = self.cfg.session_piece_buffer_bytes.max(2 * piece_len);
-        let own_free = own_budget.saturating_sub(self.buffered_bytes);
-        let session_free = session_budget.saturating_sub(out.buffers.live);
-        if session_free < piece_len && own_free >= piece_len {
-            // Held back by other torrents: the engine refills us when they free buffers.
-            out.buffers.starved = true;
-        }
-        let free = own_free.min(session_free);
-        self.picker.set_new_piece_budget(free / piece_len);
+        self.set_pick_budget(out);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
         let masked = match (self.solo_mask(conn), allowed) {
@@ -114,6 +101,24 @@ impl TorrentCore {
         self.scratch = picks;
     }
 
+    /// Tells the picker how many new pieces the buffer budgets allow. The budget bounds memory:
+    /// no new piece starts while it is spent, but pieces already started keep going, so the
+    /// budget can never deadlock the download.
+    pub(super) fn set_pick_budget(&mut self, out: &mut Outputs) {
+        let piece_len = (self.layout.piece_length() as usize).max(1);
+        let own_budget = self.buffer_budget();
+        // Neither budget cuts below two pieces: one can download while the previous is hashed.
+        let session_budget = self.cfg.session_piece_buffer_bytes.max(2 * piece_len);
+        let own_free = own_budget.saturating_sub(self.buffered_bytes);
+        let session_free = session_budget.saturating_sub(out.buffers.live);
+        if session_free < piece_len && own_free >= piece_len {
+            // Held back by other torrents: the engine refills us when they free buffers.
+            out.buffers.starved = true;
+        }
+        let free = own_free.min(session_free);
+        self.picker.set_new_piece_budget(free / piece_len);
+    }
+
     /// Bytes this torrent may hold in piece buffers: the configured budget, but never less than
     /// two pieces, so one piece can download while the previous one is hashed even when pieces
     /// are larger than the budget.
@@ -122,7 +127,7 @@ impl TorrentCore {
         self.cfg.piece_buffer_bytes.max(two_pieces)
     }
 
-    fn ensure_buffer(&mut self, piece: u32, out: &mut Outputs) {
+    pub(super) fn ensure_buffer(&mut self, piece: u32, out: &mut Outputs) {
         if self.partial.contains_key(&piece) {
             return;
         }
@@ -172,6 +177,7 @@ impl TorrentCore {
             out.actions
                 .push_back(Action::Event(Event::Completed { torrent: self.id }));
         }
+        self.fill_web_seeds(now, out);
     }
 
     /// Reports what a torrent that starts without a check knows (its pieces came from resume
@@ -309,6 +315,7 @@ impl TorrentCore {
         for conn in ready {
             self.fill_requests(conn, now, out);
         }
+        self.fill_web_seeds(now, out);
     }
 
     /// Records that we have `piece` and re-evaluates our interest in the peers that have it
@@ -401,6 +408,7 @@ impl TorrentCore {
         let message = error.to_string();
         self.phase = Phase::Failed(error);
         self.close_all(PeerError::Shutdown, now, out);
+        self.abandon_web_jobs();
         out.actions.push_back(Action::Event(Event::Failed {
             torrent: self.id,
             error: message,
@@ -414,6 +422,7 @@ impl TorrentCore {
             return;
         }
         self.close_all(PeerError::Shutdown, now, out);
+        self.abandon_web_jobs();
         let resume = match std::mem::replace(&mut self.phase, Phase::Preparing) {
             Phase::Checking(r) => Resume::Checking(r),
             Phase::FetchingMetadata(fetch) => Resume::Fetching(fetch),
@@ -443,6 +452,7 @@ impl TorrentCore {
         };
         self.dialer.reset_backoff(now);
         self.start_checks(now, out);
+        self.fill_web_seeds(now, out);
         self.arm_sample(now);
         self.maybe_announce(now, out);
     }

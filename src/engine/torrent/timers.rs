@@ -52,11 +52,13 @@ pub(super) enum Timer {
     Metadata,
     /// A checkpoint of the resume state, while pieces verified since the last one are unrecorded.
     Checkpoint,
+    /// A web seed's back-off ends.
+    WebSeeds,
 }
 
 impl Timer {
     /// How many kinds there are (the size of the table).
-    pub(super) const COUNT: usize = 9;
+    pub(super) const COUNT: usize = 10;
 }
 
 impl TorrentCore {
@@ -93,6 +95,9 @@ impl TorrentCore {
         }
         if self.timers.take_due(Timer::Checkpoint as usize, now) {
             self.want_checkpoint(out);
+        }
+        if self.timers.take_due(Timer::WebSeeds as usize, now) {
+            self.fill_web_seeds(now, out);
         }
         self.maybe_announce(now, out);
     }
@@ -229,7 +234,7 @@ impl TorrentCore {
         if !expired.is_empty() {
             // A peer that sits on requests is snubbed: one request at a time until it delivers.
             peer.snubbed = true;
-            let solo_owner = self.solo.values().any(|o| *o == Some(conn));
+            let solo_owner = self.solo.values().any(|o| *o == Some(super::Taker::Peer(conn)));
             for b in expired {
                 peer.cancel_request(b, now);
                 self.picker.on_request_dropped(b);
