@@ -26,7 +26,16 @@ const SANS_IO: &[&str] = &[
     "src/ext",
     "src/dht",
     "src/resume",
+    "src/webseed/mod.rs",
+    "src/webseed/url.rs",
+    "src/webseed/plan.rs",
+    "src/webseed/seed.rs",
+    "src/webseed/set.rs",
 ];
+
+/// The only files that may name `ureq`: the HTTP shells of the tracker client and web seeds
+/// (`lib.rs` and `tracker/mod.rs` only mention it in docs, which are not checked).
+const HTTP_SHELLS: &[&str] = &["src/tracker/http.rs", "src/webseed/fetch.rs"];
 
 /// What those modules must not mention.
 const FORBIDDEN: &[&str] = &[
@@ -321,6 +330,25 @@ fn test_items_and_comments_are_not_checked() {
     assert_eq!(violations("b.rs", attrs), Vec::<String>::new());
     let whole = "#![cfg(test)]\nuse std::thread;\n";
     assert_eq!(violations("c.rs", whole), Vec::<String>::new());
+}
+
+#[test]
+fn only_the_http_shells_name_ureq() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let users: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            production_code(&text).contains("ureq")
+        })
+        .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+        .collect();
+    assert_eq!(users.len(), HTTP_SHELLS.len(), "ureq used in {users:?}");
+    for shell in HTTP_SHELLS {
+        assert!(users.iter().any(|u| u == shell), "{shell} not among {users:?}");
+    }
 }
 
 #[test]

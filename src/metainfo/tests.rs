@@ -893,3 +893,26 @@ fn error_messages_are_readable() {
 
 #[path = "clean_tests.rs"]
 mod clean_tests;
+
+#[test]
+fn url_list_is_one_url_or_a_list_of_http_urls() {
+    let with_urls = |urls: Bencode| {
+        let top = Bencode::dict([
+            ("info", Bencode::dict(single_info(20000))),
+            ("url-list", urls),
+        ]);
+        Metainfo::from_bytes(&top.encode()).unwrap().web_seeds
+    };
+    assert_eq!(with_urls(b("http://h/f.bin")), ["http://h/f.bin"]);
+    let list = Bencode::List(vec![
+        b(" https://a/x/ "),
+        b("ftp://b/x"),
+        b(""),
+        Bencode::Int(3),
+        b("HTTP://c/y"),
+        b("https://a/x/"),
+    ]);
+    assert_eq!(with_urls(list), ["https://a/x/", "HTTP://c/y"]);
+    assert_eq!(with_urls(Bencode::Int(1)), Vec::<String>::new());
+    assert!(parse(single_info(20000)).unwrap().web_seeds.is_empty());
+}
