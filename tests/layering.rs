@@ -347,7 +347,10 @@ fn only_the_http_shells_name_ureq() {
         .collect();
     assert_eq!(users.len(), HTTP_SHELLS.len(), "ureq used in {users:?}");
     for shell in HTTP_SHELLS {
-        assert!(users.iter().any(|u| u == shell), "{shell} not among {users:?}");
+        assert!(
+            users.iter().any(|u| u == shell),
+            "{shell} not among {users:?}"
+        );
     }
 }
 

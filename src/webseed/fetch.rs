@@ -368,7 +368,12 @@ mod tests {
                 got: 999
             })
         );
-        for bad in ["bytes 0-149/1000", "bytes 100-150/1000", "100-149/1000", "bytes x-1/2"] {
+        for bad in [
+            "bytes 0-149/1000",
+            "bytes 100-150/1000",
+            "100-149/1000",
+            "bytes x-1/2",
+        ] {
             assert_eq!(
                 check_content_range(Some(bad), &r),
                 Err(WebSeedError::BadContentRange(bad.into()))

@@ -113,7 +113,10 @@ impl std::fmt::Display for WebSeedError {
                 "server ignores Range and the range starts at byte {start}"
             ),
             WebSeedError::WrongLength { expected, got } => {
-                write!(f, "wrong length: expected {expected} bytes, server says {got}")
+                write!(
+                    f,
+                    "wrong length: expected {expected} bytes, server says {got}"
+                )
             }
             WebSeedError::BadContentRange(s) => write!(f, "bad Content-Range: {s}"),
             WebSeedError::Short { expected, got } => {

@@ -185,7 +185,12 @@ mod tests {
             length,
         };
         // Pieces of 32 KiB: blocks (1, 16K) and (2, 0) are adjacent in the stream.
-        let blocks = [b(2, 0, 16384), b(0, 0, 16384), b(1, 16384, 16384), b(3, 16384, 100)];
+        let blocks = [
+            b(2, 0, 16384),
+            b(0, 0, 16384),
+            b(1, 16384, 16384),
+            b(3, 16384, 100),
+        ];
         assert_eq!(
             runs(&blocks, 32768),
             vec![(0, 16384), (49152, 32768), (114688, 100)]

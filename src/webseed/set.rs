@@ -112,7 +112,12 @@ impl WebSeeds {
 
     /// Cuts an answer (the bytes of every range of `job`, in order) into its blocks with their
     /// data; padding is filled with zeros. `None` when the answer has the wrong length.
-    pub fn blocks_of(&self, job: &Job, body: &[u8], piece_length: u32) -> Option<Vec<(BlockRef, Vec<u8>)>> {
+    pub fn blocks_of(
+        &self,
+        job: &Job,
+        body: &[u8],
+        piece_length: u32,
+    ) -> Option<Vec<(BlockRef, Vec<u8>)>> {
         let wanted: u64 = job
             .runs
             .iter()
@@ -193,12 +198,18 @@ mod tests {
             .collect();
         assert_eq!(
             urls,
-            vec![("http://h/s/t/a%20b", 0, 20000, 20000), ("http://h/s/t/c", 0, 16384, 40000)]
+            vec![
+                ("http://h/s/t/a%20b", 0, 20000, 20000),
+                ("http://h/s/t/c", 0, 16384, 40000)
+            ]
         );
         assert!(w.in_flight(0, &blocks[2]));
         let job = w.take_job(req.job).unwrap();
         let body: Vec<u8> = (0..36384u32).map(|i| (i % 251) as u8 + 1).collect();
-        assert!(w.blocks_of(&job, &body[1..], 32768).is_none(), "short answer");
+        assert!(
+            w.blocks_of(&job, &body[1..], 32768).is_none(),
+            "short answer"
+        );
         let got = w.blocks_of(&job, &body, 32768).unwrap();
         assert_eq!(got[0].1, body[..16384]);
         assert_eq!(got[1].1[..3616], body[16384..20000]);

@@ -76,10 +76,7 @@ mod tests {
             "http://h:8080/seed/My%20Album/CD%201/Gr%C3%B6%C3%9Fe%20%26%20100%25.flac"
         );
         // A folder URL without its slash gets one (libtorrent does the same).
-        assert_eq!(
-            file_url("http://h/seed", "a/b", true),
-            "http://h/seed/a/b"
-        );
+        assert_eq!(file_url("http://h/seed", "a/b", true), "http://h/seed/a/b");
     }
 
     #[test]

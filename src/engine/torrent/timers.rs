@@ -234,7 +234,10 @@ impl TorrentCore {
         if !expired.is_empty() {
             // A peer that sits on requests is snubbed: one request at a time until it delivers.
             peer.snubbed = true;
-            let solo_owner = self.solo.values().any(|o| *o == Some(super::Taker::Peer(conn)));
+            let solo_owner = self
+                .solo
+                .values()
+                .any(|o| *o == Some(super::Taker::Peer(conn)));
             for b in expired {
                 peer.cancel_request(b, now);
                 self.picker.on_request_dropped(b);

@@ -94,10 +94,9 @@ impl TorrentCore {
         };
         let piece_length = self.layout.piece_length();
         let blocks = match &answer.result {
-            Ok(body) => self
-                .web
-                .blocks_of(&job, body, piece_length)
-                .ok_or_else(|| format!("answer of {} bytes does not match the request", body.len())),
+            Ok(body) => self.web.blocks_of(&job, body, piece_length).ok_or_else(|| {
+                format!("answer of {} bytes does not match the request", body.len())
+            }),
             Err(e) => Err(e.to_string()),
         };
         match blocks {

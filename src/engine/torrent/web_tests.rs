@@ -77,7 +77,11 @@ fn verifies(out: &mut Outputs) -> Vec<(u32, Vec<u8>)> {
 fn honest_body(req: &WebRequest) -> Vec<u8> {
     let mut body = Vec::new();
     for r in &req.ranges {
-        let base = if r.url.ends_with("t/a%20b") { 0 } else { 100_000 };
+        let base = if r.url.ends_with("t/a%20b") {
+            0
+        } else {
+            100_000
+        };
         body.extend((r.start..r.start + r.len).map(|i| byte(base + i)));
     }
     body
@@ -96,7 +100,11 @@ fn answer(req: &WebRequest, result: Result<Vec<u8>, WebSeedError>) -> WebAnswer 
 fn a_seed_is_asked_through_the_picker_up_to_its_cap_and_its_bytes_are_verified() {
     let now = Instant::now();
     let (mut t, mut out, reqs) = core_with_seed(now);
-    assert_eq!(reqs.len(), usize::from(MAX_JOBS_PER_SEED), "capped per seed");
+    assert_eq!(
+        reqs.len(),
+        usize::from(MAX_JOBS_PER_SEED),
+        "capped per seed"
+    );
     // 16 one-block pieces per request: 256 KiB, one run; the first crosses the file boundary.
     let first = &reqs[0];
     let urls: Vec<(&str, u64, u64)> = first
@@ -105,8 +113,15 @@ fn a_seed_is_asked_through_the_picker_up_to_its_cap_and_its_bytes_are_verified()
         .map(|r| (r.url.as_str(), r.start, r.len))
         .collect();
     let run_start = first.ranges[0].start;
-    assert!(first.ranges.iter().all(|r| r.url.starts_with("http://127.0.0.1:1/s/t/")));
-    assert_eq!(first.ranges.iter().map(|r| r.len).sum::<u64>(), 16 * 16384, "{urls:?}");
+    assert!(first
+        .ranges
+        .iter()
+        .all(|r| r.url.starts_with("http://127.0.0.1:1/s/t/")));
+    assert_eq!(
+        first.ranges.iter().map(|r| r.len).sum::<u64>(),
+        16 * 16384,
+        "{urls:?}"
+    );
     assert!(run_start % u64::from(PIECE) == 0 || first.ranges[0].url.ends_with("%C3%BC"));
 
     t.handle_web_answer(answer(first, Ok(honest_body(first))), now, &mut out);
@@ -128,9 +143,19 @@ fn a_seed_is_asked_through_the_picker_up_to_its_cap_and_its_bytes_are_verified()
 fn an_error_backs_the_seed_off_and_it_is_asked_again_when_the_wait_is_over() {
     let now = Instant::now();
     let (mut t, mut out, reqs) = core_with_seed(now);
-    t.handle_web_answer(answer(&reqs[0], Err(WebSeedError::Http { status: 503 })), now, &mut out);
-    assert!(web_requests(&mut out).is_empty(), "backing off: nothing new");
-    assert_eq!(t.next_deadline(), Some(now + FIRST_BACKOFF).min(t.next_deadline()));
+    t.handle_web_answer(
+        answer(&reqs[0], Err(WebSeedError::Http { status: 503 })),
+        now,
+        &mut out,
+    );
+    assert!(
+        web_requests(&mut out).is_empty(),
+        "backing off: nothing new"
+    );
+    assert_eq!(
+        t.next_deadline(),
+        Some(now + FIRST_BACKOFF).min(t.next_deadline())
+    );
     // A wrong-length body is an error too.
     t.handle_web_answer(answer(&reqs[1], Ok(vec![0; 10])), now, &mut out);
     assert!(web_requests(&mut out).is_empty());
@@ -139,10 +164,21 @@ fn an_error_backs_the_seed_off_and_it_is_asked_again_when_the_wait_is_over() {
     let later = now + FIRST_BACKOFF * 2;
     t.handle_timeout(later, &mut out);
     let again = web_requests(&mut out);
-    assert_eq!(again.len(), usize::from(MAX_JOBS_PER_SEED), "retried after the back-off");
-    let mut blocks: Vec<u64> = again.iter().flat_map(|r| r.ranges.iter().map(|x| x.len)).collect();
+    assert_eq!(
+        again.len(),
+        usize::from(MAX_JOBS_PER_SEED),
+        "retried after the back-off"
+    );
+    let mut blocks: Vec<u64> = again
+        .iter()
+        .flat_map(|r| r.ranges.iter().map(|x| x.len))
+        .collect();
     blocks.sort_unstable();
-    assert_eq!(blocks.iter().sum::<u64>(), 2 * 16 * 16384, "the dropped blocks are asked again");
+    assert_eq!(
+        blocks.iter().sum::<u64>(),
+        2 * 16 * 16384,
+        "the dropped blocks are asked again"
+    );
 }
 
 #[test]
@@ -163,7 +199,10 @@ fn a_seed_whose_piece_fails_the_hash_is_banned_and_asked_nothing_more() {
     };
     t.handle_disk(done, now, &mut out);
     let s = t.stats();
-    assert_eq!((s.web_seeds, s.web_seeds_banned, s.hash_failures), (0, 1, 1));
+    assert_eq!(
+        (s.web_seeds, s.web_seeds_banned, s.hash_failures),
+        (0, 1, 1)
+    );
     assert!(web_requests(&mut out).is_empty());
     // What it still sends is dropped, and nothing new is asked, even after any back-off.
     t.handle_web_answer(answer(&reqs[1], Ok(honest_body(&reqs[1]))), now, &mut out);
@@ -182,6 +221,9 @@ fn a_pause_abandons_requests_and_their_late_answers_only_free_the_slot() {
     t.handle_web_answer(answer(&reqs[0], Ok(honest_body(&reqs[0]))), now, &mut out);
     let next = web_requests(&mut out);
     assert_eq!(next.len(), 1, "its slot is free again");
-    assert!(verifies(&mut out).is_empty(), "an abandoned answer is not used");
+    assert!(
+        verifies(&mut out).is_empty(),
+        "an abandoned answer is not used"
+    );
     assert_eq!(t.stats().web_downloaded, 0);
 }
