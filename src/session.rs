@@ -401,7 +401,8 @@ impl Session {
         };
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(meta);
-        let shelf = Shelf::new(meta.clone(), storage, start.target, status.clone());
+        let output = opts.output.clone();
+        let shelf = Shelf::new(meta.clone(), storage, start.target, status.clone(), output);
         let handle = TorrentHandle {
             id,
             info_hash: meta.info_hash,

@@ -285,3 +285,59 @@ fn shutdown_reports_a_file_it_cannot_sync() {
     seeder.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(seed_dir);
 }
+
+/// A BEP 47 symlink is made when the download completes, before `wait` returns: relative, to
+/// the torrent's own file. The seeder, complete from its check, makes its own too.
+#[test]
+fn a_completed_download_has_its_symlinks() {
+    use coracle::bencode::Bencode;
+    let _serial = serial();
+    let data = payload::bytes(77, 50_000);
+    let pieces: Vec<u8> = data
+        .chunks(16384)
+        .flat_map(|c| <sha1::Sha1 as sha1::Digest>::digest(c).to_vec())
+        .collect();
+    let path = |parts: &[&str]| Bencode::List(parts.iter().map(Bencode::bytes).collect());
+    let files = vec![
+        Bencode::dict([
+            ("length", Bencode::Int(50_000)),
+            ("path", path(&["data", "a.bin"])),
+        ]),
+        Bencode::dict([
+            ("attr", Bencode::bytes("l")),
+            ("length", Bencode::Int(0)),
+            ("path", path(&["links", "to a"])),
+            ("symlink path", path(&["data", "a.bin"])),
+        ]),
+    ];
+    let info = Bencode::dict([
+        ("files", Bencode::List(files)),
+        ("name", Bencode::bytes("linked")),
+        ("piece length", Bencode::Int(16384)),
+        ("pieces", Bencode::Bytes(pieces)),
+    ]);
+    let torrent = Bencode::dict([("info", info)]).encode();
+    let (seed_dir, leech_dir) = (temp_dir("links-seed"), temp_dir("links-leech"));
+    std::fs::create_dir_all(seed_dir.join("linked/data")).unwrap();
+    std::fs::write(seed_dir.join("linked/data/a.bin"), &data).unwrap();
+
+    let (seeder, leecher) = (session(31), session(32));
+    add(&seeder, &torrent, &seed_dir, vec![])
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the seeder checks its data");
+    add(&leecher, &torrent, &leech_dir, vec![seeder.listen_addr()])
+        .wait_timeout(Duration::from_secs(30))
+        .expect("downloads");
+    for dir in [&leech_dir, &seed_dir] {
+        let link = dir.join("linked/links/to a");
+        let text = std::fs::read_link(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+        assert_eq!(text, std::path::Path::new("../data/a.bin"));
+        assert_eq!(
+            std::fs::read(&link).unwrap(),
+            data,
+            "the link reads the file"
+        );
+    }
+    leecher.shutdown().unwrap();
+    seeder.shutdown().unwrap();
+}

@@ -1,8 +1,8 @@
 //! BEP 47 symlinks on disk: created once a torrent's data is complete (a link's target is one of
 //! the torrent's own files or folders, which must exist first).
 //!
-//! Runs on its caller's thread. Nothing in the session calls [`create_symlinks`] yet: a download
-//! does not create its BEP 47 symlinks on its own; an embedder may call it once a torrent seeds.
+//! Runs on its caller's thread: in a session, a short-lived `coracle-links` thread the reactor
+//! starts when a torrent completes (`reactor/links.rs`), never the reactor itself.
 //!
 //! Safety: a link is made only when its target stays inside the torrent's folder (metainfo
 //! guarantees it; this checks again, so a hand-built [`Symlink`] cannot point out), it is stored

@@ -127,6 +127,8 @@ pub(crate) struct Shelf {
     /// The files, for the sync at shutdown.
     pub storage: Arc<Storage>,
     pub status: Arc<StatusCell>,
+    /// The download folder (where BEP 47 symlinks go once the data is complete).
+    pub output: PathBuf,
 }
 
 impl Shelf {
@@ -136,6 +138,7 @@ impl Shelf {
         storage: Storage,
         resume: ResumeTarget,
         status: Arc<StatusCell>,
+        output: PathBuf,
     ) -> Shelf {
         let storage = Arc::new(storage);
         let disk = Arc::new(TorrentDisk {
@@ -149,6 +152,7 @@ impl Shelf {
             disk,
             storage,
             status,
+            output,
         }
     }
 }

@@ -102,7 +102,13 @@ impl Reactor {
             Ok(Opened { storage, recheck }) => {
                 let layout = opened.meta.layout();
                 let private = opened.meta.private;
-                let shelf = Shelf::new(opened.meta, storage, pending.resume, pending.status);
+                let shelf = Shelf::new(
+                    opened.meta,
+                    storage,
+                    pending.resume,
+                    pending.status,
+                    pending.output,
+                );
                 self.shelves.insert(opened.torrent, shelf);
                 self.engine
                     .attach_metadata(opened.torrent, layout, private, recheck, now);

@@ -32,6 +32,7 @@ use crate::webseed::{FetchConfig, FileTable, WebAnswer, WebFetcher, WebSeeds};
 mod command;
 mod dht_state;
 mod discovery;
+mod links;
 mod magnet;
 mod udp;
 
@@ -142,6 +143,8 @@ pub(crate) struct Reactor {
     /// The web-seed threads (BEP 19) and their answers.
     web: WebFetcher,
     web_results: Receiver<WebAnswer>,
+    /// Threads making BEP 47 symlinks of completed torrents.
+    links: links::Links,
     /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
 }
@@ -198,6 +201,7 @@ impl Reactor {
             magnets: magnet::Magnets::new(wake),
             web,
             web_results,
+            links: links::Links::default(),
             resume_waiters: HashMap::new(),
         })
     }
@@ -580,7 +584,7 @@ impl Reactor {
         match &ev {
             Event::Completed { torrent } => {
                 if let Some(s) = self.shelves.get(torrent) {
-                    s.status.set_complete();
+                    self.links.complete(&s.meta, s.output.clone(), &s.status);
                 }
             }
             Event::Failed { torrent, error } => {
@@ -702,6 +706,8 @@ impl Reactor {
         for id in ids {
             self.engine.remove_torrent(id, now);
         }
+        // Link threads finish first: each marks its torrent complete.
+        self.links.join();
         let mut flushed = Ok(());
         for shelf in self.shelves.values() {
             if let Err(e) = shelf.storage.flush() {
