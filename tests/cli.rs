@@ -585,13 +585,18 @@ fn create_writes_a_torrent_and_prints_its_info_hash() {
         "--comment",
         "made in a test",
         "--no-date",
+        "--web-seed",
+        "http://127.0.0.1:8080/seed/",
+        "--web-seed",
+        "https://127.0.0.1:8443/mirror/",
         "--threads",
         "2",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let bytes = std::fs::read(&out_file).unwrap();
     let hash = info_hash_hex(&bytes);
-    // The same folder, options and piece size as mktorrent's fixture: the same info-hash.
+    // The same folder, options and piece size as mktorrent's fixture: the same info-hash
+    // (`url-list` lies outside the info dictionary).
     assert_eq!(hash, "108530383cdb138f41037e043ebffddeca9d39ae");
     let stdout = text(&out.stdout);
     assert!(stdout.contains(&format!("info-hash {hash}")), "{stdout}");
@@ -602,6 +607,7 @@ fn create_writes_a_torrent_and_prints_its_info_hash() {
         "comment:      made in a test",
         "tier 1: http://127.0.0.1:6969/announce http://127.0.0.1:6970/announce",
         "tier 2: udp://127.0.0.1:6971/announce",
+        "web seeds (2):\n  http://127.0.0.1:8080/seed/\n  https://127.0.0.1:8443/mirror/\n",
     ] {
         assert!(info.contains(line), "no {line:?} in:\n{info}");
     }

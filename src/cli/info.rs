@@ -81,6 +81,12 @@ pub fn render(m: &Metainfo) -> String {
             let _ = writeln!(o, "  tier {}: {}", i + 1, printable(&tier.join(" ")));
         }
     }
+    if !m.web_seeds.is_empty() {
+        let _ = writeln!(o, "web seeds ({}):", m.web_seeds.len());
+        for url in &m.web_seeds {
+            let _ = writeln!(o, "  {}", printable(url));
+        }
+    }
     o
 }
 

@@ -348,4 +348,15 @@ mod tests {
         assert!(!narrow.contains('['), "{narrow}");
         assert!(bar_line(&stats(0, 0.0), 80).contains("eta --"));
     }
+
+    #[test]
+    fn web_seed_bytes_are_shown_apart_from_peers() {
+        let mut s = stats(5 * 1024 * 1024, 1024.0 * 1024.0);
+        assert_eq!(sources(&s), "2 peers", "no web seeds: nothing about them");
+        s.web_seeds = 1;
+        s.web_downloaded = 3 * 1024 * 1024;
+        assert_eq!(sources(&s), "2 peers + web 3.0 MiB");
+        let line = bar_line(&s, 100);
+        assert!(line.ends_with("2 peers + web 3.0 MiB"), "{line}");
+    }
 }
