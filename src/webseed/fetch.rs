@@ -16,9 +16,9 @@
 //!   `Content-Length`, if given, must be the file's length; then, when the range starts within
 //!   [`MAX_SKIP`] bytes of the file's start, the bytes before it are read and thrown away, the
 //!   range is read, and the connection is dropped: every read is bounded. A range further in is
-//!   [`WebSeedError::RangeIgnored`] and the seed backs off, as libtorrent treats a response that
-//!   does not start where it asked (`invalid_range`); aria2 instead restarts such a download
-//!   from byte 0 on one connection, which a piece-at-a-time fetch cannot use.
+//!   [`WebSeedError::RangeIgnored`] and the seed backs off. libtorrent rejects every answer
+//!   that does not start where it asked (`invalid_range`); reading past a little keeps the small
+//!   files of such servers usable at a bounded cost.
 //! * Any other status is [`WebSeedError::Http`]; redirects are followed (at most 3).
 
 // I/O shell: the dispatcher and worker threads, blocking HTTP requests and their deadlines.

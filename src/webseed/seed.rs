@@ -11,7 +11,8 @@
 //!   also retries a failing web seed after a wait (`urlseed_wait_retry`), aria2 after
 //!   `--retry-wait`.
 //! * A seed whose data fails a piece's hash check is banned for the torrent, as libtorrent bans
-//!   a web seed that sent a corrupt piece.
+//!   the web seed of a single-file torrent (for a multi-file one libtorrent only stops asking it
+//!   for that file; one rule here is simpler, at the cost of a seed with one stale file).
 
 use std::time::{Duration, Instant};
 
