@@ -1,5 +1,7 @@
 //! .torrent parser: never panics, and every accepted torrent meets the invariants that the
-//! storage layer relies on (safe relative paths, contiguous files, piece count = hash count).
+//! storage layer relies on (safe relative paths, contiguous files, piece count = hash count) and
+//! that web seeds rely on (HTTP URLs only, every path percent-encoded, each piece planned as
+//! ranges that cover it exactly).
 #![no_main]
 // A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -8,6 +10,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path};
 
 use coracle::metainfo::{Metainfo, MAX_COMPONENT_BYTES};
+use coracle::webseed::{FileTable, Segment};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -61,4 +64,29 @@ fn check(m: &Metainfo) {
     assert_eq!(layout.total_length(), m.total_length);
     assert_eq!(layout.piece_length(), m.piece_length);
     assert_eq!(layout.num_pieces() as usize, m.piece_hashes.len());
+    check_web_seeds(m);
+}
+
+/// Web seeds: URLs, encoded paths and the ranges of each piece (the first and last few).
+fn check_web_seeds(m: &Metainfo) {
+    for url in &m.web_seeds {
+        let lower = url.to_ascii_lowercase();
+        assert!(
+            lower.starts_with("http://") || lower.starts_with("https://"),
+            "{url}"
+        );
+    }
+    let table = FileTable::from_metainfo(m);
+    for f in &table.files {
+        let ok = |b: u8| b.is_ascii_alphanumeric() || b"-._~%/".contains(&b);
+        assert!(f.encoded_path.bytes().all(ok), "{}", f.encoded_path);
+    }
+    let layout = m.layout();
+    let n = layout.num_pieces();
+    for piece in (0..n.min(4)).chain(n.saturating_sub(4)..n) {
+        let len = u64::from(layout.piece_len(piece));
+        let segments = table.segments(layout.piece_offset(piece), len);
+        assert_eq!(segments.iter().map(Segment::len).sum::<u64>(), len);
+        assert!(segments.iter().all(|s| !s.is_empty()));
+    }
 }
