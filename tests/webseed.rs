@@ -244,3 +244,80 @@ fn the_fetch_shell_checks_what_the_server_answers() {
         Err(WebSeedError::Http { status: 404 })
     );
 }
+
+#[test]
+fn every_request_gets_exactly_one_answer_and_a_wake() {
+    use coracle::webseed::{FetchConfig, WebFetcher, WebRequest};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    if !nginx::installed() {
+        return;
+    }
+    let dir = temp_dir("webseed-answers");
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/f.bin"), bytes(8, 1000)).unwrap();
+    let server = Nginx::start(&dir.join("nginx"), &dir.join("www"), true);
+    // A port nobody listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let urls = [
+        server.url("f.bin"),
+        format!("http://{closed}/f.bin"),
+        "ftp://127.0.0.1/f.bin".to_string(),
+        server.url("missing.bin"),
+        server.url("f.bin"),
+    ];
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counted = wakes.clone();
+    let cfg = FetchConfig {
+        max_in_flight: 2,
+        ..FetchConfig::default()
+    };
+    let fetcher = WebFetcher::new(
+        cfg,
+        tx,
+        Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .unwrap();
+    for (job, url) in urls.iter().enumerate() {
+        fetcher.submit(WebRequest {
+            torrent: 1,
+            seed: 0,
+            job: job as u64,
+            ranges: vec![HttpRange {
+                url: url.clone(),
+                start: 10,
+                len: 20,
+                file_len: 1000,
+            }],
+        });
+    }
+    let mut answers: Vec<_> = (0..urls.len())
+        .map(|_| rx.recv_timeout(Duration::from_secs(20)).expect("an answer"))
+        .collect();
+    answers.sort_by_key(|a| a.job);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "one answer each"
+    );
+    assert_eq!(wakes.load(Ordering::SeqCst), urls.len());
+    let good = bytes(8, 1000)[10..30].to_vec();
+    assert_eq!(answers[0].result, Ok(good.clone()));
+    assert!(
+        matches!(answers[1].result, Err(WebSeedError::Transport(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert_eq!(
+        answers[2].result,
+        Err(WebSeedError::UnsupportedScheme("ftp".into()))
+    );
+    assert_eq!(answers[3].result, Err(WebSeedError::Http { status: 404 }));
+    assert_eq!(answers[4].result, Ok(good));
+    fetcher.shutdown();
+}

@@ -18,7 +18,7 @@ use crate::layout::BlockRef;
 pub struct Job {
     /// Index of its seed.
     pub seed: usize,
-    /// The blocks it fetches.
+    /// The blocks it fetches, sorted.
     pub blocks: Vec<BlockRef>,
     /// Each run of adjacent blocks: its stream offset and its segments.
     runs: Vec<(u64, Vec<Segment>)>,
@@ -50,11 +50,12 @@ impl WebSeeds {
         self.seeds.is_empty()
     }
 
-    /// Whether `seed` has `b` in a request in flight.
+    /// Whether `seed` has `b` in a request in flight (a binary search per request: the picker
+    /// asks this for every block it considers in end-game).
     pub fn in_flight(&self, seed: usize, b: &BlockRef) -> bool {
         self.jobs
             .values()
-            .any(|j| j.seed == seed && j.blocks.contains(b))
+            .any(|j| j.seed == seed && j.blocks.binary_search(b).is_ok())
     }
 
     /// Records a request of `blocks` from `seed` (which the caller marked started) and returns
@@ -63,9 +64,10 @@ impl WebSeeds {
         &mut self,
         torrent: usize,
         seed: usize,
-        blocks: Vec<BlockRef>,
+        mut blocks: Vec<BlockRef>,
         piece_length: u32,
     ) -> WebRequest {
+        blocks.sort_unstable();
         let id = self.next_job;
         self.next_job += 1;
         let runs: Vec<(u64, Vec<Segment>)> = runs(&blocks, piece_length)
