@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the statically linked, stripped release binaries:
 #   target/static/coracle        default features (CLI + HTTPS trackers through rustls + create)
-#   target/static/coracle-notls  CLI only: plain-HTTP and UDP trackers, no `create`
+#   target/static/coracle-notls  CLI only: plain-HTTP and UDP trackers, no `create`, no web seeds
 #
 # glibc static linking (`+crt-static`) keeps the toolchain we already have; musl would need an
 # extra target. `--target` is spelled out on purpose: with an explicit target, RUSTFLAGS apply

@@ -5,6 +5,8 @@
 
 // Test and example code drives real sockets, threads, files and clocks.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+// Sessions fetch from web seeds only with the `webseed` feature (a default one).
+#![cfg(feature = "webseed")]
 
 #[path = "support/nginx.rs"]
 mod nginx;

@@ -27,7 +27,6 @@ use crate::engine::{
     Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
-use crate::webseed::{FetchConfig, FileTable, WebAnswer, WebFetcher, WebSeeds};
 
 mod command;
 mod dht_state;
@@ -35,6 +34,7 @@ mod discovery;
 mod links;
 mod magnet;
 mod udp;
+mod web;
 
 pub use command::SessionStats;
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
@@ -141,8 +141,7 @@ pub(crate) struct Reactor {
     /// Magnets waiting for their metadata and storage (see `magnet`).
     magnets: magnet::Magnets,
     /// The web-seed threads (BEP 19) and their answers.
-    web: WebFetcher,
-    web_results: Receiver<WebAnswer>,
+    web: web::WebSeedShell,
     /// Threads making BEP 47 symlinks of completed torrents.
     links: links::Links,
     /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
@@ -172,12 +171,7 @@ impl Reactor {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         udp.register(poll.registry())?;
-        let (web_tx, web_results) = crossbeam_channel::unbounded();
-        let waker = wake.clone();
-        let notify: crate::tracker::Notify = Arc::new(move || {
-            let _ = waker.wake();
-        });
-        let web = WebFetcher::new(FetchConfig::default(), web_tx, notify)?;
+        let web = web::WebSeedShell::new(&wake)?;
         Ok(Reactor {
             poll,
             listener,
@@ -200,7 +194,6 @@ impl Reactor {
             tracker_said: HashMap::new(),
             magnets: magnet::Magnets::new(wake),
             web,
-            web_results,
             links: links::Links::default(),
             resume_waiters: HashMap::new(),
         })
@@ -407,9 +400,7 @@ impl Reactor {
             };
             self.engine.handle_announce(done, Instant::now());
         }
-        while let Ok(answer) = self.web_results.try_recv() {
-            self.engine.handle_web_seed(answer, Instant::now());
-        }
+        self.web.drain(&mut self.engine);
         self.submit_backlog();
     }
 
@@ -419,11 +410,7 @@ impl Reactor {
             Command::Add { id, params, shelf } => {
                 // The session checked for duplicates and chose the id.
                 self.engine.insert_torrent(id, params, now);
-                if !shelf.meta.web_seeds.is_empty() {
-                    let table = FileTable::from_metainfo(&shelf.meta);
-                    let seeds = WebSeeds::new(table, &shelf.meta.web_seeds);
-                    self.engine.add_web_seeds(id, seeds, now);
-                }
+                self.web.add(&mut self.engine, id, &shelf.meta, now);
                 self.shelves.insert(id, shelf);
             }
             Command::Stats { id, reply } => {

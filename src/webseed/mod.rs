@@ -7,17 +7,20 @@
 //!   through the picker; a seed's blocks enter the same verify path as a peer's.
 //! - [`fetch`]: the blocking shell. A dispatcher thread runs each [`WebRequest`] on its own
 //!   worker thread with `ureq` and sends one [`WebAnswer`] back over a channel, then wakes the
-//!   reactor.
+//!   reactor. Only with the `webseed` cargo feature (default; left out of the 2 MiB build,
+//!   whose sessions then never give a torrent its web seeds).
 //!
 //! Policy (each choice and the client it follows is in [`seed`] and [`fetch`]; summed up in
 //! README, "Web seeds").
 
+#[cfg(feature = "webseed")]
 pub mod fetch;
 pub mod plan;
 pub mod seed;
 pub mod set;
 pub mod url;
 
+#[cfg(feature = "webseed")]
 pub use fetch::{FetchConfig, WebFetcher};
 pub use plan::{FileTable, Segment, WebFile};
 pub use seed::{Seed, SeedState};

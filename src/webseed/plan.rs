@@ -89,19 +89,13 @@ impl FileTable {
     }
 }
 
-/// Maximal runs of adjacent blocks, as `(stream offset, length)`, in stream order. `blocks` may
-/// come in any order; `piece_length` places each block in the stream.
+/// Maximal runs of adjacent blocks, as `(stream offset, length)`. `blocks` must be sorted (by
+/// piece, then offset: stream order); `piece_length` places each block in the stream.
 pub fn runs(blocks: &[BlockRef], piece_length: u32) -> Vec<(u64, u64)> {
-    let mut spans: Vec<(u64, u64)> = blocks
-        .iter()
-        .map(|b| {
-            let at = u64::from(b.piece) * u64::from(piece_length) + u64::from(b.begin);
-            (at, u64::from(b.length))
-        })
-        .collect();
-    spans.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
-    for (at, len) in spans {
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        let at = u64::from(b.piece) * u64::from(piece_length) + u64::from(b.begin);
+        let len = u64::from(b.length);
         match out.last_mut() {
             Some((s, l)) if *s + *l == at => *l += len,
             _ => out.push((at, len)),
@@ -186,9 +180,9 @@ mod tests {
         };
         // Pieces of 32 KiB: blocks (1, 16K) and (2, 0) are adjacent in the stream.
         let blocks = [
-            b(2, 0, 16384),
             b(0, 0, 16384),
             b(1, 16384, 16384),
+            b(2, 0, 16384),
             b(3, 16384, 100),
         ];
         assert_eq!(
