@@ -25,6 +25,7 @@ mod outbox;
 mod peer;
 mod timer;
 mod torrent;
+#[cfg(feature = "webseed")]
 mod web;
 
 use std::collections::{BTreeMap, VecDeque};

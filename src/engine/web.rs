@@ -1,5 +1,6 @@
 //! The engine's web-seed inputs (BEP 19): a torrent's seeds, and each answer from the fetch
-//! threads. Sans-IO, on the reactor thread; see [`crate::webseed`].
+//! threads. Sans-IO, on the reactor thread; see [`crate::webseed`]. Only with the `webseed`
+//! feature.
 
 use std::time::Instant;
 

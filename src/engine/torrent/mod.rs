@@ -51,7 +51,9 @@ mod timers_tests;
 #[cfg(test)]
 mod upload_tests;
 mod web;
-#[cfg(test)]
+#[cfg(feature = "webseed")]
+mod web_requests;
+#[cfg(all(test, feature = "webseed"))]
 mod web_tests;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
