@@ -89,6 +89,8 @@ fn torrent_seed(cfg: &EngineConfig, id: TorrentId) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Source {
     Peer(SocketAddr),
+    // Made only by the fetching side, which the `webseed` feature builds.
+    #[cfg_attr(not(feature = "webseed"), allow(dead_code))]
     Web(usize),
 }
 
@@ -96,6 +98,7 @@ enum Source {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Taker {
     Peer(ConnId),
+    #[cfg_attr(not(feature = "webseed"), allow(dead_code))]
     Web(usize),
 }
 

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use super::{Source, Taker, TorrentCore};
+use super::TorrentCore;
 use crate::engine::Outputs;
 
 impl TorrentCore {
@@ -27,43 +27,18 @@ impl TorrentCore {
     /// flight are forgotten (their answers are dropped), and pieces holding its blocks start
     /// over.
     pub(super) fn ban_web_seed(&mut self, seed: usize, now: Instant, out: &mut Outputs) {
-        let Some(s) = self.web.seeds.get_mut(seed) else {
-            return;
-        };
-        if s.is_banned() {
-            return;
-        }
-        log::warn!(
-            "torrent {}: banning web seed {} for sending corrupt data",
-            self.id,
-            s.url
-        );
-        s.ban();
-        for job in self.web.take_jobs(Some(seed)) {
-            for b in job.blocks {
-                self.picker.on_request_dropped(b);
-            }
-        }
-        self.release_solo_of(Taker::Web(seed));
-        for (&piece, p) in self.partial.iter_mut() {
-            // A piece whose data went to the pool already is judged by its hash.
-            if p.data.is_empty() || !p.senders.contains(&Some(Source::Web(seed))) {
-                continue;
-            }
-            p.senders.iter_mut().for_each(|s| *s = None);
-            self.picker.on_piece_failed(piece);
-        }
-        self.fill_web_seeds(now, out);
+        // Without the feature no torrent has a web seed: there is no one to ban.
+        #[cfg(not(feature = "webseed"))]
+        let _ = (seed, now, out);
+        #[cfg(feature = "webseed")]
+        self.ban_web_seed_now(seed, now, out);
     }
 
     /// Forgets every web request in flight (pause, failure): their blocks go back to the picker
     /// and their answers, when they come, only free the seeds' slots.
     pub(super) fn abandon_web_jobs(&mut self) {
-        for job in self.web.take_jobs(None) {
-            for b in job.blocks {
-                self.picker.on_request_dropped(b);
-            }
-            self.release_solo_of(Taker::Web(job.seed));
-        }
+        // Without the feature no request is ever made.
+        #[cfg(feature = "webseed")]
+        self.forget_web_requests();
     }
 }

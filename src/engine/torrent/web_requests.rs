@@ -149,4 +149,45 @@ impl TorrentCore {
             }
         }
     }
+
+    /// The ban itself (see `ban_web_seed`).
+    pub(super) fn ban_web_seed_now(&mut self, seed: usize, now: Instant, out: &mut Outputs) {
+        let Some(s) = self.web.seeds.get_mut(seed) else {
+            return;
+        };
+        if s.is_banned() {
+            return;
+        }
+        log::warn!(
+            "torrent {}: banning web seed {} for sending corrupt data",
+            self.id,
+            s.url
+        );
+        s.ban();
+        for job in self.web.take_jobs(Some(seed)) {
+            for b in job.blocks {
+                self.picker.on_request_dropped(b);
+            }
+        }
+        self.release_solo_of(Taker::Web(seed));
+        for (&piece, p) in self.partial.iter_mut() {
+            // A piece whose data went to the pool already is judged by its hash.
+            if p.data.is_empty() || !p.senders.contains(&Some(Source::Web(seed))) {
+                continue;
+            }
+            p.senders.iter_mut().for_each(|s| *s = None);
+            self.picker.on_piece_failed(piece);
+        }
+        self.fill_web_seeds(now, out);
+    }
+
+    /// Takes every request in flight out of the books; their blocks go back to the picker.
+    pub(super) fn forget_web_requests(&mut self) {
+        for job in self.web.take_jobs(None) {
+            for b in job.blocks {
+                self.picker.on_request_dropped(b);
+            }
+            self.release_solo_of(Taker::Web(job.seed));
+        }
+    }
 }
