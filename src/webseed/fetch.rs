@@ -227,32 +227,7 @@ fn fetch_range(agent: &ureq::Agent, r: &HttpRange, out: &mut Vec<u8>) -> Result<
         Err(ureq::Error::Status(status, _)) => return Err(WebSeedError::Http { status }),
         Err(ureq::Error::Transport(t)) => return Err(transport_error(&t)),
     };
-    let header_len = |name| resp.header(name).and_then(|v| v.trim().parse::<u64>().ok());
-    let skip = match resp.status() {
-        206 => {
-            check_content_range(resp.header("content-range"), r)?;
-            if let Some(n) = header_len("content-length").filter(|&n| n != r.len) {
-                return Err(WebSeedError::WrongLength {
-                    expected: r.len,
-                    got: n,
-                });
-            }
-            0
-        }
-        200 => {
-            if let Some(n) = header_len("content-length").filter(|&n| n != r.file_len) {
-                return Err(WebSeedError::WrongLength {
-                    expected: r.file_len,
-                    got: n,
-                });
-            }
-            if r.start > MAX_SKIP {
-                return Err(WebSeedError::RangeIgnored { start: r.start });
-            }
-            r.start
-        }
-        status => return Err(WebSeedError::Http { status }),
-    };
+    let skip = bytes_before_range(&resp, r)?;
     let mut reader = resp.into_reader();
     let skipped = std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink())
         .map_err(|e| io_error(&e))?;
@@ -275,6 +250,28 @@ fn fetch_range(agent: &ureq::Agent, r: &HttpRange, out: &mut Vec<u8>) -> Result<
         });
     }
     Ok(())
+}
+
+/// Checks a response's status and lengths against `r`, and says how many body bytes come
+/// before the range: none for a `206`, `r.start` for a `200` that ignored `Range`.
+fn bytes_before_range(resp: &ureq::Response, r: &HttpRange) -> Result<u64, WebSeedError> {
+    let header_len = |name| resp.header(name).and_then(|v| v.trim().parse::<u64>().ok());
+    let wrong = |expected, got| WebSeedError::WrongLength { expected, got };
+    match resp.status() {
+        206 => {
+            check_content_range(resp.header("content-range"), r)?;
+            match header_len("content-length") {
+                Some(n) if n != r.len => Err(wrong(r.len, n)),
+                _ => Ok(0),
+            }
+        }
+        200 => match header_len("content-length") {
+            Some(n) if n != r.file_len => Err(wrong(r.file_len, n)),
+            _ if r.start > MAX_SKIP => Err(WebSeedError::RangeIgnored { start: r.start }),
+            _ => Ok(r.start),
+        },
+        status => Err(WebSeedError::Http { status }),
+    }
 }
 
 /// `bytes FIRST-LAST/TOTAL` must name exactly `r`, with TOTAL the file's length (or `*`).
