@@ -15,10 +15,12 @@ mod payload;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use coracle::webseed::fetch::{fetch_all, MAX_SKIP};
-use coracle::webseed::{HttpRange, WebSeedError};
+use coracle::webseed::{FetchConfig, HttpRange, WebAnswer, WebFetcher, WebRequest, WebSeedError};
 use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
 use nginx::Nginx;
 use payload::{bytes, temp_dir, Payload, PayloadFile};
@@ -27,6 +29,10 @@ const PIECE: usize = 16 * 1024;
 
 /// A session on 127.0.0.1 with DHT off and its own peer id.
 fn session(tag: u8) -> Session {
+    Session::new(session_config(tag)).expect("session")
+}
+
+fn session_config(tag: u8) -> SessionConfig {
     let mut cfg = SessionConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         disk_workers: 2,
@@ -36,7 +42,7 @@ fn session(tag: u8) -> Session {
     cfg.engine.peer_id = *b"-CR0100-webseed00000";
     cfg.engine.peer_id[19] = tag;
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
-    Session::new(cfg).expect("session")
+    cfg
 }
 
 fn add(s: &Session, torrent: &[u8], dir: &Path, peers: Vec<SocketAddr>) -> TorrentHandle {
@@ -149,7 +155,12 @@ fn a_corrupt_file_on_the_server_bans_the_seed_and_a_peer_supplies_its_pieces() {
     let server = Nginx::start(&dir.join("nginx"), &dir.join("www"), true);
     let torrent = with_web_seed(p.torrent(PIECE, &[]), &server.url(""));
 
-    let seeder = session(2);
+    // A slow peer (256 KiB/s: about 3 s for the torrent), so the web seed's answers, which
+    // take milliseconds, come first, and its pieces cannot all be fetched from the peer in
+    // end-game before the seed has been heard.
+    let mut seeder = session_config(2);
+    seeder.engine.upload_rate_limit = Some(256 * 1024);
+    let seeder = Session::new(seeder).expect("session");
     add(&seeder, &torrent, &dir.join("seeder"), vec![])
         .wait_timeout(Duration::from_secs(30))
         .expect("the seeder checks its data");
@@ -163,6 +174,7 @@ fn a_corrupt_file_on_the_server_bans_the_seed_and_a_peer_supplies_its_pieces() {
     assert_eq!(stats.web_seeds, 0);
     assert!(stats.hash_failures >= 1, "{stats:?}");
     assert_eq!(stats.banned, 0, "the honest peer is not blamed");
+    assert!(stats.web_downloaded < stats.downloaded, "the peer sent the rest: {stats:?}");
     s.shutdown().unwrap();
     seeder.shutdown().unwrap();
 }
@@ -247,11 +259,29 @@ fn the_fetch_shell_checks_what_the_server_answers() {
     );
 }
 
+/// A fetcher running `max_in_flight` requests at once, its answers, and how often it woke us.
+fn fetcher_counting_wakes(
+    max_in_flight: usize,
+) -> (
+    WebFetcher,
+    crossbeam_channel::Receiver<WebAnswer>,
+    Arc<AtomicUsize>,
+) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counted = wakes.clone();
+    let notify = Arc::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    let cfg = FetchConfig {
+        max_in_flight,
+        ..FetchConfig::default()
+    };
+    (WebFetcher::new(cfg, tx, notify).unwrap(), rx, wakes)
+}
+
 #[test]
 fn every_request_gets_exactly_one_answer_and_a_wake() {
-    use coracle::webseed::{FetchConfig, WebFetcher, WebRequest};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
     if !nginx::installed() {
         return;
     }
@@ -260,10 +290,8 @@ fn every_request_gets_exactly_one_answer_and_a_wake() {
     std::fs::write(dir.join("www/f.bin"), bytes(8, 1000)).unwrap();
     let server = Nginx::start(&dir.join("nginx"), &dir.join("www"), true);
     // A port nobody listens on: bound, then released.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr());
+    let closed = closed.unwrap();
     let urls = [
         server.url("f.bin"),
         format!("http://{closed}/f.bin"),
@@ -271,32 +299,21 @@ fn every_request_gets_exactly_one_answer_and_a_wake() {
         server.url("missing.bin"),
         server.url("f.bin"),
     ];
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let wakes = Arc::new(AtomicUsize::new(0));
-    let counted = wakes.clone();
-    let cfg = FetchConfig {
-        max_in_flight: 2,
-        ..FetchConfig::default()
-    };
-    let fetcher = WebFetcher::new(
-        cfg,
-        tx,
-        Arc::new(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-        }),
-    )
-    .unwrap();
+    let (fetcher, rx, wakes) = fetcher_counting_wakes(2);
     for (job, url) in urls.iter().enumerate() {
+        let range = HttpRange {
+            url: url.clone(),
+            start: 10,
+            len: 20,
+            file_len: 1000,
+        };
+        let (torrent, seed, job) = (1, 0, job as u64);
+        let ranges = vec![range];
         fetcher.submit(WebRequest {
-            torrent: 1,
-            seed: 0,
-            job: job as u64,
-            ranges: vec![HttpRange {
-                url: url.clone(),
-                start: 10,
-                len: 20,
-                file_len: 1000,
-            }],
+            torrent,
+            seed,
+            job,
+            ranges,
         });
     }
     let mut answers: Vec<_> = (0..urls.len())
