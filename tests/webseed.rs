@@ -130,6 +130,38 @@ fn a_multi_file_torrent_downloads_from_nginx_alone_with_exact_bytes() {
 }
 
 #[test]
+fn a_single_file_torrent_fetches_the_url_itself_or_the_name_under_a_folder_url() {
+    if !nginx::installed() {
+        return;
+    }
+    let dir = temp_dir("webseed-single");
+    let data = bytes(9, 200_000);
+    let p = Payload::single("image file.iso", data);
+    std::fs::create_dir_all(dir.join("www/mirror")).unwrap();
+    // Under another name: the URL names the file itself.
+    std::fs::write(dir.join("www/mirror/renamed.iso"), &p.files[0].data).unwrap();
+    // Under its own name in a folder: a URL ending in `/` gets the name appended.
+    std::fs::write(dir.join("www/mirror/image file.iso"), &p.files[0].data).unwrap();
+    let server = Nginx::start(&dir.join("nginx"), &dir.join("www"), true);
+    let s = session(5);
+    for (url, out) in [("mirror/renamed.iso", "out1"), ("mirror/", "out2")] {
+        let torrent = with_web_seed(p.torrent(PIECE, &[]), &server.url(url));
+        let h = add(&s, &torrent, &dir.join(out), vec![]);
+        h.wait_timeout(Duration::from_secs(60)).expect("downloads");
+        p.assert_on_disk(&dir.join(out));
+        h.remove().unwrap();
+    }
+    let requests = server.requests();
+    assert!(requests
+        .iter()
+        .any(|r| r.starts_with("GET /mirror/renamed.iso ")));
+    assert!(requests
+        .iter()
+        .any(|r| r.starts_with("GET /mirror/image%20file.iso ")));
+    s.shutdown().unwrap();
+}
+
+#[test]
 fn a_corrupt_file_on_the_server_bans_the_seed_and_a_peer_supplies_its_pieces() {
     if !nginx::installed() {
         return;
@@ -174,7 +206,10 @@ fn a_corrupt_file_on_the_server_bans_the_seed_and_a_peer_supplies_its_pieces() {
     assert_eq!(stats.web_seeds, 0);
     assert!(stats.hash_failures >= 1, "{stats:?}");
     assert_eq!(stats.banned, 0, "the honest peer is not blamed");
-    assert!(stats.web_downloaded < stats.downloaded, "the peer sent the rest: {stats:?}");
+    assert!(
+        stats.web_downloaded < stats.downloaded,
+        "the peer sent the rest: {stats:?}"
+    );
     s.shutdown().unwrap();
     seeder.shutdown().unwrap();
 }
