@@ -9,6 +9,7 @@ use std::io::{ErrorKind, IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use coracle::metainfo::Metainfo;
 use coracle::{Error, FileReader, Session, TorrentHandle, TorrentSource};
 
 use super::{add_options, install_signals, load, printable, progress, session_config};
@@ -23,7 +24,15 @@ const CHUNK: usize = 256 * 1024;
 pub fn run(args: &RunArgs) -> Result<i32, String> {
     let (caught, _signals) = install_signals()?;
     let source = match &args.torrent {
-        Source::File(path) => TorrentSource::Metainfo(Box::new(load(path)?)),
+        Source::File(path) => {
+            let meta = load(path)?;
+            // A wrong --file is said before any file is created.
+            if let Err(msg) = choose(&meta, args.cat_file.flatten()) {
+                eprintln!("coracle: {msg}");
+                return Ok(EXIT_USAGE);
+            }
+            TorrentSource::Metainfo(Box::new(meta))
+        }
         Source::Magnet(uri) => TorrentSource::Magnet(uri.clone()),
     };
     let session = Session::new(session_config(args)).map_err(|e| e.to_string())?;
@@ -84,24 +93,9 @@ fn open(
         }
         status.tick(handle, "fetching metadata");
     };
-    let count = meta.files.len();
-    let index = match args.cat_file.flatten() {
-        Some(i) if i < count => i,
-        Some(i) => {
-            let msg = format!(
-                "--file {i}: the torrent has {count} files (0 to {})",
-                count - 1
-            );
-            return Ok(Opened::Usage(msg));
-        }
-        None if count == 1 => 0,
-        None => {
-            let msg = format!(
-                "{} has {count} files: choose one with --file N (`coracle info` lists them)",
-                printable(&meta.name)
-            );
-            return Ok(Opened::Usage(msg));
-        }
+    let index = match choose(&meta, args.cat_file.flatten()) {
+        Ok(i) => i,
+        Err(msg) => return Ok(Opened::Usage(msg)),
     };
     status.say(&format!(
         "streaming {} ({})",
@@ -111,6 +105,23 @@ fn open(
     let mut reader = handle.open_file(index).map_err(|e| e.to_string())?;
     reader.set_timeout(Some(POLL));
     Ok(Opened::Reader(reader))
+}
+
+/// The file `--file` names (none: the only file), or what is wrong with the choice.
+fn choose(meta: &Metainfo, file: Option<usize>) -> Result<usize, String> {
+    let count = meta.files.len();
+    match file {
+        Some(i) if i < count => Ok(i),
+        Some(i) => Err(format!(
+            "--file {i}: the torrent has {count} files (0 to {})",
+            count.saturating_sub(1)
+        )),
+        None if count == 1 => Ok(0),
+        None => Err(format!(
+            "{} has {count} files: choose one with --file N (`coracle info` lists them)",
+            printable(&meta.name)
+        )),
+    }
 }
 
 /// Copies the file to stdout in order until its end, a closed pipe, a failure or a signal.
@@ -188,8 +199,9 @@ impl Status {
         let Some(s) = handle.stats() else {
             return;
         };
+        let plural = if s.peers == 1 { "" } else { "s" };
         let line = format!(
-            "{what}: {} of {} verified, {}/s, {} peers",
+            "{what}: {} of {} verified, {}/s, {} peer{plural}",
             progress::size(s.bytes_done),
             progress::size(s.bytes_total),
             progress::size(s.down_rate as u64),
