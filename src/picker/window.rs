@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(p.urgent_pieces().count(), MAX_WINDOW_PIECES as usize);
         p.set_window(1, 4000..4001);
         assert_eq!(p.urgent_pieces().count(), 0);
-        p.set_window(2, 7..3);
+        p.set_window(2, std::ops::Range { start: 7, end: 3 });
         assert_eq!(p.urgent_pieces().count(), 0);
         // Hostile or stale input never panics.
         let mut out = Vec::new();
