@@ -11,7 +11,7 @@
 //! backoff, bans), [`announcer`] (tiers and the announce in flight). The core's own files split
 //! its inputs: `messages` (the wire), `requests` (the pipeline and disk answers), `timers` (what
 //! a deadline runs), `blame` (hash-failure attribution), `have_log` (which `have`s each peer
-//! heard).
+//! heard), `limits` (rate limits, sequential mode and streaming windows).
 //!
 //! [`DiskRequest`]: crate::engine::DiskRequest
 
