@@ -171,3 +171,51 @@ fn a_session_upload_limit_holds_and_a_torrent_limit_changes_at_runtime() {
     p.leecher.shutdown().unwrap();
     p.seeder.shutdown().unwrap();
 }
+
+#[test]
+fn the_cli_download_limit_and_sequential_flag_pace_a_download() {
+    let payload = Payload::single("cli-rate.bin", bytes(22, 3 * MIB as usize));
+    let torrent = payload.torrent(64 * 1024, &[]);
+    let seed_dir = temp_dir("cli-rate-seed");
+    payload.write_to(&seed_dir);
+    let seeder = session(1, RateLimits::default());
+    let seed = add(&seeder, &torrent, seed_dir, vec![]);
+    seed.wait_timeout(Duration::from_secs(30))
+        .expect("seeder checks");
+    let dir = temp_dir("cli-rate-leech");
+    let file = dir.join("t.torrent");
+    std::fs::write(&file, &torrent).unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coracle"))
+        .arg("download")
+        .arg(&file)
+        .args([
+            "--no-trackers",
+            "--no-dht",
+            "--no-lsd",
+            "--port",
+            "0",
+            "--quiet",
+        ])
+        .args(["--max-download-rate", "1M", "--sequential"])
+        .args(["--peer", &seeder.listen_addr().to_string()])
+        .arg("-o")
+        .arg(dir.join("out"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    payload.assert_on_disk(&dir.join("out"));
+    // 3 MiB at 1 MiB/s from an empty bucket: 3 s, give or take the start and a block.
+    eprintln!("3 MiB at --max-download-rate 1M: {took:?}");
+    assert!(took > Duration::from_millis(2700), "{took:?}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    seeder.shutdown().unwrap();
+}

@@ -205,3 +205,37 @@ fn upload_limit_paces_reads_and_a_new_limit_applies_at_once() {
     let second = t.stats().uploaded - sent_at_5s;
     assert_near(second, 320 * KIB, 0.06, "5 s at 64 KiB/s");
 }
+
+#[test]
+fn sequential_mode_and_a_window_change_what_is_requested_at_once() {
+    let t0 = Instant::now();
+    let mut t = core(1, false, t0);
+    let mut out = Outputs::default();
+    t.set_sequential(true, t0, &mut out);
+    assert!(t.is_sequential());
+    seed_joins(&mut t, t0, &mut out);
+    // 64 blocks of 4 per piece: pieces 0 to 15, lowest first.
+    let started: Vec<u32> = t.partial.keys().copied().collect();
+    assert_eq!(started, (0..16).collect::<Vec<_>>());
+    // A reader wants pieces 300 to 303: they go first once the pipeline has room, that is
+    // when what is in flight arrives.
+    t.set_piece_window(9, 300..304, t0, &mut out);
+    seed_answers(&mut t, t0, &mut out);
+    disk_answers(&mut [&mut t], t0, &mut out);
+    let conn = conn_of(&t);
+    let asked: Vec<u32> = t.peers[&conn]
+        .in_flight
+        .iter()
+        .map(|(b, _)| b.piece)
+        .collect();
+    assert_eq!(
+        &asked[..16],
+        &[300, 300, 300, 300, 301, 301, 301, 301, 302, 302, 302, 302, 303, 303, 303, 303]
+    );
+    // Outside the window, the order goes on from where it was.
+    assert!(
+        asked[16..].iter().all(|&p| (16..300).contains(&p)),
+        "{asked:?}"
+    );
+    assert_eq!(asked[16], 16);
+}
