@@ -1,7 +1,8 @@
-//! The Fast extension (BEP 6) against a real libtorrent seeder that unchokes no one: libtorrent
-//! announces itself with `have all` (not a bitfield) and gives coracle its allowed-fast set, and
-//! coracle downloads exactly those pieces while choked, verifies them and writes them, and
-//! nothing else. The allowed-fast set is computed here from BEP 6's algorithm, not by coracle, so
+//! The Fast extension (BEP 6) with libtorrent, both ways. A libtorrent seeder that unchokes no one
+//! announces itself with `have all` (not a bitfield) and gives coracle its allowed-fast set:
+//! coracle downloads exactly those pieces while choked, verifies and writes them, and nothing
+//! else. The other way, a coracle seeder with no upload slots grants libtorrent BEP 6's set, and
+//! libtorrent gets exactly those pieces. The allowed-fast set is computed here from BEP 6's algorithm, not by coracle, so
 //! a coracle bug in it shows up as the wrong pieces. libtorrent hashes the peer's whole address
 //! where BEP 6 masks the last octet (seen in its `send_allowed_set`, and in the pieces it
 //! grants here); the test follows libtorrent, and checks the masked form on BEP 6's vector.
@@ -29,7 +30,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use coracle::{AddOptions, TorrentSource};
+use coracle::engine::EngineConfig;
+use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use harness::{free_port, have, loopback, Ctx, Tool, PYTHON};
 use payload::{Payload, Shape};
 use sha1::{Digest, Sha1};
@@ -131,16 +133,88 @@ fn a_choked_coracle_downloads_exactly_libtorrents_allowed_fast_pieces() {
     session.shutdown().unwrap();
 
     let on_disk = std::fs::read(out.join(payload.name)).unwrap();
+    assert_only_pieces(&on_disk, data, &set, "coracle");
+}
+
+/// Panics unless `on_disk` holds exactly `set`'s pieces of `data` (the others differ: never
+/// written).
+fn assert_only_pieces(on_disk: &[u8], data: &[u8], set: &[u32], who: &str) {
+    let pieces = data.len().div_ceil(PIECE) as u32;
     for p in 0..pieces {
-        let range = p as usize * PIECE..p as usize * PIECE + piece_len(p) as usize;
+        let range = p as usize * PIECE..data.len().min((p as usize + 1) * PIECE);
         let got = on_disk.get(range.clone()).unwrap_or(&[]);
         if set.contains(&p) {
-            assert_eq!(got, &data[range], "allowed-fast piece {p} on disk");
+            assert_eq!(got, &data[range], "{who}: allowed-fast piece {p}");
         } else {
-            assert_ne!(
-                got, &data[range],
-                "piece {p} is not allowed fast, yet on disk"
-            );
+            assert_ne!(got, &data[range], "{who}: piece {p} is not allowed fast");
         }
     }
+}
+
+#[test]
+fn a_choked_libtorrent_gets_exactly_the_allowed_fast_pieces_coracle_grants() {
+    if !have(&[Tool::Mktorrent, Tool::Libtorrent]) {
+        return;
+    }
+    let ctx = Ctx::new("fast-granted", Duration::from_secs(90));
+    let payload = Payload::new(Shape::Single);
+    let source = ctx.subdir("source");
+    payload.write_to(&source);
+    let torrent = ctx.dir.join("single.torrent");
+    let hash = payload.make_torrent(&source, "http://127.0.0.1:1/announce", &torrent);
+
+    // A coracle seeder that unchokes no one.
+    coracle_side::install_logger();
+    let ip = loopback(1);
+    let session = Session::new(SessionConfig {
+        listen: SocketAddr::from((ip, free_port(ip))),
+        engine: EngineConfig {
+            upload_slots: 0,
+            ..EngineConfig::default()
+        },
+        ..SessionConfig::default()
+    })
+    .expect("starting coracle");
+    let seed = session
+        .add(
+            TorrentSource::File(torrent.clone()),
+            AddOptions {
+                output: source.clone(),
+                no_trackers: true,
+                ..AddOptions::default()
+            },
+        )
+        .expect("adding the torrent");
+    seed.wait_timeout(Duration::from_secs(30))
+        .expect("coracle checks its data");
+
+    let lt_ip = loopback(4);
+    let out = ctx.subdir("lt");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_peer.py");
+    let mut cmd = Command::new(PYTHON);
+    cmd.arg(script)
+        .arg(&torrent)
+        .arg(&out)
+        .arg(lt_ip.to_string())
+        .arg(free_port(lt_ip).to_string())
+        .arg("--peer")
+        .arg(session.listen_addr().to_string());
+    ctx.spawn("lt-leech", cmd);
+
+    let data = &payload.files[0].1;
+    let pieces = data.len().div_ceil(PIECE) as u32;
+    // BEP 6's set (coracle masks the address to its /24), ten pieces.
+    let masked = Ipv4Addr::new(127, 0, 0, 0);
+    let set = allowed_fast(masked, &hash, pieces, 10);
+    let file = out.join(payload.name);
+    let has = |p: u32| {
+        let range = p as usize * PIECE..data.len().min((p as usize + 1) * PIECE);
+        std::fs::read(&file).is_ok_and(|d| d.get(range.clone()) == Some(&data[range]))
+    };
+    ctx.wait_for("libtorrent to get the granted pieces", || {
+        set.iter().all(|&p| has(p))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_only_pieces(&std::fs::read(&file).unwrap(), data, &set, "libtorrent");
+    session.shutdown().unwrap();
 }
