@@ -174,3 +174,44 @@ fn a_blocked_read_ends_with_an_error_on_timeout_and_on_removal() {
     remover.join().unwrap();
     s.shutdown().unwrap();
 }
+
+#[test]
+fn a_sequential_download_verifies_a_prefix_first() {
+    // 8 MiB of 64 KiB pieces from a seeder sending 2 MiB/s: 4 s in all.
+    let payload = Payload::single("seq.bin", bytes(13, 8 * MIB));
+    let torrent = payload.torrent(64 * 1024, &[]);
+    let seed = seeder(&payload, &torrent, Some(2 * MIB as u64), "seq-seed");
+    let leecher = session(4, None);
+    let h = leecher
+        .add(
+            TorrentSource::Bytes(torrent),
+            AddOptions {
+                output: temp_dir("seq-leech"),
+                peers: vec![seed.listen_addr()],
+                sequential: true,
+                ..AddOptions::default()
+            },
+        )
+        .unwrap();
+    let started = Instant::now();
+    while h.stats().expect("stats").bytes_done < 2 * MIB as u64 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A quarter of the way in: the first MiB is all there, the last piece is not. A read moves
+    // its window, so the timeout is kept far below what fetching a missing piece takes here
+    // (the 256 KiB of requests queued at the seeder ahead of it: 125 ms at 2 MiB/s).
+    let mut r = h.open_file(0).unwrap();
+    r.set_timeout(Some(Duration::from_millis(20)));
+    let data = &payload.files[0].data;
+    let mut got = vec![0u8; MIB];
+    r.read_exact(&mut got).expect("the first MiB is verified");
+    assert!(got == data[..MIB]);
+    r.seek(SeekFrom::End(-1000)).unwrap();
+    let err = r.read(&mut got).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "the end comes last");
+    drop(r);
+    h.wait_timeout(Duration::from_secs(60)).expect("completes");
+    leecher.shutdown().unwrap();
+    seed.shutdown().unwrap();
+}
