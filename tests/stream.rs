@@ -215,3 +215,49 @@ fn a_sequential_download_verifies_a_prefix_first() {
     leecher.shutdown().unwrap();
     seed.shutdown().unwrap();
 }
+
+#[test]
+fn a_blocked_read_of_a_failed_torrent_gets_the_failure() {
+    // A magnet whose files cannot be created (its folder would be inside a regular file): the
+    // metadata arrives, the file is opened for reading, then the torrent fails.
+    let payload = Payload::single("doomed.bin", bytes(5, 200_000));
+    let torrent = payload.torrent(32 * 1024, &[]);
+    let seed = seeder(&payload, &torrent, None, "doomed-seed");
+    let hash = coracle::metainfo::Metainfo::from_bytes(&torrent)
+        .unwrap()
+        .info_hash
+        .to_hex();
+    let blocker = temp_dir("doomed-leech").join("a-file");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let s = session(5, None);
+    let h = s
+        .add(
+            TorrentSource::Magnet(format!("magnet:?xt=urn:btih:{hash}")),
+            AddOptions {
+                output: blocker.join("out"),
+                peers: vec![seed.listen_addr()],
+                ..AddOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(matches!(h.open_file(0), Err(coracle::Error::NoMetadata)));
+    let started = Instant::now();
+    let mut r = loop {
+        match h.open_file(0) {
+            Ok(r) => break r,
+            Err(coracle::Error::NoMetadata) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no metadata");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let err = r.read(&mut [0u8; 100]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Other, "{err}");
+    assert!(err.to_string().starts_with("the torrent failed: "), "{err}");
+    assert!(matches!(
+        h.wait_timeout(Duration::from_secs(5)),
+        Err(coracle::Error::TorrentFailed(_))
+    ));
+    s.shutdown().unwrap();
+    seed.shutdown().unwrap();
+}
