@@ -1,5 +1,5 @@
 //! Rate-limit accuracy on 127.0.0.1 against peers that are not limited: a leecher's session-wide
-//! download limit, and a seeder's session-wide upload limit, each within 10 % over 20 s; then
+//! download limit (three unlimited seeders), and a seeder's session-wide upload limit, each within 10 % over 20 s; then
 //! a per-torrent limit changed at runtime, over 5 s. Rates are measured from the byte counters
 //! of the limited side's peer, after a second to settle.
 
@@ -49,35 +49,50 @@ fn add(
 }
 
 /// A payload larger than the test can move at the limit (64 MiB in 256 KiB pieces), seeded by
-/// a session with `seed_limits`, and a leecher with `leech_limits` connected to it.
+/// `seeders` sessions with `seed_limits` (over the same folder), and a leecher with
+/// `leech_limits` connected to all of them.
 struct Pair {
-    seeder: Session,
+    seeders: Vec<Session>,
     leecher: Session,
     seed: TorrentHandle,
     leech: TorrentHandle,
 }
 
-fn pair(name: &str, seed_limits: RateLimits, leech_limits: RateLimits) -> Pair {
+fn pair(name: &str, seeders: u8, seed_limits: RateLimits, leech_limits: RateLimits) -> Pair {
     let payload = Payload::single(name, bytes(21, 64 * MIB as usize));
     let torrent = payload.torrent(256 * 1024, &[]);
     let seed_dir = temp_dir(&format!("{name}-seed"));
     payload.write_to(&seed_dir);
-    let seeder = session(1, seed_limits);
-    let seed = add(&seeder, &torrent, seed_dir, vec![]);
-    seed.wait_timeout(Duration::from_secs(60))
-        .expect("seeder checks");
+    let seeders: Vec<Session> = (0..seeders).map(|i| session(10 + i, seed_limits)).collect();
+    let seeds: Vec<TorrentHandle> = seeders
+        .iter()
+        .map(|s| add(s, &torrent, seed_dir.clone(), vec![]))
+        .collect();
+    for seed in &seeds {
+        seed.wait_timeout(Duration::from_secs(60))
+            .expect("seeder checks");
+    }
     let leecher = session(2, leech_limits);
     let leech = add(
         &leecher,
         &torrent,
         temp_dir(&format!("{name}-leech")),
-        vec![seeder.listen_addr()],
+        seeders.iter().map(Session::listen_addr).collect(),
     );
     Pair {
-        seeder,
+        seed: seeds[0].clone(),
+        seeders,
         leecher,
-        seed,
         leech,
+    }
+}
+
+impl Pair {
+    fn shutdown(self) {
+        self.leecher.shutdown().unwrap();
+        for s in self.seeders {
+            s.shutdown().unwrap();
+        }
     }
 }
 
@@ -101,8 +116,10 @@ fn assert_within(rate: f64, limit: u64, tolerance: f64, what: &str) {
 
 #[test]
 fn a_session_download_limit_holds_within_ten_percent_over_twenty_seconds() {
+    // Three unlimited seeders: the limit holds whoever sends.
     let p = pair(
         "rate-down",
+        3,
         RateLimits::default(),
         RateLimits {
             download: Some(LIMIT),
@@ -128,14 +145,14 @@ fn a_session_download_limit_holds_within_ten_percent_over_twenty_seconds() {
         "{left} bytes after the limit was lifted: {:?}",
         lifted.elapsed()
     );
-    p.leecher.shutdown().unwrap();
-    p.seeder.shutdown().unwrap();
+    p.shutdown();
 }
 
 #[test]
 fn a_session_upload_limit_holds_and_a_torrent_limit_changes_at_runtime() {
     let p = pair(
         "rate-up",
+        1,
         RateLimits {
             download: None,
             upload: Some(LIMIT),
@@ -168,8 +185,7 @@ fn a_session_upload_limit_holds_and_a_torrent_limit_changes_at_runtime() {
         0.10,
         "upload, torrent limit set at runtime",
     );
-    p.leecher.shutdown().unwrap();
-    p.seeder.shutdown().unwrap();
+    p.shutdown();
 }
 
 #[test]
