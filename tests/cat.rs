@@ -176,3 +176,29 @@ fn a_closed_pipe_ends_cat_quietly_and_a_wrong_file_is_a_usage_error() {
     }
     seed.shutdown().unwrap();
 }
+
+#[test]
+fn cat_and_rate_usage_errors_exit_2() {
+    let bin = env!("CARGO_BIN_EXE_coracle");
+    for (args, needle) in [
+        (&["cat"][..], "no .torrent file given"),
+        (
+            &["cat", "x.torrent", "--seed"][..],
+            "--seed is for download",
+        ),
+        (&["cat", "x.torrent", "--file", "one"][..], "--file"),
+        (
+            &["download", "x.torrent", "--max-download-rate", "0"][..],
+            "--max-download-rate",
+        ),
+        (
+            &["download", "x.torrent", "--max-download-rate", "2G"][..],
+            "not a rate like 500000, 512K or 2M",
+        ),
+    ] {
+        let out = Command::new(bin).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}

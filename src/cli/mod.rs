@@ -66,8 +66,8 @@ Commands:
              or of a magnet link's metadata (fetched within --timeout, default 60 s),
              and any file path it had to clean up (`..`, `/` in names, over-long names, ...).
              With resume state, unchanged data is not read again.
-  cat        Download like `download` and write file N (--file N, numbered from 0 as
-             `info` lists them; not needed for a torrent of one file) to stdout, in
+  cat        Download like `download` and write file N (--file N: files numbered from 0
+             in the order `info` lists them; not needed for one file) to stdout, in
              order, while it downloads: the bytes at the read position are fetched
              first. Progress goes to stderr. Exits 0 once the whole file is written,
              or quietly when the reader closes the pipe (a player that quit).
