@@ -13,7 +13,6 @@
 //! Like libtorrent's time-critical pieces, but only the order changes: a window piece already
 //! in flight at a slow peer is not requested twice before end-game.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::{Picker, NONE};
@@ -30,27 +29,34 @@ pub(super) struct Priorities {
     sequential: bool,
     /// No fresh piece sits below this index (pieces never become fresh again).
     cursor: u32,
-    /// Each reader's window.
-    windows: BTreeMap<u64, Range<u32>>,
+    /// Each reader's window (a handful of readers at most: a list, not a map).
+    windows: Vec<(u64, Range<u32>)>,
     /// Every window's pieces, most urgent first: by rank, then index; each piece once.
     urgent: Vec<u32>,
 }
 
 impl Priorities {
-    /// Rebuilds `urgent` from the windows.
+    /// Rebuilds `urgent` from the windows: each piece once, at its best rank.
     fn merge(&mut self) {
         let mut ranked: Vec<(u32, u32)> = self
             .windows
-            .values()
-            .flat_map(|w| w.clone().map(move |p| (p - w.start, p)))
+            .iter()
+            .flat_map(|(_, w)| w.clone().map(move |p| (p, p - w.start)))
             .collect();
+        // By piece, then rank: the first of each piece has its best rank.
         ranked.sort_unstable();
-        let mut seen = std::collections::BTreeSet::new();
-        self.urgent = ranked
-            .into_iter()
-            .filter(|&(_, p)| seen.insert(p))
-            .map(|(_, p)| p)
-            .collect();
+        ranked.dedup_by_key(|&mut (p, _)| p);
+        for entry in &mut ranked {
+            *entry = (entry.1, entry.0);
+        }
+        ranked.sort_unstable();
+        self.urgent = ranked.into_iter().map(|(_, p)| p).collect();
+    }
+
+    fn remove(&mut self, reader: u64) -> bool {
+        let before = self.windows.len();
+        self.windows.retain(|(r, _)| *r != reader);
+        self.windows.len() != before
     }
 }
 
@@ -76,17 +82,16 @@ impl Picker {
             .end
             .min(n)
             .min(start.saturating_add(MAX_WINDOW_PIECES));
+        self.prio.remove(reader);
         if start < end {
-            self.prio.windows.insert(reader, start..end);
-        } else {
-            self.prio.windows.remove(&reader);
+            self.prio.windows.push((reader, start..end));
         }
         self.prio.merge();
     }
 
     /// Forgets reader `reader`'s window.
     pub fn clear_window(&mut self, reader: u64) {
-        if self.prio.windows.remove(&reader).is_some() {
+        if self.prio.remove(reader) {
             self.prio.merge();
         }
     }
@@ -223,8 +228,12 @@ mod tests {
         p.set_window(8, 13..15);
         assert_eq!(p.urgent_pieces().collect::<Vec<_>>(), vec![13, 11, 14, 12]);
         assert_eq!(pieces_picked(&mut p, &seed, 4), vec![13, 14]);
+        // A piece in two windows counts at its better rank: 12 is first in a third window.
+        p.set_window(9, 12..13);
+        assert_eq!(p.urgent_pieces().collect::<Vec<_>>(), vec![12, 13, 11, 14]);
         p.clear_window(7);
         p.clear_window(8);
+        p.clear_window(9);
         assert_eq!(p.urgent_pieces().count(), 0);
     }
 

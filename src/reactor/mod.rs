@@ -38,7 +38,7 @@ mod udp;
 pub use command::SessionStats;
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
 pub(crate) use discovery::{resolve_later, DiscoveryPlan};
-pub(crate) use stream::PieceWait;
+pub(crate) use stream::{Answer, PieceAnswer, PieceReply, PieceWait};
 
 /// Where a handle waits for resume bytes (or why there are none).
 type ResumeReply = Sender<Result<Vec<u8>, String>>;

@@ -7,18 +7,80 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
-use std::time::Instant;
-
-use crossbeam_channel::Sender;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use super::Reactor;
 use crate::disk::Storage;
 use crate::engine::TorrentId;
 
-/// What a waiting reader is told: the storage to read the verified piece from, or why the
-/// piece will not come (the torrent failed).
-type PieceReply = Sender<Result<Arc<Storage>, String>>;
+/// Where a waiting reader's answer lands. A cell rather than a channel: one answer at most, and
+/// a channel of its own type would cost the binary a copy of the channel code.
+#[derive(Default)]
+pub(crate) struct PieceAnswer {
+    slot: Mutex<Answer>,
+    changed: Condvar,
+}
+
+/// The state of a [`PieceAnswer`].
+#[derive(Default)]
+pub(crate) enum Answer {
+    /// Not answered yet.
+    #[default]
+    Waiting,
+    /// The piece is verified: read it from this storage.
+    Ready(Arc<Storage>),
+    /// The torrent failed; the piece will not come.
+    Failed(String),
+    /// The reactor dropped the wait (torrent removed, session shut down).
+    Gone,
+}
+
+impl PieceAnswer {
+    fn set(&self, answer: Answer) {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*slot, Answer::Waiting) {
+            *slot = answer;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Blocks until answered, or `timeout` passes (then `Waiting`).
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Answer {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        while matches!(*slot, Answer::Waiting) {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) => left,
+                    None => break,
+                },
+                None => Duration::from_secs(3600),
+            };
+            slot = self
+                .changed
+                .wait_timeout(slot, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        std::mem::take(&mut *slot)
+    }
+}
+
+/// The reactor's end of a [`PieceAnswer`]: dropping it unanswered tells the reader `Gone`.
+pub(crate) struct PieceReply(pub Arc<PieceAnswer>);
+
+impl PieceReply {
+    fn send(&self, answer: Answer) {
+        self.0.set(answer);
+    }
+}
+
+impl Drop for PieceReply {
+    fn drop(&mut self) {
+        self.0.set(Answer::Gone);
+    }
+}
 
 /// A reader blocked until `piece` is verified.
 pub(crate) struct PieceWait {
@@ -73,7 +135,7 @@ impl Reactor {
         };
         if let crate::engine::TorrentState::Failed(why) = t.state() {
             for w in waiting.drain(..) {
-                let _ = w.reply.send(Err(why.clone()));
+                w.reply.send(Answer::Failed(why.clone()));
             }
         } else if let Some(shelf) = self.shelves.get(&id) {
             let have = t.have();
@@ -81,7 +143,7 @@ impl Reactor {
                 if !have.get(w.piece) {
                     return true;
                 }
-                let _ = w.reply.send(Ok(shelf.storage.clone()));
+                w.reply.send(Answer::Ready(shelf.storage.clone()));
                 false
             });
         }

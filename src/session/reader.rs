@@ -13,14 +13,12 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, RecvTimeoutError};
-
 use super::Link;
 use crate::bitfield::Bitfield;
 use crate::disk::Storage;
 use crate::engine::TorrentId;
 use crate::metainfo::Metainfo;
-use crate::reactor::{Command, PieceWait};
+use crate::reactor::{Answer, Command, PieceAnswer, PieceReply, PieceWait};
 
 /// The read-ahead a new reader asks for: the pieces covering this many bytes from the read
 /// position (at least two pieces), about what the default piece-buffer budget holds.
@@ -136,11 +134,11 @@ impl FileReader {
                 return Ok(storage.clone());
             }
         }
-        let (tx, rx) = bounded(1);
-        let wait = (!known || self.storage.is_none()).then_some(PieceWait {
+        let answer = Arc::new(PieceAnswer::default());
+        let wait = (!known || self.storage.is_none()).then(|| PieceWait {
             reader: self.reader,
             piece,
-            reply: tx,
+            reply: PieceReply(answer.clone()),
         });
         let waits = wait.is_some();
         self.window = Some(window.clone());
@@ -158,22 +156,18 @@ impl FileReader {
                 .clone()
                 .ok_or_else(|| io::ErrorKind::Other.into());
         }
-        let answer = match self.timeout {
-            Some(t) => rx.recv_timeout(t),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match answer {
-            Ok(Ok(storage)) => {
+        match answer.wait(self.timeout) {
+            Answer::Ready(storage) => {
                 self.known.set(piece);
                 self.storage = Some(storage.clone());
                 Ok(storage)
             }
-            Ok(Err(why)) => Err(io::Error::other(format!("the torrent failed: {why}"))),
-            Err(RecvTimeoutError::Timeout) => Err(io::Error::new(
+            Answer::Failed(why) => Err(io::Error::other(format!("the torrent failed: {why}"))),
+            Answer::Waiting => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("piece {piece} did not arrive in time"),
             )),
-            Err(RecvTimeoutError::Disconnected) => Err(io::Error::new(
+            Answer::Gone => Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "the torrent was removed or the session shut down",
             )),
