@@ -19,6 +19,14 @@ use payload::{bytes, temp_dir, Payload, PayloadFile};
 
 const MIB: usize = 1 << 20;
 
+/// Removes the folders `temp_dir` made for `names` (at the end of a test that passed).
+fn remove_temp(names: &[&str]) {
+    for name in names {
+        let dir = format!("coracle-{}-{name}", std::process::id());
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir));
+    }
+}
+
 /// Three files; file 1 is 6 MiB of 64 KiB pieces.
 fn payload() -> Payload {
     Payload {
@@ -125,6 +133,7 @@ fn cat_writes_the_file_in_order_while_it_downloads() {
         "progress on stderr: {stderr}"
     );
     seed.shutdown().unwrap();
+    remove_temp(&["cat-stream", "cat-stream-seed"]);
 }
 
 #[test]
@@ -175,6 +184,7 @@ fn a_closed_pipe_ends_cat_quietly_and_a_wrong_file_is_a_usage_error() {
         assert!(!dir.join("bad").join("out").exists(), "nothing created");
     }
     seed.shutdown().unwrap();
+    remove_temp(&["cat-pipe", "cat-pipe-seed"]);
 }
 
 #[test]

@@ -16,6 +16,14 @@ use coracle::{AddOptions, RateLimits, Session, SessionConfig, TorrentHandle, Tor
 use payload::{bytes, temp_dir, Payload};
 
 const MIB: u64 = 1 << 20;
+
+/// Removes the folders `temp_dir` made for `names` (at the end of a test that passed).
+fn remove_temp(names: &[&str]) {
+    for name in names {
+        let dir = format!("coracle-{}-{name}", std::process::id());
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir));
+    }
+}
 const LIMIT: u64 = 2 * MIB;
 const WINDOW: Duration = Duration::from_secs(20);
 
@@ -52,6 +60,7 @@ fn add(
 /// `seeders` sessions with `seed_limits` (over the same folder), and a leecher with
 /// `leech_limits` connected to all of them.
 struct Pair {
+    name: String,
     seeders: Vec<Session>,
     leecher: Session,
     seed: TorrentHandle,
@@ -80,6 +89,7 @@ fn pair(name: &str, seeders: u8, seed_limits: RateLimits, leech_limits: RateLimi
         seeders.iter().map(Session::listen_addr).collect(),
     );
     Pair {
+        name: name.to_string(),
         seed: seeds[0].clone(),
         seeders,
         leecher,
@@ -93,6 +103,11 @@ impl Pair {
         for s in self.seeders {
             s.shutdown().unwrap();
         }
+        let (seed, leech) = (
+            format!("{}-seed", self.name),
+            format!("{}-leech", self.name),
+        );
+        remove_temp(&[&seed, &leech]);
     }
 }
 
@@ -234,4 +249,5 @@ fn the_cli_download_limit_and_sequential_flag_pace_a_download() {
     assert!(took > Duration::from_millis(2700), "{took:?}");
     assert!(took < Duration::from_secs(6), "{took:?}");
     seeder.shutdown().unwrap();
+    remove_temp(&["cli-rate-seed", "cli-rate-leech"]);
 }

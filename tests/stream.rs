@@ -19,6 +19,14 @@ use payload::{bytes, temp_dir, Payload, PayloadFile};
 
 const MIB: usize = 1 << 20;
 
+/// Removes the folders `temp_dir` made for `names` (at the end of a test that passed).
+fn remove_temp(names: &[&str]) {
+    for name in names {
+        let dir = format!("coracle-{}-{name}", std::process::id());
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir));
+    }
+}
+
 fn session(tag: u8, upload_limit: Option<u64>) -> Session {
     let mut cfg = SessionConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -145,6 +153,7 @@ fn reader_streams_exact_bytes_in_order_with_seeks_from_a_rate_limited_seeder() {
     h.wait_timeout(Duration::from_secs(60)).expect("completes");
     leecher.shutdown().unwrap();
     seed.shutdown().unwrap();
+    remove_temp(&["stream-seed", "stream-leech"]);
 }
 
 #[test]
@@ -173,6 +182,7 @@ fn a_blocked_read_ends_with_an_error_on_timeout_and_on_removal() {
     assert!(started.elapsed() < Duration::from_secs(10));
     remover.join().unwrap();
     s.shutdown().unwrap();
+    remove_temp(&["stream-lonely"]);
 }
 
 #[test]
@@ -214,6 +224,7 @@ fn a_sequential_download_verifies_a_prefix_first() {
     h.wait_timeout(Duration::from_secs(60)).expect("completes");
     leecher.shutdown().unwrap();
     seed.shutdown().unwrap();
+    remove_temp(&["seq-seed", "seq-leech"]);
 }
 
 #[test]
@@ -260,4 +271,5 @@ fn a_blocked_read_of_a_failed_torrent_gets_the_failure() {
     ));
     s.shutdown().unwrap();
     seed.shutdown().unwrap();
+    remove_temp(&["doomed-seed", "doomed-leech"]);
 }
