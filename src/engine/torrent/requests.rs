@@ -57,6 +57,14 @@ impl TorrentCore {
         if room == 0 {
             return;
         }
+        // Download limits pace the requests: a block not asked for is a block not sent.
+        let room = match self.download_allowance(now, out) {
+            Some(blocks) => room.min(blocks),
+            None => room,
+        };
+        if room == 0 {
+            return;
+        }
         self.set_pick_budget(out);
         let mut picks = std::mem::take(&mut self.scratch);
         picks.clear();
@@ -94,6 +102,8 @@ impl TorrentCore {
             }
         }
         if !picks.is_empty() {
+            let bytes = picks.iter().map(|b| u64::from(b.length)).sum();
+            self.spend_download(bytes, out);
             out.dirty.push(conn);
             self.note_request(conn, now);
             self.arm_refill(now);
@@ -263,7 +273,7 @@ impl TorrentCore {
             Ok(_) => {}
             Err(e) => log::warn!("torrent {}: reading piece {piece} failed: {e}", self.id),
         }
-        self.pump_uploads(conn, out);
+        self.pump_uploads(conn, now, out);
     }
 
     fn on_verified(

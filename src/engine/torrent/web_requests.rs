@@ -40,7 +40,7 @@ impl TorrentCore {
         let mut retry: Option<Instant> = None;
         for seed in 0..self.web.seeds.len() {
             while self.web.seeds[seed].wake(now) {
-                if !self.start_web_request(seed, out) {
+                if !self.start_web_request(seed, now, out) {
                     break;
                 }
             }
@@ -51,8 +51,18 @@ impl TorrentCore {
         self.timers.set(Timer::WebSeeds as usize, retry);
     }
 
-    /// Asks `seed` for the next blocks the picker gives it. False when there is nothing to ask.
-    fn start_web_request(&mut self, seed: usize, out: &mut Outputs) -> bool {
+    /// Asks `seed` for the next blocks the picker gives it, within the download limits, as a
+    /// peer's requests are. False when there is nothing to ask (or the limits allow nothing
+    /// yet: their `Refill` timer comes back here).
+    fn start_web_request(&mut self, seed: usize, now: Instant, out: &mut Outputs) -> bool {
+        let max = blocks_per_request(self.layout.piece_length());
+        let max = match self.download_allowance(now, out) {
+            Some(blocks) => max.min(blocks),
+            None => max,
+        };
+        if max == 0 {
+            return false;
+        }
         self.set_pick_budget(out);
         let all = Bitfield::full(self.layout.num_pieces());
         let has = if self.solo.is_empty() {
@@ -60,7 +70,6 @@ impl TorrentCore {
         } else {
             self.solo_mask_for(Taker::Web(seed), all)
         };
-        let max = blocks_per_request(self.layout.piece_length());
         let mut picks: Vec<BlockRef> = Vec::new();
         let web = &self.web;
         self.picker
@@ -71,6 +80,8 @@ impl TorrentCore {
         for b in &picks {
             self.ensure_buffer(b.piece, out);
         }
+        let bytes = picks.iter().map(|b| u64::from(b.length)).sum();
+        self.spend_download(bytes, out);
         self.web.seeds[seed].start();
         let piece_length = self.layout.piece_length();
         let request = self.web.start_job(self.id, seed, picks, piece_length);

@@ -227,3 +227,36 @@ fn a_pause_abandons_requests_and_their_late_answers_only_free_the_slot() {
     );
     assert_eq!(t.stats().web_downloaded, 0);
 }
+
+#[test]
+fn download_limits_pace_web_seed_requests_as_they_pace_peers() {
+    let now = Instant::now();
+    let layout = Layout::new(PIECE, u64::from(PIECE * PIECES)).unwrap();
+    let mut t = test_core(1, layout, false, &EngineConfig::default(), now);
+    let mut out = Outputs::default();
+    let limits = crate::engine::RateLimits {
+        download: Some(64 * 1024),
+        upload: None,
+    };
+    t.set_rate_limits(limits, now, &mut out);
+    let seeds = WebSeeds::new(table(), &["http://127.0.0.1:1/s/".to_string()]);
+    t.set_web_seeds(seeds, now, &mut out);
+    assert!(web_requests(&mut out).is_empty(), "the bucket starts empty");
+    // Two seconds, answering every request at once: about 64 KiB/s is asked, not 1 MiB.
+    let mut asked = 0;
+    for step in 1..=20 {
+        let at = now + Duration::from_millis(100 * step);
+        if t.next_deadline().is_some_and(|d| d <= at) {
+            t.handle_timeout(at, &mut out);
+        }
+        let mut reqs = web_requests(&mut out);
+        while let Some(r) = reqs.pop() {
+            asked += r.ranges.iter().map(|x| x.len).sum::<u64>();
+            t.handle_web_answer(answer(&r, Ok(honest_body(&r))), at, &mut out);
+            reqs.extend(web_requests(&mut out));
+        }
+        out.actions.clear();
+    }
+    assert!(asked >= 64 * 1024, "it still downloads: {asked}");
+    assert!(asked <= 2 * 64 * 1024 + 48 * 1024, "paced: {asked}");
+}
