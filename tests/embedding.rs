@@ -340,4 +340,6 @@ fn a_completed_download_has_its_symlinks() {
     }
     leecher.shutdown().unwrap();
     seeder.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(seed_dir);
+    let _ = std::fs::remove_dir_all(leech_dir);
 }

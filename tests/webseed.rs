@@ -127,6 +127,7 @@ fn a_multi_file_torrent_downloads_from_nginx_alone_with_exact_bytes() {
         "{requests:?}"
     );
     s.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -159,6 +160,7 @@ fn a_single_file_torrent_fetches_the_url_itself_or_the_name_under_a_folder_url()
         .iter()
         .any(|r| r.starts_with("GET /mirror/image%20file.iso ")));
     s.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -212,6 +214,7 @@ fn a_corrupt_file_on_the_server_bans_the_seed_and_a_peer_supplies_its_pieces() {
     );
     s.shutdown().unwrap();
     seeder.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -237,6 +240,7 @@ fn a_server_without_range_support_still_serves_small_files() {
     );
     assert_eq!(h.stats().unwrap().web_downloaded, p.stream().len() as u64);
     s.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -292,6 +296,7 @@ fn the_fetch_shell_checks_what_the_server_answers() {
         fetch_all(&agent, &[missing]),
         Err(WebSeedError::Http { status: 404 })
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A fetcher running `max_in_flight` requests at once, its answers, and how often it woke us.
@@ -374,4 +379,5 @@ fn every_request_gets_exactly_one_answer_and_a_wake() {
     assert_eq!(answers[3].result, Err(WebSeedError::Http { status: 404 }));
     assert_eq!(answers[4].result, Ok(good));
     fetcher.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
 }
