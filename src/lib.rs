@@ -74,7 +74,9 @@ pub mod sys;
 pub mod tracker;
 pub mod wire;
 
+pub use engine::{Event, TorrentId, TorrentState, TorrentStats};
+pub use metainfo::{InfoHash, Metainfo};
 pub use session::{
-    AddOptions, DhtSettings, Error, LsdSettings, Session, SessionConfig, SessionStats,
-    TorrentHandle, TorrentSource,
+    AddOptions, DhtSettings, Error, EventReceiver, LsdSettings, RecvError, Session, SessionConfig,
+    SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
 };

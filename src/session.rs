@@ -14,29 +14,32 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded};
 
 use crate::disk::{
     file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig, StorageError,
 };
-use crate::engine::{
-    peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, TorrentId, TorrentParams,
-    TorrentState, TorrentStats,
-};
+use crate::engine::{peer_id_from_seed, Engine, EngineConfig, MagnetParams, TorrentParams};
 use crate::magnet::{Magnet, MagnetError, MagnetPeer};
 use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
-pub use crate::reactor::SessionStats;
 use crate::reactor::{
-    resolve_later, Bound, Command, DiscoveryPlan, Pending, Reactor, Shelf, StatusCell, Wake,
+    resolve_later, Bound, Command, DiscoveryPlan, Hub, Pending, Reactor, Shelf, StatusCell,
 };
+pub use crate::reactor::{EventReceiver, RecvError, SessionStats, ShutdownReport};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
+mod delete;
+mod handle;
 mod start;
 
-/// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
+pub use handle::TorrentHandle;
+use handle::{Entry, Link};
+
+/// Everything a session can be tuned with. `Default` listens on all interfaces on a port the
+/// system picks ([`Session::listen_addr`] tells which), so sessions never collide.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     /// Where to accept peers. Port 0 picks a free port (see [`Session::listen_addr`]).
@@ -99,7 +102,7 @@ pub struct LsdSettings {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             disk_workers: 0,
             disk_queue: 16,
             engine: EngineConfig {
@@ -135,7 +138,8 @@ pub enum TorrentSource {
 /// Per-torrent options.
 #[derive(Clone, Debug, Default)]
 pub struct AddOptions {
-    /// The folder the torrent's file or folder is created in.
+    /// The folder the torrent's file or folder is created in; empty (the default) means the
+    /// current folder.
     pub output: PathBuf,
     /// Peers to dial besides those the trackers return.
     pub peers: Vec<SocketAddr>,
@@ -152,6 +156,11 @@ pub struct AddOptions {
     pub resume: Option<Vec<u8>>,
     /// Ignore any resume state and check every piece already on disk.
     pub recheck: bool,
+    /// The data is known to be complete (you made the torrent from it, or checked it): seed it
+    /// at once without reading it. Each file must exist with its full length, else `add` fails
+    /// with [`Error::Io`]; resume state and `recheck` are ignored. Bytes that are wrong anyway
+    /// are found by peers' hash checks, not by us: use it only for data you trust.
+    pub seed_only: bool,
 }
 
 /// What went wrong, at session level.
@@ -171,8 +180,10 @@ pub enum Error {
     Magnet(MagnetError),
     /// The files could not be created or reserved.
     Storage(StorageError),
-    /// The same torrent is already in this session.
-    AlreadyAdded,
+    /// The same torrent is already in this session: here is its handle.
+    AlreadyAdded(Box<TorrentHandle>),
+    /// The torrent is no longer in the session (it was removed).
+    NotFound,
     /// The session's thread is gone.
     SessionClosed,
     /// The torrent stopped on an error.
@@ -190,7 +201,8 @@ impl fmt::Display for Error {
             Error::Metainfo(e) => write!(f, "invalid torrent: {e}"),
             Error::Magnet(e) => write!(f, "invalid magnet link: {e}"),
             Error::Storage(e) => write!(f, "{e}"),
-            Error::AlreadyAdded => write!(f, "this torrent is already added"),
+            Error::AlreadyAdded(_) => write!(f, "this torrent is already added"),
+            Error::NotFound => write!(f, "the torrent is no longer in the session"),
             Error::SessionClosed => write!(f, "the session has shut down"),
             Error::TorrentFailed(why) => write!(f, "{why}"),
             Error::Stopped => write!(f, "the torrent was stopped before it finished"),
@@ -199,65 +211,31 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
-
-/// The channel end and the wake-up the handles share.
-#[derive(Clone)]
-struct Link {
-    commands: Sender<Command>,
-    waker: Wake,
-    added: Arc<Mutex<Added>>,
-}
-
-/// Which torrents the session holds, kept on the callers' side so that `add` hands its torrent
-/// to the reactor without waiting for an answer. Waiting cost one reactor loop per add: 100
-/// adds during a download took up to 180 ms (`examples/scale`).
-#[derive(Default)]
-struct Added {
-    next_id: TorrentId,
-    by_hash: std::collections::BTreeMap<[u8; 20], TorrentId>,
-}
-
-impl Link {
-    /// A new id for a torrent with this info-hash, unless the session already has one.
-    fn claim(&self, hash: [u8; 20]) -> Result<TorrentId, Error> {
-        let mut added = self.added.lock().unwrap_or_else(|e| e.into_inner());
-        if added.by_hash.contains_key(&hash) {
-            return Err(Error::AlreadyAdded);
-        }
-        added.next_id += 1;
-        let id = added.next_id;
-        added.by_hash.insert(hash, id);
-        Ok(id)
-    }
-
-    /// Forgets torrent `id`, so its info-hash can be added again. A stale handle of an earlier
-    /// torrent with the same info-hash releases nothing.
-    fn release(&self, hash: &[u8; 20], id: TorrentId) {
-        let mut added = self.added.lock().unwrap_or_else(|e| e.into_inner());
-        if added.by_hash.get(hash) == Some(&id) {
-            added.by_hash.remove(hash);
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Metainfo(e) => Some(e),
+            Error::Magnet(e) => Some(e),
+            Error::Storage(e) => Some(e),
+            _ => None,
         }
     }
-
-    fn send(&self, c: Command) -> Result<(), Error> {
-        self.commands.send(c).map_err(|_| Error::SessionClosed)?;
-        self.waker.wake().map_err(|e| Error::Io {
-            context: "waking the reactor".into(),
-            source: e,
-        })
-    }
 }
 
-/// A running engine: one reactor thread, a disk pool and a tracker client.
+/// A running engine: one reactor thread, a disk pool and a tracker client. `Send + Sync`: share
+/// it as `Arc<Session>`; any holder may shut it down.
 pub struct Session {
     link: Link,
-    events: Receiver<Event>,
-    thread: Option<JoinHandle<Result<(), StorageError>>>,
+    events: Arc<Hub>,
+    thread: Mutex<Option<JoinHandle<ShutdownReport>>>,
     listen: SocketAddr,
     storage: StorageConfig,
     state_dir: Option<PathBuf>,
 }
+
+/// How long [`Session::shutdown`] gives `stopped` announces (and unanswered `completed` ones).
+const ANNOUNCES_AT_SHUTDOWN: Duration = Duration::from_secs(3);
 
 impl Session {
     /// Binds the listener and starts the threads.
@@ -273,7 +251,7 @@ impl Session {
             .map_err(io("reading the listen address"))?;
         let waker = bound.wake();
         let (cmd_tx, cmd_rx) = unbounded();
-        let (event_tx, event_rx) = bounded(1024);
+        let hub = Arc::new(Hub::default());
         let (disk_tx, disk_rx) = unbounded();
         let (trk_tx, trk_rx) = unbounded();
         let notify = {
@@ -306,7 +284,14 @@ impl Session {
         };
         let router_names = bound.start_discovery(&plan, &mut engine);
         let reactor = Reactor::new(
-            bound, engine, cmd_rx, event_tx, pool, disk_rx, tracker, trk_rx,
+            bound,
+            engine,
+            cmd_rx,
+            hub.clone(),
+            pool,
+            disk_rx,
+            tracker,
+            trk_rx,
         )
         .map_err(io("registering the listener"))?;
         let thread = std::thread::Builder::new()
@@ -322,15 +307,15 @@ impl Session {
                 waker,
                 added: Arc::default(),
             },
-            events: event_rx,
-            thread: Some(thread),
+            events: hub,
+            thread: Mutex::new(Some(thread)),
             listen,
             storage: cfg.storage,
             state_dir: cfg.state_dir,
         })
     }
 
-    /// The address peers can connect to.
+    /// The address peers can connect to (with the port the system picked for port 0).
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
     }
@@ -343,38 +328,65 @@ impl Session {
         rx.recv_timeout(Duration::from_secs(5)).ok()
     }
 
-    /// Events of every torrent (progress about once a second, completion, errors). Events are
-    /// dropped rather than queued without bound when nobody reads them.
-    pub fn events(&self) -> Receiver<Event> {
-        self.events.clone()
+    /// A new subscriber to the events of every torrent, from now on. Each call gives a receiver
+    /// of its own that sees every event (see [`EventReceiver`] for what may be coalesced).
+    pub fn events(&self) -> EventReceiver {
+        self.events.subscribe(false)
+    }
+
+    /// Like [`Self::events`], with an [`Event::PieceVerified`](crate::engine::Event) for each
+    /// downloaded piece that passed its hash check.
+    pub fn events_with_pieces(&self) -> EventReceiver {
+        self.events.subscribe(true)
+    }
+
+    /// Handles of every torrent in the session, in info-hash order.
+    pub fn torrents(&self) -> Vec<TorrentHandle> {
+        self.link.all()
+    }
+
+    /// The handle of the torrent with this info-hash, if the session has it.
+    pub fn find(&self, info_hash: &InfoHash) -> Option<TorrentHandle> {
+        self.link.find(&info_hash.0)
     }
 
     /// Adds a torrent: parses it, creates and reserves its files under `opts.output` (on this
     /// thread), then hands it to the reactor. With valid resume state ([`AddOptions::resume`],
     /// else the session's state file) the pieces it lists are taken without reading them and
     /// only the pieces of files changed since are checked; without it, data already there is
-    /// checked first.
-    pub fn add(&self, source: TorrentSource, opts: AddOptions) -> Result<TorrentHandle, Error> {
+    /// checked first. A torrent already in the session is [`Error::AlreadyAdded`], with its
+    /// handle.
+    pub fn add(&self, source: TorrentSource, mut opts: AddOptions) -> Result<TorrentHandle, Error> {
+        if opts.output.as_os_str().is_empty() {
+            opts.output = PathBuf::from(".");
+        }
         let meta = match load(source)? {
             Loaded::Metainfo(m) => m,
             Loaded::Magnet(m) => return self.add_magnet(m, opts),
         };
-        let hash = meta.info_hash.0;
+        let meta = Arc::new(meta);
         // Claimed before the files are touched; given back if anything below fails.
-        let id = self.link.claim(hash)?;
-        let added = self.add_claimed(id, meta, opts);
+        let handle = self.link.claim(|id| Entry {
+            id,
+            info_hash: meta.info_hash,
+            name: meta.name.clone(),
+            meta: Arc::new(OnceLock::from(meta.clone())),
+            status: Arc::new(StatusCell::default()),
+            output: opts.output.clone(),
+        })?;
+        let added = self.add_claimed(&handle, meta, opts);
         if added.is_err() {
-            self.link.release(&hash, id);
+            self.link.release(&handle.info_hash().0, handle.id());
         }
-        added
+        added.map(|()| handle)
     }
 
     fn add_claimed(
         &self,
-        id: TorrentId,
-        meta: Metainfo,
+        handle: &TorrentHandle,
+        meta: Arc<Metainfo>,
         opts: AddOptions,
-    ) -> Result<TorrentHandle, Error> {
+    ) -> Result<(), Error> {
         let files = file_specs(&meta);
         // Before the files are opened: opening may change their stamps.
         let sources = start::Sources {
@@ -382,7 +394,10 @@ impl Session {
             given: opts.resume,
             force_recheck: opts.recheck,
         };
-        let start = start::decide(&meta, &opts.output, &files, sources);
+        let start = match opts.seed_only {
+            true => start::seed_only(&meta, &opts.output, &files, sources)?,
+            false => start::decide(&meta, &opts.output, &files, sources),
+        };
         let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
@@ -399,25 +414,24 @@ impl Session {
             info: Some(meta.shared_info_bytes()),
             private: meta.private,
         };
-        let status = Arc::new(StatusCell::default());
-        let meta = Arc::new(meta);
-        let shelf = Shelf::new(meta.clone(), storage, start.target, status.clone());
-        let handle = TorrentHandle {
-            id,
-            info_hash: meta.info_hash,
-            name: meta.name.clone(),
-            meta: Arc::new(OnceLock::from(meta)),
-            link: self.link.clone(),
-            status,
-        };
-        self.link.send(Command::Add { id, params, shelf })?;
-        Ok(handle)
+        let status = handle.status_cell();
+        let shelf = Shelf::new(meta, storage, start.target, status);
+        let id = handle.id();
+        self.link.send(Command::Add { id, params, shelf })
     }
 
     /// Adds a magnet link: its files are created once the metadata has arrived from peers.
     fn add_magnet(&self, magnet: Magnet, opts: AddOptions) -> Result<TorrentHandle, Error> {
         let hash = magnet.info_hash.0;
-        let id = self.link.claim(hash)?;
+        let name = (magnet.name.clone()).unwrap_or_else(|| magnet.info_hash.to_hex());
+        let handle = self.link.claim(|id| Entry {
+            id,
+            info_hash: magnet.info_hash,
+            name: name.clone(),
+            meta: Arc::new(OnceLock::new()),
+            status: Arc::new(StatusCell::default()),
+            output: opts.output.clone(),
+        })?;
         let mut peers = opts.peers;
         // Host names in `x.pe` would need DNS here, on the caller's thread; addresses do not.
         peers.extend(magnet.peers.iter().filter_map(|p| match p {
@@ -434,8 +448,6 @@ impl Session {
             trackers,
             peers,
         };
-        let status = Arc::new(StatusCell::default());
-        let meta = Arc::new(OnceLock::new());
         // A magnet starts with nothing to resume from; its state is kept from its first
         // checkpoint on, like any torrent's.
         let resume = ResumeTarget {
@@ -447,24 +459,15 @@ impl Session {
             ..ResumeTarget::default()
         };
         let pending = Pending {
+            name,
             stop_at_metadata: opts.stop_at_metadata,
             resume,
             output: opts.output,
             storage: self.storage.clone(),
-            meta: meta.clone(),
-            status: status.clone(),
+            meta: handle.meta_cell(),
+            status: handle.status_cell(),
         };
-        let handle = TorrentHandle {
-            id,
-            info_hash: magnet.info_hash,
-            name: magnet
-                .name
-                .clone()
-                .unwrap_or_else(|| magnet.info_hash.to_hex()),
-            meta,
-            link: self.link.clone(),
-            status,
-        };
+        let id = handle.id();
         if let Err(e) = self.link.send(Command::AddMagnet {
             id,
             params,
@@ -476,31 +479,66 @@ impl Session {
         Ok(handle)
     }
 
-    /// Announces `stopped`, writes every file to the disk (fsync) and joins the threads.
+    /// Announces `stopped`, writes every file to the disk (fsync) and joins the threads. Any
+    /// holder of a shared `Arc<Session>` may call it; later calls (and calls on handles)
+    /// return [`Error::SessionClosed`].
     ///
     /// This is where downloaded data becomes durable: completion leaves it to the kernel's
     /// writeback, as other clients do, and a crash before it is caught by the recheck on the
     /// next start. `Err(Error::Storage)` when a file could not be synced (every torrent is
-    /// still tried); dropping the session does the same and ignores the error.
-    pub fn shutdown(mut self) -> Result<(), Error> {
-        self.stop()
+    /// still tried); dropping the session does the same and ignores the error. A `completed`
+    /// announce still in flight is answered (or times out) before `stopped` goes out.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        let report = self.stop(ANNOUNCES_AT_SHUTDOWN, None)?;
+        match report.sync_error {
+            Some(e) => Err(Error::Storage(e)),
+            None => Ok(()),
+        }
     }
 
-    fn stop(&mut self) -> Result<(), Error> {
-        let Some(t) = self.thread.take() else {
-            return Ok(());
+    /// Like [`Self::shutdown`], returning within `limit` whatever hangs: tracker announces get
+    /// at most three quarters of it, and if the final sync is not done when it runs out, the
+    /// report says `timed_out` and the reactor thread finishes the sync on its own.
+    pub fn shutdown_timeout(&self, limit: Duration) -> Result<ShutdownReport, Error> {
+        self.stop(limit * 3 / 4, Some(limit))
+    }
+
+    fn stop(
+        &self,
+        announce_within: Duration,
+        limit: Option<Duration>,
+    ) -> Result<ShutdownReport, Error> {
+        let taken = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(thread) = taken else {
+            return Err(Error::SessionClosed);
         };
-        let _ = self.link.send(Command::Shutdown);
-        match t.join() {
-            Ok(flushed) => flushed.map_err(Error::Storage),
-            Err(_) => Err(Error::SessionClosed),
-        }
+        let (tx, rx) = bounded(1);
+        let ordered = self.link.send(Command::Shutdown {
+            announce_within,
+            report: tx,
+        });
+        let report = match (ordered, limit) {
+            (Err(_), _) => None, // the reactor already stopped (all handles gone)
+            (Ok(()), None) => rx.recv().ok(),
+            (Ok(()), Some(limit)) => match rx.recv_timeout(limit) {
+                Ok(report) => Some(report),
+                // Leave the thread to finish the sync; it ends by itself.
+                Err(_) => {
+                    return Ok(ShutdownReport {
+                        timed_out: true,
+                        ..ShutdownReport::default()
+                    })
+                }
+            },
+        };
+        let returned = thread.join().map_err(|_| Error::SessionClosed)?;
+        Ok(report.unwrap_or(returned))
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = self.stop();
+        let _ = self.stop(ANNOUNCES_AT_SHUTDOWN, None);
     }
 }
 
@@ -562,122 +600,6 @@ pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
         });
     }
     Ok(bytes)
-}
-
-/// Controls and observes one torrent. Cheap to clone; `Send + Sync`.
-#[derive(Clone)]
-pub struct TorrentHandle {
-    id: TorrentId,
-    info_hash: InfoHash,
-    /// The metainfo's name, or a magnet's `dn` (its info-hash when it has none).
-    name: String,
-    /// Set from the start for a .torrent, when the metadata arrives for a magnet.
-    meta: Arc<OnceLock<Arc<Metainfo>>>,
-    link: Link,
-    status: Arc<StatusCell>,
-}
-
-impl fmt::Debug for TorrentHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TorrentHandle")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-impl TorrentHandle {
-    /// The torrent's id within its session (events carry it).
-    pub fn id(&self) -> TorrentId {
-        self.id
-    }
-
-    /// The torrent's metainfo: from the start for a .torrent, once the metadata has arrived
-    /// for a magnet link ([`Event::MetadataReceived`]); `None` before.
-    pub fn metainfo(&self) -> Option<Arc<Metainfo>> {
-        self.meta.get().cloned()
-    }
-
-    /// The torrent's info-hash.
-    pub fn info_hash(&self) -> InfoHash {
-        self.info_hash
-    }
-
-    /// Its name: the metainfo's, or a magnet link's `dn` until the metadata arrives.
-    pub fn name(&self) -> String {
-        self.meta
-            .get()
-            .map_or_else(|| self.name.clone(), |m| m.name.clone())
-    }
-
-    /// A snapshot of its numbers; `None` when the session or torrent is gone.
-    pub fn stats(&self) -> Option<TorrentStats> {
-        let (tx, rx) = bounded(1);
-        self.link
-            .send(Command::Stats {
-                id: self.id,
-                reply: tx,
-            })
-            .ok()?;
-        rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
-    }
-
-    /// Its resume state, once durable: the pieces verified now are synced to disk first (on the
-    /// disk pool), then the state that lists them is encoded (and written to the state file if
-    /// the session keeps one). Give the bytes back in [`AddOptions::resume`] to start the
-    /// torrent later without reading unchanged data. Blocks until the sync is done.
-    pub fn resume_data(&self) -> Result<Vec<u8>, Error> {
-        let (tx, rx) = bounded(1);
-        self.link.send(Command::ResumeData {
-            id: self.id,
-            reply: tx,
-        })?;
-        match rx.recv() {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(why)) => Err(Error::Io {
-                context: "recording the resume state".into(),
-                source: std::io::Error::other(why),
-            }),
-            // The torrent was removed or the session shut down before it was done.
-            Err(_) => Err(Error::SessionClosed),
-        }
-    }
-
-    /// Drops its peers and stops it until [`Self::resume`].
-    pub fn pause(&self) -> Result<(), Error> {
-        self.link.send(Command::Pause(self.id))
-    }
-
-    /// Resumes after [`Self::pause`].
-    pub fn resume(&self) -> Result<(), Error> {
-        self.link.send(Command::Resume(self.id))
-    }
-
-    /// Removes it from the session (its files stay).
-    pub fn remove(&self) -> Result<(), Error> {
-        self.status.set_stopped();
-        self.link.release(&self.info_hash.0, self.id);
-        self.link.send(Command::Remove(self.id))
-    }
-
-    /// Blocks until every piece is verified and on disk, or the torrent fails or stops.
-    pub fn wait(&self) -> Result<(), Error> {
-        self.wait_until(None)
-    }
-
-    /// Like [`Self::wait`], giving up after `timeout` with [`Error::Timeout`].
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        self.wait_until(Some(Instant::now() + timeout))
-    }
-
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), Error> {
-        match self.status.wait_until(deadline) {
-            Some(TorrentState::Seeding) => Ok(()),
-            Some(TorrentState::Failed(why)) => Err(Error::TorrentFailed(why)),
-            Some(_) => Err(Error::Stopped),
-            None => Err(Error::Timeout),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,17 @@
 
 #[path = "support/payload.rs"]
 mod payload;
+#[path = "support/tracker.rs"]
+mod tracker;
+
+#[path = "embedding/control.rs"]
+mod control;
+#[path = "embedding/events.rs"]
+mod events;
+#[path = "embedding/lifecycle.rs"]
+mod lifecycle;
+#[path = "embedding/sitter.rs"]
+mod sitter;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -232,7 +243,10 @@ fn a_torrent_is_added_once_until_removed() {
             ..Default::default()
         },
     );
-    assert!(matches!(again, Err(Error::AlreadyAdded)), "{again:?}");
+    match again {
+        Err(Error::AlreadyAdded(existing)) => assert_eq!(existing.id(), first.id()),
+        other => panic!("{other:?}"),
+    }
     assert!(!dir.join("b").exists(), "a refused add creates nothing");
     assert!(first.stats().is_some());
     first.remove().unwrap();
@@ -242,7 +256,7 @@ fn a_torrent_is_added_once_until_removed() {
         .is_some()));
     assert!(first.stats().is_none(), "the removed torrent is gone");
     // The old handle cannot release the new torrent's claim.
-    first.remove().unwrap();
+    assert!(matches!(first.remove(), Err(Error::NotFound)));
     let dup = s.add(
         TorrentSource::Bytes(torrent.clone()),
         AddOptions {
@@ -250,7 +264,7 @@ fn a_torrent_is_added_once_until_removed() {
             ..Default::default()
         },
     );
-    assert!(matches!(dup, Err(Error::AlreadyAdded)), "{dup:?}");
+    assert!(matches!(dup, Err(Error::AlreadyAdded(_))), "{dup:?}");
     s.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -351,7 +351,7 @@ fn observe_download(name: &str, write_delay: Option<Duration>) -> Observed {
         seen.slowest_stats = seen.slowest_stats.max(t.elapsed());
         seen.stats_calls += 1;
         assert!(stats.pieces_done <= stats.pieces_total);
-        while let Ok(ev) = events.try_recv() {
+        while let Some(ev) = events.try_recv() {
             if matches!(ev, Event::Progress { .. }) {
                 seen.progress.push(start.elapsed());
             }

@@ -173,10 +173,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             Ok(Event::TrackerTrouble { url, message, .. }) => {
                 eprintln!("\n  leecher: tracker {url}: {message}");
             }
-            Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err("the session closed".into())
-            }
+            Ok(_) | Err(coracle::RecvError::Timeout) => {}
+            Err(coracle::RecvError::Closed) => return Err("the session closed".into()),
         }
         // Completion is also visible on the handle, in case the event was dropped.
         if handle.wait_timeout(Duration::ZERO).is_ok() {

@@ -125,6 +125,9 @@ mod tests {
             hash_failures: 0,
             banned: 0,
             pieces_checked: 0,
+            info_hash: [0; 20],
+            name: String::new(),
+            eta: None,
         };
         assert_eq!(
             progress(&s),

@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 use coracle::engine::{Event, TorrentStats};
 use coracle::metainfo::Metainfo;
 use coracle::session::read_torrent_file;
-use coracle::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
+use coracle::{
+    AddOptions, Error, EventReceiver, RecvError, Session, SessionConfig, TorrentHandle,
+    TorrentSource,
+};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
 
 use progress::Reporter;
@@ -322,13 +325,15 @@ fn run(args: &RunArgs) -> Result<i32, String> {
         stop_at_metadata: false,
         resume: None,
         recheck: args.recheck,
+        seed_only: false,
     };
     let handle = session.add(source, opts).map_err(|e| e.to_string())?;
     if let (Some(path), Some(meta)) = (&args.save_torrent, handle.metainfo()) {
         magnet::save_torrent(path, &meta, &args.torrent)?;
     }
     rep.say(&format!("{intro}, port {}", session.listen_addr().port()));
-    let end = Watch::new(&handle, args, &mut rep).run(&session.events(), &signals, &caught);
+    let events = EventWait::new(session.events());
+    let end = Watch::new(&handle, args, &mut rep).run(&events, &signals, &caught);
     let last = handle.stats();
     // Exit 0 promises the data is on the disk, and the shutdown is what syncs it.
     let end = match (end, session.shutdown()) {
@@ -440,18 +445,44 @@ fn install_signals() -> Result<(Arc<AtomicBool>, Receiver<()>), String> {
 /// as events, and this catches one lost to a full queue.
 const SAFETY_NET: Duration = Duration::from_secs(10);
 
+/// The session's events plus a channel its wake callback pokes, so the main loop can wait
+/// for an event or a signal in one `Select`.
+struct EventWait {
+    events: EventReceiver,
+    ready: Receiver<()>,
+}
+
+impl EventWait {
+    fn new(events: EventReceiver) -> EventWait {
+        let (tx, ready) = crossbeam_channel::bounded(1);
+        events.set_wake(move || {
+            let _ = tx.try_send(());
+        });
+        EventWait { events, ready }
+    }
+}
+
 /// Waits up to `wait` for an event; a signal ends the wait early (the caller reads the flag).
 fn next_event(
-    events: &Receiver<Event>,
+    events: &EventWait,
     signals: &Receiver<()>,
     wait: Duration,
 ) -> Result<Event, RecvTimeoutError> {
+    let queued = |events: &EventWait| match events.events.recv_timeout(Duration::ZERO) {
+        Ok(ev) => Ok(ev),
+        Err(RecvError::Closed) => Err(RecvTimeoutError::Disconnected),
+        Err(RecvError::Timeout) => Err(RecvTimeoutError::Timeout),
+    };
+    if let Ok(ev) = queued(events) {
+        return Ok(ev);
+    }
     let mut sel = Select::new();
-    let on_event = sel.recv(events);
+    let on_event = sel.recv(&events.ready);
     sel.recv(signals);
     match sel.select_timeout(wait) {
         Ok(op) if op.index() == on_event => {
-            op.recv(events).map_err(|_| RecvTimeoutError::Disconnected)
+            let _ = op.recv(&events.ready);
+            queued(events)
         }
         Ok(op) => {
             let _ = op.recv(signals);
@@ -486,7 +517,7 @@ impl<'a> Watch<'a> {
     /// Loops until the torrent completes (without `--seed`), fails, or `caught` is set. It
     /// sleeps until an event, a signal or the next display refresh: an idle `--quiet` seed
     /// wakes only for the safety net.
-    fn run(mut self, events: &Receiver<Event>, signals: &Receiver<()>, caught: &AtomicBool) -> End {
+    fn run(mut self, events: &EventWait, signals: &Receiver<()>, caught: &AtomicBool) -> End {
         loop {
             if caught.load(Ordering::Relaxed) {
                 return if self.complete {

@@ -308,6 +308,9 @@ mod tests {
             hash_failures: 0,
             banned: 0,
             pieces_checked: 0,
+            info_hash: [0; 20],
+            name: String::new(),
+            eta: None,
         }
     }
 

@@ -390,13 +390,21 @@ pub struct TorrentStats {
     /// Pieces hashed from data already on disk this session (a check at start; with valid
     /// resume state only the pieces of files that changed).
     pub pieces_checked: u32,
+    /// The torrent's info-hash (v1).
+    pub info_hash: [u8; 20],
+    /// Its name. The sans-IO engine knows no names and leaves it empty; a
+    /// [`Session`](crate::Session) fills it in (the metainfo's name, or a magnet's `dn`).
+    pub name: String,
+    /// Time left at the current download rate; `None` when not downloading or not moving.
+    pub eta: Option<std::time::Duration>,
 }
 
 /// What the engine reports to the embedding program.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
-    /// About once a second per active torrent.
+    /// About once a second per torrent while something changes (traffic, checking, pieces);
+    /// nothing while it is idle.
     Progress {
         /// The torrent.
         torrent: TorrentId,
@@ -439,6 +447,30 @@ pub enum Event {
         addr: SocketAddr,
         /// Why.
         reason: crate::engine::PeerError,
+    },
+    /// A downloaded piece passed its hash check and is on disk. Only for subscribers that ask
+    /// ([`Session::events_with_pieces`](crate::Session::events_with_pieces)); the engine
+    /// itself never emits it (the session derives it from the pool's answers).
+    PieceVerified {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece index.
+        piece: u32,
+    },
+    /// The torrent was paused ([`TorrentHandle::pause`](crate::TorrentHandle::pause)).
+    Paused {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// The torrent was resumed after a pause.
+    Resumed {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// The torrent left the session; its id is not reused.
+    Removed {
+        /// The torrent.
+        torrent: TorrentId,
     },
     /// A tracker failed or warned; the torrent goes on with other sources.
     TrackerTrouble {

@@ -40,13 +40,41 @@ pub(crate) enum Command {
     },
     Pause(TorrentId),
     Resume(TorrentId),
-    Remove(TorrentId),
+    /// Answered (when `done` is given) once the torrent's storage is let go.
+    Remove {
+        id: TorrentId,
+        done: Option<Sender<()>>,
+    },
+    /// Peer addresses to dial for a running torrent.
+    AddPeers(TorrentId, Vec<std::net::SocketAddr>),
     /// Bootstrap routers resolved off the reactor.
     DhtRouters(Vec<std::net::SocketAddr>),
     SessionStats {
         reply: Sender<SessionStats>,
     },
-    Shutdown,
+    /// Stop: `stopped` announces get at most `announce_within`, the report goes to `report`.
+    Shutdown {
+        announce_within: Duration,
+        report: Sender<ShutdownReport>,
+    },
+}
+
+/// What [`Session::shutdown_timeout`](crate::Session::shutdown_timeout) got done.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// `completed` announces still in flight at shutdown that were answered before `stopped`
+    /// went out.
+    pub completed_delivered: usize,
+    /// Trackers that answered `stopped` in time.
+    pub stopped_answered: usize,
+    /// Trackers that failed or did not answer `stopped` in time.
+    pub stopped_unanswered: usize,
+    /// The first file that could not be synced to the disk (every torrent is still tried).
+    pub sync_error: Option<crate::disk::StorageError>,
+    /// The limit passed before the final sync finished: it goes on on the reactor thread,
+    /// which ends by itself.
+    pub timed_out: bool,
 }
 
 /// Numbers about the whole session (see `Session::stats`).
@@ -83,6 +111,12 @@ impl StatusCell {
     pub(crate) fn set_stopped(&self) {
         self.set(TorrentState::Paused)
     }
+    /// Running again after a pause: `wait` blocks again.
+    pub(crate) fn clear(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            *g = None;
+        }
+    }
     pub(crate) fn state(&self) -> Option<TorrentState> {
         self.state.lock().ok().and_then(|g| g.clone())
     }
@@ -111,6 +145,8 @@ impl StatusCell {
 /// What a magnet's torrent needs once its metadata arrives: where its files go, and the cells
 /// its handles watch.
 pub(crate) struct Pending {
+    /// A magnet's `dn`, or its info-hash in hex, until the metadata names it.
+    pub name: String,
     pub stop_at_metadata: bool,
     /// Where its resume state goes once it has files.
     pub resume: ResumeTarget,

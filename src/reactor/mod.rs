@@ -22,21 +22,25 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::disk::{DiskJob, DiskPool, StorageError};
+use crate::disk::{DiskJob, DiskPool};
 use crate::engine::{
     Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
 
 mod command;
+mod control;
 mod dht_state;
 mod discovery;
+mod events;
 mod magnet;
 mod udp;
 
-pub use command::SessionStats;
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
+pub use command::{SessionStats, ShutdownReport};
 pub(crate) use discovery::{resolve_later, DiscoveryPlan};
+pub(crate) use events::Hub;
+pub use events::{EventReceiver, RecvError};
 
 /// Where a handle waits for resume bytes (or why there are none).
 type ResumeReply = Sender<Result<Vec<u8>, String>>;
@@ -117,7 +121,7 @@ pub(crate) struct Reactor {
     pub listener: TcpListener,
     pub engine: Engine,
     pub commands: Receiver<Command>,
-    pub events: Sender<Event>,
+    pub events: Arc<Hub>,
     pub pool: DiskPool,
     pub disk_results: Receiver<DiskDone>,
     pub tracker: TrackerClient,
@@ -140,6 +144,12 @@ pub(crate) struct Reactor {
     magnets: magnet::Magnets,
     /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
+    /// Each torrent's last published progress, so an unchanged one is not sent again.
+    last_progress: HashMap<TorrentId, crate::engine::TorrentStats>,
+    /// `completed` announces not answered yet: shutdown waits for them before `stopped`.
+    completing: Vec<(TorrentId, String)>,
+    /// How long shutdown gives `stopped` announces, and where its report goes.
+    stop_order: Option<(Duration, Sender<ShutdownReport>)>,
 }
 
 impl Reactor {
@@ -149,7 +159,7 @@ impl Reactor {
         bound: Bound,
         engine: Engine,
         commands: Receiver<Command>,
-        events: Sender<Event>,
+        events: Arc<Hub>,
         pool: DiskPool,
         disk_results: Receiver<DiskDone>,
         tracker: TrackerClient,
@@ -187,12 +197,16 @@ impl Reactor {
             tracker_said: HashMap::new(),
             magnets: magnet::Magnets::new(wake),
             resume_waiters: HashMap::new(),
+            last_progress: HashMap::new(),
+            completing: Vec::new(),
+            stop_order: None,
         })
     }
 
-    /// Runs until a shutdown command (or until every command sender is gone). Gives back the
-    /// first error of the final flush: the one point where the data must reach the disk.
-    pub fn run(mut self) -> Result<(), StorageError> {
+    /// Runs until a shutdown command (or until every command sender is gone). The report says
+    /// what shutdown got done, with the first error of the final flush: the one point where the
+    /// data must reach the disk. It is also sent to whoever asked for the shutdown.
+    pub fn run(mut self) -> ShutdownReport {
         let mut events = Events::with_capacity(1024);
         while !self.stopping {
             // No deadline: sleep until a socket, a result or a command wakes us.
@@ -378,12 +392,15 @@ impl Reactor {
         }
         while let Ok(done) = self.disk_results.try_recv() {
             self.answer_resume_waiters(&done);
+            self.publish_verified(&done);
             self.engine.handle_disk(done, Instant::now());
         }
         while let Some(opened) = self.magnets.try_recv() {
             self.storage_opened(opened);
         }
         while let Ok(r) = self.tracker_results.try_recv() {
+            self.completing
+                .retain(|(t, url)| (*t, url.as_str()) != (r.torrent, r.url.as_str()));
             let done = AnnounceDone {
                 torrent: r.torrent,
                 url: r.url,
@@ -403,7 +420,7 @@ impl Reactor {
                 self.shelves.insert(id, shelf);
             }
             Command::Stats { id, reply } => {
-                let _ = reply.send(self.engine.stats(id));
+                let _ = reply.send(self.stats_named(id));
             }
             Command::ResumeData { id, reply } => {
                 // No serial (unknown torrent): dropping `reply` tells the handle.
@@ -414,8 +431,9 @@ impl Reactor {
                         .push((serial, reply));
                 }
             }
-            Command::Pause(id) => self.engine.pause(id, now),
-            Command::Resume(id) => self.engine.resume(id, now),
+            Command::Pause(id) => self.pause(id, now),
+            Command::Resume(id) => self.resume(id, now),
+            Command::AddPeers(id, peers) => self.engine.add_peers(id, &peers, now),
             Command::AddMagnet {
                 id,
                 params,
@@ -424,12 +442,7 @@ impl Reactor {
                 self.engine.insert_magnet(id, params, now);
                 self.magnets.pending.insert(id, pending);
             }
-            Command::Remove(id) => {
-                self.magnets.pending.remove(&id);
-                self.engine.remove_torrent(id, now);
-                self.shelves.remove(&id);
-                self.resume_waiters.remove(&id);
-            }
+            Command::Remove { id, done } => self.remove(id, done, now),
             Command::DhtRouters(routers) => self.engine.add_dht_routers(&routers, now),
             Command::SessionStats { reply } => {
                 let _ = reply.send(SessionStats {
@@ -438,7 +451,13 @@ impl Reactor {
                     discovery: self.engine.discovery_stats(now),
                 });
             }
-            Command::Shutdown => self.stopping = true,
+            Command::Shutdown {
+                announce_within,
+                report,
+            } => {
+                self.stopping = true;
+                self.stop_order = Some((announce_within, report));
+            }
         }
     }
 
@@ -463,6 +482,9 @@ impl Reactor {
                     url,
                     request,
                 } => {
+                    if request.event == AnnounceEvent::Completed {
+                        self.completing.push((torrent, url.clone()));
+                    }
                     self.tracker.submit(AnnounceJob {
                         torrent,
                         url,
@@ -555,17 +577,22 @@ impl Reactor {
         })
     }
 
-    fn event(&mut self, ev: Event) {
-        match &ev {
+    fn event(&mut self, mut ev: Event) {
+        match &mut ev {
+            Event::Progress { torrent, stats } => {
+                if self.last_progress.get(torrent) == Some(stats) {
+                    return; // nothing new: idle torrents stay quiet
+                }
+                self.last_progress.insert(*torrent, stats.clone());
+                stats.name = self.name_of(*torrent);
+            }
             Event::Completed { torrent } => {
                 if let Some(s) = self.shelves.get(torrent) {
                     s.status.set_complete();
                 }
             }
             Event::Failed { torrent, error } => {
-                let status = self.shelves.get(torrent).map(|s| &s.status);
-                let pending = self.magnets.pending.get(torrent).map(|p| &p.status);
-                if let Some(s) = status.or(pending) {
+                if let Some(s) = self.status_of(*torrent) {
                     s.set_failed(error.clone());
                 }
             }
@@ -585,8 +612,8 @@ impl Reactor {
             }
             _ => {}
         }
-        // Nobody listening is fine: events are a convenience, the handles carry the state.
-        let _ = self.events.try_send(ev);
+        // Each subscriber has its own queue; publishing never blocks on a reader.
+        self.events.publish(&ev);
     }
 
     /// Writes what the engine queued for the connections that have something to send.
@@ -638,24 +665,23 @@ impl Reactor {
         }
     }
 
-    /// Announces `stopped` for every torrent that started, flushes storage, joins the threads.
-    /// Every torrent is flushed even when one fails; the first failure is returned.
-    fn shutdown(mut self) -> Result<(), StorageError> {
+    /// Lets unanswered `completed` announces finish, announces `stopped` for every torrent
+    /// that started, flushes storage, joins the threads, and reports to whoever asked. Every
+    /// torrent is flushed even when one fails; the first failure is reported. Announces share
+    /// the time the shutdown order gave them (3 s when the session was just dropped).
+    fn shutdown(mut self) -> ShutdownReport {
+        let (within, reply) = match self.stop_order.take() {
+            Some((within, reply)) => (within, Some(reply)),
+            None => (STOP_ANNOUNCE_TIMEOUT, None),
+        };
+        let start = Instant::now();
+        let mut report = ShutdownReport {
+            completed_delivered: self.await_completed(start + within / 2),
+            ..ShutdownReport::default()
+        };
         let now = Instant::now();
         let ids = self.engine.torrent_ids();
-        let mut stops = Vec::new();
-        for id in &ids {
-            if let Some(t) = self.engine.torrent(*id) {
-                if let Some(url) = t.stop_announce_url() {
-                    let request = t.announce_request(AnnounceEvent::Stopped);
-                    stops.push(AnnounceJob {
-                        torrent: *id,
-                        url,
-                        request,
-                    });
-                }
-            }
-        }
+        let stops = self.stop_jobs(&ids);
         if let (Some(saver), Some(state)) = (&mut self.saver, self.engine.dht_state(now)) {
             saver.save_now(&state);
         }
@@ -663,12 +689,21 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut sock.stream);
         }
         // Stopped announces run in parallel so one dead tracker costs one timeout, not one each.
+        let left = within
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(100));
         let tracker = &self.tracker;
-        std::thread::scope(|s| {
-            for job in stops {
-                s.spawn(move || tracker.announce_blocking(job, STOP_ANNOUNCE_TIMEOUT));
-            }
+        let answered = std::thread::scope(|s| {
+            let runs: Vec<_> = stops
+                .into_iter()
+                .map(|job| s.spawn(move || tracker.announce_blocking(job, left).is_ok()))
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().unwrap_or(false))
+                .collect::<Vec<_>>()
         });
+        report.stopped_answered = answered.iter().filter(|ok| **ok).count();
+        report.stopped_unanswered = answered.len() - report.stopped_answered;
         // The pool finishes its queue first, so the pieces it verifies count in the last
         // checkpoint; the torrents stay until then (their sockets are gone, so nothing new
         // starts).
@@ -681,23 +716,48 @@ impl Reactor {
         for id in ids {
             self.engine.remove_torrent(id, now);
         }
-        let mut flushed = Ok(());
         for shelf in self.shelves.values() {
             if let Err(e) = shelf.storage.flush() {
                 log::error!("flushing {} failed: {e}", shelf.meta.name);
-                if flushed.is_ok() {
-                    flushed = Err(e);
-                }
+                report.sync_error.get_or_insert(e);
             }
+        }
+        let statuses = self.shelves.values().map(|s| &s.status);
+        for status in statuses.chain(self.magnets.pending.values().map(|p| &p.status)) {
             if !matches!(
-                shelf.status.state(),
+                status.state(),
                 Some(TorrentState::Seeding) | Some(TorrentState::Failed(_))
             ) {
-                shelf.status.set_stopped();
+                status.set_stopped();
             }
         }
         self.tracker.shutdown();
-        flushed
+        self.events.close();
+        match reply {
+            Some(reply) => {
+                let _ = reply.send(report);
+                ShutdownReport::default()
+            }
+            None => report,
+        }
+    }
+
+    /// The `stopped` announce of every torrent that started.
+    fn stop_jobs(&self, ids: &[TorrentId]) -> Vec<AnnounceJob> {
+        let mut stops = Vec::new();
+        for id in ids {
+            if let Some(t) = self.engine.torrent(*id) {
+                if let Some(url) = t.stop_announce_url() {
+                    let request = t.announce_request(AnnounceEvent::Stopped);
+                    stops.push(AnnounceJob {
+                        torrent: *id,
+                        url,
+                        request,
+                    });
+                }
+            }
+        }
+        stops
     }
 
     /// Records each torrent's resume state one last time. Runs on this thread because the pool

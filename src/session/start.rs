@@ -125,6 +125,41 @@ pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sour
     }
 }
 
+/// A torrent whose data the caller vouches for: every piece had, nothing read. Each file must
+/// be there with its full length (a cheap guard against pointing at the wrong folder).
+pub(super) fn seed_only(
+    meta: &Metainfo,
+    root: &Path,
+    files: &[FileSpec],
+    src: Sources,
+) -> Result<Start, super::Error> {
+    for f in files.iter().filter(|f| !f.padding) {
+        let path = root.join(&f.path);
+        let found = std::fs::metadata(&path).map(|m| m.len());
+        if found.as_ref().ok() != Some(&f.length) {
+            let why = match found {
+                Ok(len) => format!("{len} bytes, the torrent says {}", f.length),
+                Err(e) => e.to_string(),
+            };
+            return Err(super::Error::Io {
+                context: format!("seeding {} as complete", path.display()),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+            });
+        }
+    }
+    let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    Ok(Start {
+        have: Bitfield::full(meta.layout().num_pieces()),
+        recheck: false,
+        check: None,
+        target: ResumeTarget {
+            file: src.file,
+            root: abs.as_os_str().as_bytes().to_vec(),
+            ..ResumeTarget::default()
+        },
+    })
+}
+
 /// Each file's place in the torrent's byte stream.
 fn slots(files: &[FileSpec]) -> Vec<FileSlot> {
     let mut start = 0u64;

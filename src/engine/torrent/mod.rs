@@ -314,6 +314,12 @@ impl TorrentCore {
             hash_failures: self.totals.hash_failures,
             banned: self.dialer.banned_count(),
             pieces_checked: self.totals.checked,
+            info_hash: self.info_hash,
+            name: String::new(),
+            eta: eta(
+                self.layout.total_length() - bytes_done,
+                self.totals.down_rate.per_second(),
+            ),
         }
     }
 
@@ -482,4 +488,9 @@ fn test_core(
         check: None,
     };
     TorrentCore::new(id, params, cfg, now)
+}
+
+/// Time to fetch `left` bytes at `rate` bytes a second; `None` when done or not moving.
+fn eta(left: u64, rate: f64) -> Option<std::time::Duration> {
+    (left > 0 && rate >= 1.0).then(|| std::time::Duration::from_secs_f64(left as f64 / rate))
 }

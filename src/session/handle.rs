@@ -1,0 +1,302 @@
+//! [`TorrentHandle`]: controls and observes one torrent, and the session's table of the torrents
+//! it holds (so `add` refuses a duplicate and control calls on a removed torrent fail with
+//! [`Error::NotFound`] without a trip to the reactor).
+//!
+//! Runs on the caller's threads; every call is a command to the reactor plus, for calls that
+//! answer, a bounded wait.
+
+// I/O shell: deletes a removed torrent's files on the caller's thread, reads the clock for waits.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender};
+
+use super::Error;
+use crate::engine::{TorrentId, TorrentState, TorrentStats};
+use crate::metainfo::{InfoHash, Metainfo};
+use crate::reactor::{Command, StatusCell, Wake};
+
+/// How long a call that needs the reactor's answer waits for it.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// What the session's table keeps of a torrent: a handle without the link (which would make
+/// the table own itself).
+#[derive(Clone)]
+pub(super) struct Entry {
+    pub id: TorrentId,
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub meta: Arc<OnceLock<Arc<Metainfo>>>,
+    pub status: Arc<StatusCell>,
+    pub output: PathBuf,
+}
+
+/// Which torrents the session holds, kept on the callers' side so that `add` hands its torrent
+/// to the reactor without waiting for an answer. Waiting cost one reactor loop per add: 100
+/// adds during a download took up to 180 ms (`examples/scale`).
+#[derive(Default)]
+pub(super) struct Added {
+    next_id: TorrentId,
+    by_hash: BTreeMap<[u8; 20], Entry>,
+}
+
+/// The channel end and the wake-up the handles share.
+#[derive(Clone)]
+pub(super) struct Link {
+    pub commands: Sender<Command>,
+    pub waker: Wake,
+    pub added: Arc<Mutex<Added>>,
+}
+
+impl Link {
+    fn table(&self) -> MutexGuard<'_, Added> {
+        self.added.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new id for a torrent with this info-hash, unless the session already has one (then
+    /// [`Error::AlreadyAdded`] carries its handle).
+    pub fn claim(&self, make: impl FnOnce(TorrentId) -> Entry) -> Result<TorrentHandle, Error> {
+        let mut added = self.table();
+        let probe = make(added.next_id + 1);
+        if let Some(old) = added.by_hash.get(&probe.info_hash.0) {
+            return Err(Error::AlreadyAdded(Box::new(self.handle(old.clone()))));
+        }
+        added.next_id += 1;
+        added.by_hash.insert(probe.info_hash.0, probe.clone());
+        Ok(self.handle(probe))
+    }
+
+    fn handle(&self, entry: Entry) -> TorrentHandle {
+        TorrentHandle {
+            entry,
+            link: self.clone(),
+        }
+    }
+
+    /// Forgets torrent `id`, so its info-hash can be added again. A stale handle of an earlier
+    /// torrent with the same info-hash releases nothing.
+    pub fn release(&self, hash: &[u8; 20], id: TorrentId) -> bool {
+        let mut added = self.table();
+        if added.by_hash.get(hash).map(|e| e.id) == Some(id) {
+            added.by_hash.remove(hash);
+            return true;
+        }
+        false
+    }
+
+    fn is_live(&self, hash: &[u8; 20], id: TorrentId) -> bool {
+        self.table().by_hash.get(hash).map(|e| e.id) == Some(id)
+    }
+
+    /// Handles of every torrent, in info-hash order.
+    pub fn all(&self) -> Vec<TorrentHandle> {
+        let entries: Vec<Entry> = self.table().by_hash.values().cloned().collect();
+        entries.into_iter().map(|e| self.handle(e)).collect()
+    }
+
+    /// The handle of the torrent with this info-hash.
+    pub fn find(&self, hash: &[u8; 20]) -> Option<TorrentHandle> {
+        let entry = self.table().by_hash.get(hash).cloned();
+        entry.map(|e| self.handle(e))
+    }
+
+    pub fn send(&self, c: Command) -> Result<(), Error> {
+        self.commands.send(c).map_err(|_| Error::SessionClosed)?;
+        self.waker.wake().map_err(|e| Error::Io {
+            context: "waking the reactor".into(),
+            source: e,
+        })
+    }
+}
+
+/// Controls and observes one torrent. Cheap to clone; `Send + Sync`.
+///
+/// Every call either does what it says or returns a typed error: [`Error::NotFound`] once the
+/// torrent was removed, [`Error::SessionClosed`] once the session shut down, [`Error::Timeout`]
+/// when the reactor did not answer within 5 s.
+#[derive(Clone)]
+pub struct TorrentHandle {
+    entry: Entry,
+    link: Link,
+}
+
+impl fmt::Debug for TorrentHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TorrentHandle")
+            .field("id", &self.entry.id)
+            .field("name", &self.entry.name)
+            .finish()
+    }
+}
+
+impl TorrentHandle {
+    /// The torrent's id within its session (events carry it).
+    pub fn id(&self) -> TorrentId {
+        self.entry.id
+    }
+
+    /// The torrent's metainfo: from the start for a .torrent, once the metadata has arrived
+    /// for a magnet link ([`Event::MetadataReceived`](crate::engine::Event)); `None` before.
+    pub fn metainfo(&self) -> Option<Arc<Metainfo>> {
+        self.entry.meta.get().cloned()
+    }
+
+    /// The torrent's info-hash.
+    pub fn info_hash(&self) -> InfoHash {
+        self.entry.info_hash
+    }
+
+    /// Its name: the metainfo's, or a magnet link's `dn` until the metadata arrives.
+    pub fn name(&self) -> String {
+        (self.entry.meta.get()).map_or_else(|| self.entry.name.clone(), |m| m.name.clone())
+    }
+
+    /// The folder its files are in.
+    pub fn output(&self) -> &std::path::Path {
+        &self.entry.output
+    }
+
+    pub(super) fn status_cell(&self) -> Arc<StatusCell> {
+        self.entry.status.clone()
+    }
+
+    pub(super) fn meta_cell(&self) -> Arc<OnceLock<Arc<Metainfo>>> {
+        self.entry.meta.clone()
+    }
+
+    /// Fails with [`Error::NotFound`] once this torrent left the session.
+    fn live(&self) -> Result<(), Error> {
+        match self.link.is_live(&self.entry.info_hash.0, self.entry.id) {
+            true => Ok(()),
+            false => Err(Error::NotFound),
+        }
+    }
+
+    /// A snapshot of its numbers (with its name, info-hash and ETA): [`Error::NotFound`] when
+    /// it was removed, [`Error::SessionClosed`] after shutdown, [`Error::Timeout`] when the
+    /// reactor did not answer within 5 s.
+    pub fn try_stats(&self) -> Result<TorrentStats, Error> {
+        self.live()?;
+        let (tx, rx) = bounded(1);
+        let id = self.entry.id;
+        self.link.send(Command::Stats { id, reply: tx })?;
+        match rx.recv_timeout(ANSWER_WITHIN) {
+            Ok(Some(mut stats)) => {
+                if stats.name.is_empty() {
+                    stats.name = self.name();
+                }
+                Ok(stats)
+            }
+            Ok(None) => Err(Error::NotFound),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::SessionClosed),
+        }
+    }
+
+    /// [`Self::try_stats`], for callers that only care whether there is an answer.
+    pub fn stats(&self) -> Option<TorrentStats> {
+        self.try_stats().ok()
+    }
+
+    /// Its resume state, once durable: the pieces verified now are synced to disk first (on the
+    /// disk pool), then the state that lists them is encoded (and written to the state file if
+    /// the session keeps one). Give the bytes back in
+    /// [`AddOptions::resume`](super::AddOptions::resume) to start the torrent later without
+    /// reading unchanged data. Blocks until the sync is done.
+    pub fn resume_data(&self) -> Result<Vec<u8>, Error> {
+        self.live()?;
+        let (tx, rx) = bounded(1);
+        let id = self.entry.id;
+        self.link.send(Command::ResumeData { id, reply: tx })?;
+        match rx.recv() {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(why)) => Err(Error::Io {
+                context: "recording the resume state".into(),
+                source: std::io::Error::other(why),
+            }),
+            // Removed meanwhile, or the session shut down before it was done.
+            Err(_) if !self.link.is_live(&self.entry.info_hash.0, id) => Err(Error::NotFound),
+            Err(_) => Err(Error::SessionClosed),
+        }
+    }
+
+    /// Drops its peers and stops it (while checking, fetching metadata, downloading or seeding)
+    /// until [`Self::resume`]; [`Self::wait`] returns [`Error::Stopped`] and subscribers hear
+    /// `Paused`. A failed torrent stays failed. Pausing a paused torrent does nothing.
+    pub fn pause(&self) -> Result<(), Error> {
+        self.live()?;
+        self.link.send(Command::Pause(self.entry.id))
+    }
+
+    /// Resumes after [`Self::pause`] where it stopped, dialling its known peers at once.
+    pub fn resume(&self) -> Result<(), Error> {
+        self.live()?;
+        self.link.send(Command::Resume(self.entry.id))
+    }
+
+    /// Dials these peers (besides those trackers and discovery find).
+    pub fn add_peers(&self, peers: &[SocketAddr]) -> Result<(), Error> {
+        self.live()?;
+        self.link
+            .send(Command::AddPeers(self.entry.id, peers.to_vec()))
+    }
+
+    /// Removes it from the session; its files stay. [`Self::wait`] returns [`Error::Stopped`];
+    /// the same torrent can be added again at once.
+    pub fn remove(&self) -> Result<(), Error> {
+        self.remove_with(false)
+    }
+
+    /// Removes it and deletes its files (and the folders it created that are left empty).
+    /// Blocks until the session let go of the files.
+    pub fn remove_and_delete(&self) -> Result<(), Error> {
+        self.remove_with(true)
+    }
+
+    fn remove_with(&self, delete: bool) -> Result<(), Error> {
+        let (hash, id) = (self.entry.info_hash.0, self.entry.id);
+        if !self.link.release(&hash, id) {
+            return Err(Error::NotFound);
+        }
+        self.entry.status.set_stopped();
+        if !delete {
+            return self.link.send(Command::Remove { id, done: None });
+        }
+        let (tx, rx) = bounded(1);
+        self.link.send(Command::Remove { id, done: Some(tx) })?;
+        rx.recv_timeout(ANSWER_WITHIN).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => Error::Timeout,
+            crossbeam_channel::RecvTimeoutError::Disconnected => Error::SessionClosed,
+        })?;
+        match self.metainfo() {
+            Some(meta) => super::delete::files(&meta, &self.entry.output),
+            None => Ok(()), // a magnet without metadata has no files yet
+        }
+    }
+
+    /// Blocks until every piece is verified and on disk (`Ok`), or the torrent fails
+    /// ([`Error::TorrentFailed`]) or stops: paused, removed or shut down ([`Error::Stopped`]).
+    pub fn wait(&self) -> Result<(), Error> {
+        self.wait_until(None)
+    }
+
+    /// Like [`Self::wait`], giving up after `timeout` with [`Error::Timeout`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), Error> {
+        match self.entry.status.wait_until(deadline) {
+            Some(TorrentState::Seeding) => Ok(()),
+            Some(TorrentState::Failed(why)) => Err(Error::TorrentFailed(why)),
+            Some(_) => Err(Error::Stopped),
+            None => Err(Error::Timeout),
+        }
+    }
+}
