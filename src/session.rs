@@ -139,7 +139,7 @@ pub enum TorrentSource {
 #[derive(Clone, Debug, Default)]
 pub struct AddOptions {
     /// The folder the torrent's file or folder is created in; empty (the default) means the
-    /// current folder.
+    /// current folder. A relative path is taken from the current folder at `add`.
     pub output: PathBuf,
     /// Peers to dial besides those the trackers return.
     pub peers: Vec<SocketAddr>,
@@ -357,9 +357,14 @@ impl Session {
     /// checked first. A torrent already in the session is [`Error::AlreadyAdded`], with its
     /// handle.
     pub fn add(&self, source: TorrentSource, mut opts: AddOptions) -> Result<TorrentHandle, Error> {
+        // Relative to the current folder now, not when a file is opened later.
         if opts.output.as_os_str().is_empty() {
             opts.output = PathBuf::from(".");
         }
+        opts.output = std::path::absolute(&opts.output).map_err(|source| Error::Io {
+            context: format!("locating {}", opts.output.display()),
+            source,
+        })?;
         let meta = match load(source)? {
             Loaded::Metainfo(m) => m,
             Loaded::Magnet(m) => return self.add_magnet(m, opts),

@@ -5,17 +5,43 @@ use std::time::{Duration, Instant};
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use super::payload::{self, temp_dir, Payload};
-use super::tracker::{Mode, TestTracker};
+use super::tracker::TestTracker;
 use super::{add, serial, session};
 
-/// A tracker that never answers in time cannot hold `shutdown_timeout` past its limit, and
+/// An HTTP tracker that answers `started` at once and never answers `stopped` in time.
+fn tracker_that_hangs_on_stopped() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut head = [0u8; 4096];
+                let n = conn.read(&mut head).unwrap_or(0);
+                if String::from_utf8_lossy(&head[..n]).contains("event=stopped") {
+                    std::thread::sleep(Duration::from_secs(30));
+                }
+                let body = b"d8:intervali1800e5:peers0:e";
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(body);
+            });
+        }
+    });
+    url
+}
+
+/// A tracker that never answers `stopped` cannot hold `shutdown_timeout` past its limit, and
 /// the report says it did not answer.
 #[test]
 fn shutdown_timeout_returns_within_its_limit_against_a_hanging_tracker() {
     let _serial = serial();
-    let tracker = TestTracker::start_with(Mode::Slow(Duration::from_secs(30)));
+    let url = tracker_that_hangs_on_stopped();
     let p = Payload::single("hang.bin", payload::bytes(50, 40_000));
-    let torrent = p.torrent(16 * 1024, &[&tracker.url()]);
+    let torrent = p.torrent(16 * 1024, &[&url]);
     let dir = temp_dir("embed-hang");
     p.write_to(&dir);
     let s = session(40);
@@ -29,10 +55,16 @@ fn shutdown_timeout_returns_within_its_limit_against_a_hanging_tracker() {
         )
         .unwrap();
     h.wait_timeout(Duration::from_secs(20)).unwrap();
+    // The `started` announce is answered before shutdown, so `stopped` is owed to it.
+    std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
     let report = s.shutdown_timeout(Duration::from_secs(2)).unwrap();
     let took = started.elapsed();
     assert!(took < Duration::from_millis(2500), "took {took:?}");
+    assert!(
+        took > Duration::from_millis(1000),
+        "stopped had its time: {took:?}"
+    );
     assert_eq!(report.stopped_unanswered, 1, "{report:?}");
     assert_eq!(report.stopped_answered, 0, "{report:?}");
     assert!(

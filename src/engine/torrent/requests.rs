@@ -172,6 +172,9 @@ impl TorrentCore {
             out.actions
                 .push_back(Action::Event(Event::Completed { torrent: self.id }));
         }
+        // No announce was scheduled while checking: without this a checked torrent with no
+        // other timer never announced.
+        self.maybe_announce(now, out);
     }
 
     /// Reports what a torrent that starts without a check knows (its pieces came from resume
