@@ -34,7 +34,9 @@ build() { # build NAME CARGO-ARGS...
         "$CARGO_TARGET_DIR/$TARGET/release/coracle" "$OUT/$name"
 }
 
-build coracle
-build coracle-notls --no-default-features --features cli
+# `small-idna` keeps the ASCII-only idna back end out of library users' graphs; the binaries
+# want it (see Cargo.toml).
+build coracle --features small-idna
+build coracle-notls --no-default-features --features cli,small-idna
 
 ls -l "$OUT/coracle" "$OUT/coracle-notls" >&2

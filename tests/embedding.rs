@@ -19,6 +19,8 @@ mod events;
 mod lifecycle;
 #[path = "embedding/sitter.rs"]
 mod sitter;
+#[path = "embedding/storage.rs"]
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -45,6 +47,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// A session on 127.0.0.1 with its own peer id: sessions sharing one would refuse each other as
 /// self-connections.
 fn session(tag: u8) -> Session {
+    Session::new(config(tag)).expect("session")
+}
+
+/// The configuration of [`session`].
+fn config(tag: u8) -> SessionConfig {
     let mut cfg = SessionConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         disk_workers: 2,
@@ -53,7 +60,7 @@ fn session(tag: u8) -> Session {
     cfg.engine.peer_id = *b"-CR0100-embed0000000";
     cfg.engine.peer_id[19] = tag;
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
-    Session::new(cfg).expect("session")
+    cfg
 }
 
 fn add(

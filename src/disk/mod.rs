@@ -2,7 +2,8 @@
 //! hashes, writes, checks and reads pieces off the reactor thread ([`DiskPool`]).
 //!
 //! Owns every file descriptor and memory map of the downloads, and all of the crate's `unsafe`
-//! (mmap copies, `statvfs`, `posix_fallocate`). Threads: [`Storage`]s are created and reserved on
+//! (mmap copies, `statvfs`, `posix_fallocate`, the SIGBUS handler that turns a fault in a
+//! truncated mapped file into an error). Threads: [`Storage`]s are created and reserved on
 //! the thread that calls `Session::add` (a .torrent) or on a short-lived `coracle-open` thread (a
 //! magnet whose metadata arrived), never on the reactor; pieces are hashed, written, checked, read
 //! and checkpointed on the pool's `coracle-disk-N` threads; the reactor thread submits [`DiskJob`]s
@@ -21,6 +22,7 @@ mod links;
 mod open;
 mod pool;
 mod setup;
+mod sigbus;
 pub mod state_file;
 mod storage;
 mod window;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use super::error::{io_err, StorageError};
 use super::handles::Handles;
 use super::setup::{self, Planned};
+use super::sigbus::{is_file_changed, FileChanged};
 use super::window::{Copy, Windows};
 use crate::resume::FileStamp;
 
@@ -286,6 +287,7 @@ impl Storage {
             return Ok(());
         }
         let fd = self.handles.get(i, &e.plan.path)?;
+        check_intact(&fd, &e.plan.path, e.plan.length)?;
         let mut done = false;
         if self.uses_mmap() {
             match self
@@ -293,6 +295,9 @@ impl Storage {
                 .copy(i, &fd, e.plan.length, file_off, Copy::In(data))
             {
                 Ok(()) => done = true,
+                Err(err) if is_file_changed(&err) => {
+                    return Err(io_err(&e.plan.path, "write", err))
+                }
                 Err(err) => self.disable_mmap(&e.plan.path, &err),
             }
         }
@@ -323,6 +328,7 @@ impl Storage {
                 .copy(i, &fd, e.plan.length, file_off, Copy::Out(&mut *buf))
             {
                 Ok(()) => return Ok(()),
+                Err(err) if is_file_changed(&err) => return Err(io_err(&e.plan.path, "read", err)),
                 Err(err) => self.disable_mmap(&e.plan.path, &err),
             }
         }
@@ -352,6 +358,9 @@ impl Storage {
                 Ok(()) => return Ok(()),
                 Err(err) => {
                     out.truncate(start);
+                    if is_file_changed(&err) {
+                        return Err(io_err(&e.plan.path, "read", err));
+                    }
                     self.disable_mmap(&e.plan.path, &err);
                 }
             }
@@ -370,6 +379,19 @@ impl Storage {
             );
         }
     }
+}
+
+/// Refuses to write into a file that another program truncated or removed since it was opened
+/// at its full length: the bytes would be lost (removed) or the file silently regrown with holes
+/// where verified pieces were (truncated), and the torrent would end "complete" with wrong data.
+/// One `fstat` per write.
+fn check_intact(fd: &std::fs::File, path: &Path, length: u64) -> Result<(), StorageError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fd.metadata().map_err(|e| io_err(path, "inspect", e))?;
+    if meta.len() < length || meta.nlink() == 0 {
+        return Err(io_err(path, "write", std::io::Error::other(FileChanged)));
+    }
+    Ok(())
 }
 
 impl super::job::PieceStore for Storage {

@@ -117,6 +117,21 @@ impl StatusCell {
             *g = None;
         }
     }
+    /// A pause was asked for: `wait` returns from now on, unless the torrent failed (which a
+    /// pause does not change). Set by the caller, so it holds as soon as `pause` returns.
+    pub(crate) fn pause_asked(&self) {
+        if !matches!(self.state(), Some(TorrentState::Failed(_))) {
+            self.set_stopped();
+        }
+    }
+    /// A resume was asked for: `wait` blocks again until the reactor says complete or failed.
+    pub(crate) fn resume_asked(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            if *g == Some(TorrentState::Paused) {
+                *g = None;
+            }
+        }
+    }
     pub(crate) fn state(&self) -> Option<TorrentState> {
         self.state.lock().ok().and_then(|g| g.clone())
     }

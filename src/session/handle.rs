@@ -231,13 +231,17 @@ impl TorrentHandle {
     /// `Paused`. A failed torrent stays failed. Pausing a paused torrent does nothing.
     pub fn pause(&self) -> Result<(), Error> {
         self.live()?;
-        self.link.send(Command::Pause(self.entry.id))
+        self.link.send(Command::Pause(self.entry.id))?;
+        self.entry.status.pause_asked();
+        Ok(())
     }
 
     /// Resumes after [`Self::pause`] where it stopped, dialling its known peers at once.
     pub fn resume(&self) -> Result<(), Error> {
         self.live()?;
-        self.link.send(Command::Resume(self.entry.id))
+        self.link.send(Command::Resume(self.entry.id))?;
+        self.entry.status.resume_asked();
+        Ok(())
     }
 
     /// Dials these peers (besides those trackers and discovery find).

@@ -257,7 +257,12 @@ impl TorrentCore {
                 out.dirty.push(conn);
             }
             Ok(_) => {}
-            Err(e) => log::warn!("torrent {}: reading piece {piece} failed: {e}", self.id),
+            Err(e) => {
+                // The data is gone under us (file truncated or removed, disk error): serving
+                // from it would send garbage, so the torrent stops with the reason.
+                let why = TorrentError::Storage(format!("reading piece {piece} failed: {e}"));
+                return self.fail(why, now, out);
+            }
         }
         self.pump_uploads(conn, out);
     }

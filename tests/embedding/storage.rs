@@ -1,0 +1,104 @@
+//! A file changed behind coracle's back fails its torrent with a clear storage error, under
+//! both storages, and never kills the host process (mmap: SIGBUS) or ends "complete" with
+//! wrong bytes (pwrite).
+
+use std::time::Duration;
+
+use coracle::disk::StorageConfig;
+use coracle::{Error, Session, SessionConfig, TorrentHandle, TorrentState};
+
+use super::payload::{temp_dir, Payload};
+use super::{add, config, eventually, serial};
+
+fn session_with(tag: u8, force_pwrite: bool) -> Session {
+    let mut cfg: SessionConfig = config(tag);
+    cfg.storage = StorageConfig {
+        force_pwrite,
+        ..StorageConfig::default()
+    };
+    Session::new(cfg).expect("session")
+}
+
+/// Waits for the torrent to fail; returns why.
+fn failure(h: &TorrentHandle) -> String {
+    match h.wait_timeout(Duration::from_secs(30)) {
+        Err(Error::TorrentFailed(why)) => why,
+        other => panic!("expected a storage failure, got {other:?}: {:?}", h.stats()),
+    }
+}
+
+#[test]
+fn a_file_truncated_or_removed_behind_our_back_fails_the_torrent_not_the_process() {
+    let _serial = serial();
+    for pwrite in [false, true] {
+        let tag = if pwrite { 60 } else { 50 };
+        let what = if pwrite { "pwrite" } else { "mmap" };
+        let p = Payload::tree("changed", 5, 60).with_big_file(2 << 20);
+        let torrent = p.torrent(16 * 1024, &[]);
+        let (seed_dir, cut_dir, gone_dir) = (
+            temp_dir(&format!("embed-cut-seed-{what}")),
+            temp_dir(&format!("embed-cut-leech-{what}")),
+            temp_dir(&format!("embed-gone-leech-{what}")),
+        );
+        p.write_to(&seed_dir);
+        let seeder = session_with(tag, pwrite);
+        let seed = add(&seeder, &torrent, &seed_dir, vec![]);
+        seed.wait_timeout(Duration::from_secs(20))
+            .expect("seeder checks");
+
+        // A leecher's file cut short, another's removed, after `add` created them.
+        let leecher = session_with(tag + 1, pwrite);
+        let cut = add(&leecher, &torrent, &cut_dir, vec![]);
+        let big = p.file_path(&cut_dir, 2);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&big)
+            .unwrap()
+            .set_len(1000)
+            .unwrap();
+        cut.add_peers(&[seeder.listen_addr()]).unwrap();
+        let why = failure(&cut);
+        assert!(why.contains("truncated or replaced"), "{what}: {why}");
+        assert!(why.contains("middle.bin"), "{what}: {why}");
+        cut.remove().unwrap();
+        let leecher2 = session_with(tag + 2, pwrite);
+        let gone = add(&leecher2, &torrent, &gone_dir, vec![]);
+        std::fs::remove_file(p.file_path(&gone_dir, 2)).unwrap();
+        gone.add_peers(&[seeder.listen_addr()]).unwrap();
+        let why = failure(&gone);
+        assert!(why.contains("truncated or replaced"), "{what}: {why}");
+        assert!(!matches!(
+            gone.stats().unwrap().state,
+            TorrentState::Seeding
+        ));
+
+        // The seeder's own file cut short while it serves: with maps, the read faults.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(p.file_path(&seed_dir, 2))
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let fresh_dir = temp_dir(&format!("embed-cut-fresh-{what}"));
+        let leecher3 = session_with(tag + 3, pwrite);
+        let fresh = add(&leecher3, &torrent, &fresh_dir, vec![seeder.listen_addr()]);
+        let why = failure(&seed);
+        assert!(why.contains("reading piece"), "{what}: {why}");
+        assert!(
+            eventually(Duration::from_secs(5), || fresh
+                .stats()
+                .is_some_and(|s| s.pieces_done < s.pieces_total)),
+            "{what}: the leecher cannot complete"
+        );
+        assert!(matches!(
+            fresh.wait_timeout(Duration::from_millis(500)),
+            Err(Error::Timeout)
+        ));
+        for s in [seeder, leecher, leecher2, leecher3] {
+            let _ = s.shutdown();
+        }
+        for d in [seed_dir, cut_dir, gone_dir, fresh_dir] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
