@@ -399,6 +399,36 @@ pub struct TorrentStats {
     pub eta: Option<std::time::Duration>,
 }
 
+/// One connected peer of a torrent (see `TorrentHandle::peers`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its peer id from the handshake (the first bytes often name its client, `-qB4650-`).
+    pub peer_id: [u8; 20],
+    /// We dialled it (else it connected to us).
+    pub outgoing: bool,
+    /// It has every piece.
+    pub seed: bool,
+    /// Pieces it has.
+    pub pieces: u32,
+    /// Bytes per second we receive from it, smoothed.
+    pub down_rate: f64,
+    /// Bytes per second we send it, smoothed.
+    pub up_rate: f64,
+    /// We refuse its requests.
+    pub am_choking: bool,
+    /// We want pieces it has.
+    pub am_interested: bool,
+    /// It refuses our requests.
+    pub peer_choking: bool,
+    /// It wants pieces we have.
+    pub peer_interested: bool,
+    /// It sent us nothing we asked for in a while; we ask it for one block at a time.
+    pub snubbed: bool,
+}
+
 /// What the engine reports to the embedding program.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

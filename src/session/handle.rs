@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Sender};
 
 use super::Error;
-use crate::engine::{TorrentId, TorrentState, TorrentStats};
+use crate::engine::{PeerInfo, TorrentId, TorrentState, TorrentStats};
 use crate::metainfo::{InfoHash, Metainfo};
 use crate::reactor::{Command, StatusCell, Wake};
 
@@ -186,17 +186,20 @@ impl TorrentHandle {
         let (tx, rx) = bounded(1);
         let id = self.entry.id;
         self.link.send(Command::Stats { id, reply: tx })?;
-        match rx.recv_timeout(ANSWER_WITHIN) {
-            Ok(Some(mut stats)) => {
-                if stats.name.is_empty() {
-                    stats.name = self.name();
-                }
-                Ok(stats)
-            }
-            Ok(None) => Err(Error::NotFound),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::SessionClosed),
+        let mut stats = answer(rx.recv_timeout(ANSWER_WITHIN))?;
+        if stats.name.is_empty() {
+            stats.name = self.name();
         }
+        Ok(stats)
+    }
+
+    /// Its connected peers with their rates and flags (same errors as [`Self::try_stats`]).
+    pub fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
+        self.live()?;
+        let (tx, rx) = bounded(1);
+        let id = self.entry.id;
+        self.link.send(Command::Peers { id, reply: tx })?;
+        answer(rx.recv_timeout(ANSWER_WITHIN))
     }
 
     /// [`Self::try_stats`], for callers that only care whether there is an answer.
@@ -302,5 +305,15 @@ impl TorrentHandle {
             Some(_) => Err(Error::Stopped),
             None => Err(Error::Timeout),
         }
+    }
+}
+
+/// The reactor's answer about a torrent: `None` when it has no such torrent.
+fn answer<T>(got: Result<Option<T>, crossbeam_channel::RecvTimeoutError>) -> Result<T, Error> {
+    match got {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(Error::NotFound),
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::SessionClosed),
     }
 }

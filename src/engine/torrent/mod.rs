@@ -323,6 +323,26 @@ impl TorrentCore {
         }
     }
 
+    /// Its connected peers, in connection order.
+    pub fn peer_infos(&self) -> Vec<super::io::PeerInfo> {
+        (self.peers.values())
+            .map(|p| super::io::PeerInfo {
+                addr: p.addr,
+                peer_id: p.peer_id,
+                outgoing: p.outgoing,
+                seed: p.is_seed(),
+                pieces: p.has.count(),
+                down_rate: p.down.per_second(),
+                up_rate: p.up.per_second(),
+                am_choking: p.am_choking,
+                am_interested: p.am_interested,
+                peer_choking: p.peer_choking,
+                peer_interested: p.peer_interested,
+                snubbed: p.snubbed,
+            })
+            .collect()
+    }
+
     /// Remembers a peer address to dial (from a tracker or the user).
     pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
         self.dialer.add(addr, now);
