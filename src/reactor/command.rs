@@ -50,6 +50,8 @@ pub(crate) enum Command {
         id: TorrentId,
         done: Option<Sender<()>>,
     },
+    /// Check every piece on disk again.
+    Recheck(TorrentId),
     /// Peer addresses to dial for a running torrent.
     AddPeers(TorrentId, Vec<std::net::SocketAddr>),
     /// Bootstrap routers resolved off the reactor.

@@ -10,7 +10,8 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 
 use super::{Reactor, StatusCell};
-use crate::engine::{DiskDone, Event, TorrentId, TorrentState, TorrentStats};
+use crate::bitfield::Bitfield;
+use crate::engine::{DiskDone, Event, TorrentId, TorrentParams, TorrentState, TorrentStats};
 
 impl Reactor {
     /// The end-state cell of torrent `id`, with or without files yet.
@@ -87,6 +88,31 @@ impl Reactor {
         if let Some(done) = done {
             let _ = done.send(());
         }
+    }
+
+    /// Checks every piece of `id` again: the torrent starts over as it would with a recheck at
+    /// `add` (same id, trackers and files; its connected peers are dialled again after).
+    /// A magnet without files yet has nothing to check.
+    pub(super) fn force_recheck(&mut self, id: TorrentId, now: Instant) {
+        let (Some(shelf), Some(core)) = (self.shelves.get(&id), self.engine.torrent(id)) else {
+            return;
+        };
+        let layout = shelf.meta.layout();
+        let params = TorrentParams {
+            info_hash: *core.info_hash(),
+            layout,
+            trackers: core.tracker_tiers().to_vec(),
+            peers: core.peer_infos().iter().map(|p| p.addr).collect(),
+            have: Bitfield::new(layout.num_pieces()),
+            recheck: true,
+            check: None,
+            info: Some(shelf.meta.shared_info_bytes()),
+            private: shelf.meta.private,
+        };
+        shelf.status.clear();
+        self.engine.remove_torrent(id, now);
+        self.engine.insert_torrent(id, params, now);
+        self.last_progress.remove(&id);
     }
 
     /// A downloaded piece verified: tell the subscribers that asked.

@@ -437,6 +437,7 @@ impl Reactor {
             Command::Pause(id) => self.pause(id, now),
             Command::Resume(id) => self.resume(id, now),
             Command::AddPeers(id, peers) => self.engine.add_peers(id, &peers, now),
+            Command::Recheck(id) => self.force_recheck(id, now),
             Command::AddMagnet {
                 id,
                 params,

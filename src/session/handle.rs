@@ -247,6 +247,18 @@ impl TorrentHandle {
         Ok(())
     }
 
+    /// Checks every piece on disk again, as at `add` with
+    /// [`AddOptions::recheck`](super::AddOptions::recheck): its peers are dropped and dialled again, [`Self::wait`]
+    /// blocks until the check (and any download it leads to) completes, and subscribers get
+    /// `Checked`. For data changed behind coracle's back, or a torrent that failed on its files
+    /// after they were put right. Nothing to do for a magnet whose metadata has not arrived.
+    pub fn force_recheck(&self) -> Result<(), Error> {
+        self.live()?;
+        self.link.send(Command::Recheck(self.entry.id))?;
+        self.entry.status.clear();
+        Ok(())
+    }
+
     /// Dials these peers (besides those trackers and discovery find).
     pub fn add_peers(&self, peers: &[SocketAddr]) -> Result<(), Error> {
         self.live()?;

@@ -237,6 +237,20 @@ fn seed_only_seeds_without_reading_and_refuses_wrong_sizes() {
         .wait_timeout(Duration::from_secs(60))
         .expect("download from the seed-only seeder");
     p.assert_on_disk(&leech_dir);
+    // Data changed behind our back: a forced recheck finds the damaged piece missing.
+    let big = p.file_path(&seed_dir, 3);
+    let mut bytes = std::fs::read(&big).unwrap();
+    bytes[100_000] ^= 0xff;
+    std::fs::write(&big, &bytes).unwrap();
+    h.force_recheck().unwrap();
+    assert!(matches!(
+        h.wait_timeout(Duration::from_millis(1500)),
+        Err(Error::Timeout)
+    ));
+    let stats = h.try_stats().unwrap();
+    assert_eq!(stats.state, TorrentState::Downloading, "{stats:?}");
+    assert_eq!(stats.pieces_done, stats.pieces_total - 1, "{stats:?}");
+    assert_eq!(stats.pieces_checked, stats.pieces_total);
     h.remove().unwrap();
     // One file cut short: not complete, whatever the caller says.
     let cut = p.file_path(&seed_dir, 2);

@@ -323,6 +323,11 @@ impl TorrentCore {
         }
     }
 
+    /// Its trackers, tier by tier.
+    pub fn tracker_tiers(&self) -> &[Vec<String>] {
+        self.announcer.tiers()
+    }
+
     /// Its connected peers, in connection order.
     pub fn peer_infos(&self) -> Vec<super::io::PeerInfo> {
         (self.peers.values())
