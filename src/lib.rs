@@ -9,7 +9,7 @@
 //!    the files)       ├──► disk pool (N threads): SHA-1, write into mmap'd files ──► results + wake
 //!                     └──► tracker threads (ureq / UDP): announces ───────────────► results + wake
 //!  your program ◄── Session::events(): a queue per subscriber (progress, checked, completed, …)
-//!               ──► TorrentHandle (stats, pause, resume, remove, add_peers, wait)
+//!               ──► TorrentHandle (stats, peers, pause, resume, force_recheck, remove, wait)
 //! ```
 //!
 //! The reactor thread owns all protocol state; the other threads receive owned jobs and answer
