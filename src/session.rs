@@ -335,7 +335,8 @@ impl Session {
     }
 
     /// Like [`Self::events`], with an [`Event::PieceVerified`](crate::engine::Event) for each
-    /// downloaded piece that passed its hash check.
+    /// downloaded piece that passed its hash check and an `Event::FileCompleted` for each file
+    /// whose last piece did.
     pub fn events_with_pieces(&self) -> EventReceiver {
         self.events.subscribe(true)
     }

@@ -487,6 +487,15 @@ pub enum Event {
         /// Piece index.
         piece: u32,
     },
+    /// Every piece of a file (by its index in the metainfo's files) is verified and on disk,
+    /// during a download. Only for subscribers that asked for piece events, like
+    /// `PieceVerified`; files complete at the start are not reported.
+    FileCompleted {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Index in `Metainfo::files`.
+        file: usize,
+    },
     /// The torrent was paused ([`TorrentHandle::pause`](crate::TorrentHandle::pause)).
     Paused {
         /// The torrent.

@@ -81,6 +81,7 @@ impl Reactor {
         self.shelves.remove(&id);
         self.resume_waiters.remove(&id);
         self.last_progress.remove(&id);
+        self.files_left.remove(&id);
         self.completing.retain(|(t, _)| *t != id);
         if known {
             self.event(Event::Removed { torrent: id });
@@ -113,21 +114,22 @@ impl Reactor {
         self.engine.remove_torrent(id, now);
         self.engine.insert_torrent(id, params, now);
         self.last_progress.remove(&id);
+        self.files_left.remove(&id);
     }
 
-    /// A downloaded piece verified: tell the subscribers that asked.
-    pub(super) fn publish_verified(&self, done: &DiskDone) {
+    /// A downloaded piece verified: tell the subscribers that asked, with the files it
+    /// completed.
+    pub(super) fn publish_verified(&mut self, done: &DiskDone) {
         if let DiskDone::Verified {
             torrent,
             piece,
             ok: true,
             ..
-        } = done
+        } = *done
         {
-            self.events.publish(&Event::PieceVerified {
-                torrent: *torrent,
-                piece: *piece,
-            });
+            self.events
+                .publish(&Event::PieceVerified { torrent, piece });
+            self.publish_files_completed(torrent, piece);
         }
     }
 

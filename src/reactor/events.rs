@@ -42,6 +42,13 @@ impl Hub {
         EventReceiver { queue }
     }
 
+    /// Whether a live subscriber asked for piece (and file) events.
+    pub fn wants_pieces(&self) -> bool {
+        (lock(&self.subscribers).iter())
+            .filter_map(Weak::upgrade)
+            .any(|q| q.pieces)
+    }
+
     /// Hands `ev` to every live subscriber; forgets the dropped ones. Never blocks on a reader.
     pub fn publish(&self, ev: &Event) {
         let mut subs = lock(&self.subscribers);
@@ -92,13 +99,20 @@ struct Inner {
 fn is_noise(ev: &Event) -> bool {
     matches!(
         ev,
-        Event::PeerDropped { .. } | Event::TrackerTrouble { .. } | Event::PieceVerified { .. }
+        Event::PeerDropped { .. }
+            | Event::TrackerTrouble { .. }
+            | Event::PieceVerified { .. }
+            | Event::FileCompleted { .. }
     )
 }
 
 impl Queue {
     fn push(&self, ev: &Event) {
-        if matches!(ev, Event::PieceVerified { .. }) && !self.pieces {
+        if matches!(
+            ev,
+            Event::PieceVerified { .. } | Event::FileCompleted { .. }
+        ) && !self.pieces
+        {
             return;
         }
         let mut q = lock(&self.inner);

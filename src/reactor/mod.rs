@@ -33,6 +33,7 @@ mod control;
 mod dht_state;
 mod discovery;
 mod events;
+mod file_events;
 mod magnet;
 mod udp;
 
@@ -146,6 +147,8 @@ pub(crate) struct Reactor {
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
     /// Each torrent's last published progress, so an unchanged one is not sent again.
     last_progress: HashMap<TorrentId, crate::engine::TorrentStats>,
+    /// Pieces each torrent still misses per file, for `FileCompleted`.
+    files_left: file_events::Files,
     /// `completed` announces not answered yet: shutdown waits for them before `stopped`.
     completing: Vec<(TorrentId, String)>,
     /// How long shutdown gives `stopped` announces, and where its report goes.
@@ -198,6 +201,7 @@ impl Reactor {
             magnets: magnet::Magnets::new(wake),
             resume_waiters: HashMap::new(),
             last_progress: HashMap::new(),
+            files_left: HashMap::new(),
             completing: Vec::new(),
             stop_order: None,
         })

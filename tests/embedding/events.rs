@@ -71,6 +71,22 @@ fn two_hundred_seeds_and_a_completion_reach_two_subscribers() {
             .count();
         let want = if name == "second" { 192 } else { 0 };
         assert_eq!(pieces, want, "{name}: piece events only when asked for");
+        let files: Vec<&Event> = (got.iter())
+            .filter(|e| matches!(e, Event::FileCompleted { .. }))
+            .collect();
+        let want: &[Event] = if name == "second" {
+            &[Event::FileCompleted {
+                torrent: leech.id(),
+                file: 0,
+            }]
+        } else {
+            &[]
+        };
+        assert_eq!(
+            files,
+            want.iter().collect::<Vec<_>>(),
+            "{name}: file events"
+        );
     }
     assert!(woken.load(Ordering::SeqCst) >= 1, "the wake callback ran");
     // Idle seeds say nothing: no progress at all over two quiet seconds.
