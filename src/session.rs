@@ -341,7 +341,7 @@ impl Session {
         self.events.subscribe(true)
     }
 
-    /// Handles of every torrent in the session, in info-hash order.
+    /// Handles of every torrent in the session, in the order they were added.
     pub fn torrents(&self) -> Vec<TorrentHandle> {
         self.link.all()
     }

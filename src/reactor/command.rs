@@ -185,6 +185,10 @@ pub(crate) struct Shelf {
     /// The files, for the sync at shutdown.
     pub storage: Arc<Storage>,
     pub status: Arc<StatusCell>,
+    /// The last progress published, so an unchanged one is not sent again.
+    pub last_progress: Option<TorrentStats>,
+    /// Pieces missing per file, for `FileCompleted` (started at the first verified piece).
+    pub files_left: Option<super::file_events::FilesLeft>,
 }
 
 impl Shelf {
@@ -207,6 +211,8 @@ impl Shelf {
             disk,
             storage,
             status,
+            last_progress: None,
+            files_left: None,
         }
     }
 }

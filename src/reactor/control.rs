@@ -69,7 +69,9 @@ impl Reactor {
                 s.clear();
             }
         }
-        self.last_progress.remove(&id);
+        if let Some(shelf) = self.shelves.get_mut(&id) {
+            shelf.last_progress = None;
+        }
         self.event(Event::Resumed { torrent: id });
     }
 
@@ -80,8 +82,6 @@ impl Reactor {
         self.engine.remove_torrent(id, now);
         self.shelves.remove(&id);
         self.resume_waiters.remove(&id);
-        self.last_progress.remove(&id);
-        self.files_left.remove(&id);
         self.completing.retain(|(t, _)| *t != id);
         if known {
             self.event(Event::Removed { torrent: id });
@@ -113,8 +113,9 @@ impl Reactor {
         shelf.status.clear();
         self.engine.remove_torrent(id, now);
         self.engine.insert_torrent(id, params, now);
-        self.last_progress.remove(&id);
-        self.files_left.remove(&id);
+        if let Some(shelf) = self.shelves.get_mut(&id) {
+            (shelf.last_progress, shelf.files_left) = (None, None);
+        }
     }
 
     /// A downloaded piece verified: tell the subscribers that asked, with the files it

@@ -9,7 +9,7 @@
 //! and removed are always queued: at most a few per torrent, so the queue stays bounded by the
 //! torrents the program added.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -86,9 +86,10 @@ struct Queue {
 struct Inner {
     items: VecDeque<Event>,
     /// Sequence number of `items[0]`; each pushed event takes the next one.
-    front_seq: u64,
-    /// Where each torrent's waiting `Progress` is, by sequence number.
-    progress_at: HashMap<TorrentId, u64>,
+    front_seq: usize,
+    /// Where each torrent's waiting `Progress` is, by sequence number (a `BTreeMap` of the
+    /// engine's key and value types: no new code in the binary).
+    progress_at: BTreeMap<TorrentId, usize>,
     /// Droppable events waiting (not counting `Progress`, which coalesces instead).
     noise: usize,
     dropped: u64,
@@ -119,12 +120,12 @@ impl Queue {
         let was_empty = q.items.is_empty();
         if let Event::Progress { torrent, .. } = ev {
             if let Some(&seq) = q.progress_at.get(torrent) {
-                let at = (seq - q.front_seq) as usize;
+                let at = seq - q.front_seq;
                 q.items[at] = ev.clone();
                 q.dropped += 1;
                 return;
             }
-            let seq = q.front_seq + q.items.len() as u64;
+            let seq = q.front_seq + q.items.len();
             q.progress_at.insert(*torrent, seq);
         } else if is_noise(ev) {
             if q.noise >= NOISE_LIMIT {

@@ -4,15 +4,13 @@
 //!
 //! Runs on the reactor thread, only while some subscriber wants piece events.
 
-use std::collections::HashMap;
-
 use super::Reactor;
 use crate::bitfield::Bitfield;
 use crate::engine::{Event, TorrentId};
 use crate::metainfo::Metainfo;
 
 /// Pieces missing per file of one torrent.
-pub(super) struct FilesLeft {
+pub(crate) struct FilesLeft {
     /// Each file's first and last piece; `None` for padding and empty files (never reported).
     spans: Vec<Option<(u32, u32)>>,
     left: Vec<u32>,
@@ -56,9 +54,6 @@ impl FilesLeft {
     }
 }
 
-/// Per torrent, started at its first verified piece.
-pub(super) type Files = HashMap<TorrentId, FilesLeft>;
-
 impl Reactor {
     /// Piece `piece` of `torrent` verified (before the engine counts it): publish the files it
     /// completes.
@@ -66,12 +61,13 @@ impl Reactor {
         if !self.events.wants_pieces() {
             return;
         }
-        let (Some(shelf), Some(core)) = (self.shelves.get(&torrent), self.engine.torrent(torrent))
+        let (Some(shelf), Some(core)) =
+            (self.shelves.get_mut(&torrent), self.engine.torrent(torrent))
         else {
             return;
         };
-        let left = (self.files_left.entry(torrent))
-            .or_insert_with(|| FilesLeft::new(&shelf.meta, core.have()));
+        let left =
+            (shelf.files_left).get_or_insert_with(|| FilesLeft::new(&shelf.meta, core.have()));
         for file in left.verified(piece) {
             self.events.publish(&Event::FileCompleted { torrent, file });
         }

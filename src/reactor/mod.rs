@@ -145,10 +145,6 @@ pub(crate) struct Reactor {
     magnets: magnet::Magnets,
     /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
-    /// Each torrent's last published progress, so an unchanged one is not sent again.
-    last_progress: HashMap<TorrentId, crate::engine::TorrentStats>,
-    /// Pieces each torrent still misses per file, for `FileCompleted`.
-    files_left: file_events::Files,
     /// `completed` announces not answered yet: shutdown waits for them before `stopped`.
     completing: Vec<(TorrentId, String)>,
     /// How long shutdown gives `stopped` announces, and where its report goes.
@@ -200,8 +196,6 @@ impl Reactor {
             tracker_said: HashMap::new(),
             magnets: magnet::Magnets::new(wake),
             resume_waiters: HashMap::new(),
-            last_progress: HashMap::new(),
-            files_left: HashMap::new(),
             completing: Vec::new(),
             stop_order: None,
         })
@@ -588,11 +582,13 @@ impl Reactor {
     fn event(&mut self, mut ev: Event) {
         match &mut ev {
             Event::Progress { torrent, stats } => {
-                if self.last_progress.get(torrent) == Some(stats) {
-                    return; // nothing new: idle torrents stay quiet
-                }
-                self.last_progress.insert(*torrent, stats.clone());
                 stats.name = self.name_of(*torrent);
+                if let Some(shelf) = self.shelves.get_mut(torrent) {
+                    if shelf.last_progress.as_ref() == Some(stats) {
+                        return; // nothing new: idle torrents stay quiet
+                    }
+                    shelf.last_progress = Some(stats.clone());
+                }
             }
             Event::Completed { torrent } => {
                 if let Some(s) = self.shelves.get(torrent) {

@@ -8,7 +8,6 @@
 // I/O shell: deletes a removed torrent's files on the caller's thread, reads the clock for waits.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,11 +38,19 @@ pub(super) struct Entry {
 
 /// Which torrents the session holds, kept on the callers' side so that `add` hands its torrent
 /// to the reactor without waiting for an answer. Waiting cost one reactor loop per add: 100
-/// adds during a download took up to 180 ms (`examples/scale`).
+/// adds during a download took up to 180 ms (`examples/scale`). A list in the order added: a
+/// scan of even thousands of entries per call costs microseconds, and a map of entries would
+/// cost the binary a few KB of its own.
 #[derive(Default)]
 pub(super) struct Added {
     next_id: TorrentId,
-    by_hash: BTreeMap<[u8; 20], Entry>,
+    entries: Vec<Entry>,
+}
+
+impl Added {
+    fn by_hash(&self, hash: &[u8; 20]) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.info_hash.0 == *hash)
+    }
 }
 
 /// The channel end and the wake-up the handles share.
@@ -64,11 +71,11 @@ impl Link {
     pub fn claim(&self, make: impl FnOnce(TorrentId) -> Entry) -> Result<TorrentHandle, Error> {
         let mut added = self.table();
         let probe = make(added.next_id + 1);
-        if let Some(old) = added.by_hash.get(&probe.info_hash.0) {
+        if let Some(old) = added.by_hash(&probe.info_hash.0) {
             return Err(Error::AlreadyAdded(Box::new(self.handle(old.clone()))));
         }
         added.next_id += 1;
-        added.by_hash.insert(probe.info_hash.0, probe.clone());
+        added.entries.push(probe.clone());
         Ok(self.handle(probe))
     }
 
@@ -83,26 +90,26 @@ impl Link {
     /// torrent with the same info-hash releases nothing.
     pub fn release(&self, hash: &[u8; 20], id: TorrentId) -> bool {
         let mut added = self.table();
-        if added.by_hash.get(hash).map(|e| e.id) == Some(id) {
-            added.by_hash.remove(hash);
-            return true;
-        }
-        false
+        let before = added.entries.len();
+        added
+            .entries
+            .retain(|e| (e.info_hash.0, e.id) != (*hash, id));
+        added.entries.len() < before
     }
 
     fn is_live(&self, hash: &[u8; 20], id: TorrentId) -> bool {
-        self.table().by_hash.get(hash).map(|e| e.id) == Some(id)
+        self.table().by_hash(hash).map(|e| e.id) == Some(id)
     }
 
-    /// Handles of every torrent, in info-hash order.
+    /// Handles of every torrent, in the order they were added.
     pub fn all(&self) -> Vec<TorrentHandle> {
-        let entries: Vec<Entry> = self.table().by_hash.values().cloned().collect();
+        let entries: Vec<Entry> = self.table().entries.clone();
         entries.into_iter().map(|e| self.handle(e)).collect()
     }
 
     /// The handle of the torrent with this info-hash.
     pub fn find(&self, hash: &[u8; 20]) -> Option<TorrentHandle> {
-        let entry = self.table().by_hash.get(hash).cloned();
+        let entry = self.table().by_hash(hash).cloned();
         entry.map(|e| self.handle(e))
     }
 
