@@ -223,6 +223,20 @@ impl Storage {
         Ok(())
     }
 
+    /// Checks that every file is still there at its full length, as opened: before a torrent
+    /// is declared complete, since a file truncated or removed after its last piece was
+    /// written would otherwise be "complete" with wrong bytes.
+    pub fn check_files(&self) -> Result<(), StorageError> {
+        for (i, f) in self.files.iter().enumerate() {
+            if f.plan.padding || f.plan.length == 0 {
+                continue;
+            }
+            let fd = self.handles.get(i, &f.plan.path)?;
+            check_intact(&fd, &f.plan.path, f.plan.length)?;
+        }
+        Ok(())
+    }
+
     /// Each file's stamp (size, modification time) as the file system shows it now, in torrent
     /// order. Padding files get a zero stamp; a missing file gets one no real file has.
     pub fn file_stamps(&self) -> Vec<FileStamp> {

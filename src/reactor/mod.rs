@@ -29,6 +29,7 @@ use crate::engine::{
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
 
 mod command;
+mod complete;
 mod control;
 mod dht_state;
 mod discovery;
@@ -147,6 +148,8 @@ pub(crate) struct Reactor {
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
     /// `completed` announces not answered yet: shutdown waits for them before `stopped`.
     completing: Vec<(TorrentId, String)>,
+    /// Completed torrents whose files are being looked at before anyone is told.
+    completions: complete::Completions,
     /// How long shutdown gives `stopped` announces, and where its report goes.
     stop_order: Option<(Duration, Sender<ShutdownReport>)>,
 }
@@ -194,6 +197,7 @@ impl Reactor {
             saver,
             stopping: false,
             tracker_said: HashMap::new(),
+            completions: complete::Completions::new(wake.clone()),
             magnets: magnet::Magnets::new(wake),
             resume_waiters: HashMap::new(),
             completing: Vec::new(),
@@ -396,6 +400,7 @@ impl Reactor {
         while let Some(opened) = self.magnets.try_recv() {
             self.storage_opened(opened);
         }
+        self.completions_done();
         while let Ok(r) = self.tracker_results.try_recv() {
             self.completing
                 .retain(|(t, url)| (*t, url.as_str()) != (r.torrent, r.url.as_str()));
@@ -591,6 +596,10 @@ impl Reactor {
                 }
             }
             Event::Completed { torrent } => {
+                // Published once its files are found whole (see `complete`).
+                if self.look_before_completing(*torrent) {
+                    return;
+                }
                 if let Some(s) = self.shelves.get(torrent) {
                     s.status.set_complete();
                 }
@@ -679,6 +688,7 @@ impl Reactor {
             None => (STOP_ANNOUNCE_TIMEOUT, None),
         };
         let start = Instant::now();
+        self.completions_settle();
         let mut report = ShutdownReport {
             completed_delivered: self.await_completed(start + within / 2),
             ..ShutdownReport::default()

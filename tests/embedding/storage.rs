@@ -7,7 +7,7 @@ use std::time::Duration;
 use coracle::disk::StorageConfig;
 use coracle::{Error, Session, SessionConfig, TorrentHandle, TorrentState};
 
-use super::payload::{temp_dir, Payload};
+use super::payload::{self, temp_dir, Payload, PayloadFile};
 use super::{add, config, eventually, serial};
 
 fn session_with(tag: u8, force_pwrite: bool) -> Session {
@@ -113,6 +113,53 @@ fn a_file_truncated_or_removed_behind_our_back_fails_the_torrent_not_the_process
             fresh.wait_timeout(Duration::from_millis(500)),
             Err(Error::Timeout)
         ));
+        // A file cut after its last piece was written: the download must not end complete.
+        let late_dir = temp_dir(&format!("embed-cut-late-{what}"));
+        let two = Payload {
+            name: "two".into(),
+            files: vec![
+                PayloadFile {
+                    path: vec!["a.bin".into()],
+                    data: payload::bytes(61, 4 * 16 * 1024),
+                },
+                PayloadFile {
+                    path: vec!["b.bin".into()],
+                    data: payload::bytes(62, 300_000),
+                },
+            ],
+            single: false,
+        };
+        let two_torrent = two.torrent(16 * 1024, &[]);
+        let src_dir = temp_dir(&format!("embed-cut-src-{what}"));
+        two.write_to(&src_dir);
+        let two_seed = add(&seeder, &two_torrent, &src_dir, vec![]);
+        two_seed.wait_timeout(Duration::from_secs(20)).unwrap();
+        // The leecher has a.bin whole, so it only ever writes b.bin.
+        let a_path = two.file_path(&late_dir, 0);
+        std::fs::create_dir_all(a_path.parent().unwrap()).unwrap();
+        std::fs::write(&a_path, &two.files[0].data).unwrap();
+        let leecher4 = session_with(tag + 4, pwrite);
+        let late = add(&leecher4, &two_torrent, &late_dir, vec![]);
+        assert!(eventually(Duration::from_secs(10), || late
+            .stats()
+            .is_some_and(
+                |s| s.state == TorrentState::Downloading && s.pieces_done == 4
+            )));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&a_path)
+            .unwrap()
+            .set_len(1000)
+            .unwrap();
+        late.add_peers(&[seeder.listen_addr()]).unwrap();
+        let why = failure(&late);
+        assert!(
+            why.contains("a.bin") && why.contains("not complete"),
+            "{what}: {why}"
+        );
+        let _ = std::fs::remove_dir_all(late_dir);
+        let _ = std::fs::remove_dir_all(src_dir);
+        let _ = leecher4.shutdown();
         for s in [seeder, leecher, leecher2, leecher3] {
             let _ = s.shutdown();
         }
