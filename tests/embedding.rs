@@ -1,5 +1,8 @@
 //! What a program embedding coracle relies on: sessions are independent, clean up after
-//! themselves, hand out thread-safe handles and fail with typed errors.
+//! themselves, hand out thread-safe handles and fail with typed errors; events are never lost
+//! (`events`), control calls are honest in every state (`control`), shutdown is bounded and the
+//! defaults work anywhere (`lifecycle`), and files changed behind coracle's back fail the
+//! torrent, never the process (`storage`).
 //!
 //! The tests here count the process's threads, so they take one lock to run one at a time.
 
@@ -33,8 +36,13 @@ use payload::{temp_dir, Payload};
 const _: fn() = || {
     fn send_sync_clone<T: Send + Sync + Clone>() {}
     fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
     send_sync_clone::<TorrentHandle>();
     send::<Session>();
+    // Shared as `Arc<Session>`; receivers move to the thread that reads them.
+    send_sync::<Session>();
+    send_sync::<coracle::EventReceiver>();
+    send_sync::<Error>();
 };
 
 /// Serialises the tests of this file: one of them counts the whole process's threads.
