@@ -504,7 +504,9 @@ impl Session {
 
     /// Like [`Self::shutdown`], returning within `limit` whatever hangs: tracker announces get
     /// at most three quarters of it, and if the final sync is not done when it runs out, the
-    /// report says `timed_out` and the reactor thread finishes the sync on its own.
+    /// report says `timed_out` and the reactor thread finishes the sync on its own. Announce
+    /// threads still blocked on a silent tracker cannot be interrupted: each ends by itself
+    /// within its own timeout ([`TrackerConfig`]), holding nothing of the session.
     pub fn shutdown_timeout(&self, limit: Duration) -> Result<ShutdownReport, Error> {
         self.stop(limit * 3 / 4, Some(limit))
     }
