@@ -44,27 +44,27 @@ impl Hub {
 
     /// Whether a live subscriber asked for piece (and file) events.
     pub fn wants_pieces(&self) -> bool {
-        (lock(&self.subscribers).iter())
-            .filter_map(Weak::upgrade)
-            .any(|q| q.pieces)
+        self.live().iter().any(|q| q.pieces)
     }
 
     /// Hands `ev` to every live subscriber; forgets the dropped ones. Never blocks on a reader.
     pub fn publish(&self, ev: &Event) {
+        for q in self.live() {
+            q.push(ev);
+        }
+    }
+
+    /// The live subscribers, taken out of the lock so that a wake callback may subscribe.
+    fn live(&self) -> Vec<Arc<Queue>> {
         let mut subs = lock(&self.subscribers);
-        subs.retain(|weak| match weak.upgrade() {
-            Some(q) => {
-                q.push(ev);
-                true
-            }
-            None => false,
-        });
+        subs.retain(|weak| weak.strong_count() > 0);
+        subs.iter().filter_map(Weak::upgrade).collect()
     }
 
     /// The session ended: readers get what is queued, then `None`.
     pub fn close(&self) {
         *lock(&self.closed) = true;
-        for q in lock(&self.subscribers).iter().filter_map(Weak::upgrade) {
+        for q in self.live() {
             lock(&q.inner).closed = true;
             q.ready.notify_all();
             q.notify();
@@ -258,8 +258,9 @@ impl EventReceiver {
     /// Runs `wake` whenever this queue turns from empty to non-empty (and once at shutdown), so
     /// a GUI or `poll` loop needs no thread of its own: make `wake` post to your loop (or write
     /// to a pipe or eventfd you poll), then drain with [`Self::try_recv`] until `None`. It runs
-    /// on coracle's reactor thread, so it must return quickly and must not call back into the
-    /// session. Called at once if events are already queued.
+    /// on coracle's reactor thread, so it must return quickly and must not wait for the session
+    /// (a call that needs the reactor's answer, like `stats`, would wait for itself). Called at
+    /// once if events are already queued.
     pub fn set_wake(&self, wake: impl Fn() + Send + Sync + 'static) {
         *lock(&self.queue.notify) = Some(Arc::new(wake));
         let queued = {
@@ -351,12 +352,14 @@ mod tests {
         hub.close();
         assert_eq!(b.recv(), None);
         assert_eq!(b.recv_timeout(Duration::ZERO), Err(RecvError::Closed));
-        assert_eq!(
-            hub.subscribers.lock().unwrap().len(),
-            2,
-            "pruned on publish"
-        );
-        hub.publish(&Event::Completed { torrent: 2 });
-        assert_eq!(hub.subscribers.lock().unwrap().len(), 1);
+        assert_eq!(hub.subscribers.lock().unwrap().len(), 1, "pruned");
+        // A wake callback may subscribe: no lock is held while it runs. It runs at once here
+        // (the queue is closed), then on the next event.
+        let hub = Arc::new(hub);
+        let (h, made) = (hub.clone(), Arc::new(Mutex::new(Vec::new())));
+        let m = made.clone();
+        b.set_wake(move || m.lock().unwrap().push(h.subscribe(false)));
+        hub.publish(&Event::Completed { torrent: 3 });
+        assert_eq!(made.lock().unwrap().len(), 2);
     }
 }
