@@ -4,37 +4,32 @@
 //! runs on a short-lived `coracle-complete` thread, never on the reactor; the engine's
 //! `Completed` reaches handles and subscribers only after it, or the torrent fails.
 //!
-//! Runs on the reactor thread (and one helper thread per completion).
+//! Runs on the reactor thread (and one helper thread per completion). Answers come back in a
+//! cell per look, checked when the helper wakes the reactor: no channel type of its own.
 
-// I/O shell: a helper thread per completion looks at the files.
+// I/O shell: a helper thread per completion looks at the files; shutdown waits for them.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::{Reactor, Wake};
 use crate::engine::{Event, TorrentError, TorrentId, TorrentState};
 
-/// What a look found: the torrent, and why its files are not whole.
-type Looked = (TorrentId, Result<(), String>);
+/// What a look found: `Err` says why the files are not whole.
+type Found = Arc<OnceLock<Result<(), String>>>;
 
-/// Looks in flight and the channel their answers come back on.
+/// Looks in flight.
 pub(crate) struct Completions {
-    tx: Sender<Looked>,
-    rx: Receiver<Looked>,
+    looks: Vec<(TorrentId, Found)>,
     wake: Wake,
-    in_flight: usize,
 }
 
 impl Completions {
     pub fn new(wake: Wake) -> Completions {
-        let (tx, rx) = unbounded();
         Completions {
-            tx,
-            rx,
+            looks: Vec::new(),
             wake,
-            in_flight: 0,
         }
     }
 }
@@ -48,53 +43,62 @@ impl Reactor {
             return false;
         };
         let storage = shelf.storage.clone();
-        let (tx, wake) = (self.completions.tx.clone(), self.completions.wake.clone());
-        let spawned = std::thread::Builder::new()
-            .name("coracle-complete".into())
-            .spawn(move || {
-                let found = storage.check_files().map_err(|e| e.to_string());
-                let _ = tx.send((torrent, found));
+        let found = Found::default();
+        let (cell, wake) = (found.clone(), self.completions.wake.clone());
+        let spawned = super::spawn_helper(
+            "coracle-complete",
+            Box::new(move || {
+                let _ = cell.set(storage.check_files().map_err(|e| e.to_string()));
                 let _ = wake.wake();
-            });
+            }),
+        );
         if spawned.is_ok() {
-            self.completions.in_flight += 1;
+            self.completions.looks.push((torrent, found));
         }
         spawned.is_ok()
     }
 
     /// Takes the looks that finished: each torrent completes, or fails naming the file.
     pub(super) fn completions_done(&mut self) {
-        while let Ok(looked) = self.completions.rx.try_recv() {
-            self.complete_or_fail(looked);
+        if self
+            .completions
+            .looks
+            .iter()
+            .all(|(_, f)| f.get().is_none())
+        {
+            return;
         }
-    }
-
-    /// At shutdown: waits (briefly) for the looks in flight, so a torrent that completed just
-    /// before is reported complete.
-    pub(super) fn completions_settle(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while self.completions.in_flight > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.completions.rx.recv_timeout(left) {
-                Ok(looked) => self.complete_or_fail(looked),
-                Err(_) => break,
+        let looks = std::mem::take(&mut self.completions.looks);
+        for (torrent, found) in looks {
+            match found.get() {
+                Some(result) => self.complete_or_fail(torrent, result.clone()),
+                None => self.completions.looks.push((torrent, found)),
             }
         }
     }
 
-    fn complete_or_fail(&mut self, (torrent, found): Looked) {
-        self.completions.in_flight = self.completions.in_flight.saturating_sub(1);
+    /// At shutdown: waits (at most 2 s) for the looks in flight, so a torrent that completed
+    /// just before is reported complete.
+    pub(super) fn completions_settle(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.completions.looks.is_empty() && Instant::now() < deadline {
+            self.completions_done();
+            if !self.completions.looks.is_empty() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    fn complete_or_fail(&mut self, torrent: TorrentId, found: Result<(), String>) {
         // Removed, rechecked or failed meanwhile: the look no longer speaks for it.
         let seeding =
             self.engine.torrent(torrent).map(|t| t.state()) == Some(TorrentState::Seeding);
-        if !seeding || !self.shelves.contains_key(&torrent) {
+        let Some(shelf) = self.shelves.get(&torrent).filter(|_| seeding) else {
             return;
-        }
+        };
         match found {
             Ok(()) => {
-                if let Some(s) = self.shelves.get(&torrent) {
-                    s.status.set_complete();
-                }
+                shelf.status.set_complete();
                 self.events.publish(&Event::Completed { torrent });
             }
             Err(why) => {

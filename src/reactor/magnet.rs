@@ -75,9 +75,9 @@ impl Reactor {
         }
         let (output, cfg) = (pending.output.clone(), pending.storage.clone());
         let (tx, wake) = (self.magnets.tx.clone(), self.magnets.wake.clone());
-        let spawned = std::thread::Builder::new()
-            .name("coracle-open".into())
-            .spawn(move || {
+        let spawned = super::spawn_helper(
+            "coracle-open",
+            Box::new(move || {
                 let result = open_torrent(&meta, &output, &cfg);
                 let _ = tx.send(OpenedFiles {
                     torrent,
@@ -85,7 +85,8 @@ impl Reactor {
                     result,
                 });
                 let _ = wake.wake();
-            });
+            }),
+        );
         if let Err(e) = spawned {
             let why = TorrentError::Storage(format!("starting a thread to create the files: {e}"));
             self.engine.fail_torrent(torrent, why, now);

@@ -62,6 +62,16 @@ const STOP_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Segments handed to one vectored write: a few hundred KiB of blocks, within `IOV_MAX`.
 const WRITE_SLICES: usize = 64;
 
+/// Starts a short-lived helper thread (magnet files, DHT saves, completion looks). Boxed, so
+/// every helper shares one thread entry point in the binary: each closure type would bring its
+/// own, about 2.5 KB.
+pub(crate) fn spawn_helper(
+    name: &str,
+    job: Box<dyn FnOnce() + Send>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name(name.into()).spawn(job)
+}
+
 /// One socket.
 struct Sock {
     stream: TcpStream,
