@@ -138,9 +138,9 @@ pub mod sys;
 pub mod tracker;
 pub mod wire;
 
-pub use engine::{Event, PeerInfo, TorrentId, TorrentState, TorrentStats};
+pub use engine::{Event, PeerInfo, RateLimits, TorrentId, TorrentState, TorrentStats};
 pub use metainfo::{InfoHash, Metainfo};
 pub use session::{
-    AddOptions, DhtSettings, Error, EventReceiver, LsdSettings, RecvError, Session, SessionConfig,
-    SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
+    AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings, RecvError, Session,
+    SessionConfig, SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
 };

@@ -21,7 +21,9 @@ use crossbeam_channel::{bounded, unbounded};
 use crate::disk::{
     file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig, StorageError,
 };
-use crate::engine::{peer_id_from_seed, Engine, EngineConfig, MagnetParams, TorrentParams};
+use crate::engine::{
+    peer_id_from_seed, Engine, EngineConfig, MagnetParams, RateLimits, TorrentParams,
+};
 use crate::magnet::{Magnet, MagnetError, MagnetPeer};
 use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
 use crate::reactor::{
@@ -33,10 +35,12 @@ use crate::tracker::{TrackerClient, TrackerConfig};
 
 mod delete;
 mod handle;
+mod reader;
 mod start;
 
 pub use handle::TorrentHandle;
 use handle::{Entry, Link};
+pub use reader::{FileReader, DEFAULT_READAHEAD};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces on a port the
 /// system picks ([`Session::listen_addr`] tells which), so sessions never collide.
@@ -161,6 +165,14 @@ pub struct AddOptions {
     /// with [`Error::Io`]; resume state and `recheck` are ignored. Bytes that are wrong anyway
     /// are found by peers' hash checks, not by us: use it only for data you trust.
     pub seed_only: bool,
+    /// Start new pieces in order, lowest index first, instead of rarest first (for playing a
+    /// file while it downloads; see also [`TorrentHandle::open_file`]). Changed later with
+    /// [`TorrentHandle::set_sequential`].
+    pub sequential: bool,
+    /// This torrent's own download and upload limits, on top of the session's
+    /// ([`EngineConfig::download_rate_limit`], [`EngineConfig::upload_rate_limit`]). Changed
+    /// later with [`TorrentHandle::set_rate_limits`].
+    pub rate_limits: RateLimits,
 }
 
 /// What went wrong, at session level.
@@ -192,6 +204,10 @@ pub enum Error {
     Stopped,
     /// A wait ran out of time.
     Timeout,
+    /// The torrent has no file with this index.
+    NoSuchFile(usize),
+    /// A magnet link's metadata has not arrived yet, so its files are not known.
+    NoMetadata,
 }
 
 impl fmt::Display for Error {
@@ -207,6 +223,8 @@ impl fmt::Display for Error {
             Error::TorrentFailed(why) => write!(f, "{why}"),
             Error::Stopped => write!(f, "the torrent was stopped before it finished"),
             Error::Timeout => write!(f, "timed out"),
+            Error::NoSuchFile(i) => write!(f, "the torrent has no file number {i}"),
+            Error::NoMetadata => write!(f, "the torrent's metadata has not arrived yet"),
         }
     }
 }
@@ -306,6 +324,7 @@ impl Session {
                 commands: cmd_tx,
                 waker,
                 added: Arc::default(),
+                readers: Arc::default(),
             },
             events: hub,
             thread: Mutex::new(Some(thread)),
@@ -326,6 +345,12 @@ impl Session {
         let (tx, rx) = bounded(1);
         self.link.send(Command::SessionStats { reply: tx }).ok()?;
         rx.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    /// Changes the session's download and upload limits (all torrents together) at once;
+    /// `None` lifts a limit. Set them from the start in [`SessionConfig::engine`].
+    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
+        self.link.send(Command::SetRateLimits { id: None, limits })
     }
 
     /// A new subscriber to the events of every torrent, from now on. Each call gives a receiver
@@ -400,6 +425,7 @@ impl Session {
             given: opts.resume,
             force_recheck: opts.recheck,
         };
+        let switches = (opts.sequential, opts.rate_limits);
         let start = match opts.seed_only {
             true => start::seed_only(&meta, &opts.output, &files, sources)?,
             false => start::decide(&meta, &opts.output, &files, sources),
@@ -423,7 +449,8 @@ impl Session {
         let status = handle.status_cell();
         let shelf = Shelf::new(meta, storage, start.target, status);
         let id = handle.id();
-        self.link.send(Command::Add { id, params, shelf })
+        self.link.send(Command::Add { id, params, shelf })?;
+        self.link.apply_switches(id, switches)
     }
 
     /// Adds a magnet link: its files are created once the metadata has arrived from peers.
@@ -474,14 +501,17 @@ impl Session {
             status: handle.status_cell(),
         };
         let id = handle.id();
-        if let Err(e) = self.link.send(Command::AddMagnet {
+        let sent = self.link.send(Command::AddMagnet {
             id,
             params,
             pending,
-        }) {
+        });
+        if let Err(e) = sent {
             self.link.release(&hash, id);
             return Err(e);
         }
+        self.link
+            .apply_switches(id, (opts.sequential, opts.rate_limits))?;
         Ok(handle)
     }
 

@@ -82,6 +82,7 @@ impl Reactor {
         self.engine.remove_torrent(id, now);
         self.shelves.remove(&id);
         self.resume_waiters.remove(&id);
+        self.stream_waiters.forget(id);
         self.completing.retain(|(t, _)| *t != id);
         if known {
             self.event(Event::Removed { torrent: id });

@@ -37,6 +37,7 @@ mod events;
 mod file_events;
 mod magnet;
 mod shutdown;
+mod stream;
 mod udp;
 
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
@@ -44,6 +45,7 @@ pub use command::{SessionStats, ShutdownReport};
 pub(crate) use discovery::{resolve_later, DiscoveryPlan};
 pub(crate) use events::Hub;
 pub use events::{EventReceiver, RecvError};
+pub(crate) use stream::{Answer, PieceAnswer, PieceReply, PieceWait};
 
 /// Where a handle waits for resume bytes (or why there are none).
 type ResumeReply = Sender<Result<Vec<u8>, String>>;
@@ -163,6 +165,8 @@ pub(crate) struct Reactor {
     completions: complete::Completions,
     /// How long shutdown gives `stopped` announces, and where its report goes.
     stop_order: Option<(Duration, Sender<ShutdownReport>)>,
+    /// Streaming readers waiting for a piece (see `stream`).
+    stream_waiters: stream::Waiters,
 }
 
 impl Reactor {
@@ -213,6 +217,7 @@ impl Reactor {
             resume_waiters: HashMap::new(),
             completing: Vec::new(),
             stop_order: None,
+            stream_waiters: stream::Waiters::default(),
         })
     }
 
@@ -406,7 +411,9 @@ impl Reactor {
         while let Ok(done) = self.disk_results.try_recv() {
             self.answer_resume_waiters(&done);
             self.publish_verified(&done);
+            let torrent = done.torrent();
             self.engine.handle_disk(done, Instant::now());
+            self.answer_piece_waiters(torrent);
         }
         while let Some(opened) = self.magnets.try_recv() {
             self.storage_opened(opened);
@@ -461,6 +468,18 @@ impl Reactor {
                 self.magnets.pending.insert(id, pending);
             }
             Command::Remove { id, done } => self.remove(id, done, now),
+            Command::SetRateLimits { id: None, limits } => self.engine.set_rate_limits(limits, now),
+            Command::SetRateLimits {
+                id: Some(id),
+                limits,
+            } => self.engine.set_torrent_rate_limits(id, limits, now),
+            Command::SetSequential(id, on) => self.engine.set_sequential(id, on, now),
+            Command::StreamWindow {
+                id,
+                reader,
+                pieces,
+                wait,
+            } => self.stream_window(id, reader, pieces, wait),
             Command::DhtRouters(routers) => self.engine.add_dht_routers(&routers, now),
             Command::SessionStats { reply } => {
                 let _ = reply.send(SessionStats {
@@ -619,6 +638,7 @@ impl Reactor {
                 if let Some(s) = self.status_of(*torrent) {
                     s.set_failed(error.clone());
                 }
+                self.answer_piece_waiters(*torrent);
             }
             Event::TrackerTrouble {
                 torrent,

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 
-use super::Error;
-use crate::engine::{PeerInfo, TorrentId, TorrentState, TorrentStats};
+use super::{Error, FileReader};
+use crate::engine::{PeerInfo, RateLimits, TorrentId, TorrentState, TorrentStats};
 use crate::metainfo::{InfoHash, Metainfo};
 use crate::reactor::{Command, StatusCell, Wake};
 
@@ -59,6 +59,8 @@ pub(super) struct Link {
     pub commands: Sender<Command>,
     pub waker: Wake,
     pub added: Arc<Mutex<Added>>,
+    /// Numbers streaming readers, so each has a window of its own.
+    pub readers: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Link {
@@ -111,6 +113,26 @@ impl Link {
     pub fn find(&self, hash: &[u8; 20]) -> Option<TorrentHandle> {
         let entry = self.table().by_hash(hash).cloned();
         entry.map(|e| self.handle(e))
+    }
+
+    /// A new streaming reader's id, unique in the session.
+    pub fn new_reader_id(&self) -> u64 {
+        self.readers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Applies the options that are runtime switches, right after the torrent's `Add` (the
+    /// reactor takes commands in order).
+    pub fn apply_switches(&self, id: TorrentId, opts: (bool, RateLimits)) -> Result<(), Error> {
+        let (sequential, limits) = opts;
+        if sequential {
+            self.send(Command::SetSequential(id, true))?;
+        }
+        if limits != RateLimits::default() {
+            let id = Some(id);
+            self.send(Command::SetRateLimits { id, limits })?;
+        }
+        Ok(())
     }
 
     pub fn send(&self, c: Command) -> Result<(), Error> {
@@ -234,6 +256,33 @@ impl TorrentHandle {
             Err(_) if !self.link.is_live(&self.entry.info_hash.0, id) => Err(Error::NotFound),
             Err(_) => Err(Error::SessionClosed),
         }
+    }
+
+    /// Turns sequential mode on or off: new pieces start lowest index first instead of rarest
+    /// first (pieces already started finish first either way).
+    pub fn set_sequential(&self, on: bool) -> Result<(), Error> {
+        self.live()?;
+        self.link.send(Command::SetSequential(self.entry.id, on))
+    }
+
+    /// Changes this torrent's own download and upload limits at once (the session's apply as
+    /// well); `None` lifts a limit.
+    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
+        self.live()?;
+        let id = Some(self.entry.id);
+        self.link.send(Command::SetRateLimits { id, limits })
+    }
+
+    /// Opens file `index` (of [`Metainfo::files`]) for reading while the torrent downloads: see
+    /// [`FileReader`]. Reads raise the priority of the pieces at the read position and a
+    /// read-ahead window, block until they are verified, and never return unverified bytes.
+    /// A magnet link can open files once its metadata has arrived ([`Error::NoMetadata`]
+    /// before).
+    pub fn open_file(&self, index: usize) -> Result<FileReader, Error> {
+        self.live()?;
+        let meta = self.metainfo().ok_or(Error::NoMetadata)?;
+        let (link, id) = (self.link.clone(), self.entry.id);
+        FileReader::new(link, id, meta, index).ok_or(Error::NoSuchFile(index))
     }
 
     /// Drops its peers and stops it (while checking, fetching metadata, downloading or seeding)
