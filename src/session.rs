@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded};
 
@@ -550,27 +550,24 @@ impl Session {
         let Some(thread) = taken else {
             return Err(Error::SessionClosed);
         };
-        let (tx, rx) = bounded(1);
-        let ordered = self.link.send(Command::Shutdown {
-            announce_within,
-            report: tx,
-        });
-        let report = match (ordered, limit) {
-            (Err(_), _) => None, // the reactor already stopped (all handles gone)
-            (Ok(()), None) => rx.recv().ok(),
-            (Ok(()), Some(limit)) => match rx.recv_timeout(limit) {
-                Ok(report) => Some(report),
-                // Leave the thread to finish the sync; it ends by itself.
-                Err(_) => {
+        // If the reactor already stopped (every handle gone), the join has its report anyway.
+        let _ = self.link.send(Command::Shutdown { announce_within });
+        if let Some(limit) = limit {
+            // The thread's result is the report: look every few milliseconds (a channel of its
+            // own would cost the binary more than this loop).
+            let deadline = Instant::now() + limit;
+            while !thread.is_finished() {
+                if Instant::now() >= deadline {
+                    // Leave the thread to finish the sync; it ends by itself.
                     return Ok(ShutdownReport {
                         timed_out: true,
                         ..ShutdownReport::default()
-                    })
+                    });
                 }
-            },
-        };
-        let returned = thread.join().map_err(|_| Error::SessionClosed)?;
-        Ok(report.unwrap_or(returned))
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        thread.join().map_err(|_| Error::SessionClosed)
     }
 }
 

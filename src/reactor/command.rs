@@ -45,11 +45,9 @@ pub(crate) enum Command {
     },
     Pause(TorrentId),
     Resume(TorrentId),
-    /// Answered (when `done` is given) once the torrent's storage is let go.
-    Remove {
-        id: TorrentId,
-        done: Option<Sender<()>>,
-    },
+    /// Lets go of the torrent and its storage. A `Stats` sent after it is answered after it
+    /// (commands are taken in order): `remove_and_delete` waits on that.
+    Remove(TorrentId),
     /// Check every piece on disk again.
     Recheck(TorrentId),
     /// Peer addresses to dial for a running torrent.
@@ -72,10 +70,9 @@ pub(crate) enum Command {
     SessionStats {
         reply: Sender<SessionStats>,
     },
-    /// Stop: `stopped` announces get at most `announce_within`, the report goes to `report`.
+    /// Stop: `stopped` announces get at most `announce_within`.
     Shutdown {
         announce_within: Duration,
-        report: Sender<ShutdownReport>,
     },
 }
 

@@ -7,8 +7,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
-
 use super::{Reactor, StatusCell};
 use crate::bitfield::Bitfield;
 use crate::engine::{DiskDone, Event, TorrentId, TorrentParams, TorrentState, TorrentStats};
@@ -75,8 +73,8 @@ impl Reactor {
         self.event(Event::Resumed { torrent: id });
     }
 
-    /// Removes `id` and lets go of its storage; answers `done` when given.
-    pub(super) fn remove(&mut self, id: TorrentId, done: Option<Sender<()>>, now: Instant) {
+    /// Removes `id` and lets go of its storage.
+    pub(super) fn remove(&mut self, id: TorrentId, now: Instant) {
         let known = self.engine.torrent(id).is_some() || self.magnets.pending.contains_key(&id);
         self.magnets.pending.remove(&id);
         self.engine.remove_torrent(id, now);
@@ -86,9 +84,6 @@ impl Reactor {
         self.completing.retain(|(t, _)| *t != id);
         if known {
             self.event(Event::Removed { torrent: id });
-        }
-        if let Some(done) = done {
-            let _ = done.send(());
         }
     }
 

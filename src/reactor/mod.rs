@@ -163,8 +163,8 @@ pub(crate) struct Reactor {
     completing: Vec<(TorrentId, String)>,
     /// Completed torrents whose files are being looked at before anyone is told.
     completions: complete::Completions,
-    /// How long shutdown gives `stopped` announces, and where its report goes.
-    stop_order: Option<(Duration, Sender<ShutdownReport>)>,
+    /// How long shutdown gives `stopped` announces, when a session asked (not just dropped).
+    stop_order: Option<Duration>,
     /// Streaming readers waiting for a piece (see `stream`).
     stream_waiters: stream::Waiters,
 }
@@ -223,7 +223,7 @@ impl Reactor {
 
     /// Runs until a shutdown command (or until every command sender is gone). The report says
     /// what shutdown got done, with the first error of the final flush: the one point where the
-    /// data must reach the disk. It is also sent to whoever asked for the shutdown.
+    /// data must reach the disk. The session reads it from the thread's join.
     pub fn run(mut self) -> ShutdownReport {
         let mut events = Events::with_capacity(1024);
         while !self.stopping {
@@ -467,7 +467,7 @@ impl Reactor {
                 self.engine.insert_magnet(id, params, now);
                 self.magnets.pending.insert(id, pending);
             }
-            Command::Remove { id, done } => self.remove(id, done, now),
+            Command::Remove(id) => self.remove(id, now),
             Command::SetRateLimits { id: None, limits } => self.engine.set_rate_limits(limits, now),
             Command::SetRateLimits {
                 id: Some(id),
@@ -488,12 +488,9 @@ impl Reactor {
                     discovery: self.engine.discovery_stats(now),
                 });
             }
-            Command::Shutdown {
-                announce_within,
-                report,
-            } => {
+            Command::Shutdown { announce_within } => {
                 self.stopping = true;
-                self.stop_order = Some((announce_within, report));
+                self.stop_order = Some(announce_within);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! How a session ends, on the reactor thread: unanswered `completed` announces get their time,
 //! `stopped` goes out to every tracker that answered (in parallel, bounded), the pool finishes,
 //! each torrent's last checkpoint is written here (the pool has stopped), every file is synced,
-//! and the report goes to whoever asked (`Session::shutdown_timeout`).
+//! and the report is the thread's result (`Session::shutdown_timeout`).
 //!
 //! Runs on the reactor thread, after its loop ended: the one stretch where it blocks.
 
@@ -16,14 +16,11 @@ use crate::tracker::{AnnounceEvent, AnnounceJob};
 
 impl Reactor {
     /// Lets unanswered `completed` announces finish, announces `stopped` for every torrent
-    /// that started, flushes storage, joins the threads, and reports to whoever asked. Every
+    /// that started, flushes storage, joins the threads, and reports what it got done. Every
     /// torrent is flushed even when one fails; the first failure is reported. Announces share
     /// the time the shutdown order gave them (3 s when the session was just dropped).
     pub(super) fn shutdown(mut self) -> ShutdownReport {
-        let (within, reply) = match self.stop_order.take() {
-            Some((within, reply)) => (within, Some(reply)),
-            None => (STOP_ANNOUNCE_TIMEOUT, None),
-        };
+        let within = self.stop_order.unwrap_or(STOP_ANNOUNCE_TIMEOUT);
         let start = Instant::now();
         self.completions_settle();
         let mut report = ShutdownReport {
@@ -84,13 +81,7 @@ impl Reactor {
         }
         self.tracker.shutdown();
         self.events.close();
-        match reply {
-            Some(reply) => {
-                let _ = reply.send(report);
-                ShutdownReport::default()
-            }
-            None => report,
-        }
+        report
     }
 
     /// The `stopped` announce of every torrent that started.

@@ -340,15 +340,17 @@ impl TorrentHandle {
             return Err(Error::NotFound);
         }
         self.entry.status.set_stopped();
+        self.link.send(Command::Remove(id))?;
         if !delete {
-            return self.link.send(Command::Remove { id, done: None });
+            return Ok(());
         }
+        // Answered after the remove (commands are taken in order): the storage is let go.
         let (tx, rx) = bounded(1);
-        self.link.send(Command::Remove { id, done: Some(tx) })?;
-        rx.recv_timeout(ANSWER_WITHIN).map_err(|e| match e {
-            crossbeam_channel::RecvTimeoutError::Timeout => Error::Timeout,
-            crossbeam_channel::RecvTimeoutError::Disconnected => Error::SessionClosed,
-        })?;
+        self.link.send(Command::Stats { id, reply: tx })?;
+        match answer(rx.recv_timeout(ANSWER_WITHIN)) {
+            Ok(_) | Err(Error::NotFound) => {}
+            Err(e) => return Err(e),
+        }
         match self.metainfo() {
             Some(meta) => super::delete::files(&meta, &self.entry.output),
             None => Ok(()), // a magnet without metadata has no files yet
