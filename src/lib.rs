@@ -138,7 +138,7 @@ pub mod sys;
 pub mod tracker;
 pub mod wire;
 
-pub use engine::{Event, PeerInfo, RateLimits, TorrentId, TorrentState, TorrentStats};
+pub use engine::{Event, RateLimits, TorrentId, TorrentState, TorrentStats};
 pub use metainfo::{InfoHash, Metainfo};
 pub use session::{
     AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings, RecvError, Session,
