@@ -387,10 +387,7 @@ impl Session {
         if opts.output.as_os_str().is_empty() {
             opts.output = PathBuf::from(".");
         }
-        opts.output = std::path::absolute(&opts.output).map_err(|source| Error::Io {
-            context: format!("locating {}", opts.output.display()),
-            source,
-        })?;
+        opts.output = std::path::absolute(&opts.output).unwrap_or(opts.output);
         let meta = match load(source)? {
             Loaded::Metainfo(m) => m,
             Loaded::Magnet(m) => return self.add_magnet(m, opts),

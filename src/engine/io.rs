@@ -399,7 +399,9 @@ pub struct TorrentStats {
     /// The torrent's info-hash (v1).
     pub info_hash: [u8; 20],
     /// Its name. The sans-IO engine knows no names and leaves it empty; a
-    /// [`Session`](crate::Session) fills it in (the metainfo's name, or a magnet's `dn`).
+    /// [`TorrentHandle::try_stats`](crate::TorrentHandle::try_stats) fills it in (the
+    /// metainfo's name, or a magnet's `dn`); `Progress` events leave it empty (the handle's
+    /// `name()` has it).
     pub name: String,
     /// Time left at the current download rate; `None` when not downloading or not moving.
     pub eta: Option<std::time::Duration>,

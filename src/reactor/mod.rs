@@ -611,7 +611,6 @@ impl Reactor {
     fn event(&mut self, mut ev: Event) {
         match &mut ev {
             Event::Progress { torrent, stats } => {
-                stats.name = self.name_of(*torrent);
                 if let Some(shelf) = self.shelves.get_mut(torrent) {
                     if shelf.last_progress.as_ref() == Some(stats) {
                         return; // nothing new: idle torrents stay quiet

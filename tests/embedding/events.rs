@@ -140,8 +140,12 @@ fn a_slow_reader_gets_the_latest_progress_and_a_dropped_count() {
         })
         .collect();
     assert_eq!(progress.len(), 1, "one coalesced progress");
-    assert_eq!(progress[0].name, "slow.bin");
     assert_eq!(progress[0].info_hash, h.info_hash().0);
+    assert_eq!(
+        h.try_stats().unwrap().name,
+        "slow.bin",
+        "stats carry the name"
+    );
     assert!(got.contains(&Event::Completed { torrent: h.id() }));
     a.shutdown().unwrap();
     b.shutdown().unwrap();
