@@ -30,7 +30,12 @@ pub fn self_counts() -> [i64; 4] {
 
 /// User+system CPU seconds of another process, from /proc/PID/stat (`None` once it is gone).
 pub fn proc_cpu(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    proc_cpu_path(&format!("/proc/{pid}/stat"))
+}
+
+/// User+system CPU seconds from a `stat` file of /proc (a process's or a thread's).
+fn proc_cpu_path(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name may hold spaces; fields after it are plain.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -39,6 +44,25 @@ pub fn proc_cpu(pid: u32) -> Option<f64> {
     // SAFETY: sysconf has no side effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Some(ticks / if hz > 0 { hz as f64 } else { 100.0 })
+}
+
+/// User+system CPU seconds of this process's live threads whose name starts with `prefix`
+/// (the coracle seeders' `coracle-reactor` and `coracle-disk-N`), from /proc/self/task: the
+/// seeding cost without the parent's sampling loop or the test tracker.
+pub fn threads_cpu(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut sum = 0.0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let tid: u32 = task.file_name().to_string_lossy().parse().unwrap_or(0);
+        sum += proc_cpu_path(&format!("/proc/self/task/{tid}/stat")).unwrap_or(0.0);
+    }
+    sum
 }
 
 /// A `kB` field of a /proc/PID/status text, in KiB.

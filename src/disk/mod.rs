@@ -24,6 +24,7 @@ mod setup;
 pub mod state_file;
 mod storage;
 mod window;
+mod writeback;
 
 #[cfg(test)]
 mod pool_tests;

@@ -20,6 +20,7 @@ use super::error::{io_err, StorageError};
 use super::handles::Handles;
 use super::setup::{self, Planned};
 use super::window::{Copy, Windows};
+use super::writeback::WriteBack;
 use crate::resume::FileStamp;
 
 /// One file of the torrent, in torrent order. `path` is relative and already sanitised by the
@@ -53,6 +54,10 @@ pub struct StorageConfig {
     pub force_pwrite: bool,
     /// Test hook: sleep this long at the start of every `write_at`, to simulate slow storage.
     pub write_delay: Option<Duration>,
+    /// About how many bytes of this torrent may be dirty in the page cache at once (default
+    /// 32 MiB): write-back starts every quarter of it, and waits for the previous batch first.
+    /// 0 leaves all write-back to the kernel and the final sync.
+    pub dirty_limit: u64,
 }
 
 impl Default for StorageConfig {
@@ -66,6 +71,7 @@ impl Default for StorageConfig {
             },
             force_pwrite: false,
             write_delay: None,
+            dirty_limit: 32 << 20,
         }
     }
 }
@@ -92,6 +98,8 @@ pub struct Storage {
     /// Cleared (once, never set again) when mapping fails or the files are sparse.
     mmap: AtomicBool,
     write_delay: Option<Duration>,
+    /// Starts write-back of written pages as the download goes (see `writeback.rs`).
+    writeback: WriteBack,
 }
 
 impl fmt::Debug for Storage {
@@ -120,6 +128,7 @@ impl Storage {
         cfg: &StorageConfig,
     ) -> Result<Storage, StorageError> {
         let (planned, total) = setup::plan(root, files)?;
+        let writeback = WriteBack::new(planned.len(), cfg.dirty_limit);
         setup::make_dirs(root, &planned)?;
         let allocated = setup::inspect(&planned)?;
         setup::check_space(&planned, &allocated)?;
@@ -148,6 +157,7 @@ impl Storage {
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
             mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
             write_delay: cfg.write_delay,
+            writeback,
         })
     }
 
@@ -195,6 +205,16 @@ impl Storage {
     /// and reads for upload map what they need.
     pub fn release_maps(&self) {
         self.windows.release();
+    }
+
+    /// Starts write-back of the pages written since the last batch once a batch is due,
+    /// first waiting for the previous batch: this bounds the dirty page cache to about
+    /// [`StorageConfig::dirty_limit`]. For the pool's workers, after a write was answered.
+    pub fn write_back(&self) {
+        self.writeback.run(|i| {
+            let e = self.files.get(i).filter(|e| !e.plan.padding)?;
+            self.handles.get(i, &e.plan.path).ok()
+        });
     }
 
     /// Writes the files to disk: unmaps the windows, then fsyncs every file written since the
@@ -302,6 +322,7 @@ impl Storage {
         }
         // Marked after the write, so a flush racing with it cannot miss these bytes.
         e.dirty.store(true, Ordering::Release);
+        self.writeback.wrote(i, data.len());
         Ok(())
     }
 
@@ -387,6 +408,10 @@ impl super::job::PieceStore for Storage {
 
     fn release(&self) {
         self.release_maps();
+    }
+
+    fn write_back(&self) {
+        Storage::write_back(self);
     }
 
     fn sync(&self) -> Result<(), StorageError> {
