@@ -21,19 +21,25 @@ use crate::leech::LeechReport;
 use crate::{Args, SeedWith, Work, GIB};
 
 /// A leecher in the comparison: coracle (this program as `--leech-child`) or another client.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Contender {
     /// coracle, in a child process of its own.
     Coracle,
+    /// Another build of this example (`coracle@PATH`, e.g. one built from an older commit):
+    /// its `--leech-child` downloads, so a change is measured before and after in one run.
+    Build(PathBuf),
     /// Another client, as `--leech-with` runs it.
     Other(Client),
 }
 
 impl Contender {
-    fn name(self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Contender::Coracle => "coracle",
-            Contender::Other(c) => c.name(),
+            Contender::Coracle => "coracle".into(),
+            Contender::Build(p) => {
+                format!("@{}", p.file_name().unwrap_or_default().to_string_lossy())
+            }
+            Contender::Other(c) => c.name().into(),
         }
     }
 }
@@ -45,6 +51,9 @@ pub fn parse(list: &str) -> Result<Vec<Contender>, String> {
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let c = match name {
             "coracle" => Contender::Coracle,
+            build if build.starts_with("coracle@") => {
+                Contender::Build(PathBuf::from(&build["coracle@".len()..]))
+            }
             "transmission" | "transmission-cli" => {
                 return Err(
                     "--compare: transmission needs a swarm of its own (--leech-with)".into(),
@@ -74,6 +83,8 @@ struct Sample {
     metadata: Option<f64>,
     cpu: f64,
     rss_anon_kib: u64,
+    /// Peak of the machine's dirty page cache during the run (KiB).
+    dirty_kib: u64,
     /// Seeding side's CPU seconds during the run.
     seed_cpu: f64,
 }
@@ -81,11 +92,15 @@ struct Sample {
 /// Drops clients that are not installed, saying so on stderr; the rest take part.
 fn available(clients: &[Contender]) -> Vec<(Contender, String)> {
     let mut out = Vec::new();
-    for &c in clients {
+    for c in clients {
         match c {
-            Contender::Coracle => out.push((c, "coracle (this build)".to_string())),
+            Contender::Coracle => out.push((c.clone(), "coracle (this build)".to_string())),
+            Contender::Build(p) if p.is_file() => {
+                out.push((c.clone(), format!("coracle, the build at {}", p.display())))
+            }
+            Contender::Build(p) => eprintln!("swarm: skipping {}: no such file", p.display()),
             Contender::Other(client) => match client.version() {
-                Ok(v) => out.push((c, v)),
+                Ok(v) => out.push((c.clone(), v)),
                 Err(e) => eprintln!("swarm: skipping {}: {e}", client.name()),
             },
         }
@@ -103,7 +118,7 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
     let seed_dir = dir.join("seed");
     let torrent_path = dir.join("swarm.torrent");
     let layout = gen::Layout::new(args.size, args.files, args.piece);
-    let names: Vec<&str> = clients.iter().map(|(c, _)| c.name()).collect();
+    let names: Vec<String> = clients.iter().map(|(c, _)| c.name()).collect();
     crate::banner(args, &layout, &format!("compare {}", names.join(", ")), dir);
     for (_, v) in &clients {
         eprintln!("  {v}");
@@ -121,7 +136,7 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
     for round in 0..args.runs {
         for k in 0..clients.len() {
             let i = (k + round) % clients.len();
-            let (client, _) = clients[i];
+            let client = &clients[i].0;
             let out = dir.join(format!("cmp-{}-{round}", client.name()));
             std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
             crate::settle(args);
@@ -159,7 +174,7 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
 /// Downloads once with `client` into `out` and measures it to its exit.
 fn run_one(
     args: &Args,
-    client: Contender,
+    client: &Contender,
     torrent: &Path,
     magnet: Option<&str>,
     url: &str,
@@ -168,9 +183,16 @@ fn run_one(
 ) -> Result<Sample, String> {
     let source = magnet.map_or_else(|| torrent.to_path_buf(), PathBuf::from);
     let (mut launch, program) = match client {
-        Contender::Coracle => (
-            coracle_launch(args, torrent, url, out)?,
-            "coracle leecher".to_string(),
+        Contender::Coracle => {
+            let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+            (
+                coracle_launch(&exe, args, torrent, url, out),
+                "coracle leecher".to_string(),
+            )
+        }
+        Contender::Build(exe) => (
+            coracle_launch(exe, args, torrent, url, out),
+            exe.display().to_string(),
         ),
         Contender::Other(c) => (
             c.prepare(&source, out, dir, args.timeout)
@@ -192,7 +214,7 @@ fn run_one(
     )?;
     let exit = start.elapsed().as_secs_f64();
     let (done, metadata) = match client {
-        Contender::Coracle => {
+        Contender::Coracle | Contender::Build(_) => {
             let text: String = running
                 .lines
                 .as_ref()
@@ -213,13 +235,13 @@ fn run_one(
         metadata,
         cpu: m.exit.cpu(),
         rss_anon_kib: m.rss_anon_peak_kib,
+        dirty_kib: m.dirty_peak_kib,
         seed_cpu: 0.0,
     })
 }
 
 /// The coracle leecher as a child process whose exit ends its run.
-fn coracle_launch(args: &Args, torrent: &Path, url: &str, out: &Path) -> Result<Launch, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+fn coracle_launch(exe: &Path, args: &Args, torrent: &Path, url: &str, out: &Path) -> Launch {
     let mut cmd = Command::new(exe);
     cmd.arg("--leech-child")
         .arg(torrent)
@@ -233,11 +255,11 @@ fn coracle_launch(args: &Args, torrent: &Path, url: &str, out: &Path) -> Result<
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    Ok(Launch {
+    Launch {
         cmd,
         done: Done::Exit,
         port: 0,
-    })
+    }
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -281,7 +303,7 @@ fn table(
         args.runs
     );
     s += &format!(
-        "  {:<13}{:>8} {:>13} {:>7} {:>9} {:>7} {:>9} {:>12} {:>13}\n",
+        "  {:<13}{:>8} {:>13} {:>7} {:>9} {:>7} {:>9} {:>9} {:>12} {:>13}\n",
         "client",
         "exit s",
         "(min-max)",
@@ -289,6 +311,7 @@ fn table(
         "metadata",
         "CPU s",
         "RssAnon",
+        "Dirty max",
         "seed CPU/GiB",
         "coracle/this"
     );
@@ -300,6 +323,7 @@ fn table(
         let exit = med(i, &|x| Some(x.exit));
         let cpu = med(i, &|x| Some(x.cpu));
         let rss = med(i, &|x| Some(x.rss_anon_kib as f64 / 1024.0));
+        let dirty = med(i, &|x| Some(x.dirty_kib as f64 / 1024.0));
         let seed = med(i, &|x| Some(x.seed_cpu / gib));
         let ratio = match coracle {
             Some(k) if k != i => {
@@ -316,7 +340,7 @@ fn table(
             _ => String::new(),
         };
         s += &format!(
-            "  {:<13}{:>8} {:>13} {:>7} {:>9} {:>7} {:>8}M {:>12}  {ratio}\n",
+            "  {:<13}{:>8} {:>13} {:>7} {:>9} {:>7} {:>8}M {:>8}M {:>12}  {ratio}\n",
             c.name(),
             cell(exit),
             format!("({lo:.2}-{hi:.2})"),
@@ -324,11 +348,13 @@ fn table(
             med(i, &|x| x.metadata).map_or("-".into(), |v| format!("{v:.3}")),
             cell(cpu),
             cell(rss),
+            cell(dirty),
             cell(seed),
         );
     }
     s += "  exit: start to process exit (coracle's includes its final fsync); done: to completion \
           where the client tells it;\n  seed CPU/GiB: the seeders' CPU during the run per GiB of \
-          payload; coracle/this: ratio of medians (below 1: coracle is faster or cheaper)\n";
+          payload; coracle/this: ratio of medians (below 1: coracle is faster or cheaper);\n  \
+          Dirty max: peak of the machine-wide Dirty: of /proc/meminfo during the run (10 ms samples)\n";
     s
 }

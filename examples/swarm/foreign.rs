@@ -390,6 +390,8 @@ pub struct Measured {
     pub finished_line: Option<String>,
     /// Seconds from the start to the libtorrent script's `metadata` line (magnet links).
     pub metadata: Option<f64>,
+    /// Peak of the machine's `Dirty:` page cache while it ran (KiB, sampled every 10 ms).
+    pub dirty_peak_kib: u64,
 }
 
 impl Exit {
@@ -556,7 +558,7 @@ pub fn watch(
 ) -> Result<Measured, String> {
     let total = layout.total();
     let pid = running.pid();
-    let (mut rss_peak, mut hwm) = (0u64, 0u64);
+    let (mut rss_peak, mut hwm, mut dirty_peak) = (0u64, 0u64, 0u64);
     let mut completed: Option<(Instant, Option<f64>)> = None;
     let mut finished_line = None;
     let mut metadata = None;
@@ -609,12 +611,14 @@ pub fn watch(
                 exit,
                 finished_line,
                 metadata,
+                dirty_peak_kib: dirty_peak,
             });
         }
         if let Some((rss, vm_hwm)) = measure::proc_memory(pid) {
             rss_peak = rss_peak.max(rss);
             hwm = hwm.max(vm_hwm);
         }
+        dirty_peak = dirty_peak.max(measure::dirty_kib());
         let now = Instant::now();
         if completed.is_none() {
             let seen = match done {
@@ -802,6 +806,13 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     if let Some(t) = m.metadata {
         line("metadata", format!("{t:.3} s from start (magnet link)"));
     }
+    line(
+        "peak Dirty",
+        format!(
+            "{:.1} MiB (machine-wide /proc/meminfo, sampled every 10 ms)",
+            m.dirty_peak_kib as f64 / 1024.0
+        ),
+    );
     if let Some(h) = head_start {
         line(
             "leecher start",

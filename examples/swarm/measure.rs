@@ -65,6 +65,13 @@ pub fn threads_cpu(prefix: &str) -> f64 {
     sum
 }
 
+/// The machine's dirty page cache now (`Dirty:` of /proc/meminfo, KiB): pages written and not
+/// yet being written back. Machine-wide, so other work on the machine shows in it too.
+pub fn dirty_kib() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    status_kib(&text, "Dirty:").unwrap_or(0)
+}
+
 /// A `kB` field of a /proc/PID/status text, in KiB.
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
