@@ -30,6 +30,8 @@ mod writeback;
 mod pool_tests;
 #[cfg(test)]
 mod storage_tests;
+#[cfg(test)]
+mod writeback_tests;
 
 pub use error::StorageError;
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
