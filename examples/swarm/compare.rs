@@ -83,8 +83,8 @@ struct Sample {
     metadata: Option<f64>,
     cpu: f64,
     rss_anon_kib: u64,
-    /// Peak of the machine's dirty page cache during the run (KiB).
-    dirty_kib: u64,
+    /// Peak of the download's dirty or under-write-back pages during the run (KiB).
+    dirty_kib: Option<u64>,
     /// Seeding side's CPU seconds during the run.
     seed_cpu: f64,
 }
@@ -215,11 +215,14 @@ fn run_one(
     let exit = start.elapsed().as_secs_f64();
     let (done, metadata) = match client {
         Contender::Coracle | Contender::Build(_) => {
-            let text: String = running
-                .lines
-                .as_ref()
-                .map(|rx| rx.try_iter().map(|(_, l)| l + "\n").collect())
-                .unwrap_or_default();
+            // The reader thread may still hold the last line: read to its end of file.
+            let mut text = String::new();
+            if let Some(rx) = &running.lines {
+                while let Ok((_, l)) = rx.recv_timeout(Duration::from_secs(2)) {
+                    text += &l;
+                    text.push('\n');
+                }
+            }
             let r = LeechReport::parse(&text)
                 .ok_or_else(|| format!("the coracle leecher printed no report: {text:?}"))?;
             (Some(r.wall), (r.metadata > 0.0).then_some(r.metadata))
@@ -250,7 +253,7 @@ fn coracle_launch(exe: &Path, args: &Args, torrent: &Path, url: &str, out: &Path
         // Index 1: no progress line, which would interleave with the table's.
         .arg("1")
         .arg(args.timeout.to_string())
-        .arg("mmap")
+        .arg(if args.pwrite { "pwrite" } else { "mmap" })
         .args(args.magnet.then_some("magnet"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -311,7 +314,7 @@ fn table(
         "metadata",
         "CPU s",
         "RssAnon",
-        "Dirty max",
+        "unwritten",
         "seed CPU/GiB",
         "coracle/this"
     );
@@ -323,7 +326,7 @@ fn table(
         let exit = med(i, &|x| Some(x.exit));
         let cpu = med(i, &|x| Some(x.cpu));
         let rss = med(i, &|x| Some(x.rss_anon_kib as f64 / 1024.0));
-        let dirty = med(i, &|x| Some(x.dirty_kib as f64 / 1024.0));
+        let dirty = med(i, &|x| x.dirty_kib.map(|k| k as f64 / 1024.0));
         let seed = med(i, &|x| Some(x.seed_cpu / gib));
         let ratio = match coracle {
             Some(k) if k != i => {
@@ -355,6 +358,6 @@ fn table(
     s += "  exit: start to process exit (coracle's includes its final fsync); done: to completion \
           where the client tells it;\n  seed CPU/GiB: the seeders' CPU during the run per GiB of \
           payload; coracle/this: ratio of medians (below 1: coracle is faster or cheaper);\n  \
-          Dirty max: peak of the machine-wide Dirty: of /proc/meminfo during the run (10 ms samples)\n";
+          unwritten: peak of the download's dirty and under-write-back pages (cachestat, 10 ms samples)\n";
     s
 }

@@ -390,8 +390,9 @@ pub struct Measured {
     pub finished_line: Option<String>,
     /// Seconds from the start to the libtorrent script's `metadata` line (magnet links).
     pub metadata: Option<f64>,
-    /// Peak of the machine's `Dirty:` page cache while it ran (KiB, sampled every 10 ms).
-    pub dirty_peak_kib: u64,
+    /// Peak of the download's dirty or under-write-back page cache while it ran (KiB, sampled
+    /// every 10 ms with `cachestat`; `None` without it).
+    pub dirty_peak_kib: Option<u64>,
 }
 
 impl Exit {
@@ -558,7 +559,9 @@ pub fn watch(
 ) -> Result<Measured, String> {
     let total = layout.total();
     let pid = running.pid();
-    let (mut rss_peak, mut hwm, mut dirty_peak) = (0u64, 0u64, 0u64);
+    let (mut rss_peak, mut hwm) = (0u64, 0u64);
+    let paths = layout.paths(out);
+    let mut dirty_peak = measure::unwritten_kib(&paths);
     let mut completed: Option<(Instant, Option<f64>)> = None;
     let mut finished_line = None;
     let mut metadata = None;
@@ -618,7 +621,9 @@ pub fn watch(
             rss_peak = rss_peak.max(rss);
             hwm = hwm.max(vm_hwm);
         }
-        dirty_peak = dirty_peak.max(measure::dirty_kib());
+        if let Some(peak) = &mut dirty_peak {
+            *peak = (*peak).max(measure::unwritten_kib(&paths).unwrap_or(0));
+        }
         let now = Instant::now();
         if completed.is_none() {
             let seen = match done {
@@ -806,13 +811,15 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     if let Some(t) = m.metadata {
         line("metadata", format!("{t:.3} s from start (magnet link)"));
     }
-    line(
-        "peak Dirty",
-        format!(
-            "{:.1} MiB (machine-wide /proc/meminfo, sampled every 10 ms)",
-            m.dirty_peak_kib as f64 / 1024.0
-        ),
-    );
+    if let Some(kib) = m.dirty_peak_kib {
+        line(
+            "peak unwritten",
+            format!(
+                "{:.1} MiB dirty or in write-back (cachestat of its files, every 10 ms)",
+                kib as f64 / 1024.0
+            ),
+        );
+    }
     if let Some(h) = head_start {
         line(
             "leecher start",

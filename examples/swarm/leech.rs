@@ -112,6 +112,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     cfg.engine.peer_id.copy_from_slice(&id.as_bytes()[..20]);
     cfg.storage.force_pwrite = rest.get(2).is_some_and(|s| s == "pwrite");
+    // `SWARM_DIRTY_LIMIT=BYTES`: another write-back bound (0: none), to measure its effect.
+    if let Some(limit) = std::env::var("SWARM_DIRTY_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.storage.dirty_limit = limit;
+    }
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let events = session.events();
     let bytes = std::fs::read(torrent).map_err(|e| format!("reading {torrent}: {e}"))?;

@@ -65,11 +65,47 @@ pub fn threads_cpu(prefix: &str) -> f64 {
     sum
 }
 
-/// The machine's dirty page cache now (`Dirty:` of /proc/meminfo, KiB): pages written and not
-/// yet being written back. Machine-wide, so other work on the machine shows in it too.
-pub fn dirty_kib() -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    status_kib(&text, "Dirty:").unwrap_or(0)
+/// `struct cachestat` of the `cachestat` system call (Linux 6.5+).
+#[repr(C)]
+#[derive(Default)]
+struct CacheStat {
+    nr_cache: u64,
+    nr_dirty: u64,
+    nr_writeback: u64,
+    nr_evicted: u64,
+    nr_recently_evicted: u64,
+}
+
+/// KiB of `paths` that are dirty in the page cache or being written back, from the kernel's
+/// own per-file count (`cachestat`): what a download has written and not yet put on the disk,
+/// whatever else the machine writes. Files that do not exist yet count 0; `None` when the
+/// kernel has no `cachestat`.
+pub fn unwritten_kib(paths: &[std::path::PathBuf]) -> Option<u64> {
+    // The system call's number in the generic table that x86_64 and aarch64 share.
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let mut pages = 0;
+    for p in paths {
+        let Ok(file) = std::fs::File::open(p) else {
+            continue;
+        };
+        let range = [0u64, 0u64]; // the whole file
+        let mut st = CacheStat::default();
+        // SAFETY: both pointers are to live values of the layouts the call expects.
+        let rc = unsafe {
+            libc::syscall(
+                SYS_CACHESTAT,
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                range.as_ptr(),
+                &mut st as *mut CacheStat,
+                0u32,
+            )
+        };
+        if rc != 0 {
+            return None;
+        }
+        pages += st.nr_dirty + st.nr_writeback;
+    }
+    Some(pages * 4)
 }
 
 /// A `kB` field of a /proc/PID/status text, in KiB.

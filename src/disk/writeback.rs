@@ -34,7 +34,7 @@ pub(crate) struct WriteBack {
     started: AtomicU64,
     /// Per file: written since its last batch.
     pending: Vec<AtomicBool>,
-    /// One batch at a time: a second worker would only wait on the same pages.
+    /// One batch at a time; the other workers that find a batch due wait their turn.
     running: Mutex<()>,
 }
 
@@ -76,10 +76,13 @@ impl WriteBack {
         if !self.due() {
             return;
         }
-        // Another worker is at it: it covers these bytes too, and this one goes back to work.
-        let Ok(_one) = self.running.try_lock() else {
+        // Every worker that finds a batch due queues here: one that went back to writing while
+        // another waits for the device would let the dirty pages grow past the bound.
+        let _one = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        // The worker before us may have started this batch already.
+        if !self.due() {
             return;
-        };
+        }
         let written = self.written.load(Ordering::Acquire);
         self.started
             .store(written - written % self.batch, Ordering::Release);

@@ -84,6 +84,11 @@ fn dirty_page_cache_stays_within_the_configured_bound() {
     }
     for (pwrite, name) in [(false, "wb-mmap"), (true, "wb-pwrite")] {
         let peak = peak_unwritten(LIMIT, pwrite, name).unwrap();
+        eprintln!(
+            "{name}: at most {} KiB unwritten (without write-back: {} KiB)",
+            peak >> 10,
+            unbounded >> 10
+        );
         assert!(
             peak <= LIMIT,
             "{name}: {} MiB dirty or in flight at once, over the {} MiB bound (without \
