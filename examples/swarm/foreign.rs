@@ -159,6 +159,8 @@ impl Client {
             }
             Client::Aria2 => {
                 let marker = dir.join("aria2-finished");
+                // A marker left by an earlier run (`--compare`) would read as done at once.
+                let _ = fs::remove_file(&marker);
                 let script = dir.join("aria2-finished.sh");
                 write_hook(&script, &marker)?;
                 cmd.args([
@@ -196,6 +198,7 @@ impl Client {
                 let config = dir.join("transmission-config");
                 fs::create_dir_all(&config)?;
                 let marker = dir.join("transmission-finished");
+                let _ = fs::remove_file(&marker);
                 let script = dir.join("transmission-finished.sh");
                 write_hook(&script, &marker)?;
                 fs::write(
@@ -221,6 +224,7 @@ impl Client {
                 let config = profile.join("qBittorrent/config");
                 fs::create_dir_all(&config)?;
                 let marker = dir.join("qbittorrent-finished");
+                let _ = fs::remove_file(&marker);
                 let webui = free_port()?;
                 fs::write(
                     config.join("qBittorrent.conf"),
