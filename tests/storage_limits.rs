@@ -11,19 +11,16 @@ mod big_payload;
 #[path = "support/payload.rs"]
 mod payload;
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use big_payload::BigPayload;
-use coracle::bencode::Bencode;
 use coracle::engine::Event;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use payload::{temp_dir, Payload};
-use sha1::{Digest, Sha1};
 
 /// A session on 127.0.0.1 with its own peer id (equal ids refuse each other as self-connections)
 /// and two disk workers, so timings do not depend on the machine's core count.
