@@ -90,7 +90,7 @@ const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
              [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
-             [--magnet] [--compare coracle,rqbit,libtorrent,aria2,qbittorrent [--runs 3]]
+             [--magnet] [--compare coracle,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
@@ -106,6 +106,9 @@ the time to metadata beside the time to completion where the client tells it.
 every round), each measured from its start to its exit (rqbit's path from $RQBIT; a client
 that is not installed is skipped), and prints medians, coracle's ratio to each, and the
 seeders' CPU per GiB served (--seed-with coracle|libtorrent: the seeding-cost comparison).
+coracle@PATH is another build of this example (say, of an older commit): before and after.
+In the coracle leecher, SWARM_DIRTY_LIMIT=BYTES sets the write-back bound (0: none) and
+SWARM_PIECE_BUFFER=BYTES the piece-buffer budget (a wrapper script as coracle@PATH compares).
 
 --settle waits SECS once the seeders are ready, so that every download starts with the
 machine's free memory in the same state (it matters on VMs that hand freed memory back).";
