@@ -30,7 +30,7 @@ mod pool_tests;
 #[cfg(test)]
 mod storage_tests;
 
-pub use error::StorageError;
+pub use error::{human_size, StorageError};
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;

@@ -53,6 +53,11 @@ pub struct StorageConfig {
     pub force_pwrite: bool,
     /// Test hook: sleep this long at the start of every `write_at`, to simulate slow storage.
     pub write_delay: Option<Duration>,
+    /// Refuse to open when a file already holds data but not at the torrent's length
+    /// ([`StorageError::ForeignFile`]): this storage reserves every file at full length at once,
+    /// so such a file is not a download in progress and may be somebody's own. Default `false`
+    /// (the file is kept and extended); the command line sets it unless `--overwrite`.
+    pub refuse_foreign_files: bool,
 }
 
 impl Default for StorageConfig {
@@ -66,6 +71,7 @@ impl Default for StorageConfig {
             },
             force_pwrite: false,
             write_delay: None,
+            refuse_foreign_files: false,
         }
     }
 }
@@ -121,7 +127,7 @@ impl Storage {
     ) -> Result<Storage, StorageError> {
         let (planned, total) = setup::plan(root, files)?;
         setup::make_dirs(root, &planned)?;
-        let allocated = setup::inspect(&planned)?;
+        let allocated = setup::inspect(&planned, cfg.refuse_foreign_files)?;
         setup::check_space(&planned, &allocated)?;
         let sparse = setup::allocate(&planned, &allocated)?;
         if sparse && !cfg.force_pwrite {
