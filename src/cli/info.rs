@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use coracle::metainfo::Metainfo;
 
-use super::printable;
 use super::progress::size;
+use super::{json, printable};
 
 /// A byte count for people, with the exact number when the unit rounds it.
 fn bytes(n: u64) -> String {
@@ -82,6 +82,42 @@ pub fn render(m: &Metainfo) -> String {
         }
     }
     o
+}
+
+/// The same description as one JSON object on one line: `name`, `info_hash`, `total_size`,
+/// `piece_length`, `pieces`, `private`, `files` (`path`, `length`, `padding`) and `trackers`
+/// (a list of tiers, each a list of URLs).
+pub fn render_json(m: &Metainfo) -> String {
+    let list = |items: Vec<String>| format!("[{}]", items.join(","));
+    let files = m
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{{\"path\":{},\"length\":{},\"padding\":{}}}",
+                json::string(&f.path.to_string_lossy()),
+                f.length,
+                f.padding
+            )
+        })
+        .collect();
+    let tiers = m
+        .trackers
+        .iter()
+        .map(|t| list(t.iter().map(|u| json::string(u)).collect()))
+        .collect();
+    format!(
+        "{{\"name\":{},\"info_hash\":\"{}\",\"total_size\":{},\"piece_length\":{},\
+         \"pieces\":{},\"private\":{},\"files\":{},\"trackers\":{}}}\n",
+        json::string(&m.name),
+        m.info_hash,
+        m.total_length,
+        m.piece_length,
+        m.piece_hashes.len(),
+        m.private,
+        list(files),
+        list(tiers)
+    )
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar).

@@ -20,7 +20,11 @@ pub fn bytes(s: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("'{s}' is not a size like 500000, 512K, 1.5M or 100KiB")),
+        _ => {
+            return Err(format!(
+                "'{s}' is not a size like 500000, 512K, 1.5M or 100KiB"
+            ))
+        }
     };
     let value: f64 = number
         .parse()
@@ -72,7 +76,9 @@ pub fn peer(s: &str) -> Result<SocketAddr, String> {
         };
     }
     let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("'{s}' has no port: expected HOST:PORT, e.g. 10.0.0.2:6881"));
+        return Err(format!(
+            "'{s}' has no port: expected HOST:PORT, e.g. 10.0.0.2:6881"
+        ));
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
@@ -108,7 +114,10 @@ mod tests {
             bytes("fast"),
             Err("'fast' is not a size like 500000, 512K, 1.5M or 100KiB".into())
         );
-        assert_eq!(rate("0"), Err("'0' must be at least 1 byte per second".into()));
+        assert_eq!(
+            rate("0"),
+            Err("'0' must be at least 1 byte per second".into())
+        );
     }
 
     #[test]
@@ -122,7 +131,10 @@ mod tests {
 
     #[test]
     fn peer_errors_say_what_is_wrong() {
-        assert_eq!(peer("127.0.0.1:6881"), Ok("127.0.0.1:6881".parse().unwrap()));
+        assert_eq!(
+            peer("127.0.0.1:6881"),
+            Ok("127.0.0.1:6881".parse().unwrap())
+        );
         assert_eq!(peer("[::1]:80"), Ok("[::1]:80".parse().unwrap()));
         assert_eq!(
             peer("nonsense"),

@@ -111,7 +111,11 @@ pub(crate) fn inspect(files: &[Planned], refuse_foreign: bool) -> Result<Vec<u64
         }
         let meta = match fs::metadata(&f.path) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Below a file where a folder should be (ENOTDIR): `make_dirs` names the culprit.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
                 allocated.push(0);
                 continue;
             }

@@ -126,8 +126,9 @@ impl Storage {
         cfg: &StorageConfig,
     ) -> Result<Storage, StorageError> {
         let (planned, total) = setup::plan(root, files)?;
-        setup::make_dirs(root, &planned)?;
+        // Inspect first: a refused start must not leave new folders behind.
         let allocated = setup::inspect(&planned, cfg.refuse_foreign_files)?;
+        setup::make_dirs(root, &planned)?;
         setup::check_space(&planned, &allocated)?;
         let sparse = setup::allocate(&planned, &allocated)?;
         if sparse && !cfg.force_pwrite {

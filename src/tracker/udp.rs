@@ -394,13 +394,21 @@ mod tests {
         let to = closed.local_addr().unwrap();
         drop(closed);
         let start = Instant::now();
-        let r = announce(&format!("udp://{to}"), &req(), start + Duration::from_secs(15));
+        let r = announce(
+            &format!("udp://{to}"),
+            &req(),
+            start + Duration::from_secs(15),
+        );
         assert_eq!(
             r,
             Err(TrackerError::Transport(format!(
                 "connection refused: nothing listens on UDP {to}"
             )))
         );
-        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
