@@ -25,7 +25,8 @@ fn main() {
 }
 
 /// Turns the arguments (program name excluded) into a [`Command`], or a usage error message.
-fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
+fn parse(raw: Vec<OsString>) -> Result<Command, String> {
+    let mut raw: Vec<OsString> = raw.into_iter().flat_map(split_equals).collect();
     let sub = raw.first().and_then(|a| a.to_str()).unwrap_or("");
     let mode = match sub {
         "download" | "seed" | "info" | "create" | "help" | "version" => sub.to_string(),
@@ -56,6 +57,20 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
             Err("this build has no `create` (built without the cargo feature `create`)".into())
         }
         m => parse_run(args, m == "seed").map(Command::Run),
+    }
+}
+
+/// `--option=value` as the two arguments `--option value` (GNU style; pico-args reads only
+/// the latter for paths). Anything else, short options included, is left as it is.
+fn split_equals(arg: OsString) -> Vec<OsString> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = arg.as_bytes();
+    match bytes.iter().position(|&b| b == b'=') {
+        Some(eq) if bytes.starts_with(b"--") && eq > 2 => {
+            let value = OsString::from_vec(bytes[eq + 1..].to_vec());
+            vec![OsStr::from_bytes(&bytes[..eq]).to_os_string(), value]
+        }
+        _ => vec![arg],
     }
 }
 
