@@ -439,7 +439,10 @@ impl log::Log for Logger {
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
             let clear = if self.tty { "\r\x1b[K" } else { "" };
-            let level = r.level().as_str().to_ascii_lowercase();
+            let level = match r.level() {
+                log::Level::Warn => "warning".to_string(),
+                l => l.as_str().to_ascii_lowercase(),
+            };
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "{clear}coracle: {level}: {}",

@@ -30,7 +30,7 @@ struct State {
 }
 
 /// Whether opening for writing failed only because writing is not allowed here.
-fn read_only_refusal(e: &std::io::Error) -> bool {
+pub(crate) fn read_only_refusal(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EROFS | libc::EACCES | libc::EPERM)

@@ -225,6 +225,19 @@ fn whole_on_disk(path: &Path, len: u64) -> bool {
     std::fs::File::open(path).is_ok_and(|file| no_holes(&file, len))
 }
 
+/// Whether the torrent's files cannot be written here (complete data on a read-only mount or
+/// without write permission): then the storage only reads, through `pread`, as a shared
+/// writable map of a read-only file is refused.
+pub(crate) fn read_only(files: &[Planned]) -> bool {
+    let Some(first) = files.iter().find(|f| !f.padding && f.length > 0) else {
+        return false;
+    };
+    match OpenOptions::new().write(true).open(&first.path) {
+        Ok(_) => false,
+        Err(e) => super::handles::read_only_refusal(&e),
+    }
+}
+
 /// Creates missing files and reserves their space. Returns `true` when some file could not be
 /// reserved (file system without fallocate) and so must be written with positional I/O only.
 pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, StorageError> {

@@ -131,6 +131,13 @@ impl Storage {
         setup::make_dirs(root, &planned)?;
         setup::check_space(&planned, &allocated)?;
         let sparse = setup::allocate(&planned, &allocated)?;
+        let read_only = setup::read_only(&planned);
+        if read_only {
+            log::info!(
+                "{}: files are read-only; reading them with pread",
+                root.display()
+            );
+        }
         if sparse && !cfg.force_pwrite {
             log::warn!(
                 "{}: file system cannot reserve space; using pread/pwrite instead of mmap",
@@ -153,7 +160,7 @@ impl Storage {
             total,
             handles: Handles::default(),
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
-            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
+            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse && !read_only),
             write_delay: cfg.write_delay,
         })
     }
