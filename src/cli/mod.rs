@@ -323,7 +323,7 @@ fn no_peer_source(args: &RunArgs, meta: Option<&Metainfo>) -> Option<String> {
         return None; // a magnet: its own x.pe and tr are looked at by the library
     };
     let trackers = !args.no_trackers && !meta.trackers.is_empty();
-    let discovery = !meta.private && !(args.no_dht && args.no_lsd);
+    let discovery = !(meta.private || args.no_dht && args.no_lsd);
     if !args.peers.is_empty() || trackers || discovery {
         return None;
     }
