@@ -52,6 +52,13 @@ fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
+/// Says why a test is skipped, straight to stderr (the harness would hide `eprintln!` of a
+/// passing test).
+fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
 /// Asserts a failure with `code` whose one-line `coracle: ...` message contains `needle`.
 fn assert_fails(out: &Output, code: i32, needle: &str) {
     let err = text(&out.stderr);
@@ -432,7 +439,7 @@ fn full_disk_exits_1_naming_the_folder_and_the_bytes() {
         if std::env::var_os("CI").is_some() {
             panic!("CI runs as root and must be able to mount a tmpfs for this test");
         }
-        println!("skipped: needs root to mount a small tmpfs");
+        skip("needs root to mount a small tmpfs");
         return;
     }
     // Folders `-o` names that do not exist yet: the failed start removes them again.

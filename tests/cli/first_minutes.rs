@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{assert_fails, coracle, payload, scratch, start, terminate, test_state_home, text};
-use super::{copy_tree, MULTI, PAYLOAD};
+use super::{copy_tree, skip, MULTI, PAYLOAD};
 
 #[path = "../support/tracker.rs"]
 mod tracker;
@@ -521,7 +521,7 @@ fn info_json_describes_the_torrent() {
 /// seconds with no peers, and returns what it drew.
 fn on_terminal(cols: u16) -> Option<String> {
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: the terminal-width test needs `script` (util-linux)");
+        skip("the terminal-width test needs `script` (util-linux)");
         return None;
     }
     let dir = scratch(&format!("tty{cols}"));
@@ -624,7 +624,7 @@ fn complete_data_on_a_read_only_mount_is_seeded() {
     payload.write_to(&data);
     let port = closed_port();
     let Some(mut child) = seed_on_read_only_mount(&data, torrent.to_str().unwrap(), port) else {
-        eprintln!("skipped: a read-only bind mount needs root and unshare -m");
+        skip("a read-only bind mount needs root and unshare -m");
         return;
     };
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
