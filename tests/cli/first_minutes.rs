@@ -114,6 +114,44 @@ fn a_refused_peer_is_logged_with_v_counted_and_json_drops_repeats() {
 }
 
 #[test]
+fn a_peer_that_closes_the_handshake_is_logged_with_v() {
+    let dir = scratch("closer");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = listener.local_addr().unwrap().to_string();
+    // Accepts each connection and closes it at once, as a seeder that refuses the torrent.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let out = local(&[
+        "download",
+        MULTI,
+        "-o",
+        dir.to_str().unwrap(),
+        "--peer",
+        &peer,
+        "--stall-timeout",
+        "2",
+        "-q",
+        "-v",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("coracle: info: peer {peer}: closed by peer\n")),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(
+            "coracle: stalled: nothing received for 2s (--stall-timeout): no peer connected \
+             (1 known, 0 connecting)\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn trackers_are_named_without_the_query_and_a_closed_udp_port_is_said_at_once() {
     let dir = scratch("trackers");
     let http = tracker::TestTracker::start();
