@@ -408,22 +408,6 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     }
 }
 
-/// A tracker URL as shown to people: without the query, which may carry a passkey and fills
-/// lines.
-pub fn url_without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
-}
-
-/// A duration as the user would write it for `--stall-timeout`: `30s`, `2.5s`.
-fn units_text(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs.fract() == 0.0 {
-        format!("{secs:.0}s")
-    } else {
-        format!("{secs:.1}s")
-    }
-}
-
 /// Prints log records to stderr: warnings and errors always (errors only with `--quiet`), more
 /// with `-v` or `RUST_LOG`.
 struct Logger {

@@ -10,7 +10,7 @@ use coracle::{Error, TorrentHandle};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
 
 use super::progress::{self, Reporter};
-use super::{magnet, printable, units_text, url_without_query, End, RunArgs};
+use super::{magnet, printable, End, RunArgs};
 
 /// The longest the main loop sleeps with nothing to show: completion and failure also arrive
 /// as events, and this catches one lost to a full queue.
@@ -208,7 +208,7 @@ impl<'a> Watch<'a> {
         };
         Some(format!(
             "stalled: nothing received for {} (--stall-timeout): {who}",
-            units_text(limit)
+            duration_text(limit)
         ))
     }
 
@@ -247,5 +247,21 @@ impl<'a> Watch<'a> {
             self.rep
                 .say(&format!("tracker {shown}: {again}{answer}{when}"));
         }
+    }
+}
+
+/// A tracker URL as shown to people: without the query, which may carry a passkey and fills
+/// lines.
+fn url_without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+/// A duration as the user would write it for `--stall-timeout`: `30s`, `2.5s`.
+fn duration_text(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}s")
+    } else {
+        format!("{secs:.1}s")
     }
 }
