@@ -217,7 +217,8 @@ impl<'a> Watch<'a> {
         let shown = url_without_query(&url).to_string();
         let answer = match &peers {
             Ok(n) => progress::peers(*n),
-            Err(e) => e.clone(),
+            // The sentence ends here, not before the `; next try` that follows.
+            Err(e) => e.trim_end_matches('.').to_string(),
         };
         let slot = match self.trackers.iter().position(|t| t.0 == shown) {
             Some(i) => &mut self.trackers[i],
