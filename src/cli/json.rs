@@ -135,9 +135,7 @@ mod tests {
             seeds: 1,
             peers_connecting: 2,
             peers_known: 9,
-            hash_failures: 0,
-            banned: 0,
-            pieces_checked: 0,
+            ..TorrentStats::default()
         };
         assert_eq!(
             progress(&s, Some(7)),
