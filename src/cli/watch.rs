@@ -47,8 +47,8 @@ pub struct Watch<'a> {
     told_incomplete: bool,
     /// When data last arrived (or the download started); `--stall-timeout` counts from it.
     last_data: Instant,
-    /// Each tracker's latest answer as shown, and how many failures in a row it had.
-    trackers: Vec<(String, String, u32)>,
+    /// Each tracker's latest answer as shown.
+    trackers: Vec<TrackerWord>,
 }
 
 impl<'a> Watch<'a> {
@@ -220,17 +220,22 @@ impl<'a> Watch<'a> {
             // The sentence ends here, not before the `; next try` that follows.
             Err(e) => e.trim_end_matches('.').to_string(),
         };
-        let slot = match self.trackers.iter().position(|t| t.0 == shown) {
-            Some(i) => &mut self.trackers[i],
+        let i = match self.trackers.iter().position(|t| t.url == shown) {
+            Some(i) => i,
             None => {
-                self.trackers.push((shown.clone(), String::new(), 0));
-                self.trackers.last_mut().expect("just pushed")
+                self.trackers.push(TrackerWord {
+                    url: shown.clone(),
+                    answer: String::new(),
+                    failures: 0,
+                });
+                self.trackers.len() - 1
             }
         };
-        let failures = if peers.is_err() { slot.2 + 1 } else { 0 };
-        let changed = slot.1 != answer;
-        slot.1 = answer.clone();
-        slot.2 = failures;
+        let slot = &mut self.trackers[i];
+        let failures = if peers.is_err() { slot.failures + 1 } else { 0 };
+        let changed = slot.answer != answer;
+        slot.answer = answer.clone();
+        slot.failures = failures;
         let when = next.map_or(String::new(), |d| {
             let verb = if failures > 0 {
                 "next try"
@@ -249,6 +254,16 @@ impl<'a> Watch<'a> {
                 .say(&format!("tracker {shown}: {again}{answer}{when}"));
         }
     }
+}
+
+/// What a tracker said last, as shown.
+struct TrackerWord {
+    /// Its URL without the query.
+    url: String,
+    /// `12 peers`, or the error.
+    answer: String,
+    /// Failures in a row (0 after an answer).
+    failures: u32,
 }
 
 /// A tracker URL as shown to people: without the query, which may carry a passkey and fills
