@@ -47,6 +47,7 @@ const INFO: &str = "\
   info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent,
              or of a magnet link's metadata (fetched within --timeout, default 60 s),
              and any file path it had to clean up (`..`, `/` in names, over-long names, ...).
+             With resume state, unchanged data is not read again.
 ";
 
 const CREATE: &str = "\

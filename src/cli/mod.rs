@@ -229,13 +229,17 @@ fn load(path: &Path) -> Result<Metainfo, String> {
 /// removes the empty folders the start created; under `--json` one that happens before the
 /// torrent runs is reported as a final `failed` object (later ones by the reporter).
 fn run(args: &RunArgs) -> Result<i32, Failure> {
-    let name = match &args.torrent {
-        Source::File(path) => load(path).ok().map(|m| m.name),
-        Source::Magnet(_) => None,
+    let loaded = match &args.torrent {
+        Source::File(path) => Loaded::File(load(path).map(Box::new)),
+        Source::Magnet(uri) => Loaded::Magnet(uri),
     };
-    let cleanup = start::Cleanup::note(&args.dir, name.as_deref());
+    let name = match &loaded {
+        Loaded::File(Ok(meta)) => Some(meta.name.as_str()),
+        _ => None,
+    };
+    let cleanup = start::Cleanup::note(&args.dir, name);
     let mut reported = false;
-    let result = run_started(args, &mut reported);
+    let result = run_started(args, loaded, &mut reported);
     if result.is_err() {
         cleanup.remove_empty();
         if args.mode == Mode::Json && !reported {
@@ -246,20 +250,29 @@ fn run(args: &RunArgs) -> Result<i32, Failure> {
     result
 }
 
-/// [`run`] itself; sets `reported` once the reporter owns the final output.
-fn run_started(args: &RunArgs, reported: &mut bool) -> Result<i32, Failure> {
+/// What a run starts from, read once before anything else.
+enum Loaded<'a> {
+    /// The .torrent file, parsed (or why not).
+    File(Result<Box<Metainfo>, String>),
+    /// A magnet link, already checked to parse.
+    Magnet(&'a str),
+}
+
+/// [`run`] itself, from what was loaded; sets `reported` once the reporter owns the final
+/// output.
+fn run_started(args: &RunArgs, loaded: Loaded, reported: &mut bool) -> Result<i32, Failure> {
     let (caught, signals) = signals::install()?;
-    let (source, mut rep, intro) = match &args.torrent {
-        Source::File(path) => {
-            let meta = load(path)?;
+    let (source, mut rep, intro) = match loaded {
+        Loaded::File(meta) => {
+            let meta = meta?;
             if args.seed_cmd {
                 start::check_seed_data(args, &meta)?;
             }
             let rep = Reporter::new(args.mode, &meta.name, meta.total_length);
             let intro = intro(args, &meta);
-            (TorrentSource::Metainfo(Box::new(meta)), rep, intro)
+            (TorrentSource::Metainfo(meta), rep, intro)
         }
-        Source::Magnet(uri) => magnet::start(args, uri)?,
+        Loaded::Magnet(uri) => magnet::start(args, uri)?,
     };
     let (session, moved_from) = start::open_session(session_config(args))?;
     let opts = AddOptions {
