@@ -11,6 +11,9 @@ mod payload;
 #[path = "cli/first_minutes.rs"]
 mod first_minutes;
 
+#[path = "cli/display.rs"]
+mod display;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
