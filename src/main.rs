@@ -29,7 +29,7 @@ fn parse(raw: Vec<OsString>) -> Result<Command, String> {
     let mut raw: Vec<OsString> = raw.into_iter().flat_map(split_equals).collect();
     let sub = raw.first().and_then(|a| a.to_str()).unwrap_or("");
     let mode = match sub {
-        "download" | "seed" | "info" | "create" | "help" | "version" => sub.to_string(),
+        "download" | "seed" | "info" | "create" | "cat" | "help" | "version" => sub.to_string(),
         _ => String::new(),
     };
     if !mode.is_empty() {
@@ -41,6 +41,7 @@ fn parse(raw: Vec<OsString>) -> Result<Command, String> {
             "download" => Topic::Download,
             "seed" => Topic::Seed,
             "info" => Topic::Info,
+            "cat" => Topic::Cat,
             "create" => Topic::Create,
             _ => Topic::All,
         }));
@@ -56,6 +57,7 @@ fn parse(raw: Vec<OsString>) -> Result<Command, String> {
         "create" => {
             Err("this build has no `create` (built without the cargo feature `create`)".into())
         }
+        "cat" => parse_cat(args).map(Command::Run),
         m => parse_run(args, m == "seed").map(Command::Run),
     }
 }
@@ -115,6 +117,11 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
         max_upload_rate: args
             .opt_value_from_fn("--max-upload-rate", units::rate)
             .map_err(err("--max-upload-rate"))?,
+        max_download_rate: args
+            .opt_value_from_fn("--max-download-rate", units::rate)
+            .map_err(err("--max-download-rate"))?,
+        sequential: args.contains("--sequential"),
+        cat_file: None,
         pwrite: args
             .opt_value_from_fn("--storage", storage_arg)
             .map_err(err("--storage"))?
@@ -152,6 +159,19 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
     if run.max_peers == Some(0) {
         return Err("--max-peers must be at least 1".into());
     }
+    Ok(run)
+}
+
+/// The options of `cat`: `download`'s, plus `--file N`.
+fn parse_cat(mut args: pico_args::Arguments) -> Result<RunArgs, String> {
+    let file = args
+        .opt_value_from_str("--file")
+        .map_err(option_error("--file"))?;
+    let mut run = parse_run(args, false)?;
+    if run.keep_seeding {
+        return Err("cat ends when the file is written; --seed is for download".into());
+    }
+    run.cat_file = Some(file);
     Ok(run)
 }
 

@@ -22,8 +22,8 @@ use crate::disk::{
     file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig, StorageError,
 };
 use crate::engine::{
-    peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, TorrentId, TorrentParams,
-    TorrentState, TorrentStats,
+    peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, RateLimits, TorrentId,
+    TorrentParams, TorrentState, TorrentStats,
 };
 use crate::magnet::{Magnet, MagnetError, MagnetPeer};
 use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
@@ -34,7 +34,10 @@ use crate::reactor::{
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
+mod reader;
 mod start;
+
+pub use reader::{FileReader, DEFAULT_READAHEAD};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
 #[derive(Clone, Debug)]
@@ -152,6 +155,14 @@ pub struct AddOptions {
     pub resume: Option<Vec<u8>>,
     /// Ignore any resume state and check every piece already on disk.
     pub recheck: bool,
+    /// Start new pieces in order, lowest index first, instead of rarest first (for playing a
+    /// file while it downloads; see also [`TorrentHandle::open_file`]). Changed later with
+    /// [`TorrentHandle::set_sequential`].
+    pub sequential: bool,
+    /// This torrent's own download and upload limits, on top of the session's
+    /// ([`EngineConfig::download_rate_limit`], [`EngineConfig::upload_rate_limit`]). Changed
+    /// later with [`TorrentHandle::set_rate_limits`].
+    pub rate_limits: RateLimits,
 }
 
 /// What went wrong, at session level.
@@ -181,6 +192,10 @@ pub enum Error {
     Stopped,
     /// A wait ran out of time.
     Timeout,
+    /// The torrent has no file with this index.
+    NoSuchFile(usize),
+    /// A magnet link's metadata has not arrived yet, so its files are not known.
+    NoMetadata,
 }
 
 impl fmt::Display for Error {
@@ -195,6 +210,8 @@ impl fmt::Display for Error {
             Error::TorrentFailed(why) => write!(f, "{why}"),
             Error::Stopped => write!(f, "the torrent was stopped before it finished"),
             Error::Timeout => write!(f, "timed out"),
+            Error::NoSuchFile(i) => write!(f, "the torrent has no file number {i}"),
+            Error::NoMetadata => write!(f, "the torrent's metadata has not arrived yet"),
         }
     }
 }
@@ -207,6 +224,8 @@ struct Link {
     commands: Sender<Command>,
     waker: Wake,
     added: Arc<Mutex<Added>>,
+    /// Numbers streaming readers, so each has a window of its own.
+    readers: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Which torrents the session holds, kept on the callers' side so that `add` hands its torrent
@@ -238,6 +257,26 @@ impl Link {
         if added.by_hash.get(hash) == Some(&id) {
             added.by_hash.remove(hash);
         }
+    }
+
+    /// A new streaming reader's id, unique in the session.
+    fn new_reader_id(&self) -> u64 {
+        self.readers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Applies the options that are runtime switches, right after the torrent's `Add` (the
+    /// reactor takes commands in order).
+    fn apply_switches(&self, id: TorrentId, opts: (bool, RateLimits)) -> Result<(), Error> {
+        let (sequential, limits) = opts;
+        if sequential {
+            self.send(Command::SetSequential(id, true))?;
+        }
+        if limits != RateLimits::default() {
+            let id = Some(id);
+            self.send(Command::SetRateLimits { id, limits })?;
+        }
+        Ok(())
     }
 
     fn send(&self, c: Command) -> Result<(), Error> {
@@ -321,6 +360,7 @@ impl Session {
                 commands: cmd_tx,
                 waker,
                 added: Arc::default(),
+                readers: Arc::default(),
             },
             events: event_rx,
             thread: Some(thread),
@@ -341,6 +381,12 @@ impl Session {
         let (tx, rx) = bounded(1);
         self.link.send(Command::SessionStats { reply: tx }).ok()?;
         rx.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    /// Changes the session's download and upload limits (all torrents together) at once;
+    /// `None` lifts a limit. Set them from the start in [`SessionConfig::engine`].
+    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
+        self.link.send(Command::SetRateLimits { id: None, limits })
     }
 
     /// Events of every torrent (progress about once a second, completion, errors). Events are
@@ -382,6 +428,7 @@ impl Session {
             given: opts.resume,
             force_recheck: opts.recheck,
         };
+        let switches = (opts.sequential, opts.rate_limits);
         let start = start::decide(&meta, &opts.output, &files, sources);
         let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
@@ -411,6 +458,7 @@ impl Session {
             status,
         };
         self.link.send(Command::Add { id, params, shelf })?;
+        self.link.apply_switches(id, switches)?;
         Ok(handle)
     }
 
@@ -465,14 +513,17 @@ impl Session {
             link: self.link.clone(),
             status,
         };
-        if let Err(e) = self.link.send(Command::AddMagnet {
+        let sent = self.link.send(Command::AddMagnet {
             id,
             params,
             pending,
-        }) {
+        });
+        if let Err(e) = sent {
             self.link.release(&hash, id);
             return Err(e);
         }
+        self.link
+            .apply_switches(id, (opts.sequential, opts.rate_limits))?;
         Ok(handle)
     }
 
@@ -641,6 +692,29 @@ impl TorrentHandle {
             // The torrent was removed or the session shut down before it was done.
             Err(_) => Err(Error::SessionClosed),
         }
+    }
+
+    /// Turns sequential mode on or off: new pieces start lowest index first instead of rarest
+    /// first (pieces already started finish first either way).
+    pub fn set_sequential(&self, on: bool) -> Result<(), Error> {
+        self.link.send(Command::SetSequential(self.id, on))
+    }
+
+    /// Changes this torrent's own download and upload limits at once (the session's apply as
+    /// well); `None` lifts a limit.
+    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
+        let id = Some(self.id);
+        self.link.send(Command::SetRateLimits { id, limits })
+    }
+
+    /// Opens file `index` (of [`Metainfo::files`]) for reading while the torrent downloads: see
+    /// [`FileReader`]. Reads raise the priority of the pieces at the read position and a
+    /// read-ahead window, block until they are verified, and never return unverified bytes.
+    /// A magnet link can open files once its metadata has arrived ([`Error::NoMetadata`]
+    /// before).
+    pub fn open_file(&self, index: usize) -> Result<FileReader, Error> {
+        let meta = self.metainfo().ok_or(Error::NoMetadata)?;
+        FileReader::new(self.link.clone(), self.id, meta, index).ok_or(Error::NoSuchFile(index))
     }
 
     /// Drops its peers and stops it until [`Self::resume`].

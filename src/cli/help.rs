@@ -17,6 +17,7 @@ Usage:
   coracle download FILE.torrent|MAGNET [-o DIR] [OPTIONS]
   coracle seed FILE.torrent --data DIR [OPTIONS]
   coracle info FILE.torrent|MAGNET [--timeout SECS] [--save-torrent FILE] [--peer HOST:PORT]
+  coracle cat FILE.torrent|MAGNET [--file N] [-o DIR] [OPTIONS] > OUT
   coracle create PATH [-o FILE.torrent] [CREATE OPTIONS]
   coracle version
   coracle COMMAND --help                  that command's options only
@@ -50,13 +51,21 @@ const INFO: &str = "\
              With resume state, unchanged data is not read again.
 ";
 
+const CAT: &str = "\
+  cat        Download like `download` and write file N (--file N: files numbered from 0
+             in the order `info` lists them; not needed for one file) to stdout, in
+             order, while it downloads: the bytes at the read position are fetched
+             first. Progress goes to stderr. Exits 0 once the whole file is written,
+             or quietly when the reader closes the pipe (a player that quit).
+";
+
 const CREATE: &str = "\
   create     Make a .torrent of the file or folder PATH: every regular file, hidden ones
              included, sorted by path, symlinks followed (as mktorrent does).
 ";
 
 const RUN_OPTIONS: &str = "
-Options of download and seed (also written --option=value):
+Options of download, seed and cat (also written --option=value):
   -o, --output DIR     download: folder the torrent's file or folder goes in (default: .)
   -d, --data DIR       seed: folder holding the torrent's file or folder (required)
       --seed           download: keep seeding after completion, until Ctrl-C
@@ -71,6 +80,9 @@ Options of download and seed (also written --option=value):
       --max-upload-rate RATE
                        upload at most RATE bytes per second: 500000, 512K, 1.5M, 2MB,
                        100KiB (K, M and G are powers of 1024, with or without B or iB)
+      --max-download-rate RATE
+                       download at most RATE bytes per second (as --max-upload-rate)
+      --sequential     fetch pieces in order, first to last, instead of rarest first
       --stall-timeout DURATION
                        give up (exit 1, saying why) when nothing was received for
                        DURATION while downloading: 90, 30s, 5m, 1h
@@ -181,6 +193,8 @@ pub enum Topic {
     Seed,
     /// `coracle info --help`.
     Info,
+    /// `coracle cat --help`.
+    Cat,
     /// `coracle create --help`.
     Create,
 }
@@ -194,6 +208,7 @@ fn sections(topic: Topic) -> &'static [&'static str] {
             DOWNLOAD,
             SEED,
             INFO,
+            CAT,
             CREATE,
             RUN_OPTIONS,
             INFO_OPTIONS,
@@ -219,6 +234,14 @@ fn sections(topic: Topic) -> &'static [&'static str] {
             RUN_OPTIONS,
             COMMON,
             OUTPUT,
+            EXIT_STATUS,
+        ],
+        Topic::Cat => &[
+            TITLE,
+            "Usage: coracle cat FILE.torrent|MAGNET [--file N] [-o DIR] [OPTIONS] > OUT\n\n",
+            CAT,
+            RUN_OPTIONS,
+            COMMON,
             EXIT_STATUS,
         ],
         Topic::Info => &[

@@ -8,6 +8,7 @@
 // I/O shell: the command line's files, clock, terminal and environment (covers the children).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod cat;
 #[cfg(feature = "create")]
 pub mod create;
 pub mod help;
@@ -117,6 +118,12 @@ pub struct RunArgs {
     pub max_peers: Option<usize>,
     /// Upload limit in bytes per second.
     pub max_upload_rate: Option<u64>,
+    /// Download limit in bytes per second.
+    pub max_download_rate: Option<u64>,
+    /// Fetch pieces in order instead of rarest first.
+    pub sequential: bool,
+    /// `cat`: the file to write to stdout (`None`: a torrent of one file, or a usage error).
+    pub cat_file: Option<Option<usize>>,
     /// Read and write files with `pread`/`pwrite` instead of memory maps.
     pub pwrite: bool,
     /// Ignore the torrent's trackers.
@@ -201,6 +208,10 @@ pub fn execute(cmd: Command) -> i32 {
         Command::Info(args) => magnet::info(&args).map_err(Failure::from),
         #[cfg(feature = "create")]
         Command::Create(args) => create::run(&args).map(|()| EXIT_OK).map_err(Failure::from),
+        Command::Run(args) if args.cat_file.is_some() => {
+            init_logging(args.verbose, args.mode == Mode::Quiet);
+            cat::run(&args).map_err(Failure::from)
+        }
         Command::Run(args) => {
             init_logging(args.verbose, args.mode == Mode::Quiet);
             run(&args)
@@ -275,15 +286,9 @@ fn run_started(args: &RunArgs, loaded: Loaded, reported: &mut bool) -> Result<i3
         Loaded::Magnet(uri) => magnet::start(args, uri)?,
     };
     let (session, moved_from) = start::open_session(session_config(args))?;
-    let opts = AddOptions {
-        output: args.dir.clone(),
-        peers: args.peers.clone(),
-        no_trackers: args.no_trackers,
-        stop_at_metadata: false,
-        resume: None,
-        recheck: args.recheck,
-    };
-    let handle = session.add(source, opts).map_err(add_failure)?;
+    let handle = session
+        .add(source, add_options(args))
+        .map_err(add_failure)?;
     if let (Some(path), Some(meta)) = (&args.save_torrent, handle.metainfo()) {
         magnet::save_torrent(path, &meta, &args.torrent)?;
     }
@@ -354,6 +359,18 @@ fn no_peer_source(args: &RunArgs, meta: Option<&Metainfo>) -> Option<String> {
     Some(why.join(", "))
 }
 
+/// The torrent options the command line asks for.
+fn add_options(args: &RunArgs) -> AddOptions {
+    AddOptions {
+        output: args.dir.clone(),
+        peers: args.peers.clone(),
+        no_trackers: args.no_trackers,
+        recheck: args.recheck,
+        sequential: args.sequential,
+        ..AddOptions::default()
+    }
+}
+
 /// The first line printed: what is about to happen.
 fn intro(args: &RunArgs, m: &Metainfo) -> String {
     let verb = if args.seed_cmd {
@@ -384,6 +401,7 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     // The library's defaults already give every run its own random peer id and seed.
     let mut engine = defaults.engine.clone();
     engine.upload_rate_limit = args.max_upload_rate;
+    engine.download_rate_limit = args.max_download_rate;
     engine.pex = !args.no_pex;
     if let Some(n) = args.max_peers {
         engine.max_peers_per_torrent = n;
