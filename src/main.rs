@@ -14,19 +14,18 @@ use cli::help::Topic;
 use cli::{units, Command, InfoArgs, Mode, RunArgs, Source};
 
 fn main() {
-    let code = match parse(std::env::args_os().skip(1).collect()) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let code = match parse(args) {
         Ok(cmd) => cli::execute(cmd),
-        Err(msg) => {
-            let json = std::env::args_os().any(|a| a == "--json");
-            cli::usage_error(&msg, json)
-        }
+        Err(msg) => cli::usage_error(&msg, json),
     };
     std::process::exit(code);
 }
 
 /// Turns the arguments (program name excluded) into a [`Command`], or a usage error message.
 fn parse(raw: Vec<OsString>) -> Result<Command, String> {
-    let mut raw: Vec<OsString> = raw.into_iter().flat_map(split_equals).collect();
+    let mut raw = split_equals(raw);
     let sub = raw.first().and_then(|a| a.to_str()).unwrap_or("");
     let mode = match sub {
         "download" | "seed" | "info" | "create" | "cat" | "help" | "version" => sub.to_string(),
@@ -62,18 +61,22 @@ fn parse(raw: Vec<OsString>) -> Result<Command, String> {
     }
 }
 
-/// `--option=value` as the two arguments `--option value` (GNU style; pico-args reads only
+/// Each `--option=value` as the two arguments `--option value` (GNU style; pico-args reads only
 /// the latter for paths). Anything else, short options included, is left as it is.
-fn split_equals(arg: OsString) -> Vec<OsString> {
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
-    let bytes = arg.as_bytes();
-    match bytes.iter().position(|&b| b == b'=') {
-        Some(eq) if bytes.starts_with(b"--") && eq > 2 => {
-            let value = OsString::from_vec(bytes[eq + 1..].to_vec());
-            vec![OsStr::from_bytes(&bytes[..eq]).to_os_string(), value]
+fn split_equals(raw: Vec<OsString>) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::with_capacity(raw.len() + 4);
+    for arg in raw {
+        let bytes = arg.as_bytes();
+        match bytes.iter().position(|&b| b == b'=') {
+            Some(eq) if bytes.starts_with(b"--") && eq > 2 => {
+                out.push(OsStr::from_bytes(&bytes[..eq]).to_os_string());
+                out.push(OsStr::from_bytes(&bytes[eq + 1..]).to_os_string());
+            }
+            _ => out.push(arg),
         }
-        _ => vec![arg],
     }
+    out
 }
 
 /// The options of `download` (also the bare `coracle FILE`) and `seed`.
@@ -101,10 +104,16 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
         port: args
             .opt_value_from_fn(["-p", "--port"], port_arg)
             .map_err(err("--port"))?
-            .unwrap_or(6881),
-        bind: args
-            .opt_value_from_fn("--bind", bind_arg)
-            .map_err(err("--bind"))?,
+            .map_or(6881, |p| p as u16),
+        bind: match args
+            .opt_value_from_os_str("--bind", os_path)
+            .map_err(err("--bind"))?
+        {
+            Some(addr) => {
+                Some(bind_arg(&addr.to_string_lossy()).map_err(|e| format!("--bind: {e}"))?)
+            }
+            None => None,
+        },
         peers: args
             .values_from_fn("--peer", units::peer)
             .map_err(err("--peer"))?,
@@ -193,7 +202,7 @@ fn parse_info(mut args: pico_args::Arguments) -> Result<InfoArgs, String> {
         port: args
             .opt_value_from_fn(["-p", "--port"], port_arg)
             .map_err(err("--port"))?
-            .unwrap_or(0),
+            .map_or(0, |p| p as u16),
         json: args.contains("--json"),
         source: torrent_arg(args.finish())?,
     })
@@ -281,19 +290,21 @@ fn option_error(name: &'static str) -> impl Fn(pico_args::Error) -> String {
     }
 }
 
-/// A listen port, 0 to 65535 (0: the system picks one).
-fn port_arg(s: &str) -> Result<u16, String> {
+/// A listen port, 0 to 65535 (0: the system picks one). A `u64`, as the size options' type:
+/// one parser instance less in the binary.
+fn port_arg(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
-        Ok(p) if p <= 65535 => Ok(p as u16),
+        Ok(p) if p <= 65535 => Ok(p),
         Ok(p) => Err(format!("port {p} is out of range (0-65535)")),
         Err(_) => Err(format!("'{s}' is not a port number")),
     }
 }
 
-/// `--bind ADDR`: a local IP address (IPv6 with or without brackets).
+/// `--bind ADDR`: a local IP address (IPv6 with or without brackets). Read as a path first,
+/// as the folder options are: one parser instance less in the binary.
 fn bind_arg(s: &str) -> Result<IpAddr, String> {
-    s.trim_start_matches('[')
-        .trim_end_matches(']')
+    let bare = s.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    bare.unwrap_or(s)
         .parse()
         .map_err(|_| format!("'{s}' is not a local IP address like 192.168.1.5 or ::1"))
 }

@@ -1,5 +1,5 @@
 //! The `--help` texts. `coracle --help` prints every section; `coracle COMMAND --help` prints
-//! that command's usage and options only. The sections are printed one after another at run
+//! that command's usage and options only. A build without `create` leaves its sections out. The sections are printed one after another at run
 //! time rather than joined with `concat!`, so no text is stored twice in the binary.
 
 use std::io::Write;
@@ -59,6 +59,7 @@ const CAT: &str = "\
              or quietly when the reader closes the pipe (a player that quit).
 ";
 
+#[cfg(feature = "create")]
 const CREATE: &str = "\
   create     Make a .torrent of the file or folder PATH: every regular file, hidden ones
              included, sorted by path, symlinks followed (as mktorrent does).
@@ -130,6 +131,7 @@ Options of info:
       --json           print the description as one JSON object
 ";
 
+#[cfg(feature = "create")]
 const CREATE_OPTIONS: &str = "
 Options of create:
   -o, --output FILE    the .torrent to write, which must not exist (default: NAME.torrent)
@@ -209,9 +211,11 @@ fn sections(topic: Topic) -> &'static [&'static str] {
             SEED,
             INFO,
             CAT,
+            #[cfg(feature = "create")]
             CREATE,
             RUN_OPTIONS,
             INFO_OPTIONS,
+            #[cfg(feature = "create")]
             CREATE_OPTIONS,
             COMMON,
             OUTPUT,
@@ -252,6 +256,7 @@ fn sections(topic: Topic) -> &'static [&'static str] {
             COMMON,
             EXIT_STATUS,
         ],
+        #[cfg(feature = "create")]
         Topic::Create => &[
             TITLE,
             "Usage: coracle create PATH [-o FILE.torrent] [OPTIONS]\n\n",
@@ -259,6 +264,12 @@ fn sections(topic: Topic) -> &'static [&'static str] {
             CREATE_OPTIONS,
             COMMON,
             EXIT_STATUS,
+        ],
+        // This build has no `create` (the cargo feature is off): its help says so.
+        #[cfg(not(feature = "create"))]
+        Topic::Create => &[
+            TITLE,
+            "coracle create: not in this build (built without the cargo feature `create`)\n",
         ],
     }
 }

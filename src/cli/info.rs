@@ -88,36 +88,39 @@ pub fn render(m: &Metainfo) -> String {
 /// `piece_length`, `pieces`, `private`, `files` (`path`, `length`, `padding`) and `trackers`
 /// (a list of tiers, each a list of URLs).
 pub fn render_json(m: &Metainfo) -> String {
-    let list = |items: Vec<String>| format!("[{}]", items.join(","));
-    let files = m
-        .files
-        .iter()
-        .map(|f| {
-            format!(
-                "{{\"path\":{},\"length\":{},\"padding\":{}}}",
-                json::string(&f.path.to_string_lossy()),
-                f.length,
-                f.padding
-            )
-        })
-        .collect();
-    let tiers = m
-        .trackers
-        .iter()
-        .map(|t| list(t.iter().map(|u| json::string(u)).collect()))
-        .collect();
-    format!(
+    let mut o = format!(
         "{{\"name\":{},\"info_hash\":\"{}\",\"total_size\":{},\"piece_length\":{},\
-         \"pieces\":{},\"private\":{},\"files\":{},\"trackers\":{}}}\n",
+         \"pieces\":{},\"private\":{},\"files\":[",
         json::string(&m.name),
         m.info_hash,
         m.total_length,
         m.piece_length,
         m.piece_hashes.len(),
-        m.private,
-        list(files),
-        list(tiers)
-    )
+        m.private
+    );
+    for (i, f) in m.files.iter().enumerate() {
+        let _ = write!(
+            o,
+            "{}{{\"path\":{},\"length\":{},\"padding\":{}}}",
+            if i == 0 { "" } else { "," },
+            json::string(&f.path.to_string_lossy()),
+            f.length,
+            f.padding
+        );
+    }
+    o.push_str("],\"trackers\":[");
+    for (i, tier) in m.trackers.iter().enumerate() {
+        o.push_str(if i == 0 { "[" } else { ",[" });
+        for (j, url) in tier.iter().enumerate() {
+            if j > 0 {
+                o.push(',');
+            }
+            o.push_str(&json::string(url));
+        }
+        o.push(']');
+    }
+    o.push_str("]}\n");
+    o
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar).

@@ -106,8 +106,8 @@ pub fn plain(name: &str, s: &TorrentStats, stable: bool) -> String {
     }
 }
 
-/// The live line for a terminal `width` columns wide: with a bar when there is room, without
-/// one, then a short form; `None` when not even that fits.
+/// The live line for a terminal `width` columns wide: with a bar and every peer count when
+/// there is room, without them, then a short form; `None` when not even that fits.
 pub fn live(s: &TorrentStats, width: usize, stable: bool) -> Option<String> {
     // One spare column: writing the last one makes some terminals wrap before the `\r`.
     let fits = |l: &String| l.chars().count() < width;
@@ -115,40 +115,29 @@ pub fn live(s: &TorrentStats, width: usize, stable: bool) -> Option<String> {
         return Some(line).filter(fits);
     }
     let pct = percent(s);
-    let head = format!("{pct:5.1}% ");
-    let tail = format!(
-        " {}/{}  ↓{} ↑{}  {}  {}",
-        size(s.bytes_done),
-        size(s.bytes_total),
-        rate(s.down_rate),
-        rate(s.up_rate),
-        eta(s, stable),
+    let (down, eta) = (rate(s.down_rate), eta(s, stable));
+    // Every peer count on a wide terminal, the connected ones only otherwise.
+    let counts = if width >= 100 {
         peer_counts(s)
-    );
-    let room = width.saturating_sub(head.chars().count() + tail.chars().count() + 3);
-    let bar_w = room.min(30);
-    if bar_w >= 5 {
-        let filled = (((pct / 100.0) * bar_w as f64).floor() as usize).min(bar_w);
-        let bar = format!("[{}{}]", "#".repeat(filled), "-".repeat(bar_w - filled));
-        return Some(format!("{head}{bar}{tail}"));
-    }
-    let medium = format!("{head}{}", tail.trim_start());
-    let fewer_counts = format!(
-        "{head}{}/{}  ↓{} ↑{}  {}  {}",
+    } else {
+        peers(s.peers)
+    };
+    let tail = format!(
+        "{}/{}  ↓{down} ↑{}  {eta}  {counts}",
         size(s.bytes_done),
         size(s.bytes_total),
-        rate(s.down_rate),
         rate(s.up_rate),
-        eta(s, stable),
-        peers(s.peers)
     );
-    let short = format!(
-        "{pct:5.1}% ↓{} {} {}p",
-        rate(s.down_rate),
-        eta(s, stable),
-        s.peers
-    );
-    [medium, fewer_counts, short].into_iter().find(fits)
+    let bar_w = width.saturating_sub(tail.chars().count() + 12).min(30);
+    let bar = if bar_w >= 5 {
+        let filled = (((pct / 100.0) * bar_w as f64).floor() as usize).min(bar_w);
+        format!("[{}{}] ", "#".repeat(filled), "-".repeat(bar_w - filled))
+    } else {
+        String::new()
+    };
+    let full = format!("{pct:5.1}% {bar}{tail}");
+    let short = format!("{pct:5.1}% ↓{down} {eta} {}p", s.peers);
+    [full, short].into_iter().find(fits)
 }
 
 #[cfg(test)]

@@ -345,18 +345,17 @@ fn no_peer_source(args: &RunArgs, meta: Option<&Metainfo>) -> Option<String> {
     if !args.peers.is_empty() || trackers || discovery {
         return None;
     }
-    let mut why = vec![if args.no_trackers {
+    let trackers = if args.no_trackers {
         "--no-trackers"
     } else {
         "the torrent has no trackers"
-    }];
-    why.push("no --peer");
-    why.push(if meta.private {
+    };
+    let discovery = if meta.private {
         "a private torrent uses no DHT or local discovery"
     } else {
         "--no-dht --no-lsd"
-    });
-    Some(why.join(", "))
+    };
+    Some(format!("{trackers}, no --peer, {discovery}"))
 }
 
 /// The torrent options the command line asks for.

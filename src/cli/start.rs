@@ -8,42 +8,37 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use coracle::metainfo::Metainfo;
-use coracle::{Error, Session, SessionConfig};
+use coracle::{Session, SessionConfig};
 
 use super::{printable, Failure, RunArgs};
 
 /// Ports tried after a taken one: N+1 to N+9, as libtorrent retries the next ports by default.
 pub const PORT_TRIES: u16 = 10;
 
-/// Starts the session on the asked port, or on the next free one of [`PORT_TRIES`]. Returns it
-/// and, when it had to move, the port that was taken.
-pub fn open_session(cfg: SessionConfig) -> Result<(Session, Option<u16>), Failure> {
+/// Starts the session on the asked port, or on the next free one of [`PORT_TRIES`] (found by
+/// binding a probe listener: another program may still take it first, and then the session's
+/// own bind reports that). Returns it and, when it had to move, the port that was taken.
+pub fn open_session(mut cfg: SessionConfig) -> Result<(Session, Option<u16>), Failure> {
     let asked = cfg.listen.port();
-    let mut port = asked;
-    loop {
-        let listen = SocketAddr::new(cfg.listen.ip(), port);
-        let tried = SessionConfig {
-            listen,
-            ..cfg.clone()
-        };
-        match Session::new(tried) {
-            Ok(s) => return Ok((s, (port != asked).then_some(asked))),
-            Err(Error::Io { ref source, .. })
-                if source.kind() == std::io::ErrorKind::AddrInUse
-                    && asked != 0
-                    && port < asked.saturating_add(PORT_TRIES - 1) =>
-            {
-                port += 1;
-            }
-            Err(e @ Error::Io { .. }) if asked != 0 => {
+    let ip = cfg.listen.ip();
+    if asked != 0 {
+        let free = (asked..asked.saturating_add(PORT_TRIES))
+            .find(|&p| std::net::TcpListener::bind(SocketAddr::new(ip, p)).is_ok());
+        match free {
+            Some(p) => cfg.listen.set_port(p),
+            None => {
                 return Err(format!(
-                    "{e} (ports {asked} to {port} are all in use; choose another with --port)"
+                    "listening on {ip}:{asked}: ports {asked} to {} are all in use; choose \
+                     another with --port",
+                    asked.saturating_add(PORT_TRIES - 1)
                 )
                 .into())
             }
-            Err(e) => return Err(e.to_string().into()),
         }
     }
+    let port = cfg.listen.port();
+    let session = Session::new(cfg).map_err(|e| e.to_string())?;
+    Ok((session, (port != asked).then_some(asked)))
 }
 
 /// `seed` never creates data: when none of the torrent's files is under `--data`, it stops and

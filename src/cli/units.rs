@@ -80,7 +80,10 @@ pub fn peer(s: &str) -> Result<SocketAddr, String> {
             "'{s}' has no port: expected HOST:PORT, e.g. 10.0.0.2:6881"
         ));
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.is_empty() {
         return Err(format!("'{s}' has no host: expected HOST:PORT"));
     }

@@ -94,7 +94,8 @@ impl<'a> Watch<'a> {
             let wait = self
                 .rep
                 .until_due(Instant::now())
-                .map_or(SAFETY_NET, |d| d.min(SAFETY_NET));
+                .map_or(SAFETY_NET, |d| d.min(SAFETY_NET))
+                .min(self.until_stall());
             match next_event(events, signals, wait) {
                 Ok(Event::Progress { torrent, stats }) if torrent == self.handle.id() => {
                     self.update(stats)
@@ -191,6 +192,14 @@ impl<'a> Watch<'a> {
         self.latest = Some(s);
     }
 
+    /// How long until `--stall-timeout` would end the run (so a quiet run wakes for it).
+    fn until_stall(&self) -> Duration {
+        match self.args.stall_timeout {
+            Some(limit) if !self.complete => limit.saturating_sub(self.last_data.elapsed()),
+            _ => SAFETY_NET,
+        }
+    }
+
     /// The reason to give up under `--stall-timeout`: nothing arrived for that long.
     fn stalled(&self) -> Option<String> {
         let limit = self.args.stall_timeout?;
@@ -218,7 +227,7 @@ impl<'a> Watch<'a> {
         let answer = match &peers {
             Ok(n) => progress::peers(*n),
             // The sentence ends here, not before the `; next try` that follows.
-            Err(e) => e.trim_end_matches('.').to_string(),
+            Err(e) => e.strip_suffix('.').unwrap_or(e).to_string(),
         };
         let i = match self.trackers.iter().position(|t| t.url == shown) {
             Some(i) => i,

@@ -118,12 +118,15 @@ fn a_peer_that_closes_the_handshake_is_logged_with_v() {
     let dir = scratch("closer");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = listener.local_addr().unwrap().to_string();
-    // Accepts each connection and closes it at once, as a seeder that refuses the torrent.
+    // Reads each handshake and closes the connection, as a seeder that refuses the torrent (the
+    // handshake read first, so the close is a clean FIN and not a reset).
     std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            drop(conn);
+        for mut conn in listener.incoming().flatten() {
+            let mut handshake = [0u8; 68];
+            let _ = std::io::Read::read_exact(&mut conn, &mut handshake);
         }
     });
+    let started = Instant::now();
     let out = local(&[
         "download",
         MULTI,
@@ -138,6 +141,12 @@ fn a_peer_that_closes_the_handshake_is_logged_with_v() {
     ]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    // A quiet run wakes for the stall deadline: it does not wait for its 10 s safety net.
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         err.contains(&format!("coracle: info: peer {peer}: closed by peer\n")),
         "{err}"
