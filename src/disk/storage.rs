@@ -58,6 +58,11 @@ pub struct StorageConfig {
     /// 32 MiB): write-back starts every quarter of it, and waits for the previous batch first.
     /// 0 leaves all write-back to the kernel and the final sync.
     pub dirty_limit: u64,
+    /// Refuse to open when a file already holds data but not at the torrent's length
+    /// ([`StorageError::ForeignFile`]): this storage reserves every file at full length at once,
+    /// so such a file is not a download in progress and may be somebody's own. Default `false`
+    /// (the file is kept and extended); the command line sets it unless `--overwrite`.
+    pub refuse_foreign_files: bool,
 }
 
 impl Default for StorageConfig {
@@ -72,6 +77,7 @@ impl Default for StorageConfig {
             force_pwrite: false,
             write_delay: None,
             dirty_limit: 32 << 20,
+            refuse_foreign_files: false,
         }
     }
 }
@@ -129,10 +135,18 @@ impl Storage {
     ) -> Result<Storage, StorageError> {
         let (planned, total) = setup::plan(root, files)?;
         let writeback = WriteBack::new(planned.len(), cfg.dirty_limit);
+        // Inspect first: a refused start must not leave new folders behind.
+        let allocated = setup::inspect(&planned, cfg.refuse_foreign_files)?;
         setup::make_dirs(root, &planned)?;
-        let allocated = setup::inspect(&planned)?;
         setup::check_space(&planned, &allocated)?;
         let sparse = setup::allocate(&planned, &allocated)?;
+        let read_only = setup::read_only(&planned);
+        if read_only {
+            log::info!(
+                "{}: files are read-only; reading them with pread",
+                root.display()
+            );
+        }
         if sparse && !cfg.force_pwrite {
             log::warn!(
                 "{}: file system cannot reserve space; using pread/pwrite instead of mmap",
@@ -155,7 +169,7 @@ impl Storage {
             total,
             handles: Handles::default(),
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
-            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
+            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse && !read_only),
             write_delay: cfg.write_delay,
             writeback,
         })
