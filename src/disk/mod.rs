@@ -26,13 +26,16 @@ mod sigbus;
 pub mod state_file;
 mod storage;
 mod window;
+mod writeback;
 
 #[cfg(test)]
 mod pool_tests;
 #[cfg(test)]
 mod storage_tests;
+#[cfg(test)]
+mod writeback_tests;
 
-pub use error::StorageError;
+pub use error::{human_size, StorageError};
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;

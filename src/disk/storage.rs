@@ -21,6 +21,7 @@ use super::handles::Handles;
 use super::setup::{self, Planned};
 use super::sigbus::{is_file_changed, FileChanged};
 use super::window::{Copy, Windows};
+use super::writeback::WriteBack;
 use crate::resume::FileStamp;
 
 /// One file of the torrent, in torrent order. `path` is relative and already sanitised by the
@@ -54,6 +55,15 @@ pub struct StorageConfig {
     pub force_pwrite: bool,
     /// Test hook: sleep this long at the start of every `write_at`, to simulate slow storage.
     pub write_delay: Option<Duration>,
+    /// About how many bytes of this torrent may be dirty in the page cache at once (default
+    /// 32 MiB): write-back starts every quarter of it, and waits for the previous batch first.
+    /// 0 leaves all write-back to the kernel and the final sync.
+    pub dirty_limit: u64,
+    /// Refuse to open when a file already holds data but not at the torrent's length
+    /// ([`StorageError::ForeignFile`]): this storage reserves every file at full length at once,
+    /// so such a file is not a download in progress and may be somebody's own. Default `false`
+    /// (the file is kept and extended); the command line sets it unless `--overwrite`.
+    pub refuse_foreign_files: bool,
 }
 
 impl Default for StorageConfig {
@@ -67,6 +77,8 @@ impl Default for StorageConfig {
             },
             force_pwrite: false,
             write_delay: None,
+            dirty_limit: 32 << 20,
+            refuse_foreign_files: false,
         }
     }
 }
@@ -93,6 +105,8 @@ pub struct Storage {
     /// Cleared (once, never set again) when mapping fails or the files are sparse.
     mmap: AtomicBool,
     write_delay: Option<Duration>,
+    /// Starts write-back of written pages as the download goes (see `writeback.rs`).
+    writeback: WriteBack,
 }
 
 impl fmt::Debug for Storage {
@@ -121,10 +135,19 @@ impl Storage {
         cfg: &StorageConfig,
     ) -> Result<Storage, StorageError> {
         let (planned, total) = setup::plan(root, files)?;
+        let writeback = WriteBack::new(planned.len(), cfg.dirty_limit);
+        // Inspect first: a refused start must not leave new folders behind.
+        let allocated = setup::inspect(&planned, cfg.refuse_foreign_files)?;
         setup::make_dirs(root, &planned)?;
-        let allocated = setup::inspect(&planned)?;
         setup::check_space(&planned, &allocated)?;
         let sparse = setup::allocate(&planned, &allocated)?;
+        let read_only = setup::read_only(&planned);
+        if read_only {
+            log::info!(
+                "{}: files are read-only; reading them with pread",
+                root.display()
+            );
+        }
         if sparse && !cfg.force_pwrite {
             log::warn!(
                 "{}: file system cannot reserve space; using pread/pwrite instead of mmap",
@@ -147,8 +170,9 @@ impl Storage {
             total,
             handles: Handles::default(),
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
-            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
+            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse && !read_only),
             write_delay: cfg.write_delay,
+            writeback,
         })
     }
 
@@ -196,6 +220,16 @@ impl Storage {
     /// and reads for upload map what they need.
     pub fn release_maps(&self) {
         self.windows.release();
+    }
+
+    /// Starts write-back of the pages written since the last batch once a batch is due,
+    /// first waiting for the previous batch: this bounds the dirty page cache to about
+    /// [`StorageConfig::dirty_limit`]. For the pool's workers, after a write was answered.
+    pub fn write_back(&self) {
+        self.writeback.run(|i| {
+            let e = self.files.get(i).filter(|e| !e.plan.padding)?;
+            self.handles.get(i, &e.plan.path).ok()
+        });
     }
 
     /// Writes the files to disk: unmaps the windows, then fsyncs every file written since the
@@ -321,6 +355,7 @@ impl Storage {
         }
         // Marked after the write, so a flush racing with it cannot miss these bytes.
         e.dirty.store(true, Ordering::Release);
+        self.writeback.wrote(i, data.len());
         Ok(())
     }
 
@@ -423,6 +458,10 @@ impl super::job::PieceStore for Storage {
 
     fn release(&self) {
         self.release_maps();
+    }
+
+    fn write_back(&self) {
+        Storage::write_back(self);
     }
 
     fn sync(&self) -> Result<(), StorageError> {

@@ -102,6 +102,7 @@ fn is_noise(ev: &Event) -> bool {
         ev,
         Event::PeerDropped { .. }
             | Event::TrackerTrouble { .. }
+            | Event::TrackerAnswered { .. }
             | Event::PieceVerified { .. }
             | Event::FileCompleted { .. }
     )
@@ -183,7 +184,8 @@ pub enum RecvError {
 ///
 /// Never lost: `Checked`, `MetadataReceived`, `Completed`, `Failed`, `Paused`, `Resumed`,
 /// `Removed`. Coalesced: a torrent's `Progress` replaces its older one still queued. Dropped
-/// past 1,024 waiting: `PeerDropped`, `TrackerTrouble`, `PieceVerified`. [`Self::dropped`]
+/// past 1,024 waiting: `PeerDropped`, `TrackerTrouble`, `TrackerAnswered`, `PieceVerified`,
+/// `FileCompleted`. [`Self::dropped`]
 /// counts both. `Send + Sync`; dropping it unsubscribes.
 pub struct EventReceiver {
     queue: Arc<Queue>,
