@@ -89,6 +89,7 @@ fn completed_reaches_the_tracker_before_stopped() {
         .wait_timeout(Duration::from_secs(20))
         .unwrap();
     let leecher = session(42);
+    let events = leecher.events();
     let h = leecher
         .add(
             TorrentSource::Bytes(torrent),
@@ -100,6 +101,14 @@ fn completed_reaches_the_tracker_before_stopped() {
         )
         .unwrap();
     h.wait_timeout(Duration::from_secs(30)).unwrap();
+    // A download this small can finish before the tracker answers `started`; `completed` is
+    // owed only after that answer, so wait for it (a real download outlasts one announce).
+    let until = Instant::now() + Duration::from_secs(10);
+    let next = || events.recv_timeout(until.saturating_duration_since(Instant::now()));
+    let answered = std::iter::from_fn(|| next().ok()).any(|e| {
+        matches!(e, coracle::Event::TrackerAnswered { torrent, peers: Ok(_), .. } if torrent == h.id())
+    });
+    assert!(answered, "the tracker answered");
     let report = leecher.shutdown_timeout(Duration::from_secs(5)).unwrap();
     assert!(
         !report.timed_out && report.stopped_answered == 1,
