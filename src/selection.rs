@@ -37,6 +37,17 @@ impl FilePriority {
     }
 }
 
+/// One file's numbers in a torrent's stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileProgress {
+    /// Its length in bytes.
+    pub length: u64,
+    /// Bytes of it inside verified pieces.
+    pub done: u64,
+    /// Its priority now.
+    pub priority: FilePriority,
+}
+
 /// One file as the selection sees it: its place in the torrent's byte stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileSpan {

@@ -19,6 +19,7 @@ mod handles;
 mod job;
 mod links;
 mod open;
+mod part_file;
 mod pool;
 mod setup;
 pub mod state_file;
@@ -28,6 +29,8 @@ mod window;
 #[cfg(test)]
 mod pool_tests;
 #[cfg(test)]
+mod skip_tests;
+#[cfg(test)]
 mod storage_tests;
 
 pub use error::StorageError;
@@ -36,4 +39,4 @@ pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;
 pub use open::{file_specs, open_torrent, Opened};
 pub use pool::{DiskJob, DiskPool, Notify};
-pub use storage::{FileSpec, Storage, StorageConfig};
+pub use storage::{FileSpec, SkipFiles, Storage, StorageConfig};

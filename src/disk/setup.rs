@@ -16,6 +16,7 @@ use super::error::{io_err, StorageError};
 use super::storage::FileSpec;
 
 /// One file laid out in the torrent's byte stream, with its full path on disk.
+#[derive(Clone)]
 pub(crate) struct Planned {
     /// `root` joined with the torrent's relative path.
     pub(crate) path: PathBuf,

@@ -105,7 +105,7 @@ impl Reactor {
                 let shelf = Shelf::new(opened.meta, storage, pending.resume, pending.status);
                 self.shelves.insert(opened.torrent, shelf);
                 self.engine
-                    .attach_metadata(opened.torrent, layout, private, recheck, now);
+                    .attach_metadata(opened.torrent, layout, private, recheck, None, now);
             }
             Err(e) => {
                 self.engine

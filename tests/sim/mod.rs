@@ -530,6 +530,6 @@ impl Sim {
         let n = &mut self.nodes[node];
         n.metadata_at = Some(self.now);
         n.engine
-            .attach_metadata(torrent, meta.layout(), meta.private, false, now);
+            .attach_metadata(torrent, meta.layout(), meta.private, false, None, now);
     }
 }

@@ -57,6 +57,7 @@ impl TorrentCore {
         layout: Layout,
         private: bool,
         recheck: bool,
+        wants: Option<crate::selection::PieceWants>,
         now: Instant,
         out: &mut Outputs,
     ) {
@@ -71,6 +72,11 @@ impl TorrentCore {
         self.max_frame = max_frame(&layout);
         let seed = super::torrent_seed(&self.cfg, self.id);
         self.picker = Picker::new(layout, &Bitfield::new(layout.num_pieces()), seed);
+        // Before any peer's pieces are replayed: no request may go to a skipped file.
+        if let Some(w) = wants.filter(|w| w.wanted.len() == layout.num_pieces()) {
+            self.picker.set_wanted(&w.wanted, &w.high);
+            self.wants = Some(w);
+        }
         self.private = private;
         if private {
             self.pex = None;

@@ -50,6 +50,7 @@ mod timers;
 mod timers_tests;
 #[cfg(test)]
 mod upload_tests;
+mod wants;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::picker::Picker;
@@ -154,6 +155,8 @@ pub struct TorrentCore {
     peer_checks: Deadlines<ConnId>,
     rng: crate::rng::SplitMix64,
     scratch: Vec<BlockRef>,
+    /// The user's file choices (see `wants`); `None`: every piece, no per-file stats.
+    wants: Option<crate::selection::PieceWants>,
 }
 
 impl TorrentCore {
@@ -205,6 +208,7 @@ impl TorrentCore {
             peer_checks: Deadlines::default(),
             rng: crate::rng::SplitMix64(seed),
             scratch: Vec::new(),
+            wants: None,
         };
         for addr in p.peers {
             t.dialer.add(addr, now);
@@ -299,7 +303,7 @@ impl TorrentCore {
             .iter_ones()
             .map(|p| u64::from(self.layout.piece_len(p)))
             .sum();
-        TorrentStats {
+        let mut stats = TorrentStats {
             state: self.phase.state(),
             pieces_done: have.count(),
             pieces_total: self.layout.num_pieces(),
@@ -314,7 +318,10 @@ impl TorrentCore {
             hash_failures: self.totals.hash_failures,
             banned: self.dialer.banned_count(),
             pieces_checked: self.totals.checked,
-        }
+            ..TorrentStats::default()
+        };
+        self.add_file_stats(&mut stats);
+        stats
     }
 
     /// Remembers a peer address to dial (from a tracker or the user).
