@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::disk::{
-    file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig, StorageError,
+    choose_files, file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig,
+    StorageError,
 };
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, TorrentId, TorrentParams,
@@ -31,9 +32,11 @@ pub use crate::reactor::SessionStats;
 use crate::reactor::{
     resolve_later, Bound, Command, DiscoveryPlan, Pending, Reactor, Shelf, StatusCell, Wake,
 };
+use crate::selection::{FilePriority, FileSelection, SelectError};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
+mod files;
 mod start;
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
@@ -152,6 +155,15 @@ pub struct AddOptions {
     pub resume: Option<Vec<u8>>,
     /// Ignore any resume state and check every piece already on disk.
     pub recheck: bool,
+    /// Each file's priority, in torrent order (padding files included); empty: every file
+    /// normal. A skipped file that does not exist is never created (see
+    /// [`TorrentHandle::set_file_priorities`] to choose again later).
+    pub file_priorities: Vec<FilePriority>,
+    /// Files to download by index or path pattern (`--only`, `--exclude`, a magnet's `so=`),
+    /// applied over `file_priorities`: a file it leaves out is skipped. For a magnet link it is
+    /// resolved when the metadata arrives (an error then fails the torrent before any file is
+    /// created); for a .torrent, at [`Session::add`] ([`Error::Selection`]).
+    pub select: FileSelection,
 }
 
 /// What went wrong, at session level.
@@ -181,6 +193,10 @@ pub enum Error {
     Stopped,
     /// A wait ran out of time.
     Timeout,
+    /// Files chosen that the torrent does not have, or a choice that leaves nothing.
+    Selection(SelectError),
+    /// A magnet link's metadata has not arrived yet, so its files are unknown.
+    NoMetadataYet,
 }
 
 impl fmt::Display for Error {
@@ -195,6 +211,8 @@ impl fmt::Display for Error {
             Error::TorrentFailed(why) => write!(f, "{why}"),
             Error::Stopped => write!(f, "the torrent was stopped before it finished"),
             Error::Timeout => write!(f, "timed out"),
+            Error::Selection(e) => write!(f, "{e}"),
+            Error::NoMetadataYet => write!(f, "the torrent's metadata has not arrived yet"),
         }
     }
 }
@@ -382,8 +400,12 @@ impl Session {
             given: opts.resume,
             force_recheck: opts.recheck,
         };
+        let chosen = choose_files(&meta, &opts.output, &opts.file_priorities, &opts.select)
+            .map_err(Error::Selection)?;
         let start = start::decide(&meta, &opts.output, &files, sources);
-        let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
+        let storage =
+            Storage::open_skipping(&opts.output, &files, &self.storage, chosen.skip.as_ref())
+                .map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
             trackers.clear();
@@ -409,8 +431,15 @@ impl Session {
             meta: Arc::new(OnceLock::from(meta)),
             link: self.link.clone(),
             status,
+            storage: Arc::new(OnceLock::from(shelf.storage.clone())),
         };
-        self.link.send(Command::Add { id, params, shelf })?;
+        let wants = chosen.wants;
+        self.link.send(Command::Add {
+            id,
+            params,
+            shelf,
+            wants,
+        })?;
         Ok(handle)
     }
 
@@ -436,6 +465,7 @@ impl Session {
         };
         let status = Arc::new(StatusCell::default());
         let meta = Arc::new(OnceLock::new());
+        let storage = Arc::new(OnceLock::new());
         // A magnet starts with nothing to resume from; its state is kept from its first
         // checkpoint on, like any torrent's.
         let resume = ResumeTarget {
@@ -453,6 +483,9 @@ impl Session {
             storage: self.storage.clone(),
             meta: meta.clone(),
             status: status.clone(),
+            opened: storage.clone(),
+            file_priorities: opts.file_priorities,
+            select: opts.select,
         };
         let handle = TorrentHandle {
             id,
@@ -464,6 +497,7 @@ impl Session {
             meta,
             link: self.link.clone(),
             status,
+            storage,
         };
         if let Err(e) = self.link.send(Command::AddMagnet {
             id,
@@ -575,6 +609,8 @@ pub struct TorrentHandle {
     meta: Arc<OnceLock<Arc<Metainfo>>>,
     link: Link,
     status: Arc<StatusCell>,
+    /// Its files, once open (at once for a .torrent, after the metadata for a magnet).
+    storage: Arc<OnceLock<Arc<Storage>>>,
 }
 
 impl fmt::Debug for TorrentHandle {

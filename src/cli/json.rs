@@ -57,7 +57,32 @@ fn fields(state: &str, s: &TorrentStats) -> String {
         s.uploaded,
         s.hash_failures,
         s.pieces_checked,
-    )
+    ) + &file_fields(s)
+}
+
+/// `,"bytes_wanted":…,"files":[…]`: what is wanted, and each file's length, verified bytes
+/// and priority (in torrent order, numbered as `coracle info` numbers them).
+fn file_fields(s: &TorrentStats) -> String {
+    let mut out = format!(
+        ",\"bytes_wanted\":{},\"bytes_wanted_done\":{}",
+        s.bytes_wanted, s.bytes_wanted_done
+    );
+    if s.files.is_empty() {
+        return out;
+    }
+    out.push_str(",\"files\":[");
+    for (i, f) in s.files.iter().enumerate() {
+        let comma = if i == 0 { "" } else { "," };
+        let _ = write!(
+            out,
+            "{comma}{{\"index\":{i},\"length\":{},\"done\":{},\"priority\":{}}}",
+            f.length,
+            f.done,
+            string(f.priority.name())
+        );
+    }
+    out.push(']');
+    out
 }
 
 /// Rates are whole bytes per second: fractions are noise, and NaN or infinity is not JSON.

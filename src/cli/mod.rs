@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use coracle::engine::{Event, TorrentStats};
 use coracle::metainfo::Metainfo;
+use coracle::selection::FileSelection;
 use coracle::session::read_torrent_file;
 use coracle::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
@@ -53,6 +54,7 @@ Usage:
 MAGNET is a magnet link ('magnet:?xt=urn:btih:...', quoted for the shell): its metadata is
 fetched from peers (its x.pe addresses, its tr trackers, --peer), then it downloads like a
 .torrent. Hybrid links (btih and btmh) join the v1 swarm; v2-only links are refused.
+A link's so= (BEP 53) chooses its files, as --only does.
 
 Commands:
   download   Download into DIR and exit once every piece is verified and on disk.
@@ -60,8 +62,9 @@ Commands:
              with resume state from an earlier run, only files changed since are checked.
   seed       Check the data in DIR (the folder `download -o DIR` wrote into) and serve it
              until Ctrl-C. If pieces are missing it says so and downloads them too.
-  info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent,
-             or of a magnet link's metadata (fetched within --timeout, default 60 s),
+  info       Print the name, info-hash, sizes, pieces, files (numbered, for --only) and
+             trackers of a .torrent, or of a magnet link's metadata (fetched within
+             --timeout, default 60 s),
              and any file path it had to clean up (`..`, `/` in names, over-long names, ...).
              With resume state, unchanged data is not read again.
   create     Make a .torrent of the file or folder PATH: every regular file, hidden ones
@@ -71,6 +74,11 @@ Options:
   -o, --output DIR     download: folder the torrent's file or folder goes in (default: .)
   -d, --data DIR       seed: folder holding the torrent's file or folder (required)
       --seed           download: keep seeding after completion, until Ctrl-C
+      --only LIST      download only these files, numbered as `coracle info` prints them
+                       (0,3-5); the others are never created (bytes they share with a
+                       chosen file's pieces stay in DIR/.<info-hash>.parts)
+      --exclude GLOB   skip the files whose path, as `info` prints it, matches GLOB
+                       (* any run of characters, / included; ? one; repeatable)
   -p, --port N         listen for peers on 0.0.0.0:N (default 6881; 0 picks a free port)
       --peer HOST:PORT connect to this peer as well (repeatable; works without trackers)
       --max-peers N    most peers connected at once (default 50)
@@ -240,6 +248,8 @@ pub struct RunArgs {
     pub recheck: bool,
     /// How long after a piece verifies the resume state records it (`None`: the default).
     pub checkpoint: Option<Duration>,
+    /// Files to download (`--only`, `--exclude`; a magnet's `so=` when `--only` is absent).
+    pub select: FileSelection,
     /// Output style.
     pub mode: Mode,
     /// Extra log verbosity (`-v` count).
@@ -257,6 +267,9 @@ pub enum End {
     Interrupted,
     /// The torrent or the session failed.
     Failed(String),
+    /// The file selection does not fit the torrent (known only once a magnet's metadata
+    /// arrives): a usage error.
+    BadSelection(String),
 }
 
 /// Runs `cmd` and returns the process exit status.
@@ -303,6 +316,10 @@ fn run(args: &RunArgs) -> Result<i32, String> {
     let (source, mut rep, intro) = match &args.torrent {
         Source::File(path) => {
             let meta = load(path)?;
+            if let Err(e) = coracle::disk::choose_files(&meta, &args.dir, &[], &args.select) {
+                eprintln!("coracle: {e}");
+                return Ok(EXIT_USAGE);
+            }
             let rep = Reporter::new(args.mode, &meta.name, meta.total_length);
             let intro = intro(args, &meta);
             (TorrentSource::Metainfo(Box::new(meta)), rep, intro)
@@ -322,6 +339,8 @@ fn run(args: &RunArgs) -> Result<i32, String> {
         stop_at_metadata: false,
         resume: None,
         recheck: args.recheck,
+        file_priorities: Vec::new(),
+        select: args.select.clone(),
     };
     let handle = session.add(source, opts).map_err(|e| e.to_string())?;
     if let (Some(path), Some(meta)) = (&args.save_torrent, handle.metainfo()) {
@@ -341,6 +360,10 @@ fn run(args: &RunArgs) -> Result<i32, String> {
         End::Complete | End::Stopped => Ok(EXIT_OK),
         End::Interrupted => Err("interrupted before the data was complete".into()),
         End::Failed(why) => Err(why),
+        End::BadSelection(why) => {
+            eprintln!("coracle: {why}");
+            Ok(EXIT_USAGE)
+        }
     }
 }
 
@@ -518,8 +541,8 @@ impl<'a> Watch<'a> {
                     pieces_total,
                 }) if torrent == self.handle.id() => self.checked(pieces_have, pieces_total),
                 Ok(Event::MetadataReceived { torrent }) if torrent == self.handle.id() => {
-                    if let Err(e) = self.metadata_received() {
-                        return End::Failed(e);
+                    if let Err(end) = self.metadata_received() {
+                        return end;
                     }
                 }
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
@@ -563,11 +586,16 @@ impl<'a> Watch<'a> {
         }
     }
 
-    /// A magnet's metadata arrived: say what the torrent is, and save it when asked.
-    fn metadata_received(&mut self) -> Result<(), String> {
+    /// A magnet's metadata arrived: say what the torrent is, and save it when asked. A file
+    /// selection that does not fit it ends the run (the library created no file).
+    fn metadata_received(&mut self) -> Result<(), End> {
         let Some(meta) = self.handle.metainfo() else {
             return Ok(());
         };
+        let chosen = coracle::disk::choose_files(&meta, &self.args.dir, &[], &self.args.select);
+        if let Err(e) = chosen {
+            return Err(End::BadSelection(e.to_string()));
+        }
         self.rep.set_torrent(&meta.name, meta.total_length);
         self.rep.say(&format!(
             "metadata received: {} ({}, {} pieces)",
@@ -576,7 +604,9 @@ impl<'a> Watch<'a> {
             meta.piece_hashes.len()
         ));
         match &self.args.save_torrent {
-            Some(path) => magnet::save_torrent(path, &meta, &self.args.torrent),
+            Some(path) => {
+                magnet::save_torrent(path, &meta, &self.args.torrent).map_err(End::Failed)
+            }
             None => Ok(()),
         }
     }

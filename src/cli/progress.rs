@@ -49,11 +49,21 @@ fn elapsed(secs: f64) -> String {
     }
 }
 
+/// Bytes verified and bytes to verify: of the wanted pieces when files are skipped.
+fn goal(s: &TorrentStats) -> (u64, u64) {
+    if s.bytes_wanted > 0 {
+        (s.bytes_wanted_done, s.bytes_wanted)
+    } else {
+        (s.bytes_done, s.bytes_total)
+    }
+}
+
 /// What to show where the ETA goes: the time left while downloading, else the state.
 fn eta(s: &TorrentStats) -> String {
     match s.state {
         TorrentState::Downloading => {
-            let left = s.bytes_total.saturating_sub(s.bytes_done) as f64;
+            let (done, total) = goal(s);
+            let left = total.saturating_sub(done) as f64;
             if s.down_rate >= 1.0 && left / s.down_rate < 100.0 * 3600.0 {
                 format!("eta {}", duration((left / s.down_rate).ceil() as u64))
             } else {
@@ -71,10 +81,11 @@ fn peers(n: usize) -> String {
 }
 
 fn percent(s: &TorrentStats) -> f64 {
-    if s.bytes_total == 0 {
+    let (done, total) = goal(s);
+    if total == 0 {
         100.0
     } else {
-        s.bytes_done as f64 * 100.0 / s.bytes_total as f64
+        done as f64 * 100.0 / total as f64
     }
 }
 
@@ -103,8 +114,8 @@ fn bar_line(s: &TorrentStats, width: usize) -> String {
     let head = format!("{pct:5.1}% ");
     let tail = format!(
         " {}/{}  ↓{} ↑{}  {}  {}",
-        size(s.bytes_done),
-        size(s.bytes_total),
+        size(goal(s).0),
+        size(goal(s).1),
         rate(s.down_rate),
         rate(s.up_rate),
         eta(s),
@@ -206,8 +217,8 @@ impl Reporter {
                 "{}: {:.1}% {} of {}, down {}, up {}, {}, {}",
                 self.name,
                 percent(s),
-                size(s.bytes_done),
-                size(s.bytes_total),
+                size(goal(s).0),
+                size(goal(s).1),
                 rate(s.down_rate),
                 rate(s.up_rate),
                 peers(s.peers),
@@ -272,7 +283,7 @@ impl Reporter {
             (Mode::Json, End::Complete) => {} // already printed by `completed`
             (Mode::Json, _) => {
                 let (state, err) = match end {
-                    End::Failed(why) => ("failed", Some(why.as_str())),
+                    End::Failed(why) | End::BadSelection(why) => ("failed", Some(why.as_str())),
                     End::Interrupted => ("interrupted", None),
                     _ => ("stopped", None),
                 };

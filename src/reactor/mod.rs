@@ -397,10 +397,26 @@ impl Reactor {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Add { id, params, shelf } => {
-                // The session checked for duplicates and chose the id.
+            Command::Add {
+                id,
+                params,
+                shelf,
+                wants,
+            } => {
+                // The session checked for duplicates and chose the id. The wants go in before
+                // the reactor reads any socket, so no request reaches a skipped file.
                 self.engine.insert_torrent(id, params, now);
+                self.engine.set_wants(id, wants, now);
                 self.shelves.insert(id, shelf);
+            }
+            Command::SetWants { id, wants } => {
+                self.engine.set_wants(id, wants, now);
+                let active = self.engine.stats(id).map(|s| s.state);
+                if active.is_some_and(|s| s != TorrentState::Seeding) {
+                    if let Some(shelf) = self.shelves.get(&id) {
+                        shelf.status.clear_complete();
+                    }
+                }
             }
             Command::Stats { id, reply } => {
                 let _ = reply.send(self.engine.stats(id));
