@@ -410,12 +410,11 @@ impl Reactor {
                 self.shelves.insert(id, shelf);
             }
             Command::SetWants { id, wants } => {
+                // The handle cleared its completion before sending: say again if it holds.
                 self.engine.set_wants(id, wants, now);
-                let active = self.engine.stats(id).map(|s| s.state);
-                if active.is_some_and(|s| s != TorrentState::Seeding) {
-                    if let Some(shelf) = self.shelves.get(&id) {
-                        shelf.status.clear_complete();
-                    }
+                let state = self.engine.stats(id).map(|s| s.state);
+                if let (Some(TorrentState::Seeding), Some(shelf)) = (state, self.shelves.get(&id)) {
+                    shelf.status.set_complete();
                 }
             }
             Command::Stats { id, reply } => {

@@ -36,6 +36,9 @@ impl TorrentHandle {
                 storage.create_skipped(i).map_err(Error::Storage)?;
             }
         }
+        // Cleared before the reactor sees the change, so a `wait` right after this call cannot
+        // see the old completion; the reactor sets it again if the torrent is still complete.
+        self.status.clear_complete();
         self.link.send(Command::SetWants { id: self.id, wants })
     }
 
