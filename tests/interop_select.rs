@@ -13,7 +13,6 @@
 #[allow(dead_code)]
 mod coracle_side;
 #[path = "support/payload.rs"]
-#[allow(dead_code)]
 mod generated;
 #[path = "interop/harness.rs"]
 #[allow(dead_code)]

@@ -133,6 +133,8 @@ mod tests {
         assert_eq!(string("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
     }
 
+    use coracle::selection::{FilePriority, FileProgress};
+
     #[test]
     fn progress_record_has_the_documented_fields() {
         let s = TorrentStats {
@@ -150,13 +152,34 @@ mod tests {
             hash_failures: 0,
             banned: 0,
             pieces_checked: 0,
+            bytes_wanted: 40,
+            bytes_wanted_done: 10,
+            files: vec![],
         };
         assert_eq!(
             progress(&s),
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
              \"up_rate\":0,\"peers\":3,\"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\
-             \"uploaded\":0,\"hash_failures\":0,\"pieces_checked\":0}"
+             \"uploaded\":0,\"hash_failures\":0,\"pieces_checked\":0,\"bytes_wanted\":40,\
+             \"bytes_wanted_done\":10}"
         );
+        let files = vec![
+            FileProgress {
+                length: 30,
+                done: 10,
+                priority: FilePriority::High,
+            },
+            FileProgress {
+                length: 10,
+                done: 0,
+                priority: FilePriority::Skip,
+            },
+        ];
+        let with_files = progress(&TorrentStats { files, ..s.clone() });
+        assert!(with_files.ends_with(
+            ",\"files\":[{\"index\":0,\"length\":30,\"done\":10,\"priority\":\"high\"},\
+             {\"index\":1,\"length\":10,\"done\":0,\"priority\":\"skip\"}]}"
+        ));
         let end = last("failed", "n\"x", None, 1.5, Some("disk full"));
         assert_eq!(
             end,

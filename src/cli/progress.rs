@@ -319,6 +319,7 @@ mod tests {
             hash_failures: 0,
             banned: 0,
             pieces_checked: 0,
+            ..TorrentStats::default()
         }
     }
 

@@ -34,7 +34,10 @@ impl Wants {
     }
 
     fn is_wanted(&self, piece: u32) -> bool {
-        self.mask.as_ref().is_none_or(|m| m.get(piece))
+        match &self.mask {
+            None => true,
+            Some(m) => m.get(piece),
+        }
     }
 
     /// A piece verified: one wanted piece fewer to go when it was wanted.
