@@ -39,7 +39,8 @@ pub fn open_torrent(
 pub struct Chosen {
     /// The pieces to fetch, and the per-file table for stats.
     pub wants: PieceWants,
-    /// The files to leave uncreated; `None` when none is skipped.
+    /// The files to leave uncreated, and the part file (which an earlier run's skipped
+    /// files may have left, to be moved into files wanted now).
     pub skip: Option<SkipFiles>,
 }
 
@@ -90,7 +91,7 @@ pub fn choose_files(
         .iter()
         .map(|&p| p == FilePriority::Skip)
         .collect();
-    let skip = skipped.contains(&true).then(|| SkipFiles {
+    let skip = Some(SkipFiles {
         skip: skipped,
         part_file: part_file_path(output, meta),
         piece_length: meta.piece_length,

@@ -146,6 +146,8 @@ impl Storage {
 
     /// Like [`Storage::open`], but files `skip` marks are not created unless they exist
     /// already; the bytes of them that share a piece with another file go to the part file.
+    /// A wanted file that is missing while a part file from an earlier run exists is created
+    /// with the bytes the part file kept for it (see [`Storage::create_skipped`]).
     pub fn open_skipping(
         root: &Path,
         files: &[FileSpec],
@@ -153,13 +155,18 @@ impl Storage {
         skip: Option<&SkipFiles>,
     ) -> Result<Storage, StorageError> {
         let (planned, total) = setup::plan(root, files)?;
+        let leftover = skip.is_some_and(|s| s.part_file.exists());
+        let skipped = |i: usize| skip.is_some_and(|s| s.skip.get(i) == Some(&true));
         let absent: Vec<bool> = planned
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let skipped = skip.is_some_and(|s| s.skip.get(i) == Some(&true));
-                skipped && !p.padding && std::fs::symlink_metadata(&p.path).is_err()
+                let missing = std::fs::symlink_metadata(&p.path).is_err();
+                (skipped(i) || leftover) && !p.padding && missing
             })
+            .collect();
+        let adopt: Vec<usize> = (0..planned.len())
+            .filter(|&i| absent[i] && !skipped(i))
             .collect();
         let made: Vec<Planned> = (planned.iter().zip(&absent))
             .filter(|(_, &a)| !a)
@@ -179,7 +186,7 @@ impl Storage {
                 root.display()
             );
         }
-        Ok(Storage {
+        let storage = Storage {
             files: (planned.into_iter().zip(absent))
                 .map(|(plan, absent)| Entry {
                     // Dirty from the start: pages a killed earlier run wrote may still wait in
@@ -199,7 +206,15 @@ impl Storage {
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
             mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
             write_delay: cfg.write_delay,
-        })
+        };
+        for i in adopt {
+            storage.create_skipped(i)?;
+        }
+        if let (true, None, Some(s)) = (leftover, &storage.parts, skip) {
+            // Every file exists: nothing can need what an earlier run kept.
+            PartFile::new(s.part_file.clone(), s.piece_length, &[], total).remove()?;
+        }
+        Ok(storage)
     }
 
     /// Sum of all file lengths, padding included.
