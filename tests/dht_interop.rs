@@ -4,7 +4,8 @@
 //! a loopback with multicast on. No torrent here has a tracker and no peer is given: the only
 //! way to the other side is the DHT or LSD. The bytes are compared exactly.
 //!
-//! Also: a DHT socket flooded with queries from one address and with 64 KiB garbage datagrams
+//! Also: three coracle nodes on `[::1]` find each other and a seeder over the IPv6 DHT (BEP 32),
+//! and a DHT socket flooded with queries from one address and with 64 KiB garbage datagrams
 //! does not stop a download.
 //!
 //! Run inside `scripts/loopback-only.sh` (CI does): LSD needs the multicast route it sets up. A
@@ -444,4 +445,69 @@ fn a_flooded_dht_socket_does_not_stop_a_download() {
     eprintln!("downloaded in {took:?} while {sent} datagrams flooded the DHT socket; {dht:?}");
     leecher.shutdown().unwrap();
     seeder.shutdown().unwrap();
+}
+
+/// A coracle session on `[::1]` whose DHT joins through `bootstrap`; `None` when this machine
+/// has no IPv6 loopback.
+fn coracle_v6(bootstrap: &[SocketAddr]) -> Option<Session> {
+    install_logger();
+    let probe = std::net::TcpListener::bind("[::1]:0").ok()?;
+    let listen = probe.local_addr().ok()?;
+    drop(probe);
+    let session = Session::new(SessionConfig {
+        listen,
+        dht: DhtSettings {
+            enabled: true,
+            bootstrap: bootstrap.iter().map(|a| a.to_string()).collect(),
+            ..DhtSettings::default()
+        },
+        ..SessionConfig::default()
+    })
+    .expect("starting a coracle session on [::1]");
+    Some(session)
+}
+
+/// BEP 32 end to end over IPv6: a seeder announces through a router node, and a leecher that
+/// knows only the router finds the seeder's IPv6 address (`values` of 18-byte entries, `nodes6`)
+/// and downloads from it. All three are coracle, on `[::1]`; libtorrent's DHT is IPv4-only in
+/// these tests.
+#[test]
+fn coracle_finds_a_seeder_through_an_ipv6_dht() {
+    let ctx = Ctx::new("dht-ipv6", TIMEOUT);
+    let Some(router) = coracle_v6(&[]) else {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    };
+    let router_addr = router.listen_addr();
+    let (payload, _path, torrent) = world(&ctx, 35);
+    let seeder = coracle_v6(&[router_addr]).unwrap();
+    let seed_dir = ctx.subdir("seed");
+    payload.write_to(&seed_dir);
+    wait_complete(
+        &ctx,
+        &add(&seeder, &torrent, &seed_dir),
+        "the seeder's check",
+    );
+    ctx.wait_for("the seeder's announce to reach the router", || {
+        router
+            .stats()
+            .and_then(|s| s.discovery.dht)
+            .is_some_and(|d| d.stored_peers >= 1)
+    });
+
+    let leecher = coracle_v6(&[router_addr]).unwrap();
+    let out = ctx.subdir("leech");
+    let took = wait_complete(&ctx, &add(&leecher, &torrent, &out), "the IPv6 download");
+    payload.assert_on_disk(&out);
+    let stats = leecher.stats().unwrap();
+    let dht = stats.discovery.dht.clone().unwrap();
+    assert!(stats.discovery.dht_peers >= 1, "{stats:?}");
+    assert!(
+        dht.good_v6 >= 1,
+        "the router sits in the IPv6 table: {dht:?}"
+    );
+    eprintln!("found the seeder through the IPv6 DHT and downloaded in {took:?}");
+    for s in [leecher, seeder, router] {
+        s.shutdown().unwrap();
+    }
 }

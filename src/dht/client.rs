@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use super::krpc::{Blob, Body, Message, NodeInfo, Query, Response, Want};
 use super::lookup::{Goal, Lookup};
 use super::rpc::{Expired, Pending, Purpose};
-use super::table::{Insert, K};
-use super::{family, Bootstrap, Dht, DhtEvent, LookupId, NodeId, BOOTSTRAP_RETRY_MAX};
+use super::table::{Insert, Table, K};
+use super::{
+    family, Bootstrap, Dht, DhtEvent, LookupId, NodeId, BOOTSTRAP_RETRY, BOOTSTRAP_RETRY_MAX,
+};
 
 impl Dht {
     fn want(&self) -> Want {
@@ -232,10 +234,10 @@ impl Dht {
         r: Response,
         read_only: bool,
         now: Instant,
-    ) {
+    ) -> bool {
         let Some(p) = self.rpcs.take(tid.as_slice(), from) else {
             self.stats.packets_ignored += 1;
-            return;
+            return false;
         };
         let router = p.id.is_none() && self.cfg.bootstrap.contains(&from);
         let lied = p.id.is_some_and(|id| id != r.id) || r.id == self.id;
@@ -245,7 +247,7 @@ impl Dht {
                 self.tables[family(&from)].punish(&id, from, now);
             }
             self.rpc_failed(&p);
-            return;
+            return false;
         }
         if !read_only && !router {
             let node = NodeInfo {
@@ -265,6 +267,35 @@ impl Dht {
                 }
             }
             Purpose::Lookup(lid) => self.lookup_replied(lid, &p, r),
+        }
+        true
+    }
+
+    /// A node that answered us says our address is `said`. When the votes settle on an external
+    /// address our id does not match, we take a BEP 42 id for it (as libtorrent does), so nodes
+    /// that enforce BEP 42 keep us in their tables and lookups.
+    pub(super) fn on_ip_vote(&mut self, from: SocketAddr, said: SocketAddr, now: Instant) {
+        let Some(external) = self.voter.vote(from.ip(), said.ip()) else {
+            return;
+        };
+        if !self.id.matches_ip(external.into()) {
+            let id = NodeId::for_ip(external.into(), &mut self.rng);
+            self.change_id(id, now);
+        }
+    }
+
+    /// Re-keys the node: both tables are rebuilt around `id` from the nodes that were good, the
+    /// peer store measures distance from it, and a self-lookup fills the buckets near it.
+    fn change_id(&mut self, id: NodeId, now: Instant) {
+        let known: Vec<NodeInfo> = self.tables.iter().flat_map(|t| t.good_nodes(now)).collect();
+        self.id = id;
+        self.tables = [Table::new(id, now), Table::new(id, now)];
+        for node in &known {
+            self.tables[family(&node.addr)].replied(*node, now);
+        }
+        self.store.set_own(id);
+        if !matches!(self.bootstrap, Bootstrap::Running { .. }) {
+            self.start_bootstrap(&known, BOOTSTRAP_RETRY, now);
         }
     }
 

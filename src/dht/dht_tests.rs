@@ -448,3 +448,38 @@ fn a_router_that_gives_a_token_is_announced_to_but_stays_out_of_the_table() {
     );
     assert!(d.table(false).is_empty());
 }
+
+#[test]
+fn agreeing_nodes_move_us_to_a_bep42_id_for_our_external_address() {
+    let t0 = Instant::now();
+    let mut d = node(DhtConfig::default(), t0);
+    let external: SocketAddr = addr("203.0.113.7:6881");
+    assert!(!d.id().matches_ip(external.ip()), "starts with a random id");
+    let mut rng = SplitMix64(9);
+    for i in 1..=5u8 {
+        let from = SocketAddr::from(([198, 51, 100, i], 6881));
+        let id = NodeId::for_ip(from.ip(), &mut rng);
+        d.add_node(from, t0);
+        for t in drain(&mut d).into_iter().filter(|t| t.to == from) {
+            let q = decode(&t.bytes).unwrap();
+            let msg = Message {
+                tid: q.tid,
+                body: Body::Response(Response {
+                    id,
+                    ..Response::default()
+                }),
+                read_only: false,
+                ip: Some(external),
+            };
+            d.handle_datagram(from, &msg.encode(), t0);
+        }
+        let moved = d.id().matches_ip(external.ip());
+        assert_eq!(moved, i == 5, "after {i} votes");
+    }
+    let stats = d.stats(t0);
+    assert_eq!(stats.external_v4, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(
+        stats.good_v4, 5,
+        "the nodes we knew stay in the rebuilt table"
+    );
+}

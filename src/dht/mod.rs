@@ -19,6 +19,7 @@
 //! 30 minutes, as libtorrent does) is the caller's schedule, not the node's.
 
 mod client;
+mod external_ip;
 mod guard;
 pub mod id;
 pub mod krpc;
@@ -178,6 +179,8 @@ pub struct DhtStats {
     pub replies_limited: u64,
     /// Datagrams dropped because the send queue was full.
     pub transmits_dropped: u64,
+    /// Our external IPv4 address, once the nodes that answer us agree on it (BEP 42).
+    pub external_v4: Option<std::net::Ipv4Addr>,
 }
 
 /// Where bootstrapping stands.
@@ -205,6 +208,8 @@ pub struct Dht {
     tokens: Tokens,
     limit: RateLimit,
     store: PeerStore,
+    /// Our external address by the votes of the nodes that answer us (BEP 42).
+    voter: external_ip::IpVoter,
     out: VecDeque<Transmit>,
     events: VecDeque<DhtEvent>,
     stats: DhtStats,
@@ -256,6 +261,7 @@ impl Dht {
             tokens,
             limit,
             store,
+            voter: external_ip::IpVoter::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: DhtStats::default(),
@@ -289,7 +295,12 @@ impl Dht {
                 krpc::Body::Query { id, query } => {
                     self.on_query(from, msg.tid, id, query, msg.read_only, now)
                 }
-                krpc::Body::Response(r) => self.on_response(from, &msg.tid, r, msg.read_only, now),
+                krpc::Body::Response(r) => {
+                    let answered = self.on_response(from, &msg.tid, r, msg.read_only, now);
+                    if let (true, Some(ip)) = (answered, msg.ip) {
+                        self.on_ip_vote(from, ip, now);
+                    }
+                }
                 krpc::Body::Error { .. } => self.on_error(from, &msg.tid),
             },
         }
@@ -416,6 +427,7 @@ impl Dht {
             stored_peers,
             table_bytes: self.tables.iter().map(Table::memory_bytes).sum(),
             store_bytes: self.store.memory_bytes(),
+            external_v4: self.voter.decided(),
             ..self.stats.clone()
         }
     }

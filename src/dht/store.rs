@@ -33,6 +33,11 @@ pub struct PeerStore {
 }
 
 impl PeerStore {
+    /// Our node id changed (BEP 42, a new external address): distances count from `own` now.
+    pub fn set_own(&mut self, own: NodeId) {
+        self.own = own;
+    }
+
     /// An empty store for the node `own`.
     pub fn new(own: NodeId, max_hashes: usize, max_per_hash: usize) -> PeerStore {
         PeerStore {

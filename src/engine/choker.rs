@@ -30,6 +30,8 @@ pub struct Candidate {
 /// while seeding, those we upload to fastest do. `optimistic` (if still interested and not already
 /// chosen) takes the last slot; when it is `None` or no longer eligible, a peer is drawn with
 /// `random` among the interested rest. Returns the unchoke set and the optimistic peer in use.
+/// No slots means no uploads at all (as libtorrent's `unchoke_slots_limit = 0`): Fast peers then
+/// get only their allowed-fast pieces.
 pub fn choose(
     peers: &[Candidate],
     slots: usize,
@@ -37,6 +39,9 @@ pub fn choose(
     optimistic: Option<usize>,
     random: u64,
 ) -> (Vec<usize>, Option<usize>) {
+    if slots == 0 {
+        return (Vec::new(), None);
+    }
     let mut interested: Vec<&Candidate> = peers.iter().filter(|p| p.interested).collect();
     let key = |c: &Candidate| if seeding { c.up_rate } else { c.down_rate };
     interested.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.conn.cmp(&b.conn)));
@@ -105,5 +110,11 @@ mod tests {
         let (set, opt) = choose(&[c(1, false, 1.0, 1.0)], 4, false, Some(1), 0);
         assert!(set.is_empty());
         assert_eq!(opt, None);
+    }
+
+    #[test]
+    fn no_slots_means_nobody_unchoked() {
+        let peers = [c(1, true, 5.0, 5.0), c(2, true, 1.0, 1.0)];
+        assert_eq!(choose(&peers, 0, true, Some(1), 3), (Vec::new(), None));
     }
 }

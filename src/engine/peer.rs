@@ -191,6 +191,9 @@ pub struct PeerExtensions {
     pub listen_port: Option<u16>,
     /// Pieces we may request while it chokes us (its `allowed fast` messages), bounded.
     pub allowed_fast: Vec<u32>,
+    /// Pieces it may request while we choke it: the allowed-fast set we sent it (BEP 6's
+    /// canonical set for its address), empty for peers without Fast or reached over IPv6.
+    pub granted_fast: Vec<u32>,
     /// PEX toward this peer, once it says it speaks ut_pex (never for private torrents).
     pub pex: Option<crate::ext::PexState>,
 }

@@ -1,9 +1,9 @@
 //! BEP 6 allowed-fast sets: which pieces a peer may download from us while choked.
 //!
-//! Pure function, no state, on its caller's thread. Nothing calls it yet: the engine honours the
-//! `AllowedFast` messages peers send (see `engine::torrent::fast`) but sends none of its own.
-//! It must not depend on anything but its arguments, so both ends of a connection compute the
-//! same set.
+//! Pure function, no state, on its caller's thread: the engine sends each Fast peer this set
+//! (see `engine::torrent::fast`). It must not depend on anything but its arguments, so both ends
+//! of a connection could compute the same set (libtorrent, which grants its own sets, hashes the
+//! unmasked address instead; peers only honour what they are sent, so both interoperate).
 
 use std::net::Ipv4Addr;
 

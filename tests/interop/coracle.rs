@@ -34,7 +34,8 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 
-fn install_logger() {
+/// Sends coracle's log (debug and up) to stderr, once per test binary.
+pub fn install_logger() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let logger = Box::leak(Box::new(StderrLog {

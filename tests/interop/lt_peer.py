@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """A libtorrent peer for coracle's magnet and PEX interop tests.
 
-usage: lt_peer.py SOURCE SAVE_PATH IP PORT [--pex] [--upload-limit BYTES] [--peer IP:PORT]...
+usage: lt_peer.py SOURCE SAVE_PATH IP PORT [--pex] [--choke-all] [--upload-limit BYTES]
+                  [--peer IP:PORT]...
 
 SOURCE is a .torrent file or a magnet link. DHT, local peer discovery, UPnP, NAT-PMP and uTP
-are off; PEX is on only with --pex. It prints libtorrent's alerts, `metadata received` once a
+are off; PEX is on only with --pex. --choke-all unchokes no one (no upload slots), so a peer
+gets only what the Fast extension allows it while choked. It prints libtorrent's alerts, `metadata received` once a
 magnet's metadata arrived, `finished` when the download is done, and every few seconds the
 addresses it is connected to (`peers: ip:port ...`). It never exits on its own.
 """
@@ -20,6 +22,7 @@ def main():
     source, save_path, ip, port = args[:4]
     rest = args[4:]
     pex = "--pex" in rest
+    choke_all = "--choke-all" in rest
     limit = 0
     peers = []
     i = 0
@@ -43,12 +46,16 @@ def main():
             "enable_incoming_utp": False,
             "enable_outgoing_utp": False,
             "upload_rate_limit": limit,
+            "unchoke_slots_limit": 0 if choke_all else 8,
+            "choking_algorithm": 0,
+            "allowed_fast_set_size": 5,
             "alert_mask": cat.error | cat.status | cat.connect | cat.peer,
         }
     )
-    if limit:
+    if limit or choke_all:
         # Loopback peers are in libtorrent's unlimited local class; put everyone in the global
-        # class so the upload limit holds and downloads last long enough for PEX to matter.
+        # class so the upload limit and the unchoke slots hold (and downloads last long enough for
+        # PEX to matter).
         everyone = lt.ip_filter()
         everyone.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
         ses.set_peer_class_filter(everyone)

@@ -1,14 +1,17 @@
 //! Extensions on the wire, byte for byte: our extension handshake, metadata served and fetched
 //! (BEP 9), PEX in and out (BEP 11), and the Fast extension (BEP 6).
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use super::{test_core, TorrentCore};
 use crate::bencode;
 use crate::bitfield::Bitfield;
-use crate::engine::io::{Action, ConnId, EngineConfig, MagnetParams, TorrentParams};
+use crate::engine::io::{
+    Action, ConnId, DiskDone, DiskRequest, EngineConfig, MagnetParams, TorrentParams,
+};
 use crate::engine::{Outputs, TorrentState};
+use crate::ext::fast::allowed_fast_set;
 use crate::ext::{ExtIds, MetadataMsg, PexMessage, PexPeer};
 use crate::layout::Layout;
 use crate::wire::{self, Extensions, Message};
@@ -84,7 +87,17 @@ fn our_extension_handshake_says_what_we_speak() {
     t.send_extension_handshake(1, now, &mut out);
     let msgs = sent(&mut t, 1);
     assert_eq!(msgs[0], Message::HaveAll, "a complete seed says `have all`");
-    let Message::Extended { id: 0, payload } = msgs[1] else {
+    // Four pieces: the allowed-fast set is all of them.
+    let mut granted: Vec<u32> = msgs[1..5]
+        .iter()
+        .map(|m| match m {
+            Message::AllowedFast { index } => *index,
+            other => panic!("expected allowed fast, got {other:?}"),
+        })
+        .collect();
+    granted.sort_unstable();
+    assert_eq!(granted, [0, 1, 2, 3]);
+    let Message::Extended { id: 0, payload } = msgs[5] else {
         panic!("{msgs:?}");
     };
     let d = bencode::decode(payload).unwrap();
@@ -304,25 +317,63 @@ fn pex_peers_are_dialled_and_private_torrents_ignore_pex() {
 #[test]
 fn fast_peers_get_rejects_and_may_request_allowed_pieces_while_choked() {
     let now = Instant::now();
-    let layout = Layout::new(16384, 65536).unwrap();
+    let layout = Layout::new(16384, 64 * 16384).unwrap();
     let mut t = test_core(1, layout, true, &EngineConfig::default(), now);
     let mut out = Outputs::default();
     t.add_peer_with(1, (addr(7000), false, [7; 20]), all_ext(), now, &mut out);
-    sent(&mut t, 1);
-    let req = Message::Request {
-        index: 2,
+    // `have all`, then BEP 6's canonical set for the peer's address.
+    let granted = allowed_fast_set(Ipv4Addr::new(10, 0, 0, 1), &[1; 20], 64, 10);
+    let mut expected = vec![Message::HaveAll];
+    expected.extend(granted.iter().map(|&index| Message::AllowedFast { index }));
+    assert_eq!(sent(&mut t, 1), expected);
+    let other = (0..64).find(|p| !granted.contains(p)).unwrap();
+    let req = |index| Message::Request {
+        index,
         begin: 0,
         length: 16384,
     };
-    feed(&mut t, 1, &[req], now, &mut out);
+    feed(&mut t, 1, &[req(other)], now, &mut out);
     assert_eq!(
         sent(&mut t, 1),
         [Message::RejectRequest {
-            index: 2,
+            index: other,
             begin: 0,
             length: 16384
         }],
         "choked: rejected, not ignored"
+    );
+    // A granted piece is served although we choke the peer: its read goes to the disk.
+    out.actions.clear();
+    feed(&mut t, 1, &[req(granted[0])], now, &mut out);
+    assert!(
+        sent(&mut t, 1).is_empty(),
+        "no reject for an allowed-fast piece"
+    );
+    let reads: Vec<u32> = out
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Disk(DiskRequest::Read { piece, .. }) => Some(*piece),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reads, [granted[0]]);
+    // And its block goes out, though the peer stays choked.
+    let done = DiskDone::Read {
+        torrent: 1,
+        conn: 1,
+        piece: granted[0],
+        begin: 0,
+        data: Ok(vec![9; 16384]),
+    };
+    t.handle_disk(done, now, &mut out);
+    assert_eq!(
+        sent(&mut t, 1),
+        [Message::Piece {
+            index: granted[0],
+            begin: 0,
+            data: &[9; 16384]
+        }]
     );
 
     // As a leecher: a choking Fast peer lets us fetch its allowed-fast piece.

@@ -350,10 +350,11 @@ impl TorrentCore {
         }
         let have = self.picker.have().get(up.piece);
         let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
-        // Requests while choked, or for pieces we lack, are ignored (BEP 3 has no reject) or,
-        // with the Fast extension, rejected; an honest peer sends at most a pipeline's worth
-        // after our choke, a flood gets it dropped.
-        if peer.am_choking || !have {
+        // Requests while choked (except for the allowed-fast pieces we granted), or for pieces
+        // we lack, are ignored (BEP 3 has no reject) or, with the Fast extension, rejected; an
+        // honest peer sends at most a pipeline's worth after our choke, a flood gets it dropped.
+        let choked = peer.am_choking && !peer.ext.granted_fast.contains(&up.piece);
+        if choked || !have {
             peer.ignored_requests += 1;
             if peer.ignored_requests as usize > self.cfg.max_upload_queue {
                 return Err(PeerError::RequestFlood);

@@ -404,6 +404,9 @@ impl TorrentCore {
             (_, 0) => {}
             _ => peer.send(&Message::Bitfield(have.as_bytes()), now),
         }
+        if ext.fast && self.phase.has_metadata() {
+            self.grant_allowed_fast(&mut peer, now);
+        }
         // The bitfield covers every piece verified so far, logged or not.
         peer.haves_sent = self.haves.end();
         *self.peer_ids.entry(id).or_default() += 1;

@@ -240,7 +240,8 @@ impl TorrentCore {
         };
         peer.reads_in_flight = peer.reads_in_flight.saturating_sub(1);
         match data {
-            Ok(bytes) if !peer.am_choking => {
+            // While we choke the peer, only its allowed-fast pieces go out.
+            Ok(bytes) if !peer.am_choking || peer.ext.granted_fast.contains(&piece) => {
                 let len = bytes.len() as u32;
                 // The payload goes out from the disk's buffer as it is (a vectored write).
                 peer.out

@@ -6,6 +6,7 @@
 //!
 //! Part of the sans-IO torrent core (reactor thread); see the parent module.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::TorrentCore;
@@ -316,8 +317,14 @@ impl TorrentCore {
                 peer.send(&Message::Unchoke, now);
             } else {
                 peer.send(&Message::Choke, now);
-                // BEP 6: a Fast peer's queued requests are rejected one by one, not voided.
-                for up in std::mem::take(&mut peer.upload_queue) {
+                // BEP 6: a Fast peer's queued requests are rejected one by one, not voided,
+                // except those for the allowed-fast pieces we granted it.
+                let (keep, drop): (VecDeque<_>, VecDeque<_>) =
+                    std::mem::take(&mut peer.upload_queue)
+                        .into_iter()
+                        .partition(|up| peer.ext.granted_fast.contains(&up.piece));
+                peer.upload_queue = keep;
+                for up in drop {
                     super::messages::reject(peer, &up, now, out, conn);
                 }
             }
