@@ -254,14 +254,16 @@ impl Reporter {
     pub fn completed(&mut self, stats: Option<&TorrentStats>) {
         let secs = self.started.elapsed().as_secs_f64();
         let downloaded = stats.map_or(0, |s| s.downloaded);
+        // With files skipped, what was asked for is less than the torrent.
+        let total = stats.map_or(self.total, |s| goal(s).1);
         let msg = if downloaded == 0 {
             // Nothing fetched: the data was already there (the recheck found it whole).
-            format!("{}: all {} verified on disk", self.name, size(self.total))
+            format!("{}: all {} verified on disk", self.name, size(total))
         } else {
             format!(
                 "done: {}, {} in {} (avg {})",
                 self.name,
-                size(self.total),
+                size(total),
                 elapsed(secs),
                 rate(downloaded as f64 / secs.max(0.001))
             )
