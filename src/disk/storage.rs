@@ -468,6 +468,9 @@ impl Storage {
     /// deleted. `Ok(false)` when it existed already. Runs on the caller's thread: it does
     /// disk I/O and must not run on the reactor.
     pub fn create_skipped(&self, index: usize) -> Result<bool, StorageError> {
+        // No sync may run meanwhile: one could find the part file gone between deciding to
+        // sync it and opening it, and take that for a failed fsync.
+        let _no_sync = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
         let _all = self.place.write().unwrap_or_else(|e| e.into_inner());
         let Some(e) = self
             .files
