@@ -120,7 +120,7 @@ pub(crate) enum Phase {
     Checking(Recheck),
     /// Fetching pieces.
     Downloading,
-    /// Every piece verified; serving others.
+    /// Every wanted piece verified (every piece, unless files are skipped); serving others.
     Seeding,
     /// Stopped by the user: no connections, no announces.
     Paused(Resume),
