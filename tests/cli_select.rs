@@ -65,6 +65,10 @@ fn seeder(p: &Payload, dir: &Path) -> (coracle::Session, Vec<u8>) {
             enabled: false,
             ..Default::default()
         },
+        engine: coracle::engine::EngineConfig {
+            pex: false,
+            ..coracle::SessionConfig::default().engine
+        },
         ..Default::default()
     })
     .unwrap();
@@ -95,6 +99,7 @@ fn download(source: &str, out: &Path, seeder: &coracle::Session, extra: &[&str])
         "--no-trackers",
         "--no-dht",
         "--no-lsd",
+        "--no-pex",
     ];
     args.extend_from_slice(extra);
     coracle(&args)

@@ -97,6 +97,10 @@ fn skipped_file_is_never_created_then_chosen_again_from_a_libtorrent_seeder() {
             enabled: false,
             ..Default::default()
         },
+        engine: coracle::engine::EngineConfig {
+            pex: false,
+            ..SessionConfig::default().engine
+        },
         ..SessionConfig::default()
     })
     .unwrap();

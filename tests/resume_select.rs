@@ -47,6 +47,10 @@ fn session(state: Option<&Path>) -> Session {
             enabled: false,
             ..Default::default()
         },
+        engine: coracle::engine::EngineConfig {
+            pex: false,
+            ..SessionConfig::default().engine
+        },
         ..Default::default()
     })
     .unwrap()
