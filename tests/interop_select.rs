@@ -89,6 +89,12 @@ fn skipped_file_is_never_created_then_chosen_again_from_a_libtorrent_seeder() {
     let seed_dir = ctx.subdir("seed");
     p.write_to(&seed_dir);
     let seeder = lt_seeder(&ctx, &torrent, &seed_dir);
+    // Dialled only once it has checked its data (libtorrent says `finished`), so coracle's
+    // first dial does not meet a closed port and wait out a backoff.
+    let log = ctx.dir.join("lt-seed.log");
+    ctx.wait_for("libtorrent to check its data", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("finished"))
+    });
 
     let ip = loopback(1);
     let session = Session::new(SessionConfig {
