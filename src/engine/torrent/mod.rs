@@ -51,6 +51,8 @@ mod timers_tests;
 #[cfg(test)]
 mod upload_tests;
 mod wants;
+#[cfg(test)]
+mod wants_tests;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::picker::Picker;
