@@ -75,7 +75,8 @@ pub mod sys;
 pub mod tracker;
 pub mod wire;
 
+pub use engine::RateLimits;
 pub use session::{
-    AddOptions, DhtSettings, Error, LsdSettings, Session, SessionConfig, SessionStats,
+    AddOptions, DhtSettings, Error, FileReader, LsdSettings, Session, SessionConfig, SessionStats,
     TorrentHandle, TorrentSource,
 };

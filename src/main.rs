@@ -27,7 +27,7 @@ fn main() {
 fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     let sub = raw.first().and_then(|a| a.to_str()).unwrap_or("");
     let mode = match sub {
-        "download" | "seed" | "info" | "create" | "help" => sub.to_string(),
+        "download" | "seed" | "info" | "create" | "cat" | "help" => sub.to_string(),
         _ => String::new(),
     };
     if !mode.is_empty() {
@@ -48,6 +48,7 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
         "create" => {
             Err("this build has no `create` (built without the cargo feature `create`)".into())
         }
+        "cat" => parse_cat(args).map(Command::Run),
         m => parse_run(args, m == "seed").map(Command::Run),
     }
 }
@@ -87,6 +88,11 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
         max_upload_rate: args
             .opt_value_from_fn("--max-upload-rate", rate_arg)
             .map_err(err("--max-upload-rate"))?,
+        max_download_rate: args
+            .opt_value_from_fn("--max-download-rate", rate_arg)
+            .map_err(err("--max-download-rate"))?,
+        sequential: args.contains("--sequential"),
+        cat_file: None,
         pwrite: args
             .opt_value_from_fn("--storage", storage_arg)
             .map_err(err("--storage"))?
@@ -143,6 +149,19 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
     if run.max_peers == Some(0) {
         return Err("--max-peers must be at least 1".into());
     }
+    Ok(run)
+}
+
+/// The options of `cat`: `download`'s, plus `--file N`.
+fn parse_cat(mut args: pico_args::Arguments) -> Result<RunArgs, String> {
+    let file = args
+        .opt_value_from_str("--file")
+        .map_err(|e| format!("--file: {e}"))?;
+    let mut run = parse_run(args, false)?;
+    if run.keep_seeding {
+        return Err("cat ends when the file is written; --seed is for download".into());
+    }
+    run.cat_file = Some(file);
     Ok(run)
 }
 

@@ -8,8 +8,10 @@
 //! to it, and must not panic on any index a peer can make up (every public entry range-checks).
 //!
 //! Order of [`Picker::pick`]:
+//! 0. blocks of pieces in a reader's read-ahead window, most urgent first (see `window`);
 //! 1. free blocks of pieces already started, so pieces complete and get hashed early;
-//! 2. new pieces, rarest first among the pieces the peer has, ties broken by a seeded shuffle;
+//! 2. new pieces, rarest first among the pieces the peer has, ties broken by a seeded shuffle
+//!    (lowest index first in sequential mode);
 //! 3. end-game: once every missing piece has been started ([`Picker::is_endgame`]) and a call
 //!    finds no free block this peer could serve, blocks already in flight elsewhere, up to
 //!    [`ENDGAME_MAX_DUP`] requests each. A call that handed out free blocks shares nothing, so
@@ -42,6 +44,8 @@ use crate::layout::{BlockRef, Layout};
 use crate::rng::SplitMix64;
 
 mod wanted;
+mod window;
+pub use window::MAX_WINDOW_PIECES;
 
 /// Most requests in flight for one block in end-game, counting the original one.
 pub const ENDGAME_MAX_DUP: u8 = 2;
@@ -222,6 +226,8 @@ pub struct Picker {
     new_piece_budget: usize,
     /// Which pieces the user wants, and which first (see `wanted`).
     wants: wanted::Wants,
+    /// Sequential mode and read-ahead windows (see `window`).
+    prio: window::Priorities,
 }
 
 impl Picker {
@@ -243,6 +249,7 @@ impl Picker {
             slot: vec![NONE; n as usize],
             open: Vec::new(),
             new_piece_budget: usize::MAX,
+            prio: window::Priorities::default(),
         }
     }
 
@@ -303,6 +310,7 @@ impl Picker {
             return;
         }
         let mut left = max;
+        left -= self.pick_urgent(peer_has, left, out);
         left -= self.pick_open(peer_has, left, out);
         if left > 0 {
             left -= self.pick_high(peer_has, left, out);
@@ -363,6 +371,9 @@ impl Picker {
 
     /// Phase 2: new pieces, rarest first.
     fn pick_fresh(&mut self, peer_has: &Bitfield, max: usize, out: &mut Vec<BlockRef>) -> usize {
+        if self.is_sequential() {
+            return self.pick_sequential(peer_has, max, out);
+        }
         let mut taken = 0;
         let mut i = 0;
         let mut walked = 0;

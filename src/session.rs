@@ -23,8 +23,8 @@ use crate::disk::{
     StorageError,
 };
 use crate::engine::{
-    peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, TorrentId, TorrentParams,
-    TorrentState, TorrentStats,
+    peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, RateLimits, TorrentId,
+    TorrentParams, TorrentState, TorrentStats,
 };
 use crate::magnet::{Magnet, MagnetError, MagnetPeer};
 use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
@@ -37,7 +37,10 @@ use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
 mod files;
+mod reader;
 mod start;
+
+pub use reader::{FileReader, DEFAULT_READAHEAD};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
 #[derive(Clone, Debug)]
@@ -164,6 +167,14 @@ pub struct AddOptions {
     /// resolved when the metadata arrives (an error then fails the torrent before any file is
     /// created); for a .torrent, at [`Session::add`] ([`Error::Selection`]).
     pub select: FileSelection,
+    /// Start new pieces in order, lowest index first, instead of rarest first (for playing a
+    /// file while it downloads; see also [`TorrentHandle::open_file`]). Changed later with
+    /// [`TorrentHandle::set_sequential`].
+    pub sequential: bool,
+    /// This torrent's own download and upload limits, on top of the session's
+    /// ([`EngineConfig::download_rate_limit`], [`EngineConfig::upload_rate_limit`]). Changed
+    /// later with [`TorrentHandle::set_rate_limits`].
+    pub rate_limits: RateLimits,
 }
 
 /// What went wrong, at session level.
@@ -195,8 +206,10 @@ pub enum Error {
     Timeout,
     /// Files chosen that the torrent does not have, or a choice that leaves nothing.
     Selection(SelectError),
-    /// A magnet link's metadata has not arrived yet, so its files are unknown.
-    NoMetadataYet,
+    /// The torrent has no file with this index.
+    NoSuchFile(usize),
+    /// A magnet link's metadata has not arrived yet, so its files are not known.
+    NoMetadata,
 }
 
 impl fmt::Display for Error {
@@ -212,7 +225,8 @@ impl fmt::Display for Error {
             Error::Stopped => write!(f, "the torrent was stopped before it finished"),
             Error::Timeout => write!(f, "timed out"),
             Error::Selection(e) => write!(f, "{e}"),
-            Error::NoMetadataYet => write!(f, "the torrent's metadata has not arrived yet"),
+            Error::NoSuchFile(i) => write!(f, "the torrent has no file number {i}"),
+            Error::NoMetadata => write!(f, "the torrent's metadata has not arrived yet"),
         }
     }
 }
@@ -225,6 +239,8 @@ struct Link {
     commands: Sender<Command>,
     waker: Wake,
     added: Arc<Mutex<Added>>,
+    /// Numbers streaming readers, so each has a window of its own.
+    readers: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Which torrents the session holds, kept on the callers' side so that `add` hands its torrent
@@ -256,6 +272,26 @@ impl Link {
         if added.by_hash.get(hash) == Some(&id) {
             added.by_hash.remove(hash);
         }
+    }
+
+    /// A new streaming reader's id, unique in the session.
+    fn new_reader_id(&self) -> u64 {
+        self.readers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Applies the options that are runtime switches, right after the torrent's `Add` (the
+    /// reactor takes commands in order).
+    fn apply_switches(&self, id: TorrentId, opts: (bool, RateLimits)) -> Result<(), Error> {
+        let (sequential, limits) = opts;
+        if sequential {
+            self.send(Command::SetSequential(id, true))?;
+        }
+        if limits != RateLimits::default() {
+            let id = Some(id);
+            self.send(Command::SetRateLimits { id, limits })?;
+        }
+        Ok(())
     }
 
     fn send(&self, c: Command) -> Result<(), Error> {
@@ -339,6 +375,7 @@ impl Session {
                 commands: cmd_tx,
                 waker,
                 added: Arc::default(),
+                readers: Arc::default(),
             },
             events: event_rx,
             thread: Some(thread),
@@ -359,6 +396,12 @@ impl Session {
         let (tx, rx) = bounded(1);
         self.link.send(Command::SessionStats { reply: tx }).ok()?;
         rx.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    /// Changes the session's download and upload limits (all torrents together) at once;
+    /// `None` lifts a limit. Set them from the start in [`SessionConfig::engine`].
+    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
+        self.link.send(Command::SetRateLimits { id: None, limits })
     }
 
     /// Events of every torrent (progress about once a second, completion, errors). Events are
@@ -402,6 +445,7 @@ impl Session {
         };
         let chosen = choose_files(&meta, &opts.output, &opts.file_priorities, &opts.select)
             .map_err(Error::Selection)?;
+        let switches = (opts.sequential, opts.rate_limits);
         let start = start::decide(&meta, &opts.output, &files, sources);
         let storage =
             Storage::open_skipping(&opts.output, &files, &self.storage, chosen.skip.as_ref())
@@ -440,6 +484,7 @@ impl Session {
             shelf,
             wants,
         })?;
+        self.link.apply_switches(id, switches)?;
         Ok(handle)
     }
 
@@ -499,14 +544,17 @@ impl Session {
             status,
             storage,
         };
-        if let Err(e) = self.link.send(Command::AddMagnet {
+        let sent = self.link.send(Command::AddMagnet {
             id,
             params,
             pending,
-        }) {
+        });
+        if let Err(e) = sent {
             self.link.release(&hash, id);
             return Err(e);
         }
+        self.link
+            .apply_switches(id, (opts.sequential, opts.rate_limits))?;
         Ok(handle)
     }
 
@@ -677,6 +725,29 @@ impl TorrentHandle {
             // The torrent was removed or the session shut down before it was done.
             Err(_) => Err(Error::SessionClosed),
         }
+    }
+
+    /// Turns sequential mode on or off: new pieces start lowest index first instead of rarest
+    /// first (pieces already started finish first either way).
+    pub fn set_sequential(&self, on: bool) -> Result<(), Error> {
+        self.link.send(Command::SetSequential(self.id, on))
+    }
+
+    /// Changes this torrent's own download and upload limits at once (the session's apply as
+    /// well); `None` lifts a limit.
+    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
+        let id = Some(self.id);
+        self.link.send(Command::SetRateLimits { id, limits })
+    }
+
+    /// Opens file `index` (of [`Metainfo::files`]) for reading while the torrent downloads: see
+    /// [`FileReader`]. Reads raise the priority of the pieces at the read position and a
+    /// read-ahead window, block until they are verified, and never return unverified bytes.
+    /// A magnet link can open files once its metadata has arrived ([`Error::NoMetadata`]
+    /// before).
+    pub fn open_file(&self, index: usize) -> Result<FileReader, Error> {
+        let meta = self.metainfo().ok_or(Error::NoMetadata)?;
+        FileReader::new(self.link.clone(), self.id, meta, index).ok_or(Error::NoSuchFile(index))
     }
 
     /// Drops its peers and stops it until [`Self::resume`].

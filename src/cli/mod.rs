@@ -8,6 +8,7 @@
 // I/O shell: the command line's files, clock, terminal and environment (covers the children).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod cat;
 #[cfg(feature = "create")]
 pub mod create;
 mod info;
@@ -49,6 +50,7 @@ Usage:
   coracle download FILE.torrent|MAGNET [-o DIR] [OPTIONS]
   coracle seed FILE.torrent --data DIR [OPTIONS]
   coracle info FILE.torrent|MAGNET [--timeout SECS] [--save-torrent FILE] [--peer HOST:PORT]
+  coracle cat FILE.torrent|MAGNET [--file N] [-o DIR] [OPTIONS] > OUT
   coracle create PATH [-o FILE.torrent] [CREATE OPTIONS]
 
 MAGNET is a magnet link ('magnet:?xt=urn:btih:...', quoted for the shell): its metadata is
@@ -67,6 +69,11 @@ Commands:
              --timeout, default 60 s),
              and any file path it had to clean up (`..`, `/` in names, over-long names, ...).
              With resume state, unchanged data is not read again.
+  cat        Download like `download` and write file N (--file N: files numbered from 0
+             in the order `info` lists them; not needed for one file) to stdout, in
+             order, while it downloads: the bytes at the read position are fetched
+             first. Progress goes to stderr. Exits 0 once the whole file is written,
+             or quietly when the reader closes the pipe (a player that quit).
   create     Make a .torrent of the file or folder PATH: every regular file, hidden ones
              included, sorted by path, symlinks followed (as mktorrent does).
 
@@ -84,6 +91,9 @@ Options:
       --max-peers N    most peers connected at once (default 50)
       --max-upload-rate RATE
                        upload at most RATE bytes per second (suffix K or M for KiB/MiB)
+      --max-download-rate RATE
+                       download at most RATE bytes per second (suffix K or M)
+      --sequential     fetch pieces in order, first to last, instead of rarest first
       --storage mmap|pwrite
                        how files are written: memory maps (default) or pwrite, which
                        costs about a quarter less CPU per byte on Linux ext4
@@ -231,6 +241,12 @@ pub struct RunArgs {
     pub max_peers: Option<usize>,
     /// Upload limit in bytes per second.
     pub max_upload_rate: Option<u64>,
+    /// Download limit in bytes per second.
+    pub max_download_rate: Option<u64>,
+    /// Fetch pieces in order instead of rarest first.
+    pub sequential: bool,
+    /// `cat`: the file to write to stdout (`None`: a torrent of one file, or a usage error).
+    pub cat_file: Option<Option<usize>>,
     /// Read and write files with `pread`/`pwrite` instead of memory maps.
     pub pwrite: bool,
     /// Ignore the torrent's trackers.
@@ -286,6 +302,10 @@ pub fn execute(cmd: Command) -> i32 {
         Command::Info(args) => magnet::info(&args),
         #[cfg(feature = "create")]
         Command::Create(args) => create::run(&args).map(|()| EXIT_OK),
+        Command::Run(args) if args.cat_file.is_some() => {
+            init_logging(args.verbose, args.mode == Mode::Quiet);
+            cat::run(&args)
+        }
         Command::Run(args) => {
             init_logging(args.verbose, args.mode == Mode::Quiet);
             run(&args)
@@ -332,16 +352,7 @@ fn run(args: &RunArgs) -> Result<i32, String> {
         }
         e => e.to_string(),
     })?;
-    let opts = AddOptions {
-        output: args.dir.clone(),
-        peers: args.peers.clone(),
-        no_trackers: args.no_trackers,
-        stop_at_metadata: false,
-        resume: None,
-        recheck: args.recheck,
-        file_priorities: Vec::new(),
-        select: args.select.clone(),
-    };
+    let opts = add_options(args);
     let handle = session.add(source, opts).map_err(|e| e.to_string())?;
     if let (Some(path), Some(meta)) = (&args.save_torrent, handle.metainfo()) {
         magnet::save_torrent(path, &meta, &args.torrent)?;
@@ -364,6 +375,19 @@ fn run(args: &RunArgs) -> Result<i32, String> {
             eprintln!("coracle: {why}");
             Ok(EXIT_USAGE)
         }
+    }
+}
+
+/// The torrent options the command line asks for.
+fn add_options(args: &RunArgs) -> AddOptions {
+    AddOptions {
+        output: args.dir.clone(),
+        peers: args.peers.clone(),
+        no_trackers: args.no_trackers,
+        recheck: args.recheck,
+        sequential: args.sequential,
+        select: args.select.clone(),
+        ..AddOptions::default()
     }
 }
 
@@ -397,6 +421,7 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     // The library's defaults already give every run its own random peer id and seed.
     let mut engine = defaults.engine.clone();
     engine.upload_rate_limit = args.max_upload_rate;
+    engine.download_rate_limit = args.max_download_rate;
     engine.pex = !args.no_pex;
     if let Some(n) = args.max_peers {
         engine.max_peers_per_torrent = n;

@@ -49,8 +49,13 @@ pub struct EngineConfig {
     pub max_upload_queue: usize,
     /// Bytes queued for one peer's socket beyond which no more disk reads start for it.
     pub send_buffer_bytes: usize,
-    /// Most bytes per second each torrent uploads; `None` for no limit.
+    /// Most payload bytes per second all torrents together upload; `None` for no limit. Each
+    /// torrent may have a limit of its own as well ([`crate::engine::Engine::set_torrent_rate_limits`]);
+    /// [`crate::engine::Engine::set_rate_limits`] changes this one at runtime.
     pub upload_rate_limit: Option<u64>,
+    /// Most payload bytes per second all torrents together download; `None` for no limit.
+    /// Enforced by pacing requests, so peers never send what we would have to drop.
+    pub download_rate_limit: Option<u64>,
     /// Exchange peers with peers (BEP 11) on public torrents.
     pub pex: bool,
     /// A TCP connect must finish within this.
@@ -106,6 +111,7 @@ impl Default for EngineConfig {
             max_upload_queue: 2048,
             send_buffer_bytes: 64 * 1024,
             upload_rate_limit: None,
+            download_rate_limit: None,
             pex: true,
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),

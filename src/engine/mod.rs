@@ -17,8 +17,10 @@
 //! Connections start in a handshake stage held here (an incoming one does not yet know its
 //! torrent); once the handshake checks out they move into their torrent's core.
 
+mod bucket;
 mod buffers;
 mod choker;
+mod controls;
 mod discovery;
 mod io;
 mod outbox;
@@ -30,6 +32,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+pub use bucket::{RateLimits, TokenBucket};
 pub use discovery::{Datagram, DhtSetup, DiscoveryStats, UdpKind};
 pub use io::*;
 pub use outbox::Outbox;
@@ -52,6 +55,17 @@ pub struct Outputs {
     pub buffers: buffers::PieceBuffers,
     /// DHT nodes from peers' `port` messages, with the torrent each came on (see `discovery`).
     pub(crate) dht_nodes: Vec<(TorrentId, SocketAddr)>,
+    /// The session's rate limits, which every torrent's traffic draws from (besides its own).
+    pub(crate) rates: SessionRates,
+}
+
+/// The session-wide token buckets (see `bucket`).
+#[derive(Debug, Default)]
+pub(crate) struct SessionRates {
+    /// Requests for payload.
+    pub down: TokenBucket,
+    /// Disk reads of payload to send.
+    pub up: TokenBucket,
 }
 
 /// Where a connection stands before its handshake completed.
@@ -118,6 +132,9 @@ pub struct Engine {
 impl Engine {
     /// An engine with no torrents.
     pub fn new(cfg: EngineConfig) -> Engine {
+        let mut out = Outputs::default();
+        out.rates.down = TokenBucket::new(cfg.download_rate_limit);
+        out.rates.up = TokenBucket::new(cfg.upload_rate_limit);
         Engine {
             cfg,
             torrents: BTreeMap::new(),
@@ -125,7 +142,7 @@ impl Engine {
             attached: BTreeMap::new(),
             next_conn: 1,
             next_torrent: 1,
-            out: Outputs::default(),
+            out,
             deadlines: Deadlines::default(),
             handshake_deadlines: Deadlines::default(),
             discovery: discovery::Discovery::default(),
@@ -506,7 +523,7 @@ impl Engine {
             return;
         };
         if let Some(t) = self.torrents.get_mut(&tid) {
-            t.pump_uploads(conn, &mut self.out);
+            t.pump_uploads(conn, now, &mut self.out);
         }
         self.settle(tid, now);
     }

@@ -93,6 +93,7 @@ impl Picker {
                 self.rarity.remove(p);
             } else if want && !fresh && self.slot[p as usize] == NONE {
                 self.rarity.insert(p);
+                self.prio.fresh_again(p);
             }
         }
         self.wants = Wants {
@@ -218,6 +219,19 @@ mod tests {
         assert_eq!(p.pieces_left(), 0);
         p.on_request_dropped(first[0]);
         assert_eq!(pieces(&pick(&mut p, &seed, 4, &HashSet::new())), [started]);
+        check(&p);
+    }
+
+    #[test]
+    fn sequential_mode_reaches_pieces_wanted_again_behind_it() {
+        let mut p = Picker::new(small(6), &Bitfield::new(6), 2);
+        let seed = Bitfield::full(6);
+        p.add_peer_bitfield(&seed);
+        p.set_sequential(true);
+        p.set_wanted(&bf(6, &[3, 4, 5]), &Bitfield::new(6));
+        assert_eq!(pieces(&pick(&mut p, &seed, 1, &HashSet::new())), [3]);
+        p.set_wanted(&Bitfield::full(6), &Bitfield::new(6));
+        assert_eq!(pieces(&pick(&mut p, &seed, 3, &HashSet::new())), [0, 1, 2]);
         check(&p);
     }
 

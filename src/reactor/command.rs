@@ -12,7 +12,7 @@ use crossbeam_channel::Sender;
 
 use crate::disk::{ResumeTarget, Storage, StorageConfig, TorrentDisk};
 use crate::engine::{
-    DiscoveryStats, MagnetParams, TorrentId, TorrentParams, TorrentState, TorrentStats,
+    DiscoveryStats, MagnetParams, RateLimits, TorrentId, TorrentParams, TorrentState, TorrentStats,
 };
 use crate::metainfo::Metainfo;
 use crate::selection::{FilePriority, FileSelection, PieceWants};
@@ -49,6 +49,19 @@ pub(crate) enum Command {
     Pause(TorrentId),
     Resume(TorrentId),
     Remove(TorrentId),
+    /// The session's limits (`id: None`) or one torrent's.
+    SetRateLimits {
+        id: Option<TorrentId>,
+        limits: RateLimits,
+    },
+    SetSequential(TorrentId, bool),
+    /// A streaming reader's read-ahead window (empty: cleared), and maybe a piece it waits for.
+    StreamWindow {
+        id: TorrentId,
+        reader: u64,
+        pieces: std::ops::Range<u32>,
+        wait: Option<super::PieceWait>,
+    },
     /// Bootstrap routers resolved off the reactor.
     DhtRouters(Vec<std::net::SocketAddr>),
     SessionStats {

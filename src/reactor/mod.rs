@@ -32,11 +32,13 @@ mod command;
 mod dht_state;
 mod discovery;
 mod magnet;
+mod stream;
 mod udp;
 
 pub use command::SessionStats;
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
 pub(crate) use discovery::{resolve_later, DiscoveryPlan};
+pub(crate) use stream::{Answer, PieceAnswer, PieceReply, PieceWait};
 
 /// Where a handle waits for resume bytes (or why there are none).
 type ResumeReply = Sender<Result<Vec<u8>, String>>;
@@ -140,6 +142,8 @@ pub(crate) struct Reactor {
     magnets: magnet::Magnets,
     /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
+    /// Streaming readers waiting for a piece (see `stream`).
+    stream_waiters: stream::Waiters,
 }
 
 impl Reactor {
@@ -187,6 +191,7 @@ impl Reactor {
             tracker_said: HashMap::new(),
             magnets: magnet::Magnets::new(wake),
             resume_waiters: HashMap::new(),
+            stream_waiters: stream::Waiters::default(),
         })
     }
 
@@ -378,7 +383,9 @@ impl Reactor {
         }
         while let Ok(done) = self.disk_results.try_recv() {
             self.answer_resume_waiters(&done);
+            let torrent = done.torrent();
             self.engine.handle_disk(done, Instant::now());
+            self.answer_piece_waiters(torrent);
         }
         while let Some(opened) = self.magnets.try_recv() {
             self.storage_opened(opened);
@@ -444,7 +451,20 @@ impl Reactor {
                 self.engine.remove_torrent(id, now);
                 self.shelves.remove(&id);
                 self.resume_waiters.remove(&id);
+                self.stream_waiters.forget(id);
             }
+            Command::SetRateLimits { id: None, limits } => self.engine.set_rate_limits(limits, now),
+            Command::SetRateLimits {
+                id: Some(id),
+                limits,
+            } => self.engine.set_torrent_rate_limits(id, limits, now),
+            Command::SetSequential(id, on) => self.engine.set_sequential(id, on, now),
+            Command::StreamWindow {
+                id,
+                reader,
+                pieces,
+                wait,
+            } => self.stream_window(id, reader, pieces, wait),
             Command::DhtRouters(routers) => self.engine.add_dht_routers(&routers, now),
             Command::SessionStats { reply } => {
                 let _ = reply.send(SessionStats {
@@ -583,6 +603,7 @@ impl Reactor {
                 if let Some(s) = status.or(pending) {
                     s.set_failed(error.clone());
                 }
+                self.answer_piece_waiters(*torrent);
             }
             Event::TrackerTrouble {
                 torrent,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::{Error, TorrentHandle};
 use crate::disk::{file_spans, Storage};
 use crate::reactor::Command;
-use crate::selection::{FilePriority, PieceWants, SelectError};
+use crate::selection::{FilePriority, PieceWants};
 
 /// How long a priority change waits for a magnet's files to be created after its metadata
 /// arrived.
@@ -27,7 +27,7 @@ impl TorrentHandle {
     /// and its pieces are no longer fetched. A complete torrent that now wants more downloads
     /// again, and [`Self::wait`] waits for it. Blocks while files are created.
     pub fn set_file_priorities(&self, priorities: &[FilePriority]) -> Result<(), Error> {
-        let meta = self.metainfo().ok_or(Error::NoMetadataYet)?;
+        let meta = self.metainfo().ok_or(Error::NoMetadata)?;
         let wants = PieceWants::new(&meta.layout(), file_spans(&meta), priorities.to_vec())
             .map_err(Error::Selection)?;
         let storage = self.open_storage()?;
@@ -44,13 +44,10 @@ impl TorrentHandle {
 
     /// Sets one file's priority (its index as `coracle info` numbers it), keeping the others.
     pub fn set_file_priority(&self, index: usize, priority: FilePriority) -> Result<(), Error> {
-        let meta = self.metainfo().ok_or(Error::NoMetadataYet)?;
+        let meta = self.metainfo().ok_or(Error::NoMetadata)?;
         let n = meta.files.len();
         if index >= n {
-            return Err(Error::Selection(SelectError::OutOfRange {
-                index: index as u64,
-                files: n,
-            }));
+            return Err(Error::NoSuchFile(index));
         }
         let mut all: Vec<FilePriority> = self
             .stats()

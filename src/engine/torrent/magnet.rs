@@ -71,7 +71,10 @@ impl TorrentCore {
         self.layout = layout;
         self.max_frame = max_frame(&layout);
         let seed = super::torrent_seed(&self.cfg, self.id);
+        let sequential = self.picker.is_sequential();
         self.picker = Picker::new(layout, &Bitfield::new(layout.num_pieces()), seed);
+        // Asked for before the metadata came: it holds for the pieces now known.
+        self.picker.set_sequential(sequential);
         // Before any peer's pieces are replayed: no request may go to a skipped file.
         if let Some(w) = wants.filter(|w| w.wanted.len() == layout.num_pieces()) {
             self.picker.set_wanted(&w.wanted, &w.high);

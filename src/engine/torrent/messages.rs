@@ -375,31 +375,38 @@ impl TorrentCore {
             return Ok(());
         }
         peer.upload_queue.push_back(up);
-        self.pump_uploads(conn, out);
+        self.pump_uploads(conn, now, out);
         Ok(())
     }
 
-    /// Starts disk reads for queued requests while the peer's send buffer has room.
-    pub fn pump_uploads(&mut self, conn: ConnId, out: &mut Outputs) {
+    /// Starts disk reads for queued requests while the peer's send buffer has room and the
+    /// upload limits (the torrent's and the session's) have tokens.
+    pub fn pump_uploads(&mut self, conn: ConnId, now: Instant, out: &mut Outputs) {
         let limit = self.cfg.send_buffer_bytes;
-        let Some(peer) = self.peers.get_mut(&conn) else {
-            return;
-        };
-        while peer.reads_in_flight < READS_PER_PEER && peer.out.len() < limit {
-            // With a rate limit, a read starts only while the bucket has tokens; a timer
-            // refills it.
-            if self.cfg.upload_rate_limit.is_some() && self.upload_tokens <= 0 {
-                if !peer.upload_queue.is_empty() {
-                    self.arm_upload_tokens();
-                }
-                break;
+        loop {
+            let Some(peer) = self.peers.get(&conn) else {
+                return;
+            };
+            if peer.reads_in_flight >= READS_PER_PEER
+                || peer.out.len() >= limit
+                || peer.upload_queue.is_empty()
+            {
+                return;
             }
+            if !self.upload_allowed(now, out) {
+                // A timer restarts the queue when the buckets have tokens again.
+                return self.arm_upload_tokens(now, out);
+            }
+            let Some(peer) = self.peers.get_mut(&conn) else {
+                return;
+            };
             let Some(up) = peer.upload_queue.pop_front() else {
-                break;
+                return;
             };
             peer.overflow_requests = peer.overflow_requests.saturating_sub(1);
-            self.upload_tokens -= i64::from(up.length);
             peer.reads_in_flight += 1;
+            self.up_limit.spend(u64::from(up.length));
+            out.rates.up.spend(u64::from(up.length));
             out.actions.push_back(Action::Disk(DiskRequest::Read {
                 torrent: self.id,
                 conn,

@@ -11,7 +11,7 @@
 //! backoff, bans), [`announcer`] (tiers and the announce in flight). The core's own files split
 //! its inputs: `messages` (the wire), `requests` (the pipeline and disk answers), `timers` (what
 //! a deadline runs), `blame` (hash-failure attribution), `have_log` (which `have`s each peer
-//! heard).
+//! heard), `limits` (rate limits, sequential mode and streaming windows).
 //!
 //! [`DiskRequest`]: crate::engine::DiskRequest
 
@@ -25,6 +25,7 @@ use super::io::{
 use super::peer::{Peer, PeerError};
 use super::timer::{Deadlines, TimerTable};
 use super::Outputs;
+use super::TokenBucket;
 
 mod announcer;
 mod blame;
@@ -39,6 +40,9 @@ mod fast;
 mod have_log;
 #[cfg(test)]
 mod haves_tests;
+mod limits;
+#[cfg(test)]
+mod limits_tests;
 mod magnet;
 #[cfg(test)]
 mod magnet_tests;
@@ -143,9 +147,9 @@ pub struct TorrentCore {
     /// BEP 27: no PEX, LSD or DHT.
     private: bool,
     totals: Totals,
-    /// Upload token bucket (bytes) when `upload_rate_limit` is set.
-    upload_tokens: i64,
-    last_refill: Instant,
+    /// This torrent's own limits (the session's are in `Outputs`; see `limits`).
+    down_limit: TokenBucket,
+    up_limit: TokenBucket,
     last_sample: Instant,
     last_optimistic: Instant,
     optimistic: Option<ConnId>,
@@ -200,8 +204,8 @@ impl TorrentCore {
             pex: (cfg.pex && !p.private).then(|| crate::ext::PexFilter::new(Vec::new())),
             private: p.private,
             totals: Totals::default(),
-            upload_tokens: 0,
-            last_refill: now,
+            down_limit: TokenBucket::default(),
+            up_limit: TokenBucket::default(),
             last_sample: now,
             last_optimistic: now,
             optimistic: None,

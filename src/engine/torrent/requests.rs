@@ -57,6 +57,14 @@ impl TorrentCore {
         if room == 0 {
             return;
         }
+        // Download limits pace the requests: a block not asked for is a block not sent.
+        let room = match self.download_allowance(now, out) {
+            Some(blocks) => room.min(blocks),
+            None => room,
+        };
+        if room == 0 {
+            return;
+        }
         // The buffer budget bounds memory: no new piece starts while it is spent, but pieces
         // already started keep going, so the budget can never deadlock the download.
         let piece_len = (self.layout.piece_length() as usize).max(1);
@@ -107,6 +115,8 @@ impl TorrentCore {
             }
         }
         if !picks.is_empty() {
+            let bytes = picks.iter().map(|b| u64::from(b.length)).sum();
+            self.spend_download(bytes, out);
             out.dirty.push(conn);
             self.note_request(conn, now);
             self.arm_refill(now);
@@ -257,7 +267,7 @@ impl TorrentCore {
             Ok(_) => {}
             Err(e) => log::warn!("torrent {}: reading piece {piece} failed: {e}", self.id),
         }
-        self.pump_uploads(conn, out);
+        self.pump_uploads(conn, now, out);
     }
 
     fn on_verified(

@@ -245,32 +245,9 @@ impl TorrentCore {
         self.schedule_peer_check(conn);
     }
 
-    /// Adds the allowance earned since the last refill (a burst of at most a second) and
-    /// restarts the uploads that waited for it.
+    /// The upload buckets have tokens again: restart the uploads that waited for them.
     fn refill_upload_tokens(&mut self, now: Instant, out: &mut Outputs) {
-        let Some(limit) = self.cfg.upload_rate_limit else {
-            return;
-        };
-        let elapsed = now.saturating_duration_since(self.last_refill);
-        self.last_refill = now;
-        let earned = (limit as f64 * elapsed.as_secs_f64()) as i64;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.upload_tokens = (self.upload_tokens.saturating_add(earned)).min(limit);
-        let waiting: Vec<ConnId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.upload_queue.is_empty())
-            .map(|(c, _)| *c)
-            .collect();
-        for conn in waiting {
-            self.pump_uploads(conn, out);
-        }
-    }
-
-    /// Uploads wait for tokens: refill them shortly after the last refill.
-    pub(super) fn arm_upload_tokens(&mut self) {
-        self.timers
-            .arm(Timer::UploadTokens as usize, self.last_refill + SHORT);
+        self.pump_all_uploads(now, out);
     }
 
     /// Recomputes who we upload to (every ten seconds; the optimistic slot every thirty), and
