@@ -14,7 +14,6 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::error::{io_err, StorageError};
 
@@ -24,7 +23,6 @@ pub(crate) struct PartFile {
     piece_length: u64,
     /// Boundary pieces, sorted: a piece's slot is its index here.
     boundary: Vec<u64>,
-    handle: Mutex<Option<Arc<File>>>,
     /// Written since the last sync.
     dirty: AtomicBool,
 }
@@ -46,7 +44,6 @@ impl PartFile {
             path,
             piece_length: plen,
             boundary,
-            handle: Mutex::new(None),
             dirty: AtomicBool::new(false),
         }
     }
@@ -68,21 +65,15 @@ impl PartFile {
         ))
     }
 
-    fn open(&self, create: bool) -> Result<Arc<File>, StorageError> {
-        let mut h = self.handle.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = &*h {
-            return Ok(f.clone());
-        }
-        let f = OpenOptions::new()
+    /// Opened afresh each time: only boundary pieces come here, a few per skipped file.
+    fn open(&self, create: bool) -> Result<File, StorageError> {
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(create)
             .truncate(false)
             .open(&self.path)
-            .map_err(|e| io_err(&self.path, "open", e))?;
-        let f = Arc::new(f);
-        *h = Some(f.clone());
-        Ok(f)
+            .map_err(|e| io_err(&self.path, "open", e))
     }
 
     /// Calls `f(part-file offset, range of the caller's buffer)` for each piece of
@@ -191,8 +182,6 @@ impl PartFile {
 
     /// Deletes it: no skipped file is left to need it.
     pub(crate) fn remove(&self) -> Result<(), StorageError> {
-        let mut h = self.handle.lock().unwrap_or_else(|e| e.into_inner());
-        *h = None;
         self.dirty.store(false, Ordering::Release);
         match std::fs::remove_file(&self.path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

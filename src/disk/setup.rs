@@ -26,6 +26,8 @@ pub(crate) struct Planned {
     pub(crate) length: u64,
     /// A BEP 47 padding file: never on disk, reads as zeros.
     pub(crate) padding: bool,
+    /// A skipped file left uncreated: these steps pass it by, as they do padding.
+    pub(crate) absent: bool,
     /// Created with the execute bits (BEP 47 `attr` `x`).
     pub(crate) executable: bool,
 }
@@ -42,6 +44,7 @@ pub(crate) fn plan(root: &Path, specs: &[FileSpec]) -> Result<(Vec<Planned>, u64
             start,
             length: spec.length,
             padding: spec.padding,
+            absent: false,
             executable: spec.executable,
         });
         start = start
@@ -71,7 +74,7 @@ fn check_relative(path: &Path) -> Result<(), StorageError> {
 /// Creates `root` and every folder the real (non-padding) files need.
 pub(crate) fn make_dirs(root: &Path, files: &[Planned]) -> Result<(), StorageError> {
     create_dir(root)?;
-    for f in files.iter().filter(|f| !f.padding) {
+    for f in files.iter().filter(|f| !f.padding && !f.absent) {
         if let Some(parent) = f.path.parent() {
             create_dir(parent)?;
         }
@@ -105,7 +108,7 @@ fn non_dir_ancestor(dir: &Path) -> Option<PathBuf> {
 pub(crate) fn inspect(files: &[Planned]) -> Result<Vec<u64>, StorageError> {
     let mut allocated = Vec::with_capacity(files.len());
     for f in files {
-        if f.padding {
+        if f.padding || f.absent {
             allocated.push(0);
             continue;
         }
@@ -138,7 +141,7 @@ pub(crate) fn check_space(files: &[Planned], allocated: &[u64]) -> Result<(), St
     // (device, a folder on it, bytes needed there); torrents rarely span more than one device.
     let mut per_dev: Vec<(u64, PathBuf, u64)> = Vec::new();
     for (f, &have) in files.iter().zip(allocated) {
-        let Some(parent) = f.path.parent().filter(|_| !f.padding) else {
+        let Some(parent) = f.path.parent().filter(|_| !f.padding && !f.absent) else {
             continue;
         };
         let dev = fs::metadata(parent)
@@ -207,7 +210,7 @@ fn no_holes(file: &std::fs::File, len: libc::off_t) -> bool {
 pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, StorageError> {
     let mut sparse = false;
     for (f, &have) in files.iter().zip(allocated) {
-        if f.padding {
+        if f.padding || f.absent {
             continue;
         }
         // No truncate: an existing file is resumed, never cleared. The mode (less the umask)

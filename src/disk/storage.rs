@@ -154,32 +154,33 @@ impl Storage {
         cfg: &StorageConfig,
         skip: Option<&SkipFiles>,
     ) -> Result<Storage, StorageError> {
-        let (planned, total) = setup::plan(root, files)?;
+        let (mut planned, total) = setup::plan(root, files)?;
         let leftover = skip.is_some_and(|s| s.part_file.exists());
         let skipped = |i: usize| skip.is_some_and(|s| s.skip.get(i) == Some(&true));
-        let absent: Vec<bool> = planned
+        let missing: Vec<bool> = planned
             .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let missing = std::fs::symlink_metadata(&p.path).is_err();
-                (skipped(i) || leftover) && !p.padding && missing
-            })
+            .map(|p| !p.padding && std::fs::symlink_metadata(&p.path).is_err())
             .collect();
+        let absent: Vec<bool> = (0..planned.len())
+            .map(|i| skipped(i) && missing[i])
+            .collect();
+        // Wanted files created now that an earlier run skipped: the part file has their bytes.
         let adopt: Vec<usize> = (0..planned.len())
-            .filter(|&i| absent[i] && !skipped(i))
+            .filter(|&i| leftover && missing[i] && !skipped(i))
             .collect();
-        let made: Vec<Planned> = (planned.iter().zip(&absent))
-            .filter(|(_, &a)| !a)
-            .map(|(p, _)| p.clone())
-            .collect();
-        setup::make_dirs(root, &made)?;
-        let allocated = setup::inspect(&made)?;
-        setup::check_space(&made, &allocated)?;
-        let sparse = setup::allocate(&made, &allocated)?;
-        let parts = skip.filter(|_| absent.contains(&true)).map(|s| {
-            let spans: Vec<(u64, u64)> = planned.iter().map(|p| (p.start, p.length)).collect();
-            PartFile::new(s.part_file.clone(), s.piece_length, &spans, total)
-        });
+        for (p, &a) in planned.iter_mut().zip(&absent) {
+            p.absent = a;
+        }
+        setup::make_dirs(root, &planned)?;
+        let allocated = setup::inspect(&planned)?;
+        setup::check_space(&planned, &allocated)?;
+        let sparse = setup::allocate(&planned, &allocated)?;
+        let parts = skip
+            .filter(|_| leftover || absent.contains(&true))
+            .map(|s| {
+                let spans: Vec<(u64, u64)> = planned.iter().map(|p| (p.start, p.length)).collect();
+                PartFile::new(s.part_file.clone(), s.piece_length, &spans, total)
+            });
         if sparse && !cfg.force_pwrite {
             log::warn!(
                 "{}: file system cannot reserve space; using pread/pwrite instead of mmap",
@@ -207,12 +208,22 @@ impl Storage {
             mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
             write_delay: cfg.write_delay,
         };
-        for i in adopt {
-            storage.create_skipped(i)?;
-        }
-        if let (true, None, Some(s)) = (leftover, &storage.parts, skip) {
-            // Every file exists: nothing can need what an earlier run kept.
-            PartFile::new(s.part_file.clone(), s.piece_length, &[], total).remove()?;
+        if let Some(parts) = &storage.parts {
+            for i in adopt {
+                let e = &storage.files[i];
+                let fd = storage.handles.get(i, &e.plan.path)?;
+                parts.copy_into(e.plan.start, e.plan.length, &fd, &e.plan.path)?;
+                // Durable before the part file may go, as in `create_skipped`.
+                fd.sync_all()
+                    .map_err(|err| io_err(&e.plan.path, "sync", err))?;
+            }
+            if !storage
+                .files
+                .iter()
+                .any(|f| f.absent.load(Ordering::Acquire))
+            {
+                parts.remove()?;
+            }
         }
         Ok(storage)
     }
@@ -479,7 +490,9 @@ impl Storage {
         else {
             return Ok(false);
         };
-        let one = std::slice::from_ref(&e.plan);
+        let mut plan = e.plan.clone();
+        plan.absent = false;
+        let one = std::slice::from_ref(&plan);
         setup::make_dirs(e.plan.path.parent().unwrap_or(Path::new(".")), one)?;
         let allocated = setup::inspect(one)?;
         setup::check_space(one, &allocated)?;
