@@ -17,7 +17,10 @@ OUT=target/static
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/static-build}"
 # `-z pack-relative-relocs`: the static PIE's relative relocations as a compact RELR table
 # (glibc >= 2.36, binutils >= 2.38) instead of 24 bytes each in .rela.dyn: about 66 KB less.
-export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs"
+# `--icf=all`: the linker (rust-lld) folds functions whose machine code is identical (generic
+# instances over same-layout types, mostly): about 14 KB less. Rust promises no distinct function
+# addresses, so nothing may compare them.
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--icf=all"
 
 build() { # build NAME CARGO-ARGS...
     local name=$1

@@ -43,7 +43,7 @@ pub fn state_name(s: &TorrentState) -> &'static str {
 fn fields(state: &str, s: &TorrentStats) -> String {
     format!(
         "\"state\":{},\"bytes_done\":{},\"bytes_total\":{},\"down_rate\":{},\"up_rate\":{},\
-         \"peers\":{},\"pieces_done\":{},\"pieces_total\":{},\"downloaded\":{},\"uploaded\":{},\
+         \"peers\":{},\"seeds\":{},\"peers_connecting\":{},\"peers_known\":{},\"pieces_done\":{},\"pieces_total\":{},\"downloaded\":{},\"uploaded\":{},\
          \"hash_failures\":{},\"pieces_checked\":{}",
         string(state),
         s.bytes_done,
@@ -51,6 +51,9 @@ fn fields(state: &str, s: &TorrentStats) -> String {
         rate(s.down_rate),
         rate(s.up_rate),
         s.peers,
+        s.seeds,
+        s.peers_connecting,
+        s.peers_known,
         s.pieces_done,
         s.pieces_total,
         s.downloaded,
@@ -94,18 +97,26 @@ fn rate(r: f64) -> u64 {
     }
 }
 
-/// A periodic progress record.
-pub fn progress(s: &TorrentStats) -> String {
-    format!("{{{}}}", fields(state_name(&s.state), s))
+/// A periodic progress record, with the seconds left (`null` until the rate is stable).
+pub fn progress(s: &TorrentStats, eta_secs: Option<u64>) -> String {
+    let eta = eta_secs.map_or("null".to_string(), |e| e.to_string());
+    format!("{{{},\"eta_secs\":{eta}}}", fields(state_name(&s.state), s))
 }
 
-/// The last record: `state` is `completed`, `stopped`, `interrupted` or `failed` (with `error`).
+/// The record of a run that failed before it started: `{"state":"failed","error":...}`.
+pub fn failed(err: &str) -> String {
+    format!("{{\"state\":\"failed\",\"error\":{}}}", string(err))
+}
+
+/// The last record: `state` is `completed`, `stopped`, `interrupted` or `failed` (with `error`);
+/// `place` is more fields (info-hash and output path), without braces.
 pub fn last(
     state: &str,
     name: &str,
     stats: Option<&TorrentStats>,
     secs: f64,
     err: Option<&str>,
+    place: &str,
 ) -> String {
     let mut out = match stats {
         Some(s) => format!("{{{}", fields(state, s)),
@@ -113,7 +124,7 @@ pub fn last(
     };
     let _ = write!(
         out,
-        ",\"name\":{},\"elapsed_secs\":{:.1}",
+        ",\"name\":{},{place},\"elapsed_secs\":{:.1}",
         string(name),
         secs
     );
@@ -149,19 +160,17 @@ mod tests {
             up_rate: f64::NAN,
             peers: 3,
             seeds: 1,
-            hash_failures: 0,
-            banned: 0,
-            pieces_checked: 0,
-            bytes_wanted: 40,
-            bytes_wanted_done: 10,
-            files: vec![],
+            peers_connecting: 2,
+            peers_known: 9,
+            ..TorrentStats::default()
         };
         assert_eq!(
-            progress(&s),
+            progress(&s, Some(7)),
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
-             \"up_rate\":0,\"peers\":3,\"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\
-             \"uploaded\":0,\"hash_failures\":0,\"pieces_checked\":0,\"bytes_wanted\":40,\
-             \"bytes_wanted_done\":10}"
+             \"up_rate\":0,\"peers\":3,\"seeds\":1,\"peers_connecting\":2,\"peers_known\":9,\
+             \"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\"uploaded\":0,\
+             \"hash_failures\":0,\"pieces_checked\":0,\"bytes_wanted\":0,\
+             \"bytes_wanted_done\":0,\"eta_secs\":7}"
         );
         let files = vec![
             FileProgress {
@@ -175,15 +184,24 @@ mod tests {
                 priority: FilePriority::Skip,
             },
         ];
-        let with_files = progress(&TorrentStats { files, ..s.clone() });
+        let with_files = progress(&TorrentStats { files, ..s.clone() }, None);
         assert!(with_files.ends_with(
             ",\"files\":[{\"index\":0,\"length\":30,\"done\":10,\"priority\":\"high\"},\
-             {\"index\":1,\"length\":10,\"done\":0,\"priority\":\"skip\"}]}"
+             {\"index\":1,\"length\":10,\"done\":0,\"priority\":\"skip\"}],\"eta_secs\":null}"
         ));
-        let end = last("failed", "n\"x", None, 1.5, Some("disk full"));
+        let end = last(
+            "failed",
+            "n\"x",
+            None,
+            1.5,
+            Some("disk full"),
+            "\"output\":\"o\"",
+        );
         assert_eq!(
             end,
-            "{\"state\":\"failed\",\"name\":\"n\\\"x\",\"elapsed_secs\":1.5,\"error\":\"disk full\"}"
+            "{\"state\":\"failed\",\"name\":\"n\\\"x\",\"output\":\"o\",\"elapsed_secs\":1.5,\
+             \"error\":\"disk full\"}"
         );
+        assert_eq!(failed("no"), "{\"state\":\"failed\",\"error\":\"no\"}");
     }
 }

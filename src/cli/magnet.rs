@@ -59,7 +59,12 @@ pub(super) fn info(args: &InfoArgs) -> Result<i32, String> {
     if let Some(path) = &args.save_torrent {
         save_torrent(path, &meta, &args.source)?;
     }
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), info::render(&meta).as_bytes());
+    let text = if args.json {
+        info::render_json(&meta)
+    } else {
+        info::render(&meta)
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     Ok(EXIT_OK)
 }
 

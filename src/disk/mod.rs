@@ -33,7 +33,7 @@ mod skip_tests;
 #[cfg(test)]
 mod storage_tests;
 
-pub use error::StorageError;
+pub use error::{human_size, StorageError};
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;

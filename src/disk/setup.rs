@@ -104,8 +104,9 @@ fn non_dir_ancestor(dir: &Path) -> Option<PathBuf> {
 }
 
 /// For each real file: bytes already allocated on disk (0 if missing). Refuses folders where a
-/// file must go and files longer than expected.
-pub(crate) fn inspect(files: &[Planned]) -> Result<Vec<u64>, StorageError> {
+/// file must go, files longer than expected and, with `refuse_foreign`, files holding data at
+/// another length than the torrent's (see [`StorageError::ForeignFile`]).
+pub(crate) fn inspect(files: &[Planned], refuse_foreign: bool) -> Result<Vec<u64>, StorageError> {
     let mut allocated = Vec::with_capacity(files.len());
     for f in files {
         if f.padding || f.absent {
@@ -114,7 +115,11 @@ pub(crate) fn inspect(files: &[Planned]) -> Result<Vec<u64>, StorageError> {
         }
         let meta = match fs::metadata(&f.path) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Below a file where a folder should be (ENOTDIR): `make_dirs` names the culprit.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
                 allocated.push(0);
                 continue;
             }
@@ -125,6 +130,13 @@ pub(crate) fn inspect(files: &[Planned]) -> Result<Vec<u64>, StorageError> {
         }
         if meta.len() > f.length {
             return Err(StorageError::ExistingTooLarge {
+                path: f.path.clone(),
+                expected: f.length,
+                actual: meta.len(),
+            });
+        }
+        if refuse_foreign && meta.len() > 0 && meta.len() != f.length {
+            return Err(StorageError::ForeignFile {
                 path: f.path.clone(),
                 expected: f.length,
                 actual: meta.len(),
@@ -205,12 +217,47 @@ fn no_holes(file: &std::fs::File, len: libc::off_t) -> bool {
     hole >= len
 }
 
+/// Whether the file at `path` has its full `len` bytes allocated, checked through a read-only
+/// handle.
+fn whole_on_disk(path: &Path, len: u64) -> bool {
+    if len == 0 {
+        return fs::metadata(path).is_ok_and(|m| m.is_file());
+    }
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return false;
+    };
+    std::fs::File::open(path).is_ok_and(|file| no_holes(&file, len))
+}
+
+/// Whether the torrent's files cannot be written here (complete data on a read-only mount or
+/// without write permission): then the storage only reads, through `pread`, as a shared
+/// writable map of a read-only file is refused.
+pub(crate) fn read_only(files: &[Planned]) -> bool {
+    let Some(first) = files
+        .iter()
+        .find(|f| !f.padding && !f.absent && f.length > 0)
+    else {
+        return false;
+    };
+    match OpenOptions::new().write(true).open(&first.path) {
+        Ok(_) => false,
+        Err(e) => super::handles::read_only_refusal(&e),
+    }
+}
+
 /// Creates missing files and reserves their space. Returns `true` when some file could not be
 /// reserved (file system without fallocate) and so must be written with positional I/O only.
 pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, StorageError> {
     let mut sparse = false;
     for (f, &have) in files.iter().zip(allocated) {
         if f.padding || f.absent {
+            continue;
+        }
+        if have >= f.length && whole_on_disk(&f.path, f.length) {
+            // Already whole: nothing to create or reserve, so no write access is needed (a seed
+            // on a read-only mount). Skipped also because `fallocate` sets the modification
+            // time on ext4 even when it allocates nothing, and the resume state takes a changed
+            // time for a changed file.
             continue;
         }
         // No truncate: an existing file is resumed, never cleared. The mode (less the umask)
@@ -227,12 +274,6 @@ pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, Sto
             continue;
         }
         let len = libc::off_t::try_from(f.length).map_err(|_| StorageError::LengthOverflow)?;
-        if have >= f.length && no_holes(&file, len) {
-            // Already whole: nothing to reserve. Skipped also because `fallocate` sets the
-            // modification time on ext4 even when it allocates nothing, and the resume state
-            // takes a changed time for a changed file.
-            continue;
-        }
         // SAFETY: the descriptor is open for writing and owned by `file` for the whole call.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
         match rc {

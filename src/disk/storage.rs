@@ -57,6 +57,11 @@ pub struct StorageConfig {
     pub force_pwrite: bool,
     /// Test hook: sleep this long at the start of every `write_at`, to simulate slow storage.
     pub write_delay: Option<Duration>,
+    /// Refuse to open when a file already holds data but not at the torrent's length
+    /// ([`StorageError::ForeignFile`]): this storage reserves every file at full length at once,
+    /// so such a file is not a download in progress and may be somebody's own. Default `false`
+    /// (the file is kept and extended); the command line sets it unless `--overwrite`.
+    pub refuse_foreign_files: bool,
 }
 
 impl Default for StorageConfig {
@@ -70,6 +75,7 @@ impl Default for StorageConfig {
             },
             force_pwrite: false,
             write_delay: None,
+            refuse_foreign_files: false,
         }
     }
 }
@@ -171,8 +177,9 @@ impl Storage {
         for (p, &a) in planned.iter_mut().zip(&absent) {
             p.absent = a;
         }
+        // Inspect first: a refused start must not leave new folders behind.
+        let allocated = setup::inspect(&planned, cfg.refuse_foreign_files)?;
         setup::make_dirs(root, &planned)?;
-        let allocated = setup::inspect(&planned)?;
         setup::check_space(&planned, &allocated)?;
         let sparse = setup::allocate(&planned, &allocated)?;
         let parts = skip
@@ -181,6 +188,13 @@ impl Storage {
                 let spans: Vec<(u64, u64)> = planned.iter().map(|p| (p.start, p.length)).collect();
                 PartFile::new(s.part_file.clone(), s.piece_length, &spans, total)
             });
+        let read_only = setup::read_only(&planned);
+        if read_only {
+            log::info!(
+                "{}: files are read-only; reading them with pread",
+                root.display()
+            );
+        }
         if sparse && !cfg.force_pwrite {
             log::warn!(
                 "{}: file system cannot reserve space; using pread/pwrite instead of mmap",
@@ -205,7 +219,7 @@ impl Storage {
             total,
             handles: Handles::default(),
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
-            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
+            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse && !read_only),
             write_delay: cfg.write_delay,
         };
         if let Some(parts) = &storage.parts {
@@ -494,7 +508,7 @@ impl Storage {
         plan.absent = false;
         let one = std::slice::from_ref(&plan);
         setup::make_dirs(e.plan.path.parent().unwrap_or(Path::new(".")), one)?;
-        let allocated = setup::inspect(one)?;
+        let allocated = setup::inspect(one, false)?;
         setup::check_space(one, &allocated)?;
         if setup::allocate(one, &allocated)? {
             self.disable_mmap(&e.plan.path, &std::io::Error::other("sparse file"));

@@ -387,6 +387,10 @@ pub struct TorrentStats {
     pub up_rate: f64,
     /// Connected peers.
     pub peers: usize,
+    /// Outgoing connections being set up (TCP connect or handshake not yet answered).
+    pub peers_connecting: usize,
+    /// Peer addresses known from every source (trackers, DHT, PEX, the user), connected or not.
+    pub peers_known: usize,
     /// Connected peers that have every piece.
     pub seeds: usize,
     /// Pieces that failed their hash check this session (each was fetched again).
@@ -453,6 +457,18 @@ pub enum Event {
         addr: SocketAddr,
         /// Why.
         reason: crate::engine::PeerError,
+    },
+    /// A tracker answered an announce, or the announce failed: its latest word, for a display
+    /// that shows each tracker's state. Failures also come as [`Event::TrackerTrouble`].
+    TrackerAnswered {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker URL.
+        url: String,
+        /// How many peers it returned, or what went wrong.
+        peers: Result<usize, String>,
+        /// How long until the torrent's next announce (to this tracker or the next to try).
+        next_announce: Option<std::time::Duration>,
     },
     /// A tracker failed or warned; the torrent goes on with other sources.
     TrackerTrouble {

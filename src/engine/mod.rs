@@ -501,6 +501,8 @@ impl Engine {
         self.count_buffers();
         if let Some(h) = self.handshaking.remove(&conn) {
             self.handshake_deadlines.set(conn, None);
+            // `-v` shows why a peer could not be reached (refused, reset, closed at handshake).
+            log::info!("peer {}: {why}", h.addr);
             if let Some(tid) = h.torrent() {
                 if let Some(t) = self.torrents.get_mut(&tid) {
                     t.dial_ended(h.addr, &PeerError::Closed(why), now);
@@ -511,6 +513,9 @@ impl Engine {
         }
         if let Some(tid) = self.attached.remove(&conn) {
             if let Some(t) = self.torrents.get_mut(&tid) {
+                if let Some(addr) = t.peer_addr(conn) {
+                    log::info!("peer {addr}: connection closed ({why})");
+                }
                 t.remove_peer(conn, now, &PeerError::Closed(why));
             }
             self.settle(tid, now);

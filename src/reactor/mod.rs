@@ -531,7 +531,7 @@ impl Reactor {
 
     fn connect(&mut self, conn: ConnId, addr: SocketAddr) {
         let now = Instant::now();
-        let mut stream = match TcpStream::connect(addr) {
+        let mut stream = match self.dial(addr) {
             Ok(s) => s,
             Err(e) => return self.engine.handle_closed(conn, e.to_string(), now),
         };
@@ -551,6 +551,18 @@ impl Reactor {
                 readable: false,
             },
         );
+    }
+
+    /// Starts a connection to `addr`: from the listener's address when the session listens on
+    /// one address only (and the families match), so peers see one address for us.
+    fn dial(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        let from = self.listener.local_addr().map(|a| a.ip());
+        match from {
+            Ok(ip) if !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4() => {
+                crate::sys::tcp_connect_from(ip, addr).map(TcpStream::from_std)
+            }
+            _ => TcpStream::connect(addr),
+        }
     }
 
     /// Gives a finished checkpoint's bytes to the handles that asked for one it covers.

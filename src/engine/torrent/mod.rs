@@ -320,6 +320,8 @@ impl TorrentCore {
             down_rate: self.totals.down_rate.per_second(),
             up_rate: self.totals.up_rate.per_second(),
             peers: self.peers.len(),
+            peers_connecting: self.dialer.connecting(),
+            peers_known: self.dialer.known(),
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
             hash_failures: self.totals.hash_failures,
             banned: self.dialer.banned_count(),
@@ -328,6 +330,11 @@ impl TorrentCore {
         };
         self.add_file_stats(&mut stats);
         stats
+    }
+
+    /// The address of the connected peer `conn`.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.peers.get(&conn).map(|p| p.addr)
     }
 
     /// Remembers a peer address to dial (from a tracker or the user).
@@ -457,8 +464,8 @@ impl TorrentCore {
         if !self.peers.contains_key(&conn) {
             return;
         }
-        log::debug!("torrent {}: dropping peer {conn}: {err}", self.id);
         if let Some(p) = self.peers.get(&conn) {
+            log::info!("peer {}: dropped: {err}", p.addr);
             out.actions.push_back(Action::Event(Event::PeerDropped {
                 torrent: Some(self.id),
                 addr: p.addr,
