@@ -25,6 +25,7 @@ mod setup;
 pub mod state_file;
 mod storage;
 mod window;
+mod writeback;
 
 #[cfg(test)]
 mod pool_tests;
@@ -32,6 +33,8 @@ mod pool_tests;
 mod skip_tests;
 #[cfg(test)]
 mod storage_tests;
+#[cfg(test)]
+mod writeback_tests;
 
 pub use error::{human_size, StorageError};
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};

@@ -24,6 +24,7 @@ use super::handles::Handles;
 use super::part_file::PartFile;
 use super::setup::{self, Planned};
 use super::window::{Copy, Windows};
+use super::writeback::WriteBack;
 use crate::resume::FileStamp;
 
 /// One file of the torrent, in torrent order. `path` is relative and already sanitised by the
@@ -57,6 +58,10 @@ pub struct StorageConfig {
     pub force_pwrite: bool,
     /// Test hook: sleep this long at the start of every `write_at`, to simulate slow storage.
     pub write_delay: Option<Duration>,
+    /// About how many bytes of this torrent may be dirty in the page cache at once (default
+    /// 32 MiB): write-back starts every quarter of it, and waits for the previous batch first.
+    /// 0 leaves all write-back to the kernel and the final sync.
+    pub dirty_limit: u64,
     /// Refuse to open when a file already holds data but not at the torrent's length
     /// ([`StorageError::ForeignFile`]): this storage reserves every file at full length at once,
     /// so such a file is not a download in progress and may be somebody's own. Default `false`
@@ -75,6 +80,7 @@ impl Default for StorageConfig {
             },
             force_pwrite: false,
             write_delay: None,
+            dirty_limit: 32 << 20,
             refuse_foreign_files: false,
         }
     }
@@ -120,6 +126,8 @@ pub struct Storage {
     /// Read-held by every read and write, write-held while a skipped file is created and
     /// filled from the part file.
     place: RwLock<()>,
+    /// Starts write-back of written pages as the download goes (see `writeback.rs`).
+    writeback: WriteBack,
 }
 
 impl fmt::Debug for Storage {
@@ -177,6 +185,7 @@ impl Storage {
         for (p, &a) in planned.iter_mut().zip(&absent) {
             p.absent = a;
         }
+        let writeback = WriteBack::new(planned.len(), cfg.dirty_limit);
         // Inspect first: a refused start must not leave new folders behind.
         let allocated = setup::inspect(&planned, cfg.refuse_foreign_files)?;
         setup::make_dirs(root, &planned)?;
@@ -221,6 +230,7 @@ impl Storage {
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
             mmap: AtomicBool::new(!cfg.force_pwrite && !sparse && !read_only),
             write_delay: cfg.write_delay,
+            writeback,
         };
         if let Some(parts) = &storage.parts {
             for i in adopt {
@@ -289,6 +299,17 @@ impl Storage {
     /// and reads for upload map what they need.
     pub fn release_maps(&self) {
         self.windows.release();
+    }
+
+    /// Starts write-back of the pages written since the last batch once a batch is due,
+    /// first waiting for the previous batch: this bounds the dirty page cache to about
+    /// [`StorageConfig::dirty_limit`]. For the pool's workers, after a write was answered.
+    pub fn write_back(&self) {
+        self.writeback.run(|i| {
+            let e = (self.files.get(i))
+                .filter(|e| !e.plan.padding && !e.absent.load(Ordering::Acquire))?;
+            self.handles.get(i, &e.plan.path).ok()
+        });
     }
 
     /// Writes the files to disk: unmaps the windows, then fsyncs every file written since the
@@ -409,6 +430,7 @@ impl Storage {
         }
         // Marked after the write, so a flush racing with it cannot miss these bytes.
         e.dirty.store(true, Ordering::Release);
+        self.writeback.wrote(i, data.len());
         Ok(())
     }
 
@@ -554,6 +576,10 @@ impl super::job::PieceStore for Storage {
 
     fn release(&self) {
         self.release_maps();
+    }
+
+    fn write_back(&self) {
+        Storage::write_back(self);
     }
 
     fn sync(&self) -> Result<(), StorageError> {
