@@ -133,6 +133,7 @@ pub mod picker;
 mod reactor;
 pub mod resume;
 pub mod rng;
+pub mod selection;
 pub mod session;
 pub mod sys;
 pub mod tracker;

@@ -97,7 +97,7 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
     if seed_cmd && dir.is_none() {
         return Err("seed needs --data DIR (the folder holding the torrent's data)".into());
     }
-    let run = RunArgs {
+    let mut run = RunArgs {
         dir: dir.unwrap_or_else(|| PathBuf::from(".")),
         seed_cmd,
         keep_seeding: seed_cmd || args.contains("--seed"),
@@ -163,8 +163,28 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             (false, false) => Mode::Human,
         },
         verbose,
+        select: coracle::selection::FileSelection {
+            only: args
+                .opt_value_from_fn("--only", only_arg)
+                .map_err(err("--only"))?
+                .unwrap_or_default(),
+            exclude: args
+                .values_from_str("--exclude")
+                .map_err(err("--exclude"))?,
+        },
         torrent: torrent_arg(args.finish())?,
     };
+    if let (Source::Magnet(uri), true) = (&run.torrent, run.select.only.is_empty()) {
+        // BEP 53 `so=`: the files the link suggests, unless `--only` says otherwise.
+        let so = coracle::magnet::Magnet::parse(uri)
+            .ok()
+            .and_then(|m| m.select_only);
+        let ranges = so
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (u64::from(i), u64::from(i)));
+        run.select.only = ranges.collect();
+    }
     if run.max_peers == Some(0) {
         return Err("--max-peers must be at least 1".into());
     }
@@ -235,6 +255,11 @@ fn torrent_path(rest: Vec<OsString>) -> Result<PathBuf, String> {
         [one] => Ok(PathBuf::from(one)),
         [_, extra, ..] => Err(format!("unexpected argument '{}'", extra.to_string_lossy())),
     }
+}
+
+/// `--only 0,3-5`: file indices and inclusive ranges, as `coracle info` numbers the files.
+fn only_arg(s: &str) -> Result<Vec<(u64, u64)>, String> {
+    coracle::selection::FileSelection::parse_only(s).map_err(|e| e.to_string())
 }
 
 /// `--storage mmap|pwrite`: whether writes go through `pwrite` instead of memory maps.

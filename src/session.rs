@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded};
 
 use crate::disk::{
-    file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig, StorageError,
+    choose_files, file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig,
+    StorageError,
 };
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, MagnetParams, RateLimits, TorrentParams,
@@ -30,10 +31,12 @@ use crate::reactor::{
     resolve_later, Bound, Command, DiscoveryPlan, Hub, Pending, Reactor, Shelf, StatusCell,
 };
 pub use crate::reactor::{EventReceiver, RecvError, SessionStats, ShutdownReport};
+use crate::selection::{FilePriority, FileSelection, SelectError};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
 mod delete;
+mod files;
 mod handle;
 mod reader;
 mod start;
@@ -165,6 +168,15 @@ pub struct AddOptions {
     /// with [`Error::Io`]; resume state and `recheck` are ignored. Bytes that are wrong anyway
     /// are found by peers' hash checks, not by us: use it only for data you trust.
     pub seed_only: bool,
+    /// Each file's priority, in torrent order (padding files included); empty: every file
+    /// normal. A skipped file that does not exist is never created (see
+    /// [`TorrentHandle::set_file_priorities`] to choose again later).
+    pub file_priorities: Vec<FilePriority>,
+    /// Files to download by index or path pattern (`--only`, `--exclude`, a magnet's `so=`),
+    /// applied over `file_priorities`: a file it leaves out is skipped. For a magnet link it is
+    /// resolved when the metadata arrives (an error then fails the torrent before any file is
+    /// created); for a .torrent, at [`Session::add`] ([`Error::Selection`]).
+    pub select: FileSelection,
     /// Start new pieces in order, lowest index first, instead of rarest first (for playing a
     /// file while it downloads; see also [`TorrentHandle::open_file`]). Changed later with
     /// [`TorrentHandle::set_sequential`].
@@ -204,6 +216,8 @@ pub enum Error {
     Stopped,
     /// A wait ran out of time.
     Timeout,
+    /// Files chosen that the torrent does not have, or a choice that leaves nothing.
+    Selection(SelectError),
     /// The torrent has no file with this index.
     NoSuchFile(usize),
     /// A magnet link's metadata has not arrived yet, so its files are not known.
@@ -223,6 +237,7 @@ impl fmt::Display for Error {
             Error::TorrentFailed(why) => write!(f, "{why}"),
             Error::Stopped => write!(f, "the torrent was stopped before it finished"),
             Error::Timeout => write!(f, "timed out"),
+            Error::Selection(e) => write!(f, "{e}"),
             Error::NoSuchFile(i) => write!(f, "the torrent has no file number {i}"),
             Error::NoMetadata => write!(f, "the torrent's metadata has not arrived yet"),
         }
@@ -401,6 +416,7 @@ impl Session {
             meta: Arc::new(OnceLock::from(meta.clone())),
             status: Arc::new(StatusCell::default()),
             output: opts.output.clone(),
+            storage: Arc::new(OnceLock::new()),
         })?;
         let added = self.add_claimed(&handle, meta, opts);
         if added.is_err() {
@@ -422,12 +438,16 @@ impl Session {
             given: opts.resume,
             force_recheck: opts.recheck,
         };
+        let chosen = choose_files(&meta, &opts.output, &opts.file_priorities, &opts.select)
+            .map_err(Error::Selection)?;
         let switches = (opts.sequential, opts.rate_limits);
         let start = match opts.seed_only {
             true => start::seed_only(&meta, &opts.output, &files, sources)?,
             false => start::decide(&meta, &opts.output, &files, sources),
         };
-        let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
+        let storage =
+            Storage::open_skipping(&opts.output, &files, &self.storage, chosen.skip.as_ref())
+                .map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
             trackers.clear();
@@ -445,8 +465,15 @@ impl Session {
         };
         let status = handle.status_cell();
         let shelf = Shelf::new(meta, storage, start.target, status);
+        let _ = handle.storage_cell().set(shelf.storage.clone());
         let id = handle.id();
-        self.link.send(Command::Add { id, params, shelf })?;
+        let wants = chosen.wants;
+        self.link.send(Command::Add {
+            id,
+            params,
+            shelf,
+            wants,
+        })?;
         self.link.apply_switches(id, switches)
     }
 
@@ -461,6 +488,7 @@ impl Session {
             meta: Arc::new(OnceLock::new()),
             status: Arc::new(StatusCell::default()),
             output: opts.output.clone(),
+            storage: Arc::new(OnceLock::new()),
         })?;
         let mut peers = opts.peers;
         // Host names in `x.pe` would need DNS here, on the caller's thread; addresses do not.
@@ -496,6 +524,9 @@ impl Session {
             storage: self.storage.clone(),
             meta: handle.meta_cell(),
             status: handle.status_cell(),
+            opened: handle.storage_cell(),
+            file_priorities: opts.file_priorities,
+            select: opts.select,
         };
         let id = handle.id();
         let sent = self.link.send(Command::AddMagnet {

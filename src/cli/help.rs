@@ -25,6 +25,7 @@ Usage:
 MAGNET is a magnet link ('magnet:?xt=urn:btih:...', quoted for the shell): its metadata is
 fetched from peers (its x.pe addresses, its tr trackers, --peer), then it downloads like a
 .torrent. Hybrid links (btih and btmh) join the v1 swarm; v2-only links are refused.
+A link's so= (BEP 53) chooses its files, as --only does.
 
 Commands:
 ";
@@ -45,8 +46,9 @@ const SEED: &str = "\
 ";
 
 const INFO: &str = "\
-  info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent,
-             or of a magnet link's metadata (fetched within --timeout, default 60 s),
+  info       Print the name, info-hash, sizes, pieces, files (numbered, for --only) and
+             trackers of a .torrent, or of a magnet link's metadata (fetched within
+             --timeout, default 60 s),
              and any file path it had to clean up (`..`, `/` in names, over-long names, ...).
              With resume state, unchanged data is not read again.
 ";
@@ -84,6 +86,11 @@ Options of download, seed and cat (also written --option=value):
       --max-download-rate RATE
                        download at most RATE bytes per second (as --max-upload-rate)
       --sequential     fetch pieces in order, first to last, instead of rarest first
+      --only LIST      download only these files, numbered as `coracle info` prints them
+                       (0,3-5); the others are never created (bytes they share with a
+                       chosen file's pieces stay in DIR/.<info-hash>.parts)
+      --exclude GLOB   skip the files whose path, as `info` prints it, matches GLOB
+                       (* any run of characters, / included; ? one; repeatable)
       --stall-timeout DURATION
                        give up (exit 1, saying why) when nothing was received for
                        DURATION while downloading: 90, 30s, 5m, 1h

@@ -35,7 +35,7 @@ pub fn render(m: &Metainfo) -> String {
         let _ = writeln!(o, "created:      {}", utc_date(t));
     }
     let _ = writeln!(o, "files ({}):", m.files.len());
-    for f in &m.files {
+    for (i, f) in m.files.iter().enumerate() {
         let mut marks = String::new();
         for (on, mark) in [
             (f.padding, "  [padding]"),
@@ -47,7 +47,7 @@ pub fn render(m: &Metainfo) -> String {
             }
         }
         let path = printable(&f.path.to_string_lossy());
-        let _ = writeln!(o, "  {:>10}  {path}{marks}", size(f.length));
+        let _ = writeln!(o, "  {i:>3}  {:>10}  {path}{marks}", size(f.length));
     }
     if !m.symlinks.is_empty() {
         let _ = writeln!(o, "symlinks ({}):", m.symlinks.len());

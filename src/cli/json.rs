@@ -60,7 +60,32 @@ fn fields(state: &str, s: &TorrentStats) -> String {
         s.uploaded,
         s.hash_failures,
         s.pieces_checked,
-    )
+    ) + &file_fields(s)
+}
+
+/// `,"bytes_wanted":…,"files":[…]`: what is wanted, and each file's length, verified bytes
+/// and priority (in torrent order, numbered as `coracle info` numbers them).
+fn file_fields(s: &TorrentStats) -> String {
+    let mut out = format!(
+        ",\"bytes_wanted\":{},\"bytes_wanted_done\":{}",
+        s.bytes_wanted, s.bytes_wanted_done
+    );
+    if s.files.is_empty() {
+        return out;
+    }
+    out.push_str(",\"files\":[");
+    for (i, f) in s.files.iter().enumerate() {
+        let comma = if i == 0 { "" } else { "," };
+        let _ = write!(
+            out,
+            "{comma}{{\"index\":{i},\"length\":{},\"done\":{},\"priority\":{}}}",
+            f.length,
+            f.done,
+            string(f.priority.name())
+        );
+    }
+    out.push(']');
+    out
 }
 
 /// Rates are whole bytes per second: fractions are noise, and NaN or infinity is not JSON.
@@ -119,6 +144,8 @@ mod tests {
         assert_eq!(string("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
     }
 
+    use coracle::selection::{FilePriority, FileProgress};
+
     #[test]
     fn progress_record_has_the_documented_fields() {
         let s = TorrentStats {
@@ -142,8 +169,26 @@ mod tests {
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
              \"up_rate\":0,\"peers\":3,\"seeds\":1,\"peers_connecting\":2,\"peers_known\":9,\
              \"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\"uploaded\":0,\
-             \"hash_failures\":0,\"pieces_checked\":0,\"eta_secs\":7}"
+             \"hash_failures\":0,\"pieces_checked\":0,\"bytes_wanted\":0,\
+             \"bytes_wanted_done\":0,\"eta_secs\":7}"
         );
+        let files = vec![
+            FileProgress {
+                length: 30,
+                done: 10,
+                priority: FilePriority::High,
+            },
+            FileProgress {
+                length: 10,
+                done: 0,
+                priority: FilePriority::Skip,
+            },
+        ];
+        let with_files = progress(&TorrentStats { files, ..s.clone() }, None);
+        assert!(with_files.ends_with(
+            ",\"files\":[{\"index\":0,\"length\":30,\"done\":10,\"priority\":\"high\"},\
+             {\"index\":1,\"length\":10,\"done\":0,\"priority\":\"skip\"}],\"eta_secs\":null}"
+        ));
         let end = last(
             "failed",
             "n\"x",

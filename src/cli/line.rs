@@ -33,10 +33,20 @@ pub fn elapsed(secs: f64) -> String {
     }
 }
 
+/// Bytes verified and bytes to verify: of the wanted pieces when files are skipped.
+pub fn goal(s: &TorrentStats) -> (u64, u64) {
+    if s.bytes_wanted > 0 {
+        (s.bytes_wanted_done, s.bytes_wanted)
+    } else {
+        (s.bytes_done, s.bytes_total)
+    }
+}
+
 /// Seconds left at the current rate, when the rate is `stable` (has held for a few seconds: a
 /// first burst would promise far too little) and the answer is under 100 hours.
 pub fn eta_secs(s: &TorrentStats, stable: bool) -> Option<u64> {
-    let left = s.bytes_total.saturating_sub(s.bytes_done) as f64;
+    let (done, total) = goal(s);
+    let left = total.saturating_sub(done) as f64;
     let ok = stable && s.state == TorrentState::Downloading && s.down_rate >= 1.0;
     (ok && left / s.down_rate < 100.0 * 3600.0).then(|| (left / s.down_rate).ceil() as u64)
 }
@@ -76,10 +86,11 @@ pub fn peer_counts(s: &TorrentStats) -> String {
 
 /// Share of the torrent verified, in percent.
 pub fn percent(s: &TorrentStats) -> f64 {
-    if s.bytes_total == 0 {
+    let (done, total) = goal(s);
+    if total == 0 {
         100.0
     } else {
-        s.bytes_done as f64 * 100.0 / s.bytes_total as f64
+        done as f64 * 100.0 / total as f64
     }
 }
 
@@ -96,8 +107,8 @@ pub fn plain(name: &str, s: &TorrentStats, stable: bool) -> String {
         None => format!(
             "{name}: {:.1}% {} of {}, down {}, up {}, {}, {}",
             percent(s),
-            size(s.bytes_done),
-            size(s.bytes_total),
+            size(goal(s).0),
+            size(goal(s).1),
             rate(s.down_rate),
             rate(s.up_rate),
             peer_counts(s),
@@ -124,8 +135,8 @@ pub fn live(s: &TorrentStats, width: usize, stable: bool) -> Option<String> {
     };
     let tail = format!(
         "{}/{}  ↓{down} ↑{}  {eta}  {counts}",
-        size(s.bytes_done),
-        size(s.bytes_total),
+        size(goal(s).0),
+        size(goal(s).1),
         rate(s.up_rate),
     );
     let bar_w = width.saturating_sub(tail.chars().count() + 12).min(30);

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use coracle::disk::StorageError;
 use coracle::metainfo::Metainfo;
+use coracle::selection::FileSelection;
 use coracle::session::read_torrent_file;
 use coracle::{AddOptions, Error, SessionConfig, TorrentSource};
 
@@ -147,6 +148,8 @@ pub struct RunArgs {
     pub recheck: bool,
     /// How long after a piece verifies the resume state records it (`None`: the default).
     pub checkpoint: Option<Duration>,
+    /// Files to download (`--only`, `--exclude`; a magnet's `so=` when `--only` is absent).
+    pub select: FileSelection,
     /// Output style.
     pub mode: Mode,
     /// Extra log verbosity (`-v` count).
@@ -164,6 +167,9 @@ pub enum End {
     Interrupted,
     /// The torrent or the session failed.
     Failed(String),
+    /// The file selection does not fit the torrent (known only once a magnet's metadata
+    /// arrives): a usage error.
+    BadSelection(String),
 }
 
 /// Why a command failed, and the exit status that says so.
@@ -276,6 +282,12 @@ fn run_started(args: &RunArgs, loaded: Loaded, reported: &mut bool) -> Result<i3
     let (source, mut rep, intro) = match loaded {
         Loaded::File(meta) => {
             let meta = meta?;
+            if let Err(e) = coracle::disk::choose_files(&meta, &args.dir, &[], &args.select) {
+                return Err(Failure {
+                    code: EXIT_USAGE,
+                    msg: e.to_string(),
+                });
+            }
             if args.seed_cmd {
                 start::check_seed_data(args, &meta)?;
             }
@@ -320,6 +332,10 @@ fn run_started(args: &RunArgs, loaded: Loaded, reported: &mut bool) -> Result<i3
         End::Complete | End::Stopped => Ok(EXIT_OK),
         End::Interrupted => Err(progress::interrupted(last.as_ref()).into()),
         End::Failed(why) => Err(why.into()),
+        End::BadSelection(msg) => Err(Failure {
+            code: EXIT_USAGE,
+            msg,
+        }),
     }
 }
 
@@ -367,6 +383,7 @@ fn add_options(args: &RunArgs) -> AddOptions {
         no_trackers: args.no_trackers,
         recheck: args.recheck,
         sequential: args.sequential,
+        select: args.select.clone(),
         ..AddOptions::default()
     }
 }

@@ -283,7 +283,7 @@ impl Reporter {
             (Mode::Json, End::Complete) => {} // already printed by `completed`
             (Mode::Json, _) => {
                 let (state, err) = match end {
-                    End::Failed(why) => ("failed", Some(why.as_str())),
+                    End::Failed(why) | End::BadSelection(why) => ("failed", Some(why.as_str())),
                     End::Interrupted => ("interrupted", None),
                     _ => ("stopped", None),
                 };

@@ -137,8 +137,8 @@ impl<'a> Watch<'a> {
                     next_announce,
                 }) if torrent == self.handle.id() => self.tracker(url, peers, next_announce),
                 Ok(Event::MetadataReceived { torrent }) if torrent == self.handle.id() => {
-                    if let Err(e) = self.metadata_received() {
-                        return End::Failed(e);
+                    if let Err(end) = self.metadata_received() {
+                        return end;
                     }
                 }
                 Ok(_) | Err(RecvTimeoutError::Timeout) => {}
@@ -184,10 +184,15 @@ impl<'a> Watch<'a> {
     }
 
     /// A magnet's metadata arrived: say what the torrent is, and save it when asked.
-    fn metadata_received(&mut self) -> Result<(), String> {
+    fn metadata_received(&mut self) -> Result<(), End> {
         let Some(meta) = self.handle.metainfo() else {
             return Ok(());
         };
+        // A choice that does not fit the torrent: the library created no file.
+        let chosen = coracle::disk::choose_files(&meta, &self.args.dir, &[], &self.args.select);
+        if let Err(e) = chosen {
+            return Err(End::BadSelection(e.to_string()));
+        }
         self.rep.set_torrent(&meta.name, meta.total_length);
         self.rep.say(&format!(
             "metadata received: {} ({}, {} pieces)",
@@ -196,7 +201,9 @@ impl<'a> Watch<'a> {
             meta.piece_hashes.len()
         ));
         match &self.args.save_torrent {
-            Some(path) => magnet::save_torrent(path, &meta, &self.args.torrent),
+            Some(path) => {
+                magnet::save_torrent(path, &meta, &self.args.torrent).map_err(End::Failed)
+            }
             None => Ok(()),
         }
     }

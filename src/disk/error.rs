@@ -67,6 +67,9 @@ pub enum StorageError {
     LengthOverflow,
     /// An earlier sync of these files failed, so no later one can vouch for their data.
     SyncFailedBefore,
+    /// Bytes of a skipped file that was never created, outside the pieces it shares with
+    /// wanted files (the only ones the part file keeps).
+    Skipped(PathBuf),
 }
 
 impl fmt::Display for StorageError {
@@ -138,6 +141,11 @@ impl fmt::Display for StorageError {
             StorageError::SyncFailedBefore => f.write_str(
                 "an earlier sync of the torrent's files to disk failed; their data cannot be \
                  vouched for until the next start",
+            ),
+            StorageError::Skipped(p) => write!(
+                f,
+                "{} is skipped and was never created; its bytes are not stored",
+                p.display()
             ),
         }
     }

@@ -20,6 +20,7 @@ mod handles;
 mod job;
 mod links;
 mod open;
+mod part_file;
 mod pool;
 mod setup;
 mod sigbus;
@@ -31,6 +32,8 @@ mod writeback;
 #[cfg(test)]
 mod pool_tests;
 #[cfg(test)]
+mod skip_tests;
+#[cfg(test)]
 mod storage_tests;
 #[cfg(test)]
 mod writeback_tests;
@@ -39,6 +42,8 @@ pub use error::{human_size, StorageError};
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;
-pub use open::{file_specs, open_torrent, Opened};
+pub use open::{
+    choose_files, file_spans, file_specs, open_torrent, part_file_path, Chosen, Opened,
+};
 pub use pool::{DiskJob, DiskPool, Notify};
-pub use storage::{FileSpec, Storage, StorageConfig};
+pub use storage::{FileSpec, SkipFiles, Storage, StorageConfig};

@@ -16,6 +16,7 @@ use super::error::{io_err, StorageError};
 use super::storage::FileSpec;
 
 /// One file laid out in the torrent's byte stream, with its full path on disk.
+#[derive(Clone)]
 pub(crate) struct Planned {
     /// `root` joined with the torrent's relative path.
     pub(crate) path: PathBuf,
@@ -25,6 +26,8 @@ pub(crate) struct Planned {
     pub(crate) length: u64,
     /// A BEP 47 padding file: never on disk, reads as zeros.
     pub(crate) padding: bool,
+    /// A skipped file left uncreated: these steps pass it by, as they do padding.
+    pub(crate) absent: bool,
     /// Created with the execute bits (BEP 47 `attr` `x`).
     pub(crate) executable: bool,
 }
@@ -41,6 +44,7 @@ pub(crate) fn plan(root: &Path, specs: &[FileSpec]) -> Result<(Vec<Planned>, u64
             start,
             length: spec.length,
             padding: spec.padding,
+            absent: false,
             executable: spec.executable,
         });
         start = start
@@ -70,7 +74,7 @@ fn check_relative(path: &Path) -> Result<(), StorageError> {
 /// Creates `root` and every folder the real (non-padding) files need.
 pub(crate) fn make_dirs(root: &Path, files: &[Planned]) -> Result<(), StorageError> {
     create_dir(root)?;
-    for f in files.iter().filter(|f| !f.padding) {
+    for f in files.iter().filter(|f| !f.padding && !f.absent) {
         if let Some(parent) = f.path.parent() {
             create_dir(parent)?;
         }
@@ -105,7 +109,7 @@ fn non_dir_ancestor(dir: &Path) -> Option<PathBuf> {
 pub(crate) fn inspect(files: &[Planned], refuse_foreign: bool) -> Result<Vec<u64>, StorageError> {
     let mut allocated = Vec::with_capacity(files.len());
     for f in files {
-        if f.padding {
+        if f.padding || f.absent {
             allocated.push(0);
             continue;
         }
@@ -149,7 +153,7 @@ pub(crate) fn check_space(files: &[Planned], allocated: &[u64]) -> Result<(), St
     // (device, a folder on it, bytes needed there); torrents rarely span more than one device.
     let mut per_dev: Vec<(u64, PathBuf, u64)> = Vec::new();
     for (f, &have) in files.iter().zip(allocated) {
-        let Some(parent) = f.path.parent().filter(|_| !f.padding) else {
+        let Some(parent) = f.path.parent().filter(|_| !f.padding && !f.absent) else {
             continue;
         };
         let dev = fs::metadata(parent)
@@ -229,7 +233,10 @@ fn whole_on_disk(path: &Path, len: u64) -> bool {
 /// without write permission): then the storage only reads, through `pread`, as a shared
 /// writable map of a read-only file is refused.
 pub(crate) fn read_only(files: &[Planned]) -> bool {
-    let Some(first) = files.iter().find(|f| !f.padding && f.length > 0) else {
+    let Some(first) = files
+        .iter()
+        .find(|f| !f.padding && !f.absent && f.length > 0)
+    else {
         return false;
     };
     match OpenOptions::new().write(true).open(&first.path) {
@@ -243,7 +250,7 @@ pub(crate) fn read_only(files: &[Planned]) -> bool {
 pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, StorageError> {
     let mut sparse = false;
     for (f, &have) in files.iter().zip(allocated) {
-        if f.padding {
+        if f.padding || f.absent {
             continue;
         }
         if have >= f.length && whole_on_disk(&f.path, f.length) {

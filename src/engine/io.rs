@@ -400,6 +400,14 @@ pub struct TorrentStats {
     /// Pieces hashed from data already on disk this session (a check at start; with valid
     /// resume state only the pieces of files that changed).
     pub pieces_checked: u32,
+    /// Bytes in the pieces wanted (those touching a file not skipped): what must be verified
+    /// for the torrent to be complete. `bytes_total` when every file is wanted.
+    pub bytes_wanted: u64,
+    /// Bytes of wanted pieces verified.
+    pub bytes_wanted_done: u64,
+    /// Each file's length, bytes verified and priority, in torrent order (empty before the
+    /// metadata of a magnet, and for torrents added to the engine without file priorities).
+    pub files: Vec<crate::selection::FileProgress>,
     /// The torrent's info-hash (v1).
     pub info_hash: [u8; 20],
     /// Its name. The sans-IO engine knows no names and leaves it empty; a

@@ -207,15 +207,26 @@ impl Engine {
         layout: crate::layout::Layout,
         private: bool,
         recheck: bool,
+        wants: Option<crate::selection::PieceWants>,
         now: Instant,
     ) {
         self.count_buffers();
         if let Some(t) = self.torrents.get_mut(&id) {
-            t.attach_metadata(layout, private, recheck, now, &mut self.out);
+            t.attach_metadata(layout, private, recheck, wants, now, &mut self.out);
         }
         if private {
             // BEP 27: from now on trackers only.
             self.discovery_removed(id, now);
+        }
+        self.settle(id, now);
+    }
+
+    /// Sets which pieces torrent `id` fetches, from its files' priorities (see
+    /// [`TorrentCore::set_wants`]); call it right after adding to start with a choice.
+    pub fn set_wants(&mut self, id: TorrentId, wants: crate::selection::PieceWants, now: Instant) {
+        self.count_buffers();
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.set_wants(wants, now, &mut self.out);
         }
         self.settle(id, now);
     }

@@ -15,6 +15,7 @@ use crate::engine::{
     DiscoveryStats, MagnetParams, RateLimits, TorrentId, TorrentParams, TorrentState, TorrentStats,
 };
 use crate::metainfo::Metainfo;
+use crate::selection::{FilePriority, FileSelection, PieceWants};
 
 /// Instructions from handles to the reactor thread.
 pub(crate) enum Command {
@@ -22,6 +23,13 @@ pub(crate) enum Command {
         id: TorrentId,
         params: TorrentParams,
         shelf: Shelf,
+        /// The pieces its file priorities ask for, applied before any peer connects.
+        wants: PieceWants,
+    },
+    /// New file priorities; skipped files chosen again were created by the caller already.
+    SetWants {
+        id: TorrentId,
+        wants: PieceWants,
     },
     /// A magnet link: no storage until its metadata arrives.
     AddMagnet {
@@ -123,6 +131,14 @@ impl StatusCell {
     pub(crate) fn set_stopped(&self) {
         self.set(TorrentState::Paused)
     }
+    /// Forgets a completion: the torrent wants more files now, and `wait` waits again.
+    pub(crate) fn clear_complete(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            if *g == Some(TorrentState::Seeding) {
+                *g = None;
+            }
+        }
+    }
     /// Running again after a pause: `wait` blocks again.
     pub(crate) fn clear(&self) {
         if let Ok(mut g) = self.state.lock() {
@@ -181,6 +197,11 @@ pub(crate) struct Pending {
     pub storage: StorageConfig,
     pub meta: Arc<OnceLock<Arc<Metainfo>>>,
     pub status: Arc<StatusCell>,
+    /// Set to the files once they are open, for the handles' priority changes.
+    pub opened: Arc<OnceLock<Arc<Storage>>>,
+    /// File choices, resolved when the metadata arrives.
+    pub file_priorities: Vec<FilePriority>,
+    pub select: FileSelection,
 }
 
 pub(crate) struct Shelf {
@@ -191,7 +212,7 @@ pub(crate) struct Shelf {
     pub storage: Arc<Storage>,
     pub status: Arc<StatusCell>,
     /// The last progress published, so an unchanged one is not sent again.
-    pub last_progress: Option<TorrentStats>,
+    pub last_progress: Option<Box<TorrentStats>>,
     /// Pieces missing per file, for `FileCompleted` (started at the first verified piece).
     pub files_left: Option<super::file_events::FilesLeft>,
 }

@@ -106,9 +106,13 @@ impl Reactor {
             info: Some(shelf.meta.shared_info_bytes()),
             private: shelf.meta.private,
         };
+        let wants = core.wants().cloned();
         shelf.status.clear();
         self.engine.remove_torrent(id, now);
         self.engine.insert_torrent(id, params, now);
+        if let Some(wants) = wants {
+            self.engine.set_wants(id, wants, now);
+        }
         if let Some(shelf) = self.shelves.get_mut(&id) {
             (shelf.last_progress, shelf.files_left) = (None, None);
         }

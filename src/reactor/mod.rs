@@ -24,7 +24,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::disk::{DiskJob, DiskPool};
 use crate::engine::{
-    Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId,
+    Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
 
@@ -435,10 +435,25 @@ impl Reactor {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Add { id, params, shelf } => {
-                // The session checked for duplicates and chose the id.
+            Command::Add {
+                id,
+                params,
+                shelf,
+                wants,
+            } => {
+                // The session checked for duplicates and chose the id. The wants go in before
+                // the reactor reads any socket, so no request reaches a skipped file.
                 self.engine.insert_torrent(id, params, now);
+                self.engine.set_wants(id, wants, now);
                 self.shelves.insert(id, shelf);
+            }
+            Command::SetWants { id, wants } => {
+                // The handle cleared its completion before sending: say again if it holds.
+                self.engine.set_wants(id, wants, now);
+                let state = self.engine.stats(id).map(|s| s.state);
+                if let (Some(TorrentState::Seeding), Some(shelf)) = (state, self.shelves.get(&id)) {
+                    shelf.status.set_complete();
+                }
             }
             Command::Stats { id, reply } => {
                 let _ = reply.send(self.stats_named(id));
@@ -624,10 +639,10 @@ impl Reactor {
         match &mut ev {
             Event::Progress { torrent, stats } => {
                 if let Some(shelf) = self.shelves.get_mut(torrent) {
-                    if shelf.last_progress.as_ref() == Some(stats) {
+                    if shelf.last_progress.as_deref() == Some(stats) {
                         return; // nothing new: idle torrents stay quiet
                     }
-                    shelf.last_progress = Some(stats.clone());
+                    shelf.last_progress = Some(Box::new(stats.clone()));
                 }
             }
             Event::Completed { torrent } => {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Sender};
 
 use super::{Error, FileReader};
+use crate::disk::Storage;
 use crate::engine::{RateLimits, TorrentId, TorrentState, TorrentStats};
 use crate::metainfo::{InfoHash, Metainfo};
 use crate::reactor::{Command, StatusCell, Wake};
@@ -34,6 +35,8 @@ pub(super) struct Entry {
     pub meta: Arc<OnceLock<Arc<Metainfo>>>,
     pub status: Arc<StatusCell>,
     pub output: PathBuf,
+    /// Its files, once open (at once for a .torrent, after the metadata for a magnet).
+    pub storage: Arc<OnceLock<Arc<Storage>>>,
 }
 
 /// Which torrents the session holds, kept on the callers' side so that `add` hands its torrent
@@ -151,8 +154,8 @@ impl Link {
 /// when the reactor did not answer within 5 s.
 #[derive(Clone)]
 pub struct TorrentHandle {
-    entry: Entry,
-    link: Link,
+    pub(super) entry: Entry,
+    pub(super) link: Link,
 }
 
 impl fmt::Debug for TorrentHandle {
@@ -197,6 +200,10 @@ impl TorrentHandle {
 
     pub(super) fn meta_cell(&self) -> Arc<OnceLock<Arc<Metainfo>>> {
         self.entry.meta.clone()
+    }
+
+    pub(super) fn storage_cell(&self) -> Arc<OnceLock<Arc<Storage>>> {
+        self.entry.storage.clone()
     }
 
     /// Fails with [`Error::NotFound`] once this torrent left the session.

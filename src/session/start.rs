@@ -78,8 +78,8 @@ pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sour
         return check_all(target);
     };
     let slots = slots(files);
+    let now = state_file::stamps(root, files);
     let planned = resume::decode(&bytes).and_then(|state| {
-        let now = state_file::stamps(root, files);
         let p = resume::plan(
             &state,
             &meta.info_hash.0,
@@ -108,10 +108,12 @@ pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sour
                     files[i].path.display()
                 );
             }
+            let (mut have, mut check) = (plan.have, plan.check);
+            recheck_missing_files_pieces(&layout, &slots, &now, &mut have, &mut check);
             Start {
-                have: plan.have,
-                recheck: plan.check.count() > 0,
-                check: Some(plan.check),
+                have,
+                recheck: check.count() > 0,
+                check: Some(check),
                 target,
             }
         }
@@ -158,6 +160,29 @@ pub(super) fn seed_only(
             ..ResumeTarget::default()
         },
     })
+}
+
+/// Pieces the state lists that touch a file missing now are checked again rather than taken:
+/// for a skipped file never created they are boundary pieces whose bytes for it are in the
+/// part file, which has no stamp in the state (a few pieces per skipped file); for any other
+/// missing file the plan already distrusts them.
+fn recheck_missing_files_pieces(
+    layout: &crate::layout::Layout,
+    slots: &[FileSlot],
+    now: &[Option<resume::FileStamp>],
+    have: &mut Bitfield,
+    check: &mut Bitfield,
+) {
+    for (slot, stamp) in slots.iter().zip(now) {
+        if slot.padding || stamp.is_some() {
+            continue;
+        }
+        for piece in resume::plan::pieces_of(layout, slot) {
+            if have.clear(piece) {
+                check.set(piece);
+            }
+        }
+    }
 }
 
 /// Each file's place in the torrent's byte stream.

@@ -54,6 +54,9 @@ mod timers;
 mod timers_tests;
 #[cfg(test)]
 mod upload_tests;
+mod wants;
+#[cfg(test)]
+mod wants_tests;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::picker::Picker;
@@ -158,6 +161,8 @@ pub struct TorrentCore {
     peer_checks: Deadlines<ConnId>,
     rng: crate::rng::SplitMix64,
     scratch: Vec<BlockRef>,
+    /// The user's file choices (see `wants`); `None`: every piece, no per-file stats.
+    wants: Option<crate::selection::PieceWants>,
 }
 
 impl TorrentCore {
@@ -209,6 +214,7 @@ impl TorrentCore {
             peer_checks: Deadlines::default(),
             rng: crate::rng::SplitMix64(seed),
             scratch: Vec::new(),
+            wants: None,
         };
         for addr in p.peers {
             t.dialer.add(addr, now);
@@ -303,7 +309,7 @@ impl TorrentCore {
             .iter_ones()
             .map(|p| u64::from(self.layout.piece_len(p)))
             .sum();
-        TorrentStats {
+        let mut stats = TorrentStats {
             state: self.phase.state(),
             pieces_done: have.count(),
             pieces_total: self.layout.num_pieces(),
@@ -326,7 +332,15 @@ impl TorrentCore {
                 self.layout.total_length() - bytes_done,
                 self.totals.down_rate.per_second(),
             ),
-        }
+            ..TorrentStats::default()
+        };
+        self.add_file_stats(&mut stats);
+        stats
+    }
+
+    /// The user's file choices, if any were given.
+    pub fn wants(&self) -> Option<&crate::selection::PieceWants> {
+        self.wants.as_ref()
     }
 
     /// Its trackers, tier by tier.
