@@ -349,7 +349,8 @@ impl Storage {
     /// written would otherwise be "complete" with wrong bytes.
     pub fn check_files(&self) -> Result<(), StorageError> {
         for (i, f) in self.files.iter().enumerate() {
-            if f.plan.padding || f.plan.length == 0 {
+            // Skipped files that are not on disk are not part of what completes.
+            if f.plan.padding || f.plan.length == 0 || f.absent.load(Ordering::Acquire) {
                 continue;
             }
             let fd = self.handles.get(i, &f.plan.path)?;
