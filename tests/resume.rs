@@ -248,6 +248,8 @@ fn killed_ten_times_at_random_moments_the_state_never_claims_a_missing_piece() {
                 "--port",
                 "0",
                 "--no-trackers",
+                "--no-dht",
+                "--no-lsd",
                 "--json",
             ])
             .arg("--peer")
