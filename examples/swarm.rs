@@ -6,7 +6,7 @@
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
 //!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
 //!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
-//!     [--settle 0] [--magnet]
+//!     [--settle 0] [--magnet] [--compare coracle,rqbit,libtorrent,aria2 [--runs 3]]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -25,6 +25,8 @@ mod payload;
 #[path = "../tests/support/tracker.rs"]
 mod tracker;
 
+#[path = "swarm/compare.rs"]
+mod compare;
 #[path = "swarm/floor.rs"]
 mod floor;
 #[path = "swarm/foreign.rs"]
@@ -78,13 +80,17 @@ struct Args {
     settle: u64,
     /// coracle leechers start from a magnet link (info-hash and tracker) instead of the file.
     magnet: bool,
+    /// `--compare`: these clients download in turn, `runs` rounds, each to its exit.
+    compare: Option<Vec<compare::Contender>>,
+    /// Rounds of `--compare`.
+    runs: usize,
 }
 
 const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
              [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
-             [--magnet]
+             [--magnet] [--compare coracle,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
@@ -93,8 +99,16 @@ leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor
 qbittorrent-nox, or rqbit from `cargo install rqbit`) download the same swarm instead of
 coracle, with one leecher, measured from outside its process.
 
---magnet starts each coracle leecher from a magnet link (the info-hash and the tracker) and
-reports the time to metadata beside the time to completion.
+--magnet starts each leecher from a magnet link (the info-hash and the tracker) and reports
+the time to metadata beside the time to completion where the client tells it.
+
+--compare downloads the same swarm with each client in turn, --runs rounds (order rotated
+every round), each measured from its start to its exit (rqbit's path from $RQBIT; a client
+that is not installed is skipped), and prints medians, coracle's ratio to each, and the
+seeders' CPU per GiB served (--seed-with coracle|libtorrent: the seeding-cost comparison).
+coracle@PATH is another build of this example (say, of an older commit): before and after.
+In the coracle leecher, SWARM_DIRTY_LIMIT=BYTES sets the write-back bound (0: none) and
+SWARM_PIECE_BUFFER=BYTES the piece-buffer budget (a wrapper script as coracle@PATH compares).
 
 --settle waits SECS once the seeders are ready, so that every download starts with the
 machine's free memory in the same state (it matters on VMs that hand freed memory back).";
@@ -113,6 +127,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         pwrite: false,
         leech_with: None,
         magnet: false,
+        compare: None,
+        runs: 3,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -153,6 +169,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 }
             }
             "--leech-with" => a.leech_with = Some(foreign::Client::parse(&value()?)?),
+            "--compare" => a.compare = Some(compare::parse(&value()?)?),
+            "--runs" => a.runs = count(value()?)?.max(1),
             "--keep" => a.keep = true,
             "--magnet" => a.magnet = true,
             "-h" | "--help" => {
@@ -250,14 +268,11 @@ enum Seeders {
 }
 
 impl Seeders {
-    /// CPU seconds the seeding side has used so far: this process (coracle seeders and the
-    /// tracker), or the python processes.
+    /// CPU seconds the seeding side has used so far: the coracle seeders' threads in this
+    /// process, or the python processes.
     fn cpu(&self) -> f64 {
         match self {
-            Seeders::Coracle(_) => {
-                let (u, s) = measure::self_cpu();
-                u + s
-            }
+            Seeders::Coracle(_) => measure::threads_cpu("coracle-"),
             Seeders::Libtorrent { children, .. } => children
                 .0
                 .iter()
@@ -428,6 +443,16 @@ fn start_libtorrent_seeders(
     })
 }
 
+/// A magnet link with the info-hash of the .torrent at `torrent` and the tracker `url`.
+fn magnet_link(torrent: &Path, url: &str) -> Result<String, String> {
+    let bytes = std::fs::read(torrent).map_err(|e| format!("{}: {e}", torrent.display()))?;
+    let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "magnet:?xt=urn:btih:{}&tr={url}",
+        meta.info_hash.to_hex()
+    ))
+}
+
 /// The first line of a run: payload, seeders and `leecher`.
 fn banner(args: &Args, layout: &gen::Layout, leecher: &str, dir: &Path) {
     eprintln!(
@@ -496,6 +521,9 @@ fn settle(args: &Args) {
 }
 
 fn run(args: &Args, work: &Work) -> Result<(), String> {
+    if let Some(clients) = &args.compare {
+        return compare::run(args, work, clients);
+    }
     if let Some(client) = args.leech_with {
         return foreign::run(args, work, client);
     }
@@ -615,6 +643,13 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
             String::new()
         };
         let cpu = r.user + r.sys;
+        line(
+            &format!("wall to exit{tag}"),
+            format!(
+                "{:.2} s  (completion + shutdown/flush)",
+                r.wall + r.shutdown
+            ),
+        );
         line(
             &format!("wall{tag}"),
             format!(

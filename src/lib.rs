@@ -8,8 +8,8 @@
 //!    thread opens     │    peers · picker · piece buffers · choker · tracker schedule
 //!    the files)       ├──► disk pool (N threads): SHA-1, write into mmap'd files ──► results + wake
 //!                     └──► tracker threads (ureq / UDP): announces ───────────────► results + wake
-//!  your program ◄── Session::events() (progress, completed, failed, tracker trouble)
-//!               ──► TorrentHandle (stats, pause, resume, remove, wait)
+//!  your program ◄── Session::events(): a queue per subscriber (progress, checked, completed, …)
+//!               ──► TorrentHandle (stats, peers, pause, resume, force_recheck, remove, wait)
 //! ```
 //!
 //! The reactor thread owns all protocol state; the other threads receive owned jobs and answer
@@ -19,36 +19,100 @@
 //!
 //! # Example
 //!
-//! ```no_run
-//! use std::time::Duration;
-//! use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+//! A seeder and a downloader on loopback (this runs as a doctest):
 //!
-//! fn main() -> Result<(), coracle::Error> {
-//!     let session = Session::new(SessionConfig::default())?;
-//!     let torrent = session.add(
-//!         TorrentSource::File("debian.torrent".into()),
-//!         AddOptions { output: "downloads".into(), ..Default::default() },
-//!     )?;
-//!     loop {
-//!         match torrent.wait_timeout(Duration::from_secs(1)) {
-//!             Err(coracle::Error::Timeout) => {
-//!                 if let Some(s) = torrent.stats() {
-//!                     println!("{} / {} bytes, {} peers", s.bytes_done, s.bytes_total, s.peers);
-//!                 }
-//!             }
-//!             other => {
-//!                 other?;
-//!                 break;
-//!             }
-//!         }
+//! ```
+//! # #[cfg(feature = "create")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use coracle::{AddOptions, Event, Session, SessionConfig, TorrentSource};
+//!
+//! // A file to share, and its .torrent.
+//! let dir = std::env::temp_dir().join(format!("coracle-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(dir.join("seed"))?;
+//! let text = b"hello from coracle\n".repeat(2000);
+//! std::fs::write(dir.join("seed/hello.txt"), &text)?;
+//! let bytes = coracle::create::TorrentBuilder::new(dir.join("seed/hello.txt")).build()?.bytes;
+//!
+//! // One session seeds the data it knows is complete; another downloads it.
+//! let local = || SessionConfig {
+//!     listen: "127.0.0.1:0".parse().unwrap(),
+//!     ..SessionConfig::default()
+//! };
+//! let seeder = Session::new(local())?;
+//! let seed = AddOptions {
+//!     output: dir.join("seed"),
+//!     seed_only: true,
+//!     no_trackers: true,
+//!     ..AddOptions::default()
+//! };
+//! seeder.add(TorrentSource::Bytes(bytes.clone()), seed)?;
+//!
+//! let session = Session::new(local())?;
+//! let events = session.events(); // subscribe first: nothing after this is missed
+//! let fetch = AddOptions {
+//!     output: dir.join("download"),
+//!     peers: vec![seeder.listen_addr()],
+//!     no_trackers: true,
+//!     ..AddOptions::default()
+//! };
+//! let torrent = session.add(TorrentSource::Bytes(bytes), fetch)?;
+//! for event in events.iter() {
+//!     match event {
+//!         Event::Progress { stats, .. } => println!("{}/{} bytes", stats.bytes_done, stats.bytes_total),
+//!         Event::Completed { torrent: id } if id == torrent.id() => break,
+//!         Event::Failed { error, .. } => return Err(error.into()),
+//!         _ => {}
 //!     }
-//!     session.shutdown()?; // announces `stopped`, syncs the files, joins the threads
-//!     Ok(())
 //! }
+//! assert_eq!(std::fs::read(dir.join("download/hello.txt"))?, text);
+//! session.shutdown()?; // announces `stopped`, syncs the files, joins the threads
+//! seeder.shutdown()?;
+//! # std::fs::remove_dir_all(dir)?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "create"))]
+//! # fn main() {}
 //! ```
 //!
+//! # Embedding guide
+//!
+//! **Threads.** [`Session::new`] starts the reactor, the disk pool (one thread per core unless
+//! [`SessionConfig::disk_workers`] says otherwise) and a tracker dispatcher; announces run on
+//! short-lived threads. None of them calls your code except the wake callback below. Every
+//! call on a [`Session`] or [`TorrentHandle`] is a blocking call from your thread: most hand a
+//! command to the reactor and return; `stats`, `resume_data` and `remove_and_delete` wait for
+//! its answer (at most 5 s, then [`Error::Timeout`]). Both types are `Send + Sync`; share a
+//! session as `Arc<Session>` and any holder may [`Session::shutdown`] it.
+//!
+//! **Events.** Each [`Session::events`] call makes a subscriber with its own queue
+//! ([`EventReceiver`]: `recv`, `try_recv`, `recv_timeout`, `iter`, `try_iter`). State changes
+//! (checked, metadata received, completed, failed, paused, resumed, removed) are never
+//! dropped; a torrent's `Progress` replaces its unread one, and peer and tracker noise past
+//! 1,024 unread is dropped, both counted by [`EventReceiver::dropped`]. Idle torrents send no
+//! progress. [`Session::events_with_pieces`] adds one `PieceVerified` per downloaded piece. A
+//! GUI or `poll` loop needs no thread: [`EventReceiver::set_wake`] runs a callback (on the
+//! reactor thread, so keep it short: post to your loop or write to your own pipe or eventfd)
+//! when the queue turns non-empty, then drain it with `try_recv`.
+//!
+//! **Errors.** Calls return [`Error`]: [`Error::NotFound`] once a torrent was removed,
+//! [`Error::SessionClosed`] after shutdown, [`Error::AlreadyAdded`] with the existing handle,
+//! [`Error::Timeout`]; [`TorrentHandle::wait`] returns [`Error::TorrentFailed`] or
+//! [`Error::Stopped`] (paused, removed, shut down). A torrent whose files fail (disk full, a
+//! file truncated or removed by another program) fails alone with the reason in
+//! [`TorrentState::Failed`]; the process goes on (a SIGBUS in a mapped file is caught, see
+//! [`disk`]). Nothing panics on bad input.
+//!
+//! **Defaults.** A session listens on `0.0.0.0` on a port the system picks
+//! ([`Session::listen_addr`]), runs a DHT node without bootstrap routers and no local
+//! discovery; [`AddOptions::default`] downloads into the current folder.
+//!
+//! **Features.** `default-features = false, features = ["tls"]` is what a library wants:
+//! HTTPS trackers, no CLI dependencies. Add `create` to make .torrent files
+//! ([`create::TorrentBuilder`]). `cli` builds the binary; `small-idna` is a size trick for
+//! static binaries only (it pins `idna_adapter`, which would reach your own `url` parsing).
+//!
 //! Programs that own their poll loop can drive [`engine::Engine`] directly: it is sans-IO (bytes
-//! and results in, actions and bytes out), and starts no thread.
+//! and results in, actions and bytes out), and starts no thread (`examples/step.rs`).
 #![deny(missing_docs)]
 // Unit tests may use the clock, threads, files and sockets that clippy.toml keeps out of the
 // layers; the non-test build still checks every line of production code.
@@ -69,14 +133,16 @@ pub mod picker;
 mod reactor;
 pub mod resume;
 pub mod rng;
+pub mod selection;
 pub mod session;
 pub mod sys;
 pub mod tracker;
 pub mod webseed;
 pub mod wire;
 
-pub use engine::RateLimits;
+pub use engine::{Event, RateLimits, TorrentId, TorrentState, TorrentStats};
+pub use metainfo::{InfoHash, Metainfo};
 pub use session::{
-    AddOptions, DhtSettings, Error, FileReader, LsdSettings, Session, SessionConfig, SessionStats,
-    TorrentHandle, TorrentSource,
+    AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings, RecvError, Session,
+    SessionConfig, SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
 };

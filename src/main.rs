@@ -7,27 +7,28 @@
 mod cli;
 
 use std::ffi::{OsStr, OsString};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use cli::{Command, InfoArgs, Mode, RunArgs, Source};
+use cli::help::Topic;
+use cli::{units, Command, InfoArgs, Mode, RunArgs, Source};
 
 fn main() {
-    let code = match parse(std::env::args_os().skip(1).collect()) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let code = match parse(args) {
         Ok(cmd) => cli::execute(cmd),
-        Err(msg) => {
-            eprintln!("coracle: {msg}\nTry 'coracle --help' for more information.");
-            cli::EXIT_USAGE
-        }
+        Err(msg) => cli::usage_error(&msg, json),
     };
     std::process::exit(code);
 }
 
 /// Turns the arguments (program name excluded) into a [`Command`], or a usage error message.
-fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
+fn parse(raw: Vec<OsString>) -> Result<Command, String> {
+    let mut raw = split_equals(raw);
     let sub = raw.first().and_then(|a| a.to_str()).unwrap_or("");
     let mode = match sub {
-        "download" | "seed" | "info" | "create" | "cat" | "help" => sub.to_string(),
+        "download" | "seed" | "info" | "create" | "cat" | "help" | "version" => sub.to_string(),
         _ => String::new(),
     };
     if !mode.is_empty() {
@@ -35,9 +36,16 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     }
     let mut args = pico_args::Arguments::from_vec(raw);
     if mode == "help" || args.contains(["-h", "--help"]) {
-        return Ok(Command::Help);
+        return Ok(Command::Help(match mode.as_str() {
+            "download" => Topic::Download,
+            "seed" => Topic::Seed,
+            "info" => Topic::Info,
+            "cat" => Topic::Cat,
+            "create" => Topic::Create,
+            _ => Topic::All,
+        }));
     }
-    if args.contains(["-V", "--version"]) {
+    if mode == "version" || args.contains(["-V", "--version"]) {
         return Ok(Command::Version);
     }
     match mode.as_str() {
@@ -53,13 +61,31 @@ fn parse(mut raw: Vec<OsString>) -> Result<Command, String> {
     }
 }
 
+/// Each `--option=value` as the two arguments `--option value` (GNU style; pico-args reads only
+/// the latter for paths). Anything else, short options included, is left as it is.
+fn split_equals(raw: Vec<OsString>) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::with_capacity(raw.len() + 4);
+    for arg in raw {
+        let bytes = arg.as_bytes();
+        match bytes.iter().position(|&b| b == b'=') {
+            Some(eq) if bytes.starts_with(b"--") && eq > 2 => {
+                out.push(OsStr::from_bytes(&bytes[..eq]).to_os_string());
+                out.push(OsStr::from_bytes(&bytes[eq + 1..]).to_os_string());
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
 /// The options of `download` (also the bare `coracle FILE`) and `seed`.
 fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, String> {
     let mut verbose = if args.contains("-vv") { 2 } else { 0 };
     while args.contains(["-v", "--verbose"]) {
         verbose += 1;
     }
-    let err = |name: &'static str| move |e: pico_args::Error| format!("{name}: {e}");
+    let err = option_error;
     let dir_keys = if seed_cmd {
         ["-d", "--data"]
     } else {
@@ -71,25 +97,37 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
     if seed_cmd && dir.is_none() {
         return Err("seed needs --data DIR (the folder holding the torrent's data)".into());
     }
-    let run = RunArgs {
+    let mut run = RunArgs {
         dir: dir.unwrap_or_else(|| PathBuf::from(".")),
         seed_cmd,
         keep_seeding: seed_cmd || args.contains("--seed"),
         port: args
-            .opt_value_from_str(["-p", "--port"])
+            .opt_value_from_fn(["-p", "--port"], port_arg)
             .map_err(err("--port"))?
-            .unwrap_or(6881),
+            .map_or(6881, |p| p as u16),
+        bind: match args
+            .opt_value_from_os_str("--bind", os_path)
+            .map_err(err("--bind"))?
+        {
+            Some(addr) => {
+                Some(bind_arg(&addr.to_string_lossy()).map_err(|e| format!("--bind: {e}"))?)
+            }
+            None => None,
+        },
         peers: args
-            .values_from_fn("--peer", peer_addr)
+            .values_from_fn("--peer", units::peer)
             .map_err(err("--peer"))?,
+        stall_timeout: args
+            .opt_value_from_fn("--stall-timeout", units::duration)
+            .map_err(err("--stall-timeout"))?,
         max_peers: args
             .opt_value_from_str("--max-peers")
             .map_err(err("--max-peers"))?,
         max_upload_rate: args
-            .opt_value_from_fn("--max-upload-rate", rate_arg)
+            .opt_value_from_fn("--max-upload-rate", units::rate)
             .map_err(err("--max-upload-rate"))?,
         max_download_rate: args
-            .opt_value_from_fn("--max-download-rate", rate_arg)
+            .opt_value_from_fn("--max-download-rate", units::rate)
             .map_err(err("--max-download-rate"))?,
         sequential: args.contains("--sequential"),
         cat_file: None,
@@ -98,6 +136,7 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             .map_err(err("--storage"))?
             .unwrap_or(false),
         no_trackers: args.contains("--no-trackers"),
+        overwrite: args.contains("--overwrite"),
         no_pex: args.contains("--no-pex"),
         save_torrent: args
             .opt_value_from_os_str("--save-torrent", os_path)
@@ -124,8 +163,28 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             (false, false) => Mode::Human,
         },
         verbose,
+        select: coracle::selection::FileSelection {
+            only: args
+                .opt_value_from_fn("--only", only_arg)
+                .map_err(err("--only"))?
+                .unwrap_or_default(),
+            exclude: args
+                .values_from_str("--exclude")
+                .map_err(err("--exclude"))?,
+        },
         torrent: torrent_arg(args.finish())?,
     };
+    if let (Source::Magnet(uri), true) = (&run.torrent, run.select.only.is_empty()) {
+        // BEP 53 `so=`: the files the link suggests, unless `--only` says otherwise.
+        let so = coracle::magnet::Magnet::parse(uri)
+            .ok()
+            .and_then(|m| m.select_only);
+        let ranges = so
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (u64::from(i), u64::from(i)));
+        run.select.only = ranges.collect();
+    }
     if run.max_peers == Some(0) {
         return Err("--max-peers must be at least 1".into());
     }
@@ -136,7 +195,7 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
 fn parse_cat(mut args: pico_args::Arguments) -> Result<RunArgs, String> {
     let file = args
         .opt_value_from_str("--file")
-        .map_err(|e| format!("--file: {e}"))?;
+        .map_err(option_error("--file"))?;
     let mut run = parse_run(args, false)?;
     if run.keep_seeding {
         return Err("cat ends when the file is written; --seed is for download".into());
@@ -147,7 +206,7 @@ fn parse_cat(mut args: pico_args::Arguments) -> Result<RunArgs, String> {
 
 /// The options of `info`.
 fn parse_info(mut args: pico_args::Arguments) -> Result<InfoArgs, String> {
-    let err = |name: &'static str| move |e: pico_args::Error| format!("{name}: {e}");
+    let err = option_error;
     Ok(InfoArgs {
         timeout: std::time::Duration::from_secs(
             args.opt_value_from_str("--timeout")
@@ -158,12 +217,13 @@ fn parse_info(mut args: pico_args::Arguments) -> Result<InfoArgs, String> {
             .opt_value_from_os_str("--save-torrent", os_path)
             .map_err(err("--save-torrent"))?,
         peers: args
-            .values_from_fn("--peer", peer_addr)
+            .values_from_fn("--peer", units::peer)
             .map_err(err("--peer"))?,
         port: args
-            .opt_value_from_str(["-p", "--port"])
+            .opt_value_from_fn(["-p", "--port"], port_arg)
             .map_err(err("--port"))?
-            .unwrap_or(0),
+            .map_or(0, |p| p as u16),
+        json: args.contains("--json"),
         source: torrent_arg(args.finish())?,
     })
 }
@@ -197,30 +257,17 @@ fn torrent_path(rest: Vec<OsString>) -> Result<PathBuf, String> {
     }
 }
 
-/// A rate in bytes per second: `500000`, `512K` (KiB/s) or `2M` (MiB/s).
+/// `--only 0,3-5`: file indices and inclusive ranges, as `coracle info` numbers the files.
+fn only_arg(s: &str) -> Result<Vec<(u64, u64)>, String> {
+    coracle::selection::FileSelection::parse_only(s).map_err(|e| e.to_string())
+}
+
 /// `--storage mmap|pwrite`: whether writes go through `pwrite` instead of memory maps.
 fn storage_arg(s: &str) -> Result<bool, String> {
     match s {
         "mmap" => Ok(false),
         "pwrite" => Ok(true),
         _ => Err(format!("'{s}' is not mmap or pwrite")),
-    }
-}
-
-fn rate_arg(s: &str) -> Result<u64, String> {
-    let (digits, unit) = match s.strip_suffix(['K', 'k']) {
-        Some(d) => (d, 1024),
-        None => match s.strip_suffix(['M', 'm']) {
-            Some(d) => (d, 1024 * 1024),
-            None => (s, 1),
-        },
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a rate like 500000, 512K or 2M"))?;
-    match n.checked_mul(unit) {
-        Some(0) | None => Err(format!("'{s}' must be between 1 byte/s and 2^64")),
-        Some(rate) => Ok(rate),
     }
 }
 
@@ -259,13 +306,30 @@ fn host_port(s: &str) -> Result<String, String> {
     }
 }
 
-/// `HOST:PORT` for `--peer`; names are resolved here, once, to their first address.
-fn peer_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse() {
-        return Ok(a);
+/// A usage error for option `name`: the parser's own message when it has one (it names the
+/// value), else pico-args' (a missing value, say).
+fn option_error(name: &'static str) -> impl Fn(pico_args::Error) -> String {
+    move |e| match e {
+        pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => format!("{name}: {cause}"),
+        e => format!("{name}: {e}"),
     }
-    s.to_socket_addrs()
-        .ok()
-        .and_then(|mut it| it.next())
-        .ok_or_else(|| "expected HOST:PORT".to_string())
+}
+
+/// A listen port, 0 to 65535 (0: the system picks one). A `u64`, as the size options' type:
+/// one parser instance less in the binary.
+fn port_arg(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(p) if p <= 65535 => Ok(p),
+        Ok(p) => Err(format!("port {p} is out of range (0-65535)")),
+        Err(_) => Err(format!("'{s}' is not a port number")),
+    }
+}
+
+/// `--bind ADDR`: a local IP address (IPv6 with or without brackets). Read as a path first,
+/// as the folder options are: one parser instance less in the binary.
+fn bind_arg(s: &str) -> Result<IpAddr, String> {
+    let bare = s.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    bare.unwrap_or(s)
+        .parse()
+        .map_err(|_| format!("'{s}' is not a local IP address like 192.168.1.5 or ::1"))
 }

@@ -43,6 +43,7 @@ use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::rng::SplitMix64;
 
+mod wanted;
 mod window;
 pub use window::MAX_WINDOW_PIECES;
 
@@ -223,6 +224,8 @@ pub struct Picker {
     open: Vec<u32>,
     /// How many more pieces `pick` may start; the caller's memory budget for piece buffers.
     new_piece_budget: usize,
+    /// Which pieces the user wants, and which first (see `wanted`).
+    wants: wanted::Wants,
     /// Sequential mode and read-ahead windows (see `window`).
     prio: window::Priorities,
 }
@@ -240,6 +243,7 @@ impl Picker {
         Picker {
             layout,
             rarity: Rarity::new(n, &own, &mut rng),
+            wants: wanted::Wants::all(n - own.count()),
             have: own,
             partials: Vec::new(),
             slot: vec![NONE; n as usize],
@@ -308,6 +312,9 @@ impl Picker {
         let mut left = max;
         left -= self.pick_urgent(peer_has, left, out);
         left -= self.pick_open(peer_has, left, out);
+        if left > 0 {
+            left -= self.pick_high(peer_has, left, out);
+        }
         if left > 0 {
             left -= self.pick_fresh(peer_has, left, out);
         }
@@ -550,6 +557,7 @@ impl Picker {
         if !self.have.set(piece) {
             return;
         }
+        self.wants.on_verified(piece);
         self.rarity.remove(piece);
         let s = self.slot[piece as usize];
         if s == NONE {
@@ -617,9 +625,10 @@ impl Picker {
         &self.have
     }
 
-    /// Pieces not yet verified.
+    /// Wanted pieces not yet verified (every piece is wanted unless [`Picker::set_wanted`]
+    /// said otherwise).
     pub fn pieces_left(&self) -> u32 {
-        self.layout.num_pieces() - self.have.count()
+        self.wants.left
     }
 }
 
@@ -630,11 +639,11 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     /// `n` one-block pieces.
-    fn small(n: u32) -> Layout {
+    pub(super) fn small(n: u32) -> Layout {
         Layout::new(BLOCK_SIZE, u64::from(n) * u64::from(BLOCK_SIZE)).unwrap()
     }
 
-    fn bf(n: u32, ones: &[u32]) -> Bitfield {
+    pub(super) fn bf(n: u32, ones: &[u32]) -> Bitfield {
         let mut b = Bitfield::new(n);
         for &i in ones {
             b.set(i);
@@ -642,13 +651,18 @@ mod tests {
         b
     }
 
-    fn pick(p: &mut Picker, has: &Bitfield, max: usize, mine: &HashSet<BlockRef>) -> Vec<BlockRef> {
+    pub(super) fn pick(
+        p: &mut Picker,
+        has: &Bitfield,
+        max: usize,
+        mine: &HashSet<BlockRef>,
+    ) -> Vec<BlockRef> {
         let mut out = Vec::new();
         p.pick(has, max, |b| mine.contains(b), &mut out);
         out
     }
 
-    fn pieces(blocks: &[BlockRef]) -> Vec<u32> {
+    pub(super) fn pieces(blocks: &[BlockRef]) -> Vec<u32> {
         blocks.iter().map(|b| b.piece).collect()
     }
 
@@ -657,7 +671,7 @@ mod tests {
     }
 
     /// Checks every internal structure against its documented invariant.
-    fn check(p: &Picker) {
+    pub(super) fn check(p: &Picker) {
         check_rarity(&p.rarity);
         for &piece in &p.rarity.order {
             assert!(!p.have.get(piece) && p.slot[piece as usize] == NONE);

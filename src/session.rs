@@ -16,30 +16,37 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded};
 
 use crate::disk::{
-    file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig, StorageError,
+    choose_files, file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig,
+    StorageError,
 };
 use crate::engine::{
-    peer_id_from_seed, Engine, EngineConfig, Event, MagnetParams, RateLimits, TorrentId,
-    TorrentParams, TorrentState, TorrentStats,
+    peer_id_from_seed, Engine, EngineConfig, MagnetParams, RateLimits, TorrentParams,
 };
 use crate::magnet::{Magnet, MagnetError, MagnetPeer};
 use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
-pub use crate::reactor::SessionStats;
 use crate::reactor::{
-    resolve_later, Bound, Command, DiscoveryPlan, Pending, Reactor, Shelf, StatusCell, Wake,
+    resolve_later, Bound, Command, DiscoveryPlan, Hub, Pending, Reactor, Shelf, StatusCell,
 };
+pub use crate::reactor::{EventReceiver, RecvError, SessionStats, ShutdownReport};
+use crate::selection::{FilePriority, FileSelection, SelectError};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
+mod delete;
+mod files;
+mod handle;
 mod reader;
 mod start;
 
+pub use handle::TorrentHandle;
+use handle::{Entry, Link};
 pub use reader::{FileReader, DEFAULT_READAHEAD};
 
-/// Everything a session can be tuned with. `Default` listens on all interfaces, port 6881.
+/// Everything a session can be tuned with. `Default` listens on all interfaces on a port the
+/// system picks ([`Session::listen_addr`] tells which), so sessions never collide.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     /// Where to accept peers. Port 0 picks a free port (see [`Session::listen_addr`]).
@@ -102,7 +109,7 @@ pub struct LsdSettings {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             disk_workers: 0,
             disk_queue: 16,
             engine: EngineConfig {
@@ -138,7 +145,8 @@ pub enum TorrentSource {
 /// Per-torrent options.
 #[derive(Clone, Debug, Default)]
 pub struct AddOptions {
-    /// The folder the torrent's file or folder is created in.
+    /// The folder the torrent's file or folder is created in; empty (the default) means the
+    /// current folder. A relative path is taken from the current folder at `add`.
     pub output: PathBuf,
     /// Peers to dial besides those the trackers return.
     pub peers: Vec<SocketAddr>,
@@ -155,6 +163,20 @@ pub struct AddOptions {
     pub resume: Option<Vec<u8>>,
     /// Ignore any resume state and check every piece already on disk.
     pub recheck: bool,
+    /// The data is known to be complete (you made the torrent from it, or checked it): seed it
+    /// at once without reading it. Each file must exist with its full length, else `add` fails
+    /// with [`Error::Io`]; resume state and `recheck` are ignored. Bytes that are wrong anyway
+    /// are found by peers' hash checks, not by us: use it only for data you trust.
+    pub seed_only: bool,
+    /// Each file's priority, in torrent order (padding files included); empty: every file
+    /// normal. A skipped file that does not exist is never created (see
+    /// [`TorrentHandle::set_file_priorities`] to choose again later).
+    pub file_priorities: Vec<FilePriority>,
+    /// Files to download by index or path pattern (`--only`, `--exclude`, a magnet's `so=`),
+    /// applied over `file_priorities`: a file it leaves out is skipped. For a magnet link it is
+    /// resolved when the metadata arrives (an error then fails the torrent before any file is
+    /// created); for a .torrent, at [`Session::add`] ([`Error::Selection`]).
+    pub select: FileSelection,
     /// Start new pieces in order, lowest index first, instead of rarest first (for playing a
     /// file while it downloads; see also [`TorrentHandle::open_file`]). Changed later with
     /// [`TorrentHandle::set_sequential`].
@@ -182,8 +204,10 @@ pub enum Error {
     Magnet(MagnetError),
     /// The files could not be created or reserved.
     Storage(StorageError),
-    /// The same torrent is already in this session.
-    AlreadyAdded,
+    /// The same torrent is already in this session: here is its handle.
+    AlreadyAdded(Box<TorrentHandle>),
+    /// The torrent is no longer in the session (it was removed).
+    NotFound,
     /// The session's thread is gone.
     SessionClosed,
     /// The torrent stopped on an error.
@@ -192,6 +216,8 @@ pub enum Error {
     Stopped,
     /// A wait ran out of time.
     Timeout,
+    /// Files chosen that the torrent does not have, or a choice that leaves nothing.
+    Selection(SelectError),
     /// The torrent has no file with this index.
     NoSuchFile(usize),
     /// A magnet link's metadata has not arrived yet, so its files are not known.
@@ -205,98 +231,44 @@ impl fmt::Display for Error {
             Error::Metainfo(e) => write!(f, "invalid torrent: {e}"),
             Error::Magnet(e) => write!(f, "invalid magnet link: {e}"),
             Error::Storage(e) => write!(f, "{e}"),
-            Error::AlreadyAdded => write!(f, "this torrent is already added"),
+            Error::AlreadyAdded(_) => write!(f, "this torrent is already added"),
+            Error::NotFound => write!(f, "the torrent is no longer in the session"),
             Error::SessionClosed => write!(f, "the session has shut down"),
             Error::TorrentFailed(why) => write!(f, "{why}"),
             Error::Stopped => write!(f, "the torrent was stopped before it finished"),
             Error::Timeout => write!(f, "timed out"),
+            Error::Selection(e) => write!(f, "{e}"),
             Error::NoSuchFile(i) => write!(f, "the torrent has no file number {i}"),
             Error::NoMetadata => write!(f, "the torrent's metadata has not arrived yet"),
         }
     }
 }
 
-impl std::error::Error for Error {}
-
-/// The channel end and the wake-up the handles share.
-#[derive(Clone)]
-struct Link {
-    commands: Sender<Command>,
-    waker: Wake,
-    added: Arc<Mutex<Added>>,
-    /// Numbers streaming readers, so each has a window of its own.
-    readers: Arc<std::sync::atomic::AtomicU64>,
-}
-
-/// Which torrents the session holds, kept on the callers' side so that `add` hands its torrent
-/// to the reactor without waiting for an answer. Waiting cost one reactor loop per add: 100
-/// adds during a download took up to 180 ms (`examples/scale`).
-#[derive(Default)]
-struct Added {
-    next_id: TorrentId,
-    by_hash: std::collections::BTreeMap<[u8; 20], TorrentId>,
-}
-
-impl Link {
-    /// A new id for a torrent with this info-hash, unless the session already has one.
-    fn claim(&self, hash: [u8; 20]) -> Result<TorrentId, Error> {
-        let mut added = self.added.lock().unwrap_or_else(|e| e.into_inner());
-        if added.by_hash.contains_key(&hash) {
-            return Err(Error::AlreadyAdded);
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Metainfo(e) => Some(e),
+            Error::Magnet(e) => Some(e),
+            Error::Storage(e) => Some(e),
+            _ => None,
         }
-        added.next_id += 1;
-        let id = added.next_id;
-        added.by_hash.insert(hash, id);
-        Ok(id)
-    }
-
-    /// Forgets torrent `id`, so its info-hash can be added again. A stale handle of an earlier
-    /// torrent with the same info-hash releases nothing.
-    fn release(&self, hash: &[u8; 20], id: TorrentId) {
-        let mut added = self.added.lock().unwrap_or_else(|e| e.into_inner());
-        if added.by_hash.get(hash) == Some(&id) {
-            added.by_hash.remove(hash);
-        }
-    }
-
-    /// A new streaming reader's id, unique in the session.
-    fn new_reader_id(&self) -> u64 {
-        self.readers
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Applies the options that are runtime switches, right after the torrent's `Add` (the
-    /// reactor takes commands in order).
-    fn apply_switches(&self, id: TorrentId, opts: (bool, RateLimits)) -> Result<(), Error> {
-        let (sequential, limits) = opts;
-        if sequential {
-            self.send(Command::SetSequential(id, true))?;
-        }
-        if limits != RateLimits::default() {
-            let id = Some(id);
-            self.send(Command::SetRateLimits { id, limits })?;
-        }
-        Ok(())
-    }
-
-    fn send(&self, c: Command) -> Result<(), Error> {
-        self.commands.send(c).map_err(|_| Error::SessionClosed)?;
-        self.waker.wake().map_err(|e| Error::Io {
-            context: "waking the reactor".into(),
-            source: e,
-        })
     }
 }
 
-/// A running engine: one reactor thread, a disk pool and a tracker client.
+/// A running engine: one reactor thread, a disk pool and a tracker client. `Send + Sync`: share
+/// it as `Arc<Session>`; any holder may shut it down.
 pub struct Session {
     link: Link,
-    events: Receiver<Event>,
-    thread: Option<JoinHandle<Result<(), StorageError>>>,
+    events: Arc<Hub>,
+    thread: Mutex<Option<JoinHandle<ShutdownReport>>>,
     listen: SocketAddr,
     storage: StorageConfig,
     state_dir: Option<PathBuf>,
 }
+
+/// How long [`Session::shutdown`] gives `stopped` announces (and unanswered `completed` ones).
+const ANNOUNCES_AT_SHUTDOWN: Duration = Duration::from_secs(3);
 
 impl Session {
     /// Binds the listener and starts the threads.
@@ -312,7 +284,7 @@ impl Session {
             .map_err(io("reading the listen address"))?;
         let waker = bound.wake();
         let (cmd_tx, cmd_rx) = unbounded();
-        let (event_tx, event_rx) = bounded(1024);
+        let hub = Arc::new(Hub::default());
         let (disk_tx, disk_rx) = unbounded();
         let (trk_tx, trk_rx) = unbounded();
         let notify = {
@@ -345,7 +317,14 @@ impl Session {
         };
         let router_names = bound.start_discovery(&plan, &mut engine);
         let reactor = Reactor::new(
-            bound, engine, cmd_rx, event_tx, pool, disk_rx, tracker, trk_rx,
+            bound,
+            engine,
+            cmd_rx,
+            hub.clone(),
+            pool,
+            disk_rx,
+            tracker,
+            trk_rx,
         )
         .map_err(io("registering the listener"))?;
         let thread = std::thread::Builder::new()
@@ -362,15 +341,15 @@ impl Session {
                 added: Arc::default(),
                 readers: Arc::default(),
             },
-            events: event_rx,
-            thread: Some(thread),
+            events: hub,
+            thread: Mutex::new(Some(thread)),
             listen,
             storage: cfg.storage,
             state_dir: cfg.state_dir,
         })
     }
 
-    /// The address peers can connect to.
+    /// The address peers can connect to (with the port the system picked for port 0).
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
     }
@@ -389,38 +368,69 @@ impl Session {
         self.link.send(Command::SetRateLimits { id: None, limits })
     }
 
-    /// Events of every torrent (progress about once a second, completion, errors). Events are
-    /// dropped rather than queued without bound when nobody reads them.
-    pub fn events(&self) -> Receiver<Event> {
-        self.events.clone()
+    /// A new subscriber to the events of every torrent, from now on. Each call gives a receiver
+    /// of its own that sees every event (see [`EventReceiver`] for what may be coalesced).
+    pub fn events(&self) -> EventReceiver {
+        self.events.subscribe(false)
+    }
+
+    /// Like [`Self::events`], with an [`Event::PieceVerified`](crate::engine::Event) for each
+    /// downloaded piece that passed its hash check and an `Event::FileCompleted` for each file
+    /// whose last piece did.
+    pub fn events_with_pieces(&self) -> EventReceiver {
+        self.events.subscribe(true)
+    }
+
+    /// Handles of every torrent in the session, in the order they were added.
+    pub fn torrents(&self) -> Vec<TorrentHandle> {
+        self.link.all()
+    }
+
+    /// The handle of the torrent with this info-hash, if the session has it.
+    pub fn find(&self, info_hash: &InfoHash) -> Option<TorrentHandle> {
+        self.link.find(&info_hash.0)
     }
 
     /// Adds a torrent: parses it, creates and reserves its files under `opts.output` (on this
     /// thread), then hands it to the reactor. With valid resume state ([`AddOptions::resume`],
     /// else the session's state file) the pieces it lists are taken without reading them and
     /// only the pieces of files changed since are checked; without it, data already there is
-    /// checked first.
-    pub fn add(&self, source: TorrentSource, opts: AddOptions) -> Result<TorrentHandle, Error> {
+    /// checked first. A torrent already in the session is [`Error::AlreadyAdded`], with its
+    /// handle.
+    pub fn add(&self, source: TorrentSource, mut opts: AddOptions) -> Result<TorrentHandle, Error> {
+        // Relative to the current folder now, not when a file is opened later.
+        if opts.output.as_os_str().is_empty() {
+            opts.output = PathBuf::from(".");
+        }
+        opts.output = std::path::absolute(&opts.output).unwrap_or(opts.output);
         let meta = match load(source)? {
             Loaded::Metainfo(m) => m,
             Loaded::Magnet(m) => return self.add_magnet(m, opts),
         };
-        let hash = meta.info_hash.0;
+        let meta = Arc::new(meta);
         // Claimed before the files are touched; given back if anything below fails.
-        let id = self.link.claim(hash)?;
-        let added = self.add_claimed(id, meta, opts);
+        let handle = self.link.claim(|id| Entry {
+            id,
+            info_hash: meta.info_hash,
+            name: meta.name.clone(),
+            meta: Arc::new(OnceLock::from(meta.clone())),
+            status: Arc::new(StatusCell::default()),
+            output: opts.output.clone(),
+            storage: Arc::new(OnceLock::new()),
+        })?;
+        let added = self.add_claimed(&handle, meta, opts);
         if added.is_err() {
-            self.link.release(&hash, id);
+            self.link.release(&handle.info_hash().0, handle.id());
         }
-        added
+        added.map(|()| handle)
     }
 
     fn add_claimed(
         &self,
-        id: TorrentId,
-        meta: Metainfo,
+        handle: &TorrentHandle,
+        meta: Arc<Metainfo>,
         opts: AddOptions,
-    ) -> Result<TorrentHandle, Error> {
+    ) -> Result<(), Error> {
         let files = file_specs(&meta);
         // Before the files are opened: opening may change their stamps.
         let sources = start::Sources {
@@ -428,9 +438,16 @@ impl Session {
             given: opts.resume,
             force_recheck: opts.recheck,
         };
+        let chosen = choose_files(&meta, &opts.output, &opts.file_priorities, &opts.select)
+            .map_err(Error::Selection)?;
         let switches = (opts.sequential, opts.rate_limits);
-        let start = start::decide(&meta, &opts.output, &files, sources);
-        let storage = Storage::open(&opts.output, &files, &self.storage).map_err(Error::Storage)?;
+        let start = match opts.seed_only {
+            true => start::seed_only(&meta, &opts.output, &files, sources)?,
+            false => start::decide(&meta, &opts.output, &files, sources),
+        };
+        let storage =
+            Storage::open_skipping(&opts.output, &files, &self.storage, chosen.skip.as_ref())
+                .map_err(Error::Storage)?;
         let mut trackers = meta.trackers.clone();
         if opts.no_trackers {
             trackers.clear();
@@ -446,27 +463,34 @@ impl Session {
             info: Some(meta.shared_info_bytes()),
             private: meta.private,
         };
-        let status = Arc::new(StatusCell::default());
-        let meta = Arc::new(meta);
+        let status = handle.status_cell();
         let output = opts.output.clone();
-        let shelf = Shelf::new(meta.clone(), storage, start.target, status.clone(), output);
-        let handle = TorrentHandle {
+        let shelf = Shelf::new(meta, storage, start.target, status, output);
+        let _ = handle.storage_cell().set(shelf.storage.clone());
+        let id = handle.id();
+        let wants = chosen.wants;
+        self.link.send(Command::Add {
             id,
-            info_hash: meta.info_hash,
-            name: meta.name.clone(),
-            meta: Arc::new(OnceLock::from(meta)),
-            link: self.link.clone(),
-            status,
-        };
-        self.link.send(Command::Add { id, params, shelf })?;
-        self.link.apply_switches(id, switches)?;
-        Ok(handle)
+            params,
+            shelf,
+            wants,
+        })?;
+        self.link.apply_switches(id, switches)
     }
 
     /// Adds a magnet link: its files are created once the metadata has arrived from peers.
     fn add_magnet(&self, magnet: Magnet, opts: AddOptions) -> Result<TorrentHandle, Error> {
         let hash = magnet.info_hash.0;
-        let id = self.link.claim(hash)?;
+        let name = (magnet.name.clone()).unwrap_or_else(|| magnet.info_hash.to_hex());
+        let handle = self.link.claim(|id| Entry {
+            id,
+            info_hash: magnet.info_hash,
+            name: name.clone(),
+            meta: Arc::new(OnceLock::new()),
+            status: Arc::new(StatusCell::default()),
+            output: opts.output.clone(),
+            storage: Arc::new(OnceLock::new()),
+        })?;
         let mut peers = opts.peers;
         // Host names in `x.pe` would need DNS here, on the caller's thread; addresses do not.
         peers.extend(magnet.peers.iter().filter_map(|p| match p {
@@ -483,8 +507,6 @@ impl Session {
             trackers,
             peers,
         };
-        let status = Arc::new(StatusCell::default());
-        let meta = Arc::new(OnceLock::new());
         // A magnet starts with nothing to resume from; its state is kept from its first
         // checkpoint on, like any torrent's.
         let resume = ResumeTarget {
@@ -496,24 +518,18 @@ impl Session {
             ..ResumeTarget::default()
         };
         let pending = Pending {
+            name,
             stop_at_metadata: opts.stop_at_metadata,
             resume,
             output: opts.output,
             storage: self.storage.clone(),
-            meta: meta.clone(),
-            status: status.clone(),
+            meta: handle.meta_cell(),
+            status: handle.status_cell(),
+            opened: handle.storage_cell(),
+            file_priorities: opts.file_priorities,
+            select: opts.select,
         };
-        let handle = TorrentHandle {
-            id,
-            info_hash: magnet.info_hash,
-            name: magnet
-                .name
-                .clone()
-                .unwrap_or_else(|| magnet.info_hash.to_hex()),
-            meta,
-            link: self.link.clone(),
-            status,
-        };
+        let id = handle.id();
         let sent = self.link.send(Command::AddMagnet {
             id,
             params,
@@ -528,31 +544,65 @@ impl Session {
         Ok(handle)
     }
 
-    /// Announces `stopped`, writes every file to the disk (fsync) and joins the threads.
+    /// Announces `stopped`, writes every file to the disk (fsync) and joins the threads. Any
+    /// holder of a shared `Arc<Session>` may call it; later calls (and calls on handles)
+    /// return [`Error::SessionClosed`].
     ///
     /// This is where downloaded data becomes durable: completion leaves it to the kernel's
     /// writeback, as other clients do, and a crash before it is caught by the recheck on the
     /// next start. `Err(Error::Storage)` when a file could not be synced (every torrent is
-    /// still tried); dropping the session does the same and ignores the error.
-    pub fn shutdown(mut self) -> Result<(), Error> {
-        self.stop()
+    /// still tried); dropping the session does the same and ignores the error. A `completed`
+    /// announce still in flight is answered (or times out) before `stopped` goes out.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        let report = self.stop(ANNOUNCES_AT_SHUTDOWN, None)?;
+        match report.sync_error {
+            Some(e) => Err(Error::Storage(e)),
+            None => Ok(()),
+        }
     }
 
-    fn stop(&mut self) -> Result<(), Error> {
-        let Some(t) = self.thread.take() else {
-            return Ok(());
+    /// Like [`Self::shutdown`], returning within `limit` whatever hangs: tracker announces get
+    /// at most three quarters of it, and if the final sync is not done when it runs out, the
+    /// report says `timed_out` and the reactor thread finishes the sync on its own. Announce
+    /// threads still blocked on a silent tracker cannot be interrupted: each ends by itself
+    /// within its own timeout ([`TrackerConfig`]), holding nothing of the session.
+    pub fn shutdown_timeout(&self, limit: Duration) -> Result<ShutdownReport, Error> {
+        self.stop(limit * 3 / 4, Some(limit))
+    }
+
+    fn stop(
+        &self,
+        announce_within: Duration,
+        limit: Option<Duration>,
+    ) -> Result<ShutdownReport, Error> {
+        let taken = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(thread) = taken else {
+            return Err(Error::SessionClosed);
         };
-        let _ = self.link.send(Command::Shutdown);
-        match t.join() {
-            Ok(flushed) => flushed.map_err(Error::Storage),
-            Err(_) => Err(Error::SessionClosed),
+        // If the reactor already stopped (every handle gone), the join has its report anyway.
+        let _ = self.link.send(Command::Shutdown { announce_within });
+        if let Some(limit) = limit {
+            // The thread's result is the report: look every few milliseconds (a channel of its
+            // own would cost the binary more than this loop).
+            let deadline = Instant::now() + limit;
+            while !thread.is_finished() {
+                if Instant::now() >= deadline {
+                    // Leave the thread to finish the sync; it ends by itself.
+                    return Ok(ShutdownReport {
+                        timed_out: true,
+                        ..ShutdownReport::default()
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
+        thread.join().map_err(|_| Error::SessionClosed)
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = self.stop();
+        let _ = self.stop(ANNOUNCES_AT_SHUTDOWN, None);
     }
 }
 
@@ -614,145 +664,6 @@ pub fn read_torrent_file(path: &Path) -> Result<Vec<u8>, Error> {
         });
     }
     Ok(bytes)
-}
-
-/// Controls and observes one torrent. Cheap to clone; `Send + Sync`.
-#[derive(Clone)]
-pub struct TorrentHandle {
-    id: TorrentId,
-    info_hash: InfoHash,
-    /// The metainfo's name, or a magnet's `dn` (its info-hash when it has none).
-    name: String,
-    /// Set from the start for a .torrent, when the metadata arrives for a magnet.
-    meta: Arc<OnceLock<Arc<Metainfo>>>,
-    link: Link,
-    status: Arc<StatusCell>,
-}
-
-impl fmt::Debug for TorrentHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TorrentHandle")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-impl TorrentHandle {
-    /// The torrent's id within its session (events carry it).
-    pub fn id(&self) -> TorrentId {
-        self.id
-    }
-
-    /// The torrent's metainfo: from the start for a .torrent, once the metadata has arrived
-    /// for a magnet link ([`Event::MetadataReceived`]); `None` before.
-    pub fn metainfo(&self) -> Option<Arc<Metainfo>> {
-        self.meta.get().cloned()
-    }
-
-    /// The torrent's info-hash.
-    pub fn info_hash(&self) -> InfoHash {
-        self.info_hash
-    }
-
-    /// Its name: the metainfo's, or a magnet link's `dn` until the metadata arrives.
-    pub fn name(&self) -> String {
-        self.meta
-            .get()
-            .map_or_else(|| self.name.clone(), |m| m.name.clone())
-    }
-
-    /// A snapshot of its numbers; `None` when the session or torrent is gone.
-    pub fn stats(&self) -> Option<TorrentStats> {
-        let (tx, rx) = bounded(1);
-        self.link
-            .send(Command::Stats {
-                id: self.id,
-                reply: tx,
-            })
-            .ok()?;
-        rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
-    }
-
-    /// Its resume state, once durable: the pieces verified now are synced to disk first (on the
-    /// disk pool), then the state that lists them is encoded (and written to the state file if
-    /// the session keeps one). Give the bytes back in [`AddOptions::resume`] to start the
-    /// torrent later without reading unchanged data. Blocks until the sync is done.
-    pub fn resume_data(&self) -> Result<Vec<u8>, Error> {
-        let (tx, rx) = bounded(1);
-        self.link.send(Command::ResumeData {
-            id: self.id,
-            reply: tx,
-        })?;
-        match rx.recv() {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(why)) => Err(Error::Io {
-                context: "recording the resume state".into(),
-                source: std::io::Error::other(why),
-            }),
-            // The torrent was removed or the session shut down before it was done.
-            Err(_) => Err(Error::SessionClosed),
-        }
-    }
-
-    /// Turns sequential mode on or off: new pieces start lowest index first instead of rarest
-    /// first (pieces already started finish first either way).
-    pub fn set_sequential(&self, on: bool) -> Result<(), Error> {
-        self.link.send(Command::SetSequential(self.id, on))
-    }
-
-    /// Changes this torrent's own download and upload limits at once (the session's apply as
-    /// well); `None` lifts a limit.
-    pub fn set_rate_limits(&self, limits: RateLimits) -> Result<(), Error> {
-        let id = Some(self.id);
-        self.link.send(Command::SetRateLimits { id, limits })
-    }
-
-    /// Opens file `index` (of [`Metainfo::files`]) for reading while the torrent downloads: see
-    /// [`FileReader`]. Reads raise the priority of the pieces at the read position and a
-    /// read-ahead window, block until they are verified, and never return unverified bytes.
-    /// A magnet link can open files once its metadata has arrived ([`Error::NoMetadata`]
-    /// before).
-    pub fn open_file(&self, index: usize) -> Result<FileReader, Error> {
-        let meta = self.metainfo().ok_or(Error::NoMetadata)?;
-        FileReader::new(self.link.clone(), self.id, meta, index).ok_or(Error::NoSuchFile(index))
-    }
-
-    /// Drops its peers and stops it until [`Self::resume`].
-    pub fn pause(&self) -> Result<(), Error> {
-        self.link.send(Command::Pause(self.id))
-    }
-
-    /// Resumes after [`Self::pause`].
-    pub fn resume(&self) -> Result<(), Error> {
-        self.link.send(Command::Resume(self.id))
-    }
-
-    /// Removes it from the session (its files stay).
-    pub fn remove(&self) -> Result<(), Error> {
-        self.status.set_stopped();
-        self.link.release(&self.info_hash.0, self.id);
-        self.link.send(Command::Remove(self.id))
-    }
-
-    /// Blocks until every piece is verified and on disk, or the torrent fails or stops.
-    pub fn wait(&self) -> Result<(), Error> {
-        self.wait_until(None)
-    }
-
-    /// Like [`Self::wait`], giving up after `timeout` with [`Error::Timeout`].
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        self.wait_until(Some(Instant::now() + timeout))
-    }
-
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), Error> {
-        match self.status.wait_until(deadline) {
-            Some(TorrentState::Seeding) => Ok(()),
-            Some(TorrentState::Failed(why)) => Err(Error::TorrentFailed(why)),
-            Some(_) => Err(Error::Stopped),
-            None => Err(Error::Timeout),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -75,6 +75,44 @@ pub fn bind_udp_reuse(addr: std::net::SocketAddr) -> std::io::Result<std::net::U
     Ok(std::net::UdpSocket::from(owned))
 }
 
+/// Starts a non-blocking TCP connection to `to` from the local address `from` (port chosen by
+/// the system), for a session told to listen on, and dial from, one address (`--bind`). The
+/// connection completes later, as `mio::net::TcpStream::connect`'s does.
+#[cfg(unix)]
+pub fn tcp_connect_from(
+    from: std::net::IpAddr,
+    to: std::net::SocketAddr,
+) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (family, local, local_len) = sockaddr(std::net::SocketAddr::new(from, 0));
+    // SAFETY: socket() takes no pointers; the returned descriptor is checked and then owned.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns; OwnedFd closes it on every error path.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `local` is a sockaddr of `local_len` bytes for `family`, alive for the call.
+    if unsafe { libc::bind(fd, std::ptr::addr_of!(local).cast(), local_len) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let (_, remote, remote_len) = sockaddr(to);
+    // SAFETY: as for bind: a live sockaddr of the stated length.
+    if unsafe { libc::connect(fd, std::ptr::addr_of!(remote).cast(), remote_len) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(std::net::TcpStream::from(owned))
+}
+
 /// Sends `socket`'s IPv4 multicast out of the interface that has address `ip` (the session's
 /// listen address), rather than the one the routing table picks.
 #[cfg(unix)]

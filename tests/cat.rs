@@ -202,8 +202,8 @@ fn cat_and_rate_usage_errors_exit_2() {
             "--max-download-rate",
         ),
         (
-            &["download", "x.torrent", "--max-download-rate", "2G"][..],
-            "not a rate like 500000, 512K or 2M",
+            &["download", "x.torrent", "--max-download-rate", "fast"][..],
+            "--max-download-rate: 'fast' is not a size like 500000, 512K, 1.5M or 100KiB",
         ),
     ] {
         let out = Command::new(bin).args(args).output().unwrap();

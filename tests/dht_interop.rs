@@ -221,7 +221,7 @@ fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
         .expect("adding the magnet");
     let mut metadata = None;
     ctx.wait_for("coracle's trackerless magnet download", || {
-        while let Ok(ev) = events.try_recv() {
+        while let Some(ev) = events.try_recv() {
             if matches!(ev, coracle::engine::Event::MetadataReceived { .. }) {
                 metadata.get_or_insert(began.elapsed());
             }

@@ -1,5 +1,8 @@
 //! What a program embedding coracle relies on: sessions are independent, clean up after
-//! themselves, hand out thread-safe handles and fail with typed errors.
+//! themselves, hand out thread-safe handles and fail with typed errors; events are never lost
+//! (`events`), control calls are honest in every state (`control`), shutdown is bounded and the
+//! defaults work anywhere (`lifecycle`), and files changed behind coracle's back fail the
+//! torrent, never the process (`storage`).
 //!
 //! The tests here count the process's threads, so they take one lock to run one at a time.
 
@@ -8,6 +11,19 @@
 
 #[path = "support/payload.rs"]
 mod payload;
+#[path = "support/tracker.rs"]
+mod tracker;
+
+#[path = "embedding/control.rs"]
+mod control;
+#[path = "embedding/events.rs"]
+mod events;
+#[path = "embedding/lifecycle.rs"]
+mod lifecycle;
+#[path = "embedding/sitter.rs"]
+mod sitter;
+#[path = "embedding/storage.rs"]
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -20,8 +36,13 @@ use payload::{temp_dir, Payload};
 const _: fn() = || {
     fn send_sync_clone<T: Send + Sync + Clone>() {}
     fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
     send_sync_clone::<TorrentHandle>();
     send::<Session>();
+    // Shared as `Arc<Session>`; receivers move to the thread that reads them.
+    send_sync::<Session>();
+    send_sync::<coracle::EventReceiver>();
+    send_sync::<Error>();
 };
 
 /// Serialises the tests of this file: one of them counts the whole process's threads.
@@ -34,6 +55,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// A session on 127.0.0.1 with its own peer id: sessions sharing one would refuse each other as
 /// self-connections.
 fn session(tag: u8) -> Session {
+    Session::new(config(tag)).expect("session")
+}
+
+/// The configuration of [`session`].
+fn config(tag: u8) -> SessionConfig {
     let mut cfg = SessionConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         disk_workers: 2,
@@ -42,7 +68,7 @@ fn session(tag: u8) -> Session {
     cfg.engine.peer_id = *b"-CR0100-embed0000000";
     cfg.engine.peer_id[19] = tag;
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
-    Session::new(cfg).expect("session")
+    cfg
 }
 
 fn add(
@@ -232,7 +258,10 @@ fn a_torrent_is_added_once_until_removed() {
             ..Default::default()
         },
     );
-    assert!(matches!(again, Err(Error::AlreadyAdded)), "{again:?}");
+    match again {
+        Err(Error::AlreadyAdded(existing)) => assert_eq!(existing.id(), first.id()),
+        other => panic!("{other:?}"),
+    }
     assert!(!dir.join("b").exists(), "a refused add creates nothing");
     assert!(first.stats().is_some());
     first.remove().unwrap();
@@ -242,7 +271,7 @@ fn a_torrent_is_added_once_until_removed() {
         .is_some()));
     assert!(first.stats().is_none(), "the removed torrent is gone");
     // The old handle cannot release the new torrent's claim.
-    first.remove().unwrap();
+    assert!(matches!(first.remove(), Err(Error::NotFound)));
     let dup = s.add(
         TorrentSource::Bytes(torrent.clone()),
         AddOptions {
@@ -250,7 +279,7 @@ fn a_torrent_is_added_once_until_removed() {
             ..Default::default()
         },
     );
-    assert!(matches!(dup, Err(Error::AlreadyAdded)), "{dup:?}");
+    assert!(matches!(dup, Err(Error::AlreadyAdded(_))), "{dup:?}");
     s.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -18,6 +18,8 @@ const SANS_IO: &[&str] = &[
     "src/create/info.rs",
     "src/wire.rs",
     "src/picker.rs",
+    "src/picker",
+    "src/selection.rs",
     "src/rng.rs",
     "src/engine",
     "src/tracker/announce.rs",

@@ -409,3 +409,78 @@ fn magnet_from_a_lone_liar_waits_for_an_honest_peer() {
         sim.assert_complete(LEECHER);
     }
 }
+
+/// Three files over the payload: the middle one skipped, the last one high priority. Only
+/// pieces touching a wanted file are requested and verified; completion comes when those are
+/// in; wanting everything later fetches exactly the rest.
+#[test]
+fn only_wanted_pieces_are_requested_and_choosing_again_fetches_the_rest() {
+    use coracle::engine::TorrentState;
+    use coracle::layout::Layout;
+    use coracle::selection::{FilePriority, FileSpan, PieceWants};
+    const LEECHER: usize = 2;
+    // Boundaries inside pieces 10 and 22, so both are shared with the skipped file.
+    let bounds = [0, 700_000, 1_500_000, TOTAL as u64];
+    let spans: Vec<FileSpan> = bounds
+        .windows(2)
+        .map(|w| FileSpan {
+            start: w[0],
+            length: w[1] - w[0],
+            padding: false,
+        })
+        .collect();
+    let layout = Layout::new(PIECE_LEN, TOTAL as u64).unwrap();
+    let prios = vec![FilePriority::Normal, FilePriority::Skip, FilePriority::High];
+    let wants = PieceWants::new(&layout, spans.clone(), prios).unwrap();
+    let wanted: Vec<u32> = wants.wanted.iter_ones().collect();
+    assert!(wanted.contains(&10) && wanted.contains(&22) && !wanted.contains(&11));
+    for seed in seeds() {
+        let specs = [
+            NodeSpec::seeder(),
+            NodeSpec::seeder(),
+            NodeSpec::leecher(&[0, 1]),
+        ];
+        let mut sim = Sim::new(seed, PIECE_LEN, TOTAL, &specs);
+        sim.set_wants(LEECHER, wants.clone());
+        let done = sim.run_until(DEADLINE, |s| {
+            s.stats(LEECHER).state == TorrentState::Seeding
+        });
+        assert!(done, "seed {seed}: stalled: {:?}", sim.stats(LEECHER));
+        for p in 0..layout.num_pieces() {
+            let served = sim.nodes[0].served[p as usize] + sim.nodes[1].served[p as usize];
+            let want = wants.wanted.get(p);
+            assert_eq!(
+                served > 0,
+                want,
+                "seed {seed}: piece {p} served {served} times"
+            );
+            assert_eq!(sim.nodes[LEECHER].verified_ok[p as usize], u32::from(want));
+        }
+        let s = sim.stats(LEECHER);
+        assert_eq!(s.bytes_wanted, wants.wanted_bytes(&layout));
+        assert_eq!(s.bytes_wanted_done, s.bytes_wanted);
+        let done: Vec<u64> = s.files.iter().map(|f| f.done).collect();
+        // The skipped file's verified bytes are exactly its shares of pieces 10 and 22.
+        let shared = (11 * 65536 - 700_000) + (1_500_000 - 22 * 65536);
+        assert_eq!(done, [700_000, shared, TOTAL as u64 - 1_500_000]);
+        let store = sim.nodes[LEECHER].store.to_vec();
+        for &p in &wanted {
+            let r = layout.piece_offset(p) as usize
+                ..(layout.piece_offset(p) as usize + layout.piece_len(p) as usize);
+            assert!(
+                store[r.clone()] == sim.payload[r],
+                "seed {seed}: piece {p} differs"
+            );
+        }
+        // Choose the skipped file again: only the missing pieces come, each once.
+        let all = vec![FilePriority::Normal; 3];
+        sim.set_wants(
+            LEECHER,
+            PieceWants::new(&layout, spans.clone(), all).unwrap(),
+        );
+        assert_eq!(sim.stats(LEECHER).state, TorrentState::Downloading);
+        run_to_completion(&mut sim, &[LEECHER]);
+        sim.assert_complete(LEECHER);
+        report("wanted", seed, &sim, &[LEECHER]);
+    }
+}

@@ -6,21 +6,21 @@
 // Test and example code drives real sockets, threads, files and clocks.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+#[path = "support/big_payload.rs"]
+mod big_payload;
 #[path = "support/payload.rs"]
 mod payload;
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coracle::bencode::Bencode;
+use big_payload::BigPayload;
 use coracle::engine::Event;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use payload::{temp_dir, Payload};
-use sha1::{Digest, Sha1};
 
 /// A session on 127.0.0.1 with its own peer id (equal ids refuse each other as self-connections)
 /// and two disk workers, so timings do not depend on the machine's core count.
@@ -72,76 +72,6 @@ impl Drop for Cleanup {
 const ADDRESS_LIMIT_KIB: u64 = 1 << 20;
 /// Half again the limit, plus an odd tail so the last piece is short.
 const BIG_LEN: u64 = (3 << 29) + 12_345;
-const BIG_PIECE: usize = 1 << 20;
-/// Distinct 1 MiB blocks the big payload cycles through (generated once: fast).
-const BIG_BLOCKS: usize = 16;
-
-/// The big payload, generated piece by piece: piece `i` is one of [`BIG_BLOCKS`] random blocks
-/// with `i` stamped over its first 8 bytes, so every piece differs (a piece written at the
-/// wrong offset fails the comparison) without generating 1.5 GiB of random bytes.
-struct BigPayload {
-    blocks: Vec<Vec<u8>>,
-}
-
-impl BigPayload {
-    fn new() -> BigPayload {
-        BigPayload {
-            blocks: (0..BIG_BLOCKS)
-                .map(|i| payload::bytes(1000 + i as u64, BIG_PIECE))
-                .collect(),
-        }
-    }
-
-    fn pieces(&self) -> usize {
-        BIG_LEN.div_ceil(BIG_PIECE as u64) as usize
-    }
-
-    /// Fills `buf` with piece `i` and returns the piece's bytes (shorter for the last one).
-    fn piece<'a>(&self, i: usize, buf: &'a mut Vec<u8>) -> &'a [u8] {
-        let len = (BIG_LEN - (i * BIG_PIECE) as u64).min(BIG_PIECE as u64) as usize;
-        buf.clear();
-        buf.extend_from_slice(&self.blocks[(i * 7) % BIG_BLOCKS][..len]);
-        let stamp = (i as u64).to_le_bytes();
-        let n = stamp.len().min(len);
-        buf[..n].copy_from_slice(&stamp[..n]);
-        &buf[..]
-    }
-
-    /// Writes the file under `dir` (as the seeder has it) and returns the .torrent, hashing each
-    /// piece as it goes so the payload is generated only once.
-    fn write_and_describe(&self, dir: &Path, name: &str) -> Vec<u8> {
-        let mut out = BufWriter::with_capacity(BIG_PIECE, File::create(dir.join(name)).unwrap());
-        let mut hashes = Vec::with_capacity(self.pieces() * 20);
-        let mut buf = Vec::with_capacity(BIG_PIECE);
-        for i in 0..self.pieces() {
-            let piece = self.piece(i, &mut buf);
-            hashes.extend_from_slice(&Sha1::digest(piece));
-            out.write_all(piece).unwrap();
-        }
-        out.into_inner().unwrap().sync_all().unwrap();
-        let info = Bencode::dict([
-            ("length", Bencode::Int(BIG_LEN as i64)),
-            ("name", Bencode::bytes(name)),
-            ("piece length", Bencode::Int(BIG_PIECE as i64)),
-            ("pieces", Bencode::Bytes(hashes)),
-        ]);
-        Bencode::dict([("info", info)]).encode()
-    }
-
-    /// Compares the file at `path` with the payload, one piece at a time (never 1.5 GiB in
-    /// memory); the panic names the first piece that differs.
-    fn assert_file(&self, path: &Path) {
-        let mut f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(f.metadata().unwrap().len(), BIG_LEN, "file length");
-        let (mut want, mut got) = (Vec::new(), vec![0; BIG_PIECE]);
-        for i in 0..self.pieces() {
-            let want = self.piece(i, &mut want);
-            let got = &mut got[..want.len()];
-            f.read_exact(got).unwrap();
-            assert!(got == want, "piece {i} differs");
-        }
-    }
-}
 
 /// The most address space `pid` has had so far, from /proc (KiB), for the report.
 fn vm_peak_kib(pid: u32) -> Option<u64> {
@@ -202,7 +132,7 @@ fn cli_downloads_a_file_larger_than_its_address_space_limit() {
     let seed_dir = temp_dir("ulimit-seed");
     let leech_dir = temp_dir("ulimit-leech");
     let _cleanup = Cleanup(vec![seed_dir.clone(), leech_dir.clone()]);
-    let big = BigPayload::new();
+    let big = BigPayload::new(BIG_LEN);
     let torrent = big.write_and_describe(&seed_dir, "big.bin");
     let torrent_path = seed_dir.join("big.torrent");
     std::fs::write(&torrent_path, &torrent).unwrap();
@@ -351,7 +281,7 @@ fn observe_download(name: &str, write_delay: Option<Duration>) -> Observed {
         seen.slowest_stats = seen.slowest_stats.max(t.elapsed());
         seen.stats_calls += 1;
         assert!(stats.pieces_done <= stats.pieces_total);
-        while let Ok(ev) = events.try_recv() {
+        while let Some(ev) = events.try_recv() {
             if matches!(ev, Event::Progress { .. }) {
                 seen.progress.push(start.elapsed());
             }

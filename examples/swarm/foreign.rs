@@ -49,7 +49,7 @@ pub enum Client {
 }
 
 /// How a client's completion is seen.
-enum Done {
+pub enum Done {
     /// It prints a line starting `finished`, then exits.
     Line,
     /// Its completion hook creates this file; then it exits by itself (`None`) or is stopped
@@ -74,7 +74,7 @@ impl Client {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Client::Libtorrent => "libtorrent",
             Client::Aria2 => "aria2",
@@ -84,13 +84,14 @@ impl Client {
         }
     }
 
-    fn program(self) -> &'static str {
+    /// The program to run; rqbit's comes from `$RQBIT` when set (it is not a Debian package).
+    pub fn program(self) -> String {
         match self {
-            Client::Libtorrent => PYTHON,
-            Client::Aria2 => "aria2c",
-            Client::Transmission => "transmission-cli",
-            Client::Qbittorrent => "qbittorrent-nox",
-            Client::Rqbit => "rqbit",
+            Client::Libtorrent => PYTHON.into(),
+            Client::Aria2 => "aria2c".into(),
+            Client::Transmission => "transmission-cli".into(),
+            Client::Qbittorrent => "qbittorrent-nox".into(),
+            Client::Rqbit => std::env::var("RQBIT").unwrap_or_else(|_| "rqbit".into()),
         }
     }
 
@@ -101,12 +102,12 @@ impl Client {
             Client::Aria2 => "Debian/Ubuntu: apt-get install aria2",
             Client::Transmission => "Debian/Ubuntu: apt-get install transmission-cli",
             Client::Qbittorrent => "Debian/Ubuntu: apt-get install qbittorrent-nox",
-            Client::Rqbit => "cargo install rqbit, then put it on PATH",
+            Client::Rqbit => "cargo install rqbit, then put it on PATH or name it in $RQBIT",
         }
     }
 
     /// Its name and version, which also proves it is installed and runs.
-    fn version(self) -> Result<String, String> {
+    pub fn version(self) -> Result<String, String> {
         let missing = || format!("--leech-with needs {} ({})", self.program(), self.install());
         let mut cmd = Command::new(self.program());
         match self {
@@ -137,7 +138,14 @@ impl Client {
     }
 
     /// Builds its command line and whatever configuration it reads, under `dir`.
-    fn prepare(self, torrent: &Path, out: &Path, dir: &Path, timeout: u64) -> io::Result<Launch> {
+    /// `torrent` is a .torrent path or a magnet link (every client here takes either).
+    pub fn prepare(
+        self,
+        torrent: &Path,
+        out: &Path,
+        dir: &Path,
+        timeout: u64,
+    ) -> io::Result<Launch> {
         let port = free_port()?;
         let mut cmd = Command::new(self.program());
         let done = match self {
@@ -151,6 +159,8 @@ impl Client {
             }
             Client::Aria2 => {
                 let marker = dir.join("aria2-finished");
+                // A marker left by an earlier run (`--compare`) would read as done at once.
+                let _ = fs::remove_file(&marker);
                 let script = dir.join("aria2-finished.sh");
                 write_hook(&script, &marker)?;
                 cmd.args([
@@ -188,6 +198,7 @@ impl Client {
                 let config = dir.join("transmission-config");
                 fs::create_dir_all(&config)?;
                 let marker = dir.join("transmission-finished");
+                let _ = fs::remove_file(&marker);
                 let script = dir.join("transmission-finished.sh");
                 write_hook(&script, &marker)?;
                 fs::write(
@@ -213,6 +224,7 @@ impl Client {
                 let config = profile.join("qBittorrent/config");
                 fs::create_dir_all(&config)?;
                 let marker = dir.join("qbittorrent-finished");
+                let _ = fs::remove_file(&marker);
                 let webui = free_port()?;
                 fs::write(
                     config.join("qBittorrent.conf"),
@@ -257,19 +269,19 @@ impl Client {
 }
 
 /// A client's command line, ready to start.
-struct Launch {
-    cmd: Command,
-    done: Done,
+pub struct Launch {
+    pub cmd: Command,
+    pub done: Done,
     /// Its listening port (what it announces).
-    port: u16,
+    pub port: u16,
 }
 
 impl Launch {
-    fn spawn(&mut self, client: Client) -> Result<Running, String> {
+    pub fn spawn(&mut self, program: &str) -> Result<Running, String> {
         let mut child = self
             .cmd
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", client.program()))?;
+            .map_err(|e| format!("starting {program}: {e}"))?;
         let lines = child.stdout.take().map(|out| {
             let (tx, rx) = mpsc::channel();
             std::thread::spawn(move || {
@@ -290,17 +302,17 @@ impl Launch {
 }
 
 /// A started client; killed and reaped if dropped before it exits.
-struct Running {
+pub struct Running {
     child: Child,
     /// Its stdout lines, stamped when read (only for clients that report on stdout).
-    lines: Option<mpsc::Receiver<(Instant, String)>>,
+    pub lines: Option<mpsc::Receiver<(Instant, String)>>,
     reaped: bool,
 }
 
 /// What `wait4` says about a client that exited.
-struct Exit {
+pub struct Exit {
     status: libc::c_int,
-    ru: libc::rusage,
+    pub ru: libc::rusage,
 }
 
 impl Exit {
@@ -368,18 +380,31 @@ impl Drop for Running {
 }
 
 /// What was measured of one foreign download.
-struct Measured {
+pub struct Measured {
     /// Seconds from the start of the clock to completion.
-    done: f64,
+    pub done: f64,
     /// Seconds from completion to its exit.
-    to_exit: f64,
+    pub to_exit: f64,
     /// User+system CPU seconds at completion (`None` if /proc could not tell).
-    cpu_at_done: Option<f64>,
-    rss_anon_peak_kib: u64,
-    vm_hwm_kib: u64,
-    exit: Exit,
+    pub cpu_at_done: Option<f64>,
+    pub rss_anon_peak_kib: u64,
+    pub vm_hwm_kib: u64,
+    pub exit: Exit,
     /// The `finished ...` line of the libtorrent script.
-    finished_line: Option<String>,
+    pub finished_line: Option<String>,
+    /// Seconds from the start to the libtorrent script's `metadata` line (magnet links).
+    pub metadata: Option<f64>,
+    /// Peak of the download's dirty or under-write-back page cache while it ran (KiB, sampled
+    /// every 10 ms with `cachestat`; `None` without it).
+    pub dirty_peak_kib: Option<u64>,
+}
+
+impl Exit {
+    /// User plus system CPU seconds of the process.
+    pub fn cpu(&self) -> f64 {
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(self.ru.ru_utime) + tv(self.ru.ru_stime)
+    }
 }
 
 /// A free TCP port on 127.0.0.1 for a client to listen on (it is free again once we close it;
@@ -527,8 +552,8 @@ fn wait_for_announce(
 
 /// Follows the client from `start` until it exits, sampling its memory every 10 ms and asking
 /// it to stop once its completion is seen.
-fn watch(
-    client: Client,
+pub fn watch(
+    program: &str,
     running: &mut Running,
     done: &Done,
     layout: &gen::Layout,
@@ -539,8 +564,11 @@ fn watch(
     let total = layout.total();
     let pid = running.pid();
     let (mut rss_peak, mut hwm) = (0u64, 0u64);
+    let paths = layout.paths(out);
+    let mut dirty_peak = measure::unwritten_kib(&paths);
     let mut completed: Option<(Instant, Option<f64>)> = None;
     let mut finished_line = None;
+    let mut metadata = None;
     let mut stop_deadline = None;
     let mut last_print = start;
     loop {
@@ -567,14 +595,14 @@ fn watch(
             let Some((at, cpu_at_done)) = completed else {
                 return Err(format!(
                     "{} exited before completing ({})",
-                    client.program(),
+                    program,
                     exit.describe()
                 ));
             };
             let done_secs = at.duration_since(start).as_secs_f64();
             let to_exit = now.duration_since(at).as_secs_f64();
             if !matches!(done, Done::Marker(_, Some(_))) && !exit.success() {
-                return Err(format!("{} failed ({})", client.program(), exit.describe()));
+                return Err(format!("{} failed ({})", program, exit.describe()));
             }
             eprintln!(
                 "\r  leecher: 100.0%  done in {done_secs:.2}s ({:.1} MiB/s avg){:40}",
@@ -589,23 +617,31 @@ fn watch(
                 vm_hwm_kib: hwm,
                 exit,
                 finished_line,
+                metadata,
+                dirty_peak_kib: dirty_peak,
             });
         }
         if let Some((rss, vm_hwm)) = measure::proc_memory(pid) {
             rss_peak = rss_peak.max(rss);
             hwm = hwm.max(vm_hwm);
         }
+        if let Some(peak) = &mut dirty_peak {
+            *peak = (*peak).max(measure::unwritten_kib(&paths).unwrap_or(0));
+        }
         let now = Instant::now();
         if completed.is_none() {
             let seen = match done {
-                Done::Line => running
-                    .lines
-                    .as_ref()
-                    .and_then(|rx| rx.try_iter().find(|(_, l)| l.starts_with("finished")))
-                    .map(|(at, line)| {
-                        finished_line = Some(line);
-                        at
-                    }),
+                Done::Line => running.lines.as_ref().and_then(|rx| {
+                    for (at, line) in rx.try_iter() {
+                        if line.starts_with("metadata") {
+                            metadata = Some(at.duration_since(start).as_secs_f64());
+                        } else if line.starts_with("finished") {
+                            finished_line = Some(line);
+                            return Some(at);
+                        }
+                    }
+                    None
+                }),
                 Done::Marker(marker, _) => marker.exists().then_some(now),
                 Done::Exit => None,
             };
@@ -620,7 +656,7 @@ fn watch(
                 eprintln!();
                 return Err(format!(
                     "{} did not finish within {} s ({} of {} on disk)",
-                    client.program(),
+                    program,
                     timeout.as_secs(),
                     human(on_disk(layout, out)),
                     human(total)
@@ -639,7 +675,7 @@ fn watch(
         if stop_deadline.is_some_and(|d| now > d) {
             eprintln!(
                 "\n  {} still running {} s after completing: killing it",
-                client.program(),
+                program,
                 STOP_GRACE.as_secs()
             );
             running.signal(libc::SIGKILL);
@@ -666,8 +702,13 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     // 1. The payload and its .torrent.
     crate::write_swarm(&layout, &seed_dir, &torrent_path, &url)?;
     fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let source = if args.magnet {
+        crate::magnet_link(&torrent_path, &url)?.into()
+    } else {
+        torrent_path.clone()
+    };
     let mut launch = client
-        .prepare(&torrent_path, &out_dir, dir, args.timeout)
+        .prepare(&source, &out_dir, dir, args.timeout)
         .map_err(|e| format!("preparing {}: {e}", client.program()))?;
 
     // 2. transmission never dials a 127.x address a tracker hands out, but accepts incoming
@@ -681,8 +722,8 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     let mut early = None;
     if starts_early {
         let spawned = Instant::now();
-        let mut running = launch.spawn(client)?;
-        wait_for_announce(&tracker, launch.port, &mut running, client.program())?;
+        let mut running = launch.spawn(&client.program())?;
+        wait_for_announce(&tracker, launch.port, &mut running, &client.program())?;
         early = Some((running, spawned));
     }
 
@@ -702,10 +743,10 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     let start = Instant::now();
     let (mut running, head_start) = match early {
         Some((r, spawned)) => (r, Some(start.duration_since(spawned).as_secs_f64())),
-        None => (launch.spawn(client)?, None),
+        None => (launch.spawn(&client.program())?, None),
     };
     let m = watch(
-        client,
+        &client.program(),
         &mut running,
         &launch.done,
         &layout,
@@ -762,6 +803,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
         }
         Done::Exit => "to its exit, which ends its download (--exit-on-finish)".to_string(),
     };
+    line("wall to exit", format!("{:.2} s", m.done + m.to_exit));
     line(
         "wall",
         format!(
@@ -770,6 +812,18 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
             total as f64 / m.done / MIB
         ),
     );
+    if let Some(t) = m.metadata {
+        line("metadata", format!("{t:.3} s from start (magnet link)"));
+    }
+    if let Some(kib) = m.dirty_peak_kib {
+        line(
+            "peak unwritten",
+            format!(
+                "{:.1} MiB dirty or in write-back (cachestat of its files, every 10 ms)",
+                kib as f64 / 1024.0
+            ),
+        );
+    }
     if let Some(h) = head_start {
         line(
             "leecher start",

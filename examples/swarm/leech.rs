@@ -112,6 +112,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     cfg.engine.peer_id.copy_from_slice(&id.as_bytes()[..20]);
     cfg.storage.force_pwrite = rest.get(2).is_some_and(|s| s == "pwrite");
+    // `SWARM_DIRTY_LIMIT=BYTES`: another write-back bound (0: none), and
+    // `SWARM_PIECE_BUFFER=BYTES`: another piece-buffer budget, to measure their effect.
+    let env_bytes = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    if let Some(limit) = env_bytes("SWARM_DIRTY_LIMIT") {
+        cfg.storage.dirty_limit = limit as u64;
+    }
+    if let Some(bytes) = env_bytes("SWARM_PIECE_BUFFER") {
+        cfg.engine.piece_buffer_bytes = bytes;
+        cfg.engine.session_piece_buffer_bytes = cfg.engine.session_piece_buffer_bytes.max(bytes);
+    }
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let events = session.events();
     let bytes = std::fs::read(torrent).map_err(|e| format!("reading {torrent}: {e}"))?;
@@ -173,10 +187,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             Ok(Event::TrackerTrouble { url, message, .. }) => {
                 eprintln!("\n  leecher: tracker {url}: {message}");
             }
-            Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err("the session closed".into())
-            }
+            Ok(_) | Err(coracle::RecvError::Timeout) => {}
+            Err(coracle::RecvError::Closed) => return Err("the session closed".into()),
         }
         // Completion is also visible on the handle, in case the event was dropped.
         if handle.wait_timeout(Duration::ZERO).is_ok() {

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """A libtorrent leecher for the coracle swarm example (`--leech-with libtorrent`).
 
-usage: libtorrent_leecher.py TORRENT OUT_DIR [TIMEOUT_SECS]
+usage: libtorrent_leecher.py TORRENT|MAGNET OUT_DIR [TIMEOUT_SECS]
 
-Downloads TORRENT into OUT_DIR from the peers its tracker returns, on 127.0.0.1 only: no DHT,
+Downloads TORRENT (or a magnet link: then it prints "metadata" when the metadata arrived) into
+OUT_DIR from the peers its tracker returns, on 127.0.0.1 only: no DHT,
 LSD, UPnP, NAT-PMP or PEX, TCP only. Once every piece is verified it prints
 "finished downloaded=BYTES failed=BYTES peers=N" and exits 0; on an error or after
 TIMEOUT_SECS (default 900) it exits non-zero.
@@ -42,10 +43,16 @@ def main():
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification,
     }
-    # flags=0: no default plugins, so no ut_pex (and no ut_metadata or smart_ban).
-    ses = lt.session(settings, 0)
-    params = lt.add_torrent_params()
-    params.ti = lt.torrent_info(torrent)
+    magnet = torrent.startswith("magnet:")
+    if magnet:
+        # ut_metadata is one of the default plugins; PEX stays off through the torrent's flag.
+        ses = lt.session(settings)
+        params = lt.parse_magnet_uri(torrent)
+    else:
+        # flags=0: no default plugins, so no ut_pex (and no ut_metadata or smart_ban).
+        ses = lt.session(settings, 0)
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(torrent)
     params.save_path = out
     params.flags = (params.flags | lt.torrent_flags.disable_pex
                     | lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd)
@@ -56,7 +63,9 @@ def main():
     while True:
         finished = False
         for a in ses.pop_alerts():
-            if isinstance(a, lt.torrent_finished_alert):
+            if isinstance(a, lt.metadata_received_alert):
+                print("metadata", flush=True)
+            elif isinstance(a, lt.torrent_finished_alert):
                 finished = True
             elif isinstance(a, (lt.torrent_error_alert, lt.file_error_alert,
                                 lt.listen_failed_alert)):

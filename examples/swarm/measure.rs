@@ -30,7 +30,12 @@ pub fn self_counts() -> [i64; 4] {
 
 /// User+system CPU seconds of another process, from /proc/PID/stat (`None` once it is gone).
 pub fn proc_cpu(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    proc_cpu_path(&format!("/proc/{pid}/stat"))
+}
+
+/// User+system CPU seconds from a `stat` file of /proc (a process's or a thread's).
+fn proc_cpu_path(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name may hold spaces; fields after it are plain.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -39,6 +44,68 @@ pub fn proc_cpu(pid: u32) -> Option<f64> {
     // SAFETY: sysconf has no side effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Some(ticks / if hz > 0 { hz as f64 } else { 100.0 })
+}
+
+/// User+system CPU seconds of this process's live threads whose name starts with `prefix`
+/// (the coracle seeders' `coracle-reactor` and `coracle-disk-N`), from /proc/self/task: the
+/// seeding cost without the parent's sampling loop or the test tracker.
+pub fn threads_cpu(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut sum = 0.0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let tid: u32 = task.file_name().to_string_lossy().parse().unwrap_or(0);
+        sum += proc_cpu_path(&format!("/proc/self/task/{tid}/stat")).unwrap_or(0.0);
+    }
+    sum
+}
+
+/// `struct cachestat` of the `cachestat` system call (Linux 6.5+).
+#[repr(C)]
+#[derive(Default)]
+struct CacheStat {
+    nr_cache: u64,
+    nr_dirty: u64,
+    nr_writeback: u64,
+    nr_evicted: u64,
+    nr_recently_evicted: u64,
+}
+
+/// KiB of `paths` that are dirty in the page cache or being written back, from the kernel's
+/// own per-file count (`cachestat`): what a download has written and not yet put on the disk,
+/// whatever else the machine writes. Files that do not exist yet count 0; `None` when the
+/// kernel has no `cachestat`.
+pub fn unwritten_kib(paths: &[std::path::PathBuf]) -> Option<u64> {
+    // The system call's number in the generic table that x86_64 and aarch64 share.
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let mut pages = 0;
+    for p in paths {
+        let Ok(file) = std::fs::File::open(p) else {
+            continue;
+        };
+        let range = [0u64, 0u64]; // the whole file
+        let mut st = CacheStat::default();
+        // SAFETY: both pointers are to live values of the layouts the call expects.
+        let rc = unsafe {
+            libc::syscall(
+                SYS_CACHESTAT,
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                range.as_ptr(),
+                &mut st as *mut CacheStat,
+                0u32,
+            )
+        };
+        if rc != 0 {
+            return None;
+        }
+        pages += st.nr_dirty + st.nr_writeback;
+    }
+    Some(pages * 4)
 }
 
 /// A `kB` field of a /proc/PID/status text, in KiB.

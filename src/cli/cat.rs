@@ -3,16 +3,16 @@
 //! output can be piped into a media player. Progress goes to stderr (none with `--quiet`),
 //! since stdout carries the file.
 //!
-//! Runs on the binary's main thread (plus the signal thread `install_signals` starts).
+//! Runs on the binary's main thread (plus the signal thread `signals::install` starts).
 
 use std::io::{ErrorKind, IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use coracle::metainfo::Metainfo;
-use coracle::{Error, FileReader, Session, TorrentHandle, TorrentSource};
+use coracle::{Error, FileReader, TorrentHandle, TorrentSource};
 
-use super::{add_options, install_signals, load, printable, progress, session_config};
+use super::{add_options, load, printable, progress, session_config, signals, start};
 use super::{Mode, RunArgs, Source, EXIT_OK, EXIT_USAGE};
 
 /// How long one read waits before the loop looks at signals and progress again.
@@ -22,7 +22,7 @@ const CHUNK: usize = 256 * 1024;
 
 /// Runs `cat` and returns the exit status.
 pub fn run(args: &RunArgs) -> Result<i32, String> {
-    let (caught, _signals) = install_signals()?;
+    let (caught, _signals) = signals::install()?;
     let source = match &args.torrent {
         Source::File(path) => {
             let meta = load(path)?;
@@ -35,7 +35,7 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
         }
         Source::Magnet(uri) => TorrentSource::Magnet(uri.clone()),
     };
-    let session = Session::new(session_config(args)).map_err(|e| e.to_string())?;
+    let (session, _) = start::open_session(session_config(args)).map_err(|f| f.msg)?;
     let handle = session
         .add(source, add_options(args))
         .map_err(|e| e.to_string())?;

@@ -94,21 +94,14 @@ fn tier(s: &str) -> Result<Vec<String>, String> {
     Ok(urls)
 }
 
-/// `auto`, or bytes with an optional `K` (KiB) or `M` (MiB) suffix.
+/// `auto`, or a size as the other options read it (`262144`, `256K`, `4M`, `16KiB`).
 fn piece_size_arg(s: &str) -> Result<PieceSize, String> {
     if s == "auto" {
         return Ok(PieceSize::Auto);
     }
-    let (digits, unit) = match s.strip_suffix(['K', 'k']) {
-        Some(d) => (d, 1024),
-        None => match s.strip_suffix(['M', 'm']) {
-            Some(d) => (d, 1024 * 1024),
-            None => (s, 1),
-        },
-    };
     let bad = || format!("'{s}' is not a size like 262144, 256K, 4M or auto");
-    let n: u32 = digits.parse().map_err(|_| bad())?;
-    n.checked_mul(unit).map(PieceSize::Bytes).ok_or_else(bad)
+    let n = super::units::bytes(s).map_err(|_| bad())?;
+    u32::try_from(n).map(PieceSize::Bytes).map_err(|_| bad())
 }
 
 /// The one free argument: the file or folder.

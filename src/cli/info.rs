@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use coracle::metainfo::Metainfo;
 
-use super::printable;
 use super::progress::size;
+use super::{json, printable};
 
 /// A byte count for people, with the exact number when the unit rounds it.
 fn bytes(n: u64) -> String {
@@ -35,7 +35,7 @@ pub fn render(m: &Metainfo) -> String {
         let _ = writeln!(o, "created:      {}", utc_date(t));
     }
     let _ = writeln!(o, "files ({}):", m.files.len());
-    for f in &m.files {
+    for (i, f) in m.files.iter().enumerate() {
         let mut marks = String::new();
         for (on, mark) in [
             (f.padding, "  [padding]"),
@@ -47,7 +47,7 @@ pub fn render(m: &Metainfo) -> String {
             }
         }
         let path = printable(&f.path.to_string_lossy());
-        let _ = writeln!(o, "  {:>10}  {path}{marks}", size(f.length));
+        let _ = writeln!(o, "  {i:>3}  {:>10}  {path}{marks}", size(f.length));
     }
     if !m.symlinks.is_empty() {
         let _ = writeln!(o, "symlinks ({}):", m.symlinks.len());
@@ -87,6 +87,45 @@ pub fn render(m: &Metainfo) -> String {
             let _ = writeln!(o, "  {}", printable(url));
         }
     }
+    o
+}
+
+/// The same description as one JSON object on one line: `name`, `info_hash`, `total_size`,
+/// `piece_length`, `pieces`, `private`, `files` (`path`, `length`, `padding`) and `trackers`
+/// (a list of tiers, each a list of URLs).
+pub fn render_json(m: &Metainfo) -> String {
+    let mut o = format!(
+        "{{\"name\":{},\"info_hash\":\"{}\",\"total_size\":{},\"piece_length\":{},\
+         \"pieces\":{},\"private\":{},\"files\":[",
+        json::string(&m.name),
+        m.info_hash,
+        m.total_length,
+        m.piece_length,
+        m.piece_hashes.len(),
+        m.private
+    );
+    for (i, f) in m.files.iter().enumerate() {
+        let _ = write!(
+            o,
+            "{}{{\"path\":{},\"length\":{},\"padding\":{}}}",
+            if i == 0 { "" } else { "," },
+            json::string(&f.path.to_string_lossy()),
+            f.length,
+            f.padding
+        );
+    }
+    o.push_str("],\"trackers\":[");
+    for (i, tier) in m.trackers.iter().enumerate() {
+        o.push_str(if i == 0 { "[" } else { ",[" });
+        for (j, url) in tier.iter().enumerate() {
+            if j > 0 {
+                o.push(',');
+            }
+            o.push_str(&json::string(url));
+        }
+        o.push(']');
+    }
+    o.push_str("]}\n");
     o
 }
 

@@ -43,22 +43,49 @@ pub fn state_name(s: &TorrentState) -> &'static str {
 fn fields(state: &str, s: &TorrentStats) -> String {
     format!(
         "\"state\":{},\"bytes_done\":{},\"bytes_total\":{},\"down_rate\":{},\"up_rate\":{},\
-         \"peers\":{},\"pieces_done\":{},\"pieces_total\":{},\"downloaded\":{},\"uploaded\":{},\
-         \"hash_failures\":{},\"pieces_checked\":{},\"web_downloaded\":{}",
+         \"peers\":{},\"seeds\":{},\"peers_connecting\":{},\"peers_known\":{},\"pieces_done\":{},\"pieces_total\":{},\"downloaded\":{},\"uploaded\":{},\
+         \"hash_failures\":{},\"pieces_checked\":{}",
         string(state),
         s.bytes_done,
         s.bytes_total,
         rate(s.down_rate),
         rate(s.up_rate),
         s.peers,
+        s.seeds,
+        s.peers_connecting,
+        s.peers_known,
         s.pieces_done,
         s.pieces_total,
         s.downloaded,
         s.uploaded,
         s.hash_failures,
         s.pieces_checked,
-        s.web_downloaded,
-    )
+    ) + &file_fields(s)
+}
+
+/// `,"bytes_wanted":…,"files":[…]`: what is wanted, and each file's length, verified bytes
+/// and priority (in torrent order, numbered as `coracle info` numbers them).
+fn file_fields(s: &TorrentStats) -> String {
+    let mut out = format!(
+        ",\"bytes_wanted\":{},\"bytes_wanted_done\":{}",
+        s.bytes_wanted, s.bytes_wanted_done
+    );
+    if s.files.is_empty() {
+        return out;
+    }
+    out.push_str(",\"files\":[");
+    for (i, f) in s.files.iter().enumerate() {
+        let comma = if i == 0 { "" } else { "," };
+        let _ = write!(
+            out,
+            "{comma}{{\"index\":{i},\"length\":{},\"done\":{},\"priority\":{}}}",
+            f.length,
+            f.done,
+            string(f.priority.name())
+        );
+    }
+    out.push(']');
+    out
 }
 
 /// Rates are whole bytes per second: fractions are noise, and NaN or infinity is not JSON.
@@ -70,18 +97,26 @@ fn rate(r: f64) -> u64 {
     }
 }
 
-/// A periodic progress record.
-pub fn progress(s: &TorrentStats) -> String {
-    format!("{{{}}}", fields(state_name(&s.state), s))
+/// A periodic progress record, with the seconds left (`null` until the rate is stable).
+pub fn progress(s: &TorrentStats, eta_secs: Option<u64>) -> String {
+    let eta = eta_secs.map_or("null".to_string(), |e| e.to_string());
+    format!("{{{},\"eta_secs\":{eta}}}", fields(state_name(&s.state), s))
 }
 
-/// The last record: `state` is `completed`, `stopped`, `interrupted` or `failed` (with `error`).
+/// The record of a run that failed before it started: `{"state":"failed","error":...}`.
+pub fn failed(err: &str) -> String {
+    format!("{{\"state\":\"failed\",\"error\":{}}}", string(err))
+}
+
+/// The last record: `state` is `completed`, `stopped`, `interrupted` or `failed` (with `error`);
+/// `place` is more fields (info-hash and output path), without braces.
 pub fn last(
     state: &str,
     name: &str,
     stats: Option<&TorrentStats>,
     secs: f64,
     err: Option<&str>,
+    place: &str,
 ) -> String {
     let mut out = match stats {
         Some(s) => format!("{{{}", fields(state, s)),
@@ -89,7 +124,7 @@ pub fn last(
     };
     let _ = write!(
         out,
-        ",\"name\":{},\"elapsed_secs\":{:.1}",
+        ",\"name\":{},{place},\"elapsed_secs\":{:.1}",
         string(name),
         secs
     );
@@ -109,6 +144,8 @@ mod tests {
         assert_eq!(string("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
     }
 
+    use coracle::selection::{FilePriority, FileProgress};
+
     #[test]
     fn progress_record_has_the_documented_fields() {
         let s = TorrentStats {
@@ -123,23 +160,48 @@ mod tests {
             up_rate: f64::NAN,
             peers: 3,
             seeds: 1,
-            hash_failures: 0,
-            banned: 0,
-            pieces_checked: 0,
-            web_downloaded: 5,
-            web_seeds: 1,
-            web_seeds_banned: 0,
+            peers_connecting: 2,
+            peers_known: 9,
+            ..TorrentStats::default()
         };
         assert_eq!(
-            progress(&s),
+            progress(&s, Some(7)),
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
-             \"up_rate\":0,\"peers\":3,\"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\
-             \"uploaded\":0,\"hash_failures\":0,\"pieces_checked\":0,\"web_downloaded\":5}"
+             \"up_rate\":0,\"peers\":3,\"seeds\":1,\"peers_connecting\":2,\"peers_known\":9,\
+             \"pieces_done\":1,\"pieces_total\":4,\"downloaded\":12,\"uploaded\":0,\
+             \"hash_failures\":0,\"pieces_checked\":0,\"bytes_wanted\":0,\
+             \"bytes_wanted_done\":0,\"eta_secs\":7}"
         );
-        let end = last("failed", "n\"x", None, 1.5, Some("disk full"));
+        let files = vec![
+            FileProgress {
+                length: 30,
+                done: 10,
+                priority: FilePriority::High,
+            },
+            FileProgress {
+                length: 10,
+                done: 0,
+                priority: FilePriority::Skip,
+            },
+        ];
+        let with_files = progress(&TorrentStats { files, ..s.clone() }, None);
+        assert!(with_files.ends_with(
+            ",\"files\":[{\"index\":0,\"length\":30,\"done\":10,\"priority\":\"high\"},\
+             {\"index\":1,\"length\":10,\"done\":0,\"priority\":\"skip\"}],\"eta_secs\":null}"
+        ));
+        let end = last(
+            "failed",
+            "n\"x",
+            None,
+            1.5,
+            Some("disk full"),
+            "\"output\":\"o\"",
+        );
         assert_eq!(
             end,
-            "{\"state\":\"failed\",\"name\":\"n\\\"x\",\"elapsed_secs\":1.5,\"error\":\"disk full\"}"
+            "{\"state\":\"failed\",\"name\":\"n\\\"x\",\"output\":\"o\",\"elapsed_secs\":1.5,\
+             \"error\":\"disk full\"}"
         );
+        assert_eq!(failed("no"), "{\"state\":\"failed\",\"error\":\"no\"}");
     }
 }

@@ -32,12 +32,9 @@ pub(super) fn start(
         printable(&name),
         printable(&args.dir.display().to_string())
     );
-    if m.select_only.is_some() {
-        // BEP 53 `so=`: honoured once file selection exists; until then, say so plainly.
-        intro.push_str(
-            "\nnote: the link selects files (so=...), but coracle cannot download only some \
-             files yet: every file will be downloaded",
-        );
+    if m.select_only.is_some() && !args.select.only.is_empty() {
+        // BEP 53 `so=` is the link's suggestion; `--only` is the user's word (main.rs).
+        intro.push_str("\nnote: --only replaces the link's file selection (so=...)");
     }
     Ok((TorrentSource::Magnet(uri.to_string()), rep, intro))
 }
@@ -62,7 +59,12 @@ pub(super) fn info(args: &InfoArgs) -> Result<i32, String> {
     if let Some(path) = &args.save_torrent {
         save_torrent(path, &meta, &args.source)?;
     }
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), info::render(&meta).as_bytes());
+    let text = if args.json {
+        info::render_json(&meta)
+    } else {
+        info::render(&meta)
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     Ok(EXIT_OK)
 }
 

@@ -11,25 +11,30 @@
 mod cat;
 #[cfg(feature = "create")]
 pub mod create;
+pub mod help;
 mod info;
 mod json;
+mod line;
 mod magnet;
 mod progress;
+mod signals;
+mod start;
+pub mod units;
+mod watch;
 
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use coracle::engine::{Event, TorrentStats};
+use coracle::disk::StorageError;
 use coracle::metainfo::Metainfo;
+use coracle::selection::FileSelection;
 use coracle::session::read_torrent_file;
-use coracle::{AddOptions, Error, Session, SessionConfig, TorrentHandle, TorrentSource};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
+use coracle::{AddOptions, Error, SessionConfig, TorrentSource};
 
 use progress::Reporter;
+use watch::Watch;
 
 /// Exit status: the command did what was asked.
 pub const EXIT_OK: i32 = 0;
@@ -38,132 +43,11 @@ pub const EXIT_FAIL: i32 = 1;
 /// Exit status: the command line was wrong.
 pub const EXIT_USAGE: i32 = 2;
 
-/// The `--help` text.
-pub const USAGE: &str = concat!(
-    "coracle ",
-    env!("CARGO_PKG_VERSION"),
-    " - a small, fast BitTorrent client
-
-Usage:
-  coracle FILE.torrent|MAGNET [OPTIONS]   same as: coracle download FILE.torrent|MAGNET -o .
-  coracle download FILE.torrent|MAGNET [-o DIR] [OPTIONS]
-  coracle seed FILE.torrent --data DIR [OPTIONS]
-  coracle info FILE.torrent|MAGNET [--timeout SECS] [--save-torrent FILE] [--peer HOST:PORT]
-  coracle cat FILE.torrent|MAGNET [--file N] [-o DIR] [OPTIONS] > OUT
-  coracle create PATH [-o FILE.torrent] [CREATE OPTIONS]
-
-MAGNET is a magnet link ('magnet:?xt=urn:btih:...', quoted for the shell): its metadata is
-fetched from peers (its x.pe addresses, its tr trackers, --peer), then it downloads like a
-.torrent. Hybrid links (btih and btmh) join the v1 swarm; v2-only links are refused.
-
-Commands:
-  download   Download into DIR and exit once every piece is verified and on disk.
-             Data already in DIR is checked first and only what is missing is fetched;
-             with resume state from an earlier run, only files changed since are checked.
-  seed       Check the data in DIR (the folder `download -o DIR` wrote into) and serve it
-             until Ctrl-C. If pieces are missing it says so and downloads them too.
-  info       Print the name, info-hash, sizes, pieces, files and trackers of a .torrent,
-             or of a magnet link's metadata (fetched within --timeout, default 60 s),
-             and any file path it had to clean up (`..`, `/` in names, over-long names, ...).
-             With resume state, unchanged data is not read again.
-  cat        Download like `download` and write file N (--file N: files numbered from 0
-             in the order `info` lists them; not needed for one file) to stdout, in
-             order, while it downloads: the bytes at the read position are fetched
-             first. Progress goes to stderr. Exits 0 once the whole file is written,
-             or quietly when the reader closes the pipe (a player that quit).
-  create     Make a .torrent of the file or folder PATH: every regular file, hidden ones
-             included, sorted by path, symlinks followed (as mktorrent does).
-
-Options:
-  -o, --output DIR     download: folder the torrent's file or folder goes in (default: .)
-  -d, --data DIR       seed: folder holding the torrent's file or folder (required)
-      --seed           download: keep seeding after completion, until Ctrl-C
-  -p, --port N         listen for peers on 0.0.0.0:N (default 6881; 0 picks a free port)
-      --peer HOST:PORT connect to this peer as well (repeatable; works without trackers)
-      --max-peers N    most peers connected at once (default 50)
-      --max-upload-rate RATE
-                       upload at most RATE bytes per second (suffix K or M for KiB/MiB)
-      --max-download-rate RATE
-                       download at most RATE bytes per second (suffix K or M)
-      --sequential     fetch pieces in order, first to last, instead of rarest first
-      --storage mmap|pwrite
-                       how files are written: memory maps (default) or pwrite, which
-                       costs about a quarter less CPU per byte on Linux ext4
-      --no-trackers    ignore the torrent's trackers and use only --peer (the DHT and
-                       local discovery still find peers; add --no-dht --no-lsd for none)
-      --no-pex         do not exchange peer lists with peers (BEP 11; never on private
-                       torrents anyway)
-      --save-torrent FILE
-                       write the .torrent (for a magnet: once its metadata arrives; its
-                       info-hash is the magnet's)
-      --no-dht         do not use the DHT (BEP 5) to find peers
-      --dht-bootstrap HOST:PORT
-                       join the DHT through this node (repeatable; replaces the default
-                       routers router.bittorrent.com, dht.transmissionbt.com and
-                       router.utorrent.com, port 6881)
-      --no-lsd         do not announce on, or listen to, the local network (BEP 14)
-      --state-dir DIR  where resume state (DIR/resume: a restart skips rehashing unchanged
-                       data) and the DHT's routing table are kept (default:
-                       $XDG_STATE_HOME/coracle, else ~/.local/state/coracle)
-      --recheck        ignore the resume state and check every piece on disk
-      --checkpoint SECS
-                       record verified pieces in the resume state at most SECS after
-                       they verify (default 30; also at completion and exit)
-  -q, --quiet          print nothing but errors
-
-Create options:
-  -o, --output FILE    the .torrent to write, which must not exist (default: NAME.torrent)
-      --tracker URL    a tracker, in a tier of its own (repeatable; URL,URL makes one tier)
-      --web-seed URL   a web seed (BEP 19; repeatable)
-      --piece-size SIZE|auto
-                       bytes per piece, a power of two from 16K to 128M (suffix K or M);
-                       auto (default) aims at a hash list about twice the square root of
-                       the total size, 16K to 16M, as libtorrent does
-      --private        set the private flag: peers come only from the trackers
-      --comment TEXT   a comment
-      --source TEXT    a source tag in the info dictionary (changes the info-hash)
-      --no-date        leave out the creation date (same input, same .torrent)
-      --no-hidden      leave out files and folders whose names start with '.'
-      --threads N      hashing threads (default: one per CPU, at most 8)
-      --json           print a JSON object per line about once a second, and a final one
-                       (state: checking, downloading, seeding; final: completed, stopped,
-                       interrupted or failed with \"error\")
-  -v, --verbose        log more to stderr (-v info, -vv debug; or RUST_LOG=info|debug)
-  -h, --help           print this help
-  -V, --version        print the version
-
-Private torrents (BEP 27) never use the DHT or local discovery.
-
-Progress goes to stdout: a live bar on a terminal, a plain line every 5 seconds otherwise
-(create: to stderr, and the summary with the info-hash to stdout).
-Errors go to stderr as `coracle: <message>`.
-
-Ctrl-C or SIGTERM stops cleanly: trackers are told, files are flushed. Press it twice
-to quit at once.
-
-Exit status:
-  0  download complete (every piece verified and on disk), or seeding of complete
-     data stopped by Ctrl-C/SIGTERM, or the .torrent written (create)
-  1  failure, or Ctrl-C/SIGTERM before the data was complete (\"interrupted\")
-  2  usage error
-
-Examples:
-  coracle debian.iso.torrent
-  coracle download debian.iso.torrent -o ~/Downloads --seed
-  coracle download test.torrent -o out --no-trackers --no-dht --no-lsd --peer 127.0.0.1:6881 --port 0
-  coracle seed debian.iso.torrent --data ~/Downloads
-  coracle download debian.iso.torrent --json | tail -n 1
-  coracle info debian.iso.torrent
-  coracle 'magnet:?xt=urn:btih:...&dn=debian.iso' -o ~/Downloads --save-torrent debian.torrent
-  coracle create ~/share/photos -o photos.torrent --tracker udp://tracker.example:6969
-"
-);
-
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
-    /// Print [`USAGE`].
-    Help,
+    /// Print the help on a topic.
+    Help(help::Topic),
     /// Print the version.
     Version,
     /// Describe a .torrent, or fetch a magnet's metadata and describe it.
@@ -208,6 +92,8 @@ pub struct InfoArgs {
     pub peers: Vec<SocketAddr>,
     /// Listen port while fetching (0 picks one).
     pub port: u16,
+    /// Print the description as one JSON object.
+    pub json: bool,
 }
 
 /// The options of `download` and `seed`.
@@ -243,6 +129,12 @@ pub struct RunArgs {
     pub pwrite: bool,
     /// Ignore the torrent's trackers.
     pub no_trackers: bool,
+    /// Use existing files whose size is not the torrent's (see `StorageError::ForeignFile`).
+    pub overwrite: bool,
+    /// Listen on, and dial from, this local address (`None`: every address).
+    pub bind: Option<IpAddr>,
+    /// Give up when nothing was received for this long while downloading.
+    pub stall_timeout: Option<Duration>,
     /// Run no DHT node.
     pub no_dht: bool,
     /// DHT routers (`HOST:PORT`); empty: [`DHT_ROUTERS`].
@@ -256,6 +148,8 @@ pub struct RunArgs {
     pub recheck: bool,
     /// How long after a piece verifies the resume state records it (`None`: the default).
     pub checkpoint: Option<Duration>,
+    /// Files to download (`--only`, `--exclude`; a magnet's `so=` when `--only` is absent).
+    pub select: FileSelection,
     /// Output style.
     pub mode: Mode,
     /// Extra log verbosity (`-v` count).
@@ -273,34 +167,65 @@ pub enum End {
     Interrupted,
     /// The torrent or the session failed.
     Failed(String),
+    /// The file selection does not fit the torrent (known only once a magnet's metadata
+    /// arrives): a usage error.
+    BadSelection(String),
+}
+
+/// Why a command failed, and the exit status that says so.
+#[derive(Debug)]
+pub struct Failure {
+    /// [`EXIT_FAIL`], or [`EXIT_USAGE`] when the command line must change (`--overwrite`).
+    pub code: i32,
+    /// The message, printed as `coracle: <msg>`.
+    pub msg: String,
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Failure {
+        Failure {
+            code: EXIT_FAIL,
+            msg,
+        }
+    }
+}
+
+/// Reports a usage error (and, under `--json`, a final `failed` object on stdout); returns
+/// [`EXIT_USAGE`].
+pub fn usage_error(msg: &str, json: bool) -> i32 {
+    if json {
+        println!("{}", json::failed(msg));
+    }
+    eprintln!("coracle: {msg}\nTry 'coracle --help' for more information.");
+    EXIT_USAGE
 }
 
 /// Runs `cmd` and returns the process exit status.
 pub fn execute(cmd: Command) -> i32 {
     let outcome = match cmd {
-        Command::Help => {
-            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+        Command::Help(topic) => {
+            help::print(topic);
             Ok(EXIT_OK)
         }
         Command::Version => {
             let _ = writeln!(std::io::stdout(), "coracle {}", env!("CARGO_PKG_VERSION"));
             Ok(EXIT_OK)
         }
-        Command::Info(args) => magnet::info(&args),
+        Command::Info(args) => magnet::info(&args).map_err(Failure::from),
         #[cfg(feature = "create")]
-        Command::Create(args) => create::run(&args).map(|()| EXIT_OK),
+        Command::Create(args) => create::run(&args).map(|()| EXIT_OK).map_err(Failure::from),
         Command::Run(args) if args.cat_file.is_some() => {
             init_logging(args.verbose, args.mode == Mode::Quiet);
-            cat::run(&args)
+            cat::run(&args).map_err(Failure::from)
         }
         Command::Run(args) => {
             init_logging(args.verbose, args.mode == Mode::Quiet);
             run(&args)
         }
     };
-    outcome.unwrap_or_else(|msg| {
-        eprintln!("coracle: {msg}");
-        EXIT_FAIL
+    outcome.unwrap_or_else(|f| {
+        eprintln!("coracle: {}", f.msg);
+        f.code
     })
 }
 
@@ -317,31 +242,84 @@ fn load(path: &Path) -> Result<Metainfo, String> {
     Metainfo::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Downloads or seeds one torrent until it completes, fails or a signal arrives.
-fn run(args: &RunArgs) -> Result<i32, String> {
-    let (caught, signals) = install_signals()?;
-    let (source, mut rep, intro) = match &args.torrent {
-        Source::File(path) => {
-            let meta = load(path)?;
+/// Downloads or seeds one torrent until it completes, fails or a signal arrives. A failure
+/// removes the empty folders the start created; under `--json` one that happens before the
+/// torrent runs is reported as a final `failed` object (later ones by the reporter).
+fn run(args: &RunArgs) -> Result<i32, Failure> {
+    let loaded = match &args.torrent {
+        Source::File(path) => Loaded::File(load(path).map(Box::new)),
+        Source::Magnet(uri) => Loaded::Magnet(uri),
+    };
+    let name = match &loaded {
+        Loaded::File(Ok(meta)) => Some(meta.name.as_str()),
+        _ => None,
+    };
+    let cleanup = start::Cleanup::note(&args.dir, name);
+    let mut reported = false;
+    let result = run_started(args, loaded, &mut reported);
+    if result.is_err() {
+        cleanup.remove_empty();
+        if args.mode == Mode::Json && !reported {
+            let msg = result.as_ref().err().map_or("", |f| f.msg.as_str());
+            println!("{}", json::failed(msg));
+        }
+    }
+    result
+}
+
+/// What a run starts from, read once before anything else.
+enum Loaded<'a> {
+    /// The .torrent file, parsed (or why not).
+    File(Result<Box<Metainfo>, String>),
+    /// A magnet link, already checked to parse.
+    Magnet(&'a str),
+}
+
+/// [`run`] itself, from what was loaded; sets `reported` once the reporter owns the final
+/// output.
+fn run_started(args: &RunArgs, loaded: Loaded, reported: &mut bool) -> Result<i32, Failure> {
+    let (caught, signals) = signals::install()?;
+    let (source, mut rep, intro) = match loaded {
+        Loaded::File(meta) => {
+            let meta = meta?;
+            if let Err(e) = coracle::disk::choose_files(&meta, &args.dir, &[], &args.select) {
+                return Err(Failure {
+                    code: EXIT_USAGE,
+                    msg: e.to_string(),
+                });
+            }
+            if args.seed_cmd {
+                start::check_seed_data(args, &meta)?;
+            }
             let rep = Reporter::new(args.mode, &meta.name, meta.total_length);
             let intro = intro(args, &meta);
-            (TorrentSource::Metainfo(Box::new(meta)), rep, intro)
+            (TorrentSource::Metainfo(meta), rep, intro)
         }
-        Source::Magnet(uri) => magnet::start(args, uri)?,
+        Loaded::Magnet(uri) => magnet::start(args, uri)?,
     };
-    let session = Session::new(session_config(args)).map_err(|e| match e {
-        Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
-            format!("{e} (another client may be using it; choose one with --port)")
-        }
-        e => e.to_string(),
-    })?;
-    let opts = add_options(args);
-    let handle = session.add(source, opts).map_err(|e| e.to_string())?;
+    let (session, moved_from) = start::open_session(session_config(args))?;
+    let handle = session
+        .add(source, add_options(args))
+        .map_err(add_failure)?;
     if let (Some(path), Some(meta)) = (&args.save_torrent, handle.metainfo()) {
         magnet::save_torrent(path, &meta, &args.torrent)?;
     }
-    rep.say(&format!("{intro}, port {}", session.listen_addr().port()));
-    let end = Watch::new(&handle, args, &mut rep).run(&session.events(), &signals, &caught);
+    let port = session.listen_addr().port();
+    rep.set_place(&args.dir, &handle.info_hash().to_hex(), port);
+    rep.say(&format!("{intro}, port {port}"));
+    if let Some(taken) = moved_from {
+        rep.say(&format!(
+            "port {taken} is taken: listening on port {port} instead"
+        ));
+    }
+    if let Some(why) = no_peer_source(args, handle.metainfo().as_deref()) {
+        rep.warn(&format!(
+            "no way to find peers ({why}): only peers that connect to port {port} will be found"
+        ));
+    }
+    *reported = true;
+    let events = watch::EventWait::new(session.events());
+    let end = Watch::new(&handle, args, &mut rep).run(&events, &signals, &caught);
     let last = handle.stats();
     // Exit 0 promises the data is on the disk, and the shutdown is what syncs it.
     let end = match (end, session.shutdown()) {
@@ -352,9 +330,49 @@ fn run(args: &RunArgs) -> Result<i32, String> {
     rep.finish(&end, last.as_ref());
     match end {
         End::Complete | End::Stopped => Ok(EXIT_OK),
-        End::Interrupted => Err("interrupted before the data was complete".into()),
-        End::Failed(why) => Err(why),
+        End::Interrupted => Err(progress::interrupted(last.as_ref()).into()),
+        End::Failed(why) => Err(why.into()),
+        End::BadSelection(msg) => Err(Failure {
+            code: EXIT_USAGE,
+            msg,
+        }),
     }
+}
+
+/// `Session::add`'s error for the user: an existing file in the way asks for `--overwrite`
+/// (exit 2, as the command line must change).
+fn add_failure(e: Error) -> Failure {
+    match e {
+        Error::Storage(ref s @ StorageError::ForeignFile { .. }) => Failure {
+            code: EXIT_USAGE,
+            msg: format!("{s}, or pass --overwrite to use it anyway"),
+        },
+        e => e.to_string().into(),
+    }
+}
+
+/// Why no peer can be found, when none can: no `--peer`, no tracker, and neither the DHT nor
+/// local discovery (or a private torrent, which uses neither).
+fn no_peer_source(args: &RunArgs, meta: Option<&Metainfo>) -> Option<String> {
+    let Some(meta) = meta else {
+        return None; // a magnet: its own x.pe and tr are looked at by the library
+    };
+    let trackers = !args.no_trackers && !meta.trackers.is_empty();
+    let discovery = !(meta.private || args.no_dht && args.no_lsd);
+    if !args.peers.is_empty() || trackers || discovery {
+        return None;
+    }
+    let trackers = if args.no_trackers {
+        "--no-trackers"
+    } else {
+        "the torrent has no trackers"
+    };
+    let discovery = if meta.private {
+        "a private torrent uses no DHT or local discovery"
+    } else {
+        "--no-dht --no-lsd"
+    };
+    Some(format!("{trackers}, no --peer, {discovery}"))
 }
 
 /// The torrent options the command line asks for.
@@ -365,6 +383,7 @@ fn add_options(args: &RunArgs) -> AddOptions {
         no_trackers: args.no_trackers,
         recheck: args.recheck,
         sequential: args.sequential,
+        select: args.select.clone(),
         ..AddOptions::default()
     }
 }
@@ -423,8 +442,9 @@ fn session_config(args: &RunArgs) -> SessionConfig {
         bootstrap,
         ..defaults.dht.clone()
     };
+    storage.refuse_foreign_files = !args.overwrite;
     SessionConfig {
-        listen: SocketAddr::from(([0, 0, 0, 0], args.port)),
+        listen: SocketAddr::new(args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0])), args.port),
         engine,
         storage,
         dht,
@@ -433,183 +453,6 @@ fn session_config(args: &RunArgs) -> SessionConfig {
         },
         state_dir: args.state_dir.clone(),
         ..defaults
-    }
-}
-
-/// The first SIGINT or SIGTERM sets the returned flag (the run then shuts down cleanly); a second
-/// one exits at once, in case shutting down hangs on a slow tracker. Each signal is also sent on
-/// the returned channel by a thread that sleeps until one arrives, so the main loop can wait
-/// for events without waking up to look at the flag.
-fn install_signals() -> Result<(Arc<AtomicBool>, Receiver<()>), String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let failed = |e: std::io::Error| format!("installing the signal handler: {e}");
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, EXIT_FAIL, flag.clone())
-            .and_then(|_| signal_hook::flag::register(sig, flag.clone()))
-            .map_err(failed)?;
-    }
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(failed)?;
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::Builder::new()
-        .name("coracle-signals".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                let _ = tx.try_send(());
-            }
-        })
-        .map_err(failed)?;
-    Ok((flag, rx))
-}
-
-/// The longest the main loop sleeps with nothing to show: completion and failure also arrive
-/// as events, and this catches one lost to a full queue.
-const SAFETY_NET: Duration = Duration::from_secs(10);
-
-/// Waits up to `wait` for an event; a signal ends the wait early (the caller reads the flag).
-fn next_event(
-    events: &Receiver<Event>,
-    signals: &Receiver<()>,
-    wait: Duration,
-) -> Result<Event, RecvTimeoutError> {
-    let mut sel = Select::new();
-    let on_event = sel.recv(events);
-    sel.recv(signals);
-    match sel.select_timeout(wait) {
-        Ok(op) if op.index() == on_event => {
-            op.recv(events).map_err(|_| RecvTimeoutError::Disconnected)
-        }
-        Ok(op) => {
-            let _ = op.recv(signals);
-            Err(RecvTimeoutError::Timeout)
-        }
-        Err(_) => Err(RecvTimeoutError::Timeout),
-    }
-}
-
-/// Follows one torrent: feeds its numbers to the display and decides when the run ends.
-struct Watch<'a> {
-    handle: &'a TorrentHandle,
-    args: &'a RunArgs,
-    rep: &'a mut Reporter,
-    latest: Option<TorrentStats>,
-    complete: bool,
-    told_incomplete: bool,
-}
-
-impl<'a> Watch<'a> {
-    fn new(handle: &'a TorrentHandle, args: &'a RunArgs, rep: &'a mut Reporter) -> Self {
-        Watch {
-            handle,
-            args,
-            rep,
-            latest: None,
-            complete: false,
-            told_incomplete: false,
-        }
-    }
-
-    /// Loops until the torrent completes (without `--seed`), fails, or `caught` is set. It
-    /// sleeps until an event, a signal or the next display refresh: an idle `--quiet` seed
-    /// wakes only for the safety net.
-    fn run(mut self, events: &Receiver<Event>, signals: &Receiver<()>, caught: &AtomicBool) -> End {
-        loop {
-            if caught.load(Ordering::Relaxed) {
-                return if self.complete {
-                    End::Stopped
-                } else {
-                    End::Interrupted
-                };
-            }
-            match self.handle.wait_timeout(Duration::ZERO) {
-                Ok(()) if !self.complete => {
-                    if !self.on_complete() {
-                        return End::Complete;
-                    }
-                }
-                Ok(()) | Err(Error::Timeout) => {}
-                Err(e) => return End::Failed(e.to_string()),
-            }
-            let wait = self
-                .rep
-                .until_due(Instant::now())
-                .map_or(SAFETY_NET, |d| d.min(SAFETY_NET));
-            match next_event(events, signals, wait) {
-                Ok(Event::Progress { torrent, stats }) if torrent == self.handle.id() => {
-                    self.update(stats)
-                }
-                Ok(Event::Checked {
-                    torrent,
-                    pieces_have,
-                    pieces_total,
-                }) if torrent == self.handle.id() => self.checked(pieces_have, pieces_total),
-                Ok(Event::MetadataReceived { torrent }) if torrent == self.handle.id() => {
-                    if let Err(e) = self.metadata_received() {
-                        return End::Failed(e);
-                    }
-                }
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return End::Failed("the session stopped unexpectedly".into())
-                }
-            }
-            if self.rep.due(Instant::now()) {
-                if self.rep.wants_live_stats() {
-                    if let Some(s) = self.handle.stats() {
-                        self.update(s);
-                    }
-                }
-                if let Some(s) = &self.latest {
-                    self.rep.show(s);
-                }
-            }
-        }
-    }
-
-    /// Reports completion; returns whether to keep running (seeding).
-    fn on_complete(&mut self) -> bool {
-        self.complete = true;
-        if let Some(s) = self.handle.stats() {
-            self.latest = Some(s);
-        }
-        self.rep.completed(self.latest.as_ref());
-        if self.args.keep_seeding {
-            self.rep.say("seeding; press Ctrl-C to stop");
-        }
-        self.args.keep_seeding
-    }
-
-    /// The check of existing data finished: `seed` says so when pieces are missing.
-    fn checked(&mut self, have: u32, total: u32) {
-        if self.args.seed_cmd && !self.told_incomplete && have < total {
-            self.told_incomplete = true;
-            self.rep.say(&format!(
-                "data incomplete: {have} of {total} pieces on disk; downloading the rest"
-            ));
-        }
-    }
-
-    /// A magnet's metadata arrived: say what the torrent is, and save it when asked.
-    fn metadata_received(&mut self) -> Result<(), String> {
-        let Some(meta) = self.handle.metainfo() else {
-            return Ok(());
-        };
-        self.rep.set_torrent(&meta.name, meta.total_length);
-        self.rep.say(&format!(
-            "metadata received: {} ({}, {} pieces)",
-            printable(&meta.name),
-            progress::size(meta.total_length),
-            meta.piece_hashes.len()
-        ));
-        match &self.args.save_torrent {
-            Some(path) => magnet::save_torrent(path, &meta, &self.args.torrent),
-            None => Ok(()),
-        }
-    }
-
-    /// Takes fresh numbers.
-    fn update(&mut self, s: TorrentStats) {
-        self.latest = Some(s);
     }
 }
 
@@ -628,7 +471,10 @@ impl log::Log for Logger {
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
             let clear = if self.tty { "\r\x1b[K" } else { "" };
-            let level = r.level().as_str().to_ascii_lowercase();
+            let level = match r.level() {
+                log::Level::Warn => "warning".to_string(),
+                l => l.as_str().to_ascii_lowercase(),
+            };
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "{clear}coracle: {level}: {}",

@@ -37,6 +37,19 @@ pub enum StorageError {
         /// Length found on disk.
         actual: u64,
     },
+    /// A file already on disk holds data but not at the torrent's length, so it is not a
+    /// download this library reserved (that always has the full length at once): it may be
+    /// somebody's own file. Left untouched; only with [`StorageConfig::refuse_foreign_files`].
+    ///
+    /// [`StorageConfig::refuse_foreign_files`]: super::StorageConfig::refuse_foreign_files
+    ForeignFile {
+        /// The file on disk.
+        path: PathBuf,
+        /// Length the torrent expects.
+        expected: u64,
+        /// Length found on disk.
+        actual: u64,
+    },
     /// A file path is absolute, empty or climbs out of the download folder (`..`).
     UnsafePath(PathBuf),
     /// A read or write reaches past the end of the torrent.
@@ -54,6 +67,9 @@ pub enum StorageError {
     LengthOverflow,
     /// An earlier sync of these files failed, so no later one can vouch for their data.
     SyncFailedBefore,
+    /// Bytes of a skipped file that was never created, outside the pieces it shares with
+    /// wanted files (the only ones the part file keeps).
+    Skipped(PathBuf),
 }
 
 impl fmt::Display for StorageError {
@@ -65,8 +81,10 @@ impl fmt::Display for StorageError {
                 available,
             } => write!(
                 f,
-                "not enough space in {}: need {needed} bytes, {available} available",
-                dir.display()
+                "not enough space in {}: need {} ({needed} bytes), {} available",
+                dir.display(),
+                human_size(*needed),
+                human_size(*available)
             ),
             StorageError::Io { path, op, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())
@@ -77,9 +95,23 @@ impl fmt::Display for StorageError {
                 actual,
             } => write!(
                 f,
-                "{} already exists and is larger than the torrent's file ({actual} bytes, \
-                 expected {expected}); move it away or choose another download folder",
-                path.display()
+                "{} already exists and is larger than the torrent's file ({}, expected {}); \
+                 move it away or choose another download folder",
+                path.display(),
+                human_size(*actual),
+                human_size(*expected)
+            ),
+            StorageError::ForeignFile {
+                path,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{} already exists ({}; the torrent's file is {}) and is not a download in \
+                 progress; move it away or choose another download folder",
+                path.display(),
+                human_size(*actual),
+                human_size(*expected)
             ),
             StorageError::UnsafePath(p) => write!(
                 f,
@@ -110,6 +142,11 @@ impl fmt::Display for StorageError {
                 "an earlier sync of the torrent's files to disk failed; their data cannot be \
                  vouched for until the next start",
             ),
+            StorageError::Skipped(p) => write!(
+                f,
+                "{} is skipped and was never created; its bytes are not stored",
+                p.display()
+            ),
         }
     }
 }
@@ -121,6 +158,21 @@ impl std::error::Error for StorageError {
             _ => None,
         }
     }
+}
+
+/// A byte count for people: `34 B`, `1.5 KiB`, `64.0 MiB` (binary units, one decimal).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// Shorthand for building [`StorageError::Io`].

@@ -29,6 +29,14 @@ struct State {
     slots: Vec<Slot>,
 }
 
+/// Whether opening for writing failed only because writing is not allowed here.
+pub(crate) fn read_only_refusal(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EROFS | libc::EACCES | libc::EPERM)
+    )
+}
+
 /// Open handles keyed by the file's index in the torrent.
 #[derive(Default)]
 pub(crate) struct Handles {
@@ -36,7 +44,9 @@ pub(crate) struct Handles {
 }
 
 impl Handles {
-    /// The handle of file `index` at `path`, opened read-write if not cached.
+    /// The handle of file `index` at `path`, opened read-write if not cached, or read-only where
+    /// writing is not allowed (a seed's data on a read-only mount): reads then work, and a write
+    /// fails with the system's error (maps fail too, and the storage falls back to `pread`).
     pub(crate) fn get(&self, index: usize, path: &Path) -> Result<Arc<File>, StorageError> {
         // A poisoned lock only means another thread panicked mid-update of plain data; the
         // cache stays consistent (each step is a single push/remove), so keep using it.
@@ -47,11 +57,11 @@ impl Handles {
             slot.used = tick;
             return Ok(Arc::clone(&slot.handle));
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| io_err(path, "open", e))?;
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Err(e) if read_only_refusal(&e) => File::open(path),
+            other => other,
+        }
+        .map_err(|e| io_err(path, "open", e))?;
         let handle = Arc::new(file);
         if st.slots.len() >= MAX_OPEN_FILES {
             if let Some(oldest) = st

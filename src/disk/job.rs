@@ -32,6 +32,9 @@ pub trait PieceStore: Send + Sync {
     }
     /// The torrent is complete: writing is over, so resources kept for it may go.
     fn release(&self) {}
+    /// Starts writing back what was written, if enough is dirty (may wait for earlier
+    /// write-back: the pool calls it after answering). Nothing to do for memory.
+    fn write_back(&self) {}
     /// Makes everything written so far durable (fsync). Nothing to do for memory.
     fn sync(&self) -> Result<(), StorageError> {
         Ok(())

@@ -2,7 +2,8 @@
 //! hashes, writes, checks and reads pieces off the reactor thread ([`DiskPool`]).
 //!
 //! Owns every file descriptor and memory map of the downloads, and all of the crate's `unsafe`
-//! (mmap copies, `statvfs`, `posix_fallocate`). Threads: [`Storage`]s are created and reserved on
+//! (mmap copies, `statvfs`, `posix_fallocate`, the SIGBUS handler that turns a fault in a
+//! truncated mapped file into an error). Threads: [`Storage`]s are created and reserved on
 //! the thread that calls `Session::add` (a .torrent) or on a short-lived `coracle-open` thread (a
 //! magnet whose metadata arrived), never on the reactor; pieces are hashed, written, checked, read
 //! and checkpointed on the pool's `coracle-disk-N` threads; the reactor thread submits [`DiskJob`]s
@@ -19,21 +20,30 @@ mod handles;
 mod job;
 mod links;
 mod open;
+mod part_file;
 mod pool;
 mod setup;
+mod sigbus;
 pub mod state_file;
 mod storage;
 mod window;
+mod writeback;
 
 #[cfg(test)]
 mod pool_tests;
 #[cfg(test)]
+mod skip_tests;
+#[cfg(test)]
 mod storage_tests;
+#[cfg(test)]
+mod writeback_tests;
 
-pub use error::StorageError;
+pub use error::{human_size, StorageError};
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;
-pub use open::{file_specs, open_torrent, Opened};
+pub use open::{
+    choose_files, file_spans, file_specs, open_torrent, part_file_path, Chosen, Opened,
+};
 pub use pool::{DiskJob, DiskPool, Notify};
-pub use storage::{FileSpec, Storage, StorageConfig};
+pub use storage::{FileSpec, SkipFiles, Storage, StorageConfig};

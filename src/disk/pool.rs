@@ -49,8 +49,10 @@ impl fmt::Debug for DiskJob {
 
 /// A fixed set of disk worker threads fed by a bounded queue.
 ///
-/// Nothing here waits on the device: there is no fsync on the pool. The session fsyncs every
-/// file once, at shutdown, after the pool has stopped (see ARCHITECTURE.md, "Durability").
+/// No fsync here except a checkpoint's; the session fsyncs every file at shutdown, after the
+/// pool has stopped (see ARCHITECTURE.md, "Durability"). After answering a write, a worker may
+/// wait for the kernel to finish writing back the torrent's previous batch of pages
+/// ([`Storage::write_back`](super::Storage::write_back)): that bounds the dirty page cache.
 pub struct DiskPool {
     jobs: Option<Sender<DiskJob>>,
     workers: Vec<JoinHandle<()>>,
@@ -136,9 +138,14 @@ fn worker(jobs: Receiver<DiskJob>, results: Sender<DiskDone>, notify: Notify) {
         let Some(result) = execute(job.request, &job.disk, &mut scratch) else {
             continue;
         };
+        let wrote = matches!(result, DiskDone::Verified { .. });
         // If the reactor is gone nobody listens; keep running jobs so queued writes still land.
         if results.send(result).is_ok() {
             notify();
+        }
+        // After the answer, so waiting for the previous batch delays no piece's verdict.
+        if wrote {
+            job.disk.store.write_back();
         }
     }
 }

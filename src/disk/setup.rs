@@ -16,6 +16,7 @@ use super::error::{io_err, StorageError};
 use super::storage::FileSpec;
 
 /// One file laid out in the torrent's byte stream, with its full path on disk.
+#[derive(Clone)]
 pub(crate) struct Planned {
     /// `root` joined with the torrent's relative path.
     pub(crate) path: PathBuf,
@@ -25,6 +26,8 @@ pub(crate) struct Planned {
     pub(crate) length: u64,
     /// A BEP 47 padding file: never on disk, reads as zeros.
     pub(crate) padding: bool,
+    /// A skipped file left uncreated: these steps pass it by, as they do padding.
+    pub(crate) absent: bool,
     /// Created with the execute bits (BEP 47 `attr` `x`).
     pub(crate) executable: bool,
 }
@@ -41,6 +44,7 @@ pub(crate) fn plan(root: &Path, specs: &[FileSpec]) -> Result<(Vec<Planned>, u64
             start,
             length: spec.length,
             padding: spec.padding,
+            absent: false,
             executable: spec.executable,
         });
         start = start
@@ -70,7 +74,7 @@ fn check_relative(path: &Path) -> Result<(), StorageError> {
 /// Creates `root` and every folder the real (non-padding) files need.
 pub(crate) fn make_dirs(root: &Path, files: &[Planned]) -> Result<(), StorageError> {
     create_dir(root)?;
-    for f in files.iter().filter(|f| !f.padding) {
+    for f in files.iter().filter(|f| !f.padding && !f.absent) {
         if let Some(parent) = f.path.parent() {
             create_dir(parent)?;
         }
@@ -100,17 +104,22 @@ fn non_dir_ancestor(dir: &Path) -> Option<PathBuf> {
 }
 
 /// For each real file: bytes already allocated on disk (0 if missing). Refuses folders where a
-/// file must go and files longer than expected.
-pub(crate) fn inspect(files: &[Planned]) -> Result<Vec<u64>, StorageError> {
+/// file must go, files longer than expected and, with `refuse_foreign`, files holding data at
+/// another length than the torrent's (see [`StorageError::ForeignFile`]).
+pub(crate) fn inspect(files: &[Planned], refuse_foreign: bool) -> Result<Vec<u64>, StorageError> {
     let mut allocated = Vec::with_capacity(files.len());
     for f in files {
-        if f.padding {
+        if f.padding || f.absent {
             allocated.push(0);
             continue;
         }
         let meta = match fs::metadata(&f.path) {
             Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Below a file where a folder should be (ENOTDIR): `make_dirs` names the culprit.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
                 allocated.push(0);
                 continue;
             }
@@ -121,6 +130,13 @@ pub(crate) fn inspect(files: &[Planned]) -> Result<Vec<u64>, StorageError> {
         }
         if meta.len() > f.length {
             return Err(StorageError::ExistingTooLarge {
+                path: f.path.clone(),
+                expected: f.length,
+                actual: meta.len(),
+            });
+        }
+        if refuse_foreign && meta.len() > 0 && meta.len() != f.length {
+            return Err(StorageError::ForeignFile {
                 path: f.path.clone(),
                 expected: f.length,
                 actual: meta.len(),
@@ -137,7 +153,7 @@ pub(crate) fn check_space(files: &[Planned], allocated: &[u64]) -> Result<(), St
     // (device, a folder on it, bytes needed there); torrents rarely span more than one device.
     let mut per_dev: Vec<(u64, PathBuf, u64)> = Vec::new();
     for (f, &have) in files.iter().zip(allocated) {
-        let Some(parent) = f.path.parent().filter(|_| !f.padding) else {
+        let Some(parent) = f.path.parent().filter(|_| !f.padding && !f.absent) else {
             continue;
         };
         let dev = fs::metadata(parent)
@@ -201,12 +217,47 @@ fn no_holes(file: &std::fs::File, len: libc::off_t) -> bool {
     hole >= len
 }
 
+/// Whether the file at `path` has its full `len` bytes allocated, checked through a read-only
+/// handle.
+fn whole_on_disk(path: &Path, len: u64) -> bool {
+    if len == 0 {
+        return fs::metadata(path).is_ok_and(|m| m.is_file());
+    }
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return false;
+    };
+    std::fs::File::open(path).is_ok_and(|file| no_holes(&file, len))
+}
+
+/// Whether the torrent's files cannot be written here (complete data on a read-only mount or
+/// without write permission): then the storage only reads, through `pread`, as a shared
+/// writable map of a read-only file is refused.
+pub(crate) fn read_only(files: &[Planned]) -> bool {
+    let Some(first) = files
+        .iter()
+        .find(|f| !f.padding && !f.absent && f.length > 0)
+    else {
+        return false;
+    };
+    match OpenOptions::new().write(true).open(&first.path) {
+        Ok(_) => false,
+        Err(e) => super::handles::read_only_refusal(&e),
+    }
+}
+
 /// Creates missing files and reserves their space. Returns `true` when some file could not be
 /// reserved (file system without fallocate) and so must be written with positional I/O only.
 pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, StorageError> {
     let mut sparse = false;
     for (f, &have) in files.iter().zip(allocated) {
-        if f.padding {
+        if f.padding || f.absent {
+            continue;
+        }
+        if have >= f.length && whole_on_disk(&f.path, f.length) {
+            // Already whole: nothing to create or reserve, so no write access is needed (a seed
+            // on a read-only mount). Skipped also because `fallocate` sets the modification
+            // time on ext4 even when it allocates nothing, and the resume state takes a changed
+            // time for a changed file.
             continue;
         }
         // No truncate: an existing file is resumed, never cleared. The mode (less the umask)
@@ -223,12 +274,6 @@ pub(crate) fn allocate(files: &[Planned], allocated: &[u64]) -> Result<bool, Sto
             continue;
         }
         let len = libc::off_t::try_from(f.length).map_err(|_| StorageError::LengthOverflow)?;
-        if have >= f.length && no_holes(&file, len) {
-            // Already whole: nothing to reserve. Skipped also because `fallocate` sets the
-            // modification time on ext4 even when it allocates nothing, and the resume state
-            // takes a changed time for a changed file.
-            continue;
-        }
         // SAFETY: the descriptor is open for writing and owned by `file` for the whole call.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
         match rc {

@@ -6,20 +6,26 @@
 //! shutdown, once the pool has stopped, runs the last checkpoints and `flush` itself) and the disk
 //! pool's workers, which call `write_at`/`read_at` concurrently on disjoint ranges. It must not be
 //! called from the reactor thread for bulk I/O (that blocks the event loop), and it never
-//! truncates, deletes or creates files after `open`.
+//! truncates or deletes a user's file, and creates one after `open` only when a skipped file is
+//! chosen again ([`Storage::create_skipped`], on the caller's thread). A skipped file that does
+//! not exist is never created: bytes of it that share a piece with a wanted file go to the part
+//! file (see `part_file`), under the placement lock so a re-selection cannot race a write.
 
 use std::fmt;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use super::error::{io_err, StorageError};
 use super::handles::Handles;
+use super::part_file::PartFile;
 use super::setup::{self, Planned};
+use super::sigbus::{is_file_changed, FileChanged};
 use super::window::{Copy, Windows};
+use super::writeback::WriteBack;
 use crate::resume::FileStamp;
 
 /// One file of the torrent, in torrent order. `path` is relative and already sanitised by the
@@ -53,6 +59,15 @@ pub struct StorageConfig {
     pub force_pwrite: bool,
     /// Test hook: sleep this long at the start of every `write_at`, to simulate slow storage.
     pub write_delay: Option<Duration>,
+    /// About how many bytes of this torrent may be dirty in the page cache at once (default
+    /// 32 MiB): write-back starts every quarter of it, and waits for the previous batch first.
+    /// 0 leaves all write-back to the kernel and the final sync.
+    pub dirty_limit: u64,
+    /// Refuse to open when a file already holds data but not at the torrent's length
+    /// ([`StorageError::ForeignFile`]): this storage reserves every file at full length at once,
+    /// so such a file is not a download in progress and may be somebody's own. Default `false`
+    /// (the file is kept and extended); the command line sets it unless `--overwrite`.
+    pub refuse_foreign_files: bool,
 }
 
 impl Default for StorageConfig {
@@ -66,6 +81,8 @@ impl Default for StorageConfig {
             },
             force_pwrite: false,
             write_delay: None,
+            dirty_limit: 32 << 20,
+            refuse_foreign_files: false,
         }
     }
 }
@@ -74,6 +91,19 @@ impl Default for StorageConfig {
 struct Entry {
     plan: Planned,
     dirty: AtomicBool,
+    /// Skipped and not on disk: its bytes live in the part file, if anywhere.
+    absent: AtomicBool,
+}
+
+/// Files to leave uncreated at [`Storage::open_skipping`], and where their shared bytes go.
+#[derive(Clone, Debug)]
+pub struct SkipFiles {
+    /// Per file, in torrent order: skipped (created only if it exists already).
+    pub skip: Vec<bool>,
+    /// The part file's path (`.<info-hash-hex>.parts` in the download folder).
+    pub part_file: PathBuf,
+    /// The torrent's piece length (the part file keeps whole boundary pieces' slots).
+    pub piece_length: u32,
 }
 
 /// The files of one torrent, addressed as a single byte stream. `Send + Sync`: pool workers
@@ -92,6 +122,13 @@ pub struct Storage {
     /// Cleared (once, never set again) when mapping fails or the files are sparse.
     mmap: AtomicBool,
     write_delay: Option<Duration>,
+    /// Where bytes of absent files go; `None` when every file was created.
+    parts: Option<PartFile>,
+    /// Read-held by every read and write, write-held while a skipped file is created and
+    /// filled from the part file.
+    place: RwLock<()>,
+    /// Starts write-back of written pages as the download goes (see `writeback.rs`).
+    writeback: WriteBack,
 }
 
 impl fmt::Debug for Storage {
@@ -119,36 +156,101 @@ impl Storage {
         files: &[FileSpec],
         cfg: &StorageConfig,
     ) -> Result<Storage, StorageError> {
-        let (planned, total) = setup::plan(root, files)?;
+        Storage::open_skipping(root, files, cfg, None)
+    }
+
+    /// Like [`Storage::open`], but files `skip` marks are not created unless they exist
+    /// already; the bytes of them that share a piece with another file go to the part file.
+    /// A wanted file that is missing while a part file from an earlier run exists is created
+    /// with the bytes the part file kept for it (see [`Storage::create_skipped`]).
+    pub fn open_skipping(
+        root: &Path,
+        files: &[FileSpec],
+        cfg: &StorageConfig,
+        skip: Option<&SkipFiles>,
+    ) -> Result<Storage, StorageError> {
+        let (mut planned, total) = setup::plan(root, files)?;
+        let leftover = skip.is_some_and(|s| s.part_file.exists());
+        let skipped = |i: usize| skip.is_some_and(|s| s.skip.get(i) == Some(&true));
+        let missing: Vec<bool> = planned
+            .iter()
+            .map(|p| !p.padding && std::fs::symlink_metadata(&p.path).is_err())
+            .collect();
+        let absent: Vec<bool> = (0..planned.len())
+            .map(|i| skipped(i) && missing[i])
+            .collect();
+        // Wanted files created now that an earlier run skipped: the part file has their bytes.
+        let adopt: Vec<usize> = (0..planned.len())
+            .filter(|&i| leftover && missing[i] && !skipped(i))
+            .collect();
+        for (p, &a) in planned.iter_mut().zip(&absent) {
+            p.absent = a;
+        }
+        let writeback = WriteBack::new(planned.len(), cfg.dirty_limit);
+        // Inspect first: a refused start must not leave new folders behind.
+        let allocated = setup::inspect(&planned, cfg.refuse_foreign_files)?;
         setup::make_dirs(root, &planned)?;
-        let allocated = setup::inspect(&planned)?;
         setup::check_space(&planned, &allocated)?;
         let sparse = setup::allocate(&planned, &allocated)?;
+        let parts = skip
+            .filter(|_| leftover || absent.contains(&true))
+            .map(|s| {
+                let spans: Vec<(u64, u64)> = planned.iter().map(|p| (p.start, p.length)).collect();
+                PartFile::new(s.part_file.clone(), s.piece_length, &spans, total)
+            });
+        let read_only = setup::read_only(&planned);
+        if read_only {
+            log::info!(
+                "{}: files are read-only; reading them with pread",
+                root.display()
+            );
+        }
         if sparse && !cfg.force_pwrite {
             log::warn!(
                 "{}: file system cannot reserve space; using pread/pwrite instead of mmap",
                 root.display()
             );
         }
-        Ok(Storage {
-            files: planned
-                .into_iter()
-                .map(|plan| Entry {
+        let storage = Storage {
+            files: (planned.into_iter().zip(absent))
+                .map(|(plan, absent)| Entry {
                     // Dirty from the start: pages a killed earlier run wrote may still wait in
                     // the page cache, and a check that reads them must not make them count as
                     // durable before the first sync.
-                    dirty: AtomicBool::new(!plan.padding),
+                    dirty: AtomicBool::new(!plan.padding && !absent),
+                    absent: AtomicBool::new(absent),
                     plan,
                 })
                 .collect(),
+            parts,
+            place: RwLock::new(()),
             syncing: Mutex::new(()),
             sync_failed: AtomicBool::new(false),
             total,
             handles: Handles::default(),
             windows: Windows::new(cfg.window_bytes, cfg.max_windows),
-            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse),
+            mmap: AtomicBool::new(!cfg.force_pwrite && !sparse && !read_only),
             write_delay: cfg.write_delay,
-        })
+            writeback,
+        };
+        if let Some(parts) = &storage.parts {
+            for i in adopt {
+                let e = &storage.files[i];
+                let fd = storage.handles.get(i, &e.plan.path)?;
+                parts.copy_into(e.plan.start, e.plan.length, &fd, &e.plan.path)?;
+                // Durable before the part file may go, as in `create_skipped`.
+                fd.sync_all()
+                    .map_err(|err| io_err(&e.plan.path, "sync", err))?;
+            }
+            if !storage
+                .files
+                .iter()
+                .any(|f| f.absent.load(Ordering::Acquire))
+            {
+                parts.remove()?;
+            }
+        }
+        Ok(storage)
     }
 
     /// Sum of all file lengths, padding included.
@@ -167,6 +269,7 @@ impl Storage {
         if let Some(d) = self.write_delay {
             std::thread::sleep(d);
         }
+        let _placed = self.place.read().unwrap_or_else(|e| e.into_inner());
         self.segments(offset, data.len(), |i, file_off, r| {
             self.write_file(i, file_off, &data[r])
         })
@@ -174,6 +277,7 @@ impl Storage {
 
     /// Reads into `buf` from `offset`; padding ranges read as zeros.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StorageError> {
+        let _placed = self.place.read().unwrap_or_else(|e| e.into_inner());
         self.segments(offset, buf.len(), |i, file_off, r| {
             self.read_file(i, file_off, &mut buf[r])
         })
@@ -184,6 +288,7 @@ impl Storage {
     /// seeder's disk-thread time (`examples/swarm`).
     pub fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>, StorageError> {
         let mut out = Vec::with_capacity(len);
+        let _placed = self.place.read().unwrap_or_else(|e| e.into_inner());
         self.segments(offset, len, |i, file_off, r| {
             self.append_file(i, file_off, r.len(), &mut out)
         })?;
@@ -197,6 +302,17 @@ impl Storage {
         self.windows.release();
     }
 
+    /// Starts write-back of the pages written since the last batch once a batch is due,
+    /// first waiting for the previous batch: this bounds the dirty page cache to about
+    /// [`StorageConfig::dirty_limit`]. For the pool's workers, after a write was answered.
+    pub fn write_back(&self) {
+        self.writeback.run(|i| {
+            let e = (self.files.get(i))
+                .filter(|e| !e.plan.padding && !e.absent.load(Ordering::Acquire))?;
+            self.handles.get(i, &e.plan.path).ok()
+        });
+    }
+
     /// Writes the files to disk: unmaps the windows, then fsyncs every file written since the
     /// last flush. Reads after it map windows again as needed.
     pub fn flush(&self) -> Result<(), StorageError> {
@@ -205,6 +321,12 @@ impl Storage {
             return Err(StorageError::SyncFailedBefore);
         }
         self.windows.release();
+        if let Some(parts) = &self.parts {
+            if let Err(e) = parts.sync() {
+                self.sync_failed.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
         for (i, f) in self.files.iter().enumerate() {
             if !f.dirty.swap(false, Ordering::AcqRel) {
                 continue;
@@ -218,6 +340,21 @@ impl Storage {
                 self.sync_failed.store(true, Ordering::Release);
                 return Err(e);
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that every file is still there at its full length, as opened: before a torrent
+    /// is declared complete, since a file truncated or removed after its last piece was
+    /// written would otherwise be "complete" with wrong bytes.
+    pub fn check_files(&self) -> Result<(), StorageError> {
+        for (i, f) in self.files.iter().enumerate() {
+            // Skipped files that are not on disk are not part of what completes.
+            if f.plan.padding || f.plan.length == 0 || f.absent.load(Ordering::Acquire) {
+                continue;
+            }
+            let fd = self.handles.get(i, &f.plan.path)?;
+            check_intact(&fd, &f.plan.path, f.plan.length)?;
         }
         Ok(())
     }
@@ -285,7 +422,15 @@ impl Storage {
         if e.plan.padding {
             return Ok(());
         }
+        if e.absent.load(Ordering::Acquire) {
+            let parts = self.parts.as_ref();
+            let skipped = || StorageError::Skipped(e.plan.path.clone());
+            return parts
+                .ok_or_else(skipped)?
+                .write(e.plan.start + file_off, data, &e.plan.path);
+        }
         let fd = self.handles.get(i, &e.plan.path)?;
+        check_intact(&fd, &e.plan.path, e.plan.length)?;
         let mut done = false;
         if self.uses_mmap() {
             match self
@@ -293,6 +438,9 @@ impl Storage {
                 .copy(i, &fd, e.plan.length, file_off, Copy::In(data))
             {
                 Ok(()) => done = true,
+                Err(err) if is_file_changed(&err) => {
+                    return Err(io_err(&e.plan.path, "write", err))
+                }
                 Err(err) => self.disable_mmap(&e.plan.path, &err),
             }
         }
@@ -302,6 +450,7 @@ impl Storage {
         }
         // Marked after the write, so a flush racing with it cannot miss these bytes.
         e.dirty.store(true, Ordering::Release);
+        self.writeback.wrote(i, data.len());
         Ok(())
     }
 
@@ -316,6 +465,13 @@ impl Storage {
             buf.fill(0);
             return Ok(());
         }
+        if e.absent.load(Ordering::Acquire) {
+            let parts = self.parts.as_ref();
+            let skipped = || StorageError::Skipped(e.plan.path.clone());
+            return parts
+                .ok_or_else(skipped)?
+                .read(e.plan.start + file_off, buf, &e.plan.path);
+        }
         let fd = self.handles.get(i, &e.plan.path)?;
         if self.uses_mmap() {
             match self
@@ -323,6 +479,7 @@ impl Storage {
                 .copy(i, &fd, e.plan.length, file_off, Copy::Out(&mut *buf))
             {
                 Ok(()) => return Ok(()),
+                Err(err) if is_file_changed(&err) => return Err(io_err(&e.plan.path, "read", err)),
                 Err(err) => self.disable_mmap(&e.plan.path, &err),
             }
         }
@@ -342,7 +499,7 @@ impl Storage {
         if let Some(e) = self
             .files
             .get(i)
-            .filter(|e| !e.plan.padding && self.uses_mmap())
+            .filter(|e| !e.plan.padding && !e.absent.load(Ordering::Acquire) && self.uses_mmap())
         {
             let fd = self.handles.get(i, &e.plan.path)?;
             let copied = self
@@ -352,6 +509,9 @@ impl Storage {
                 Ok(()) => return Ok(()),
                 Err(err) => {
                     out.truncate(start);
+                    if is_file_changed(&err) {
+                        return Err(io_err(&e.plan.path, "read", err));
+                    }
                     self.disable_mmap(&e.plan.path, &err);
                 }
             }
@@ -359,6 +519,59 @@ impl Storage {
         // Padding, positional I/O, or a file past the end (which `read_file` reports).
         out.resize(start + len, 0);
         self.read_file(i, file_off, &mut out[start..])
+    }
+
+    /// Whether file `index` is skipped and not on disk.
+    pub fn is_absent(&self, index: usize) -> bool {
+        self.files
+            .get(index)
+            .is_some_and(|e| e.absent.load(Ordering::Acquire))
+    }
+
+    /// The part file's path, when some file was left uncreated.
+    pub fn part_file(&self) -> Option<&Path> {
+        self.parts.as_ref().map(PartFile::path)
+    }
+
+    /// A skipped file is wanted again: creates and reserves it, moves in the bytes the part
+    /// file kept for it, and syncs it, all before any read or write may reach it (the
+    /// placement lock is held throughout). When no file is left absent the part file is
+    /// deleted. `Ok(false)` when it existed already. Runs on the caller's thread: it does
+    /// disk I/O and must not run on the reactor.
+    pub fn create_skipped(&self, index: usize) -> Result<bool, StorageError> {
+        // No sync may run meanwhile: one could find the part file gone between deciding to
+        // sync it and opening it, and take that for a failed fsync.
+        let _no_sync = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        let _all = self.place.write().unwrap_or_else(|e| e.into_inner());
+        let Some(e) = self
+            .files
+            .get(index)
+            .filter(|e| e.absent.load(Ordering::Acquire))
+        else {
+            return Ok(false);
+        };
+        let mut plan = e.plan.clone();
+        plan.absent = false;
+        let one = std::slice::from_ref(&plan);
+        setup::make_dirs(e.plan.path.parent().unwrap_or(Path::new(".")), one)?;
+        let allocated = setup::inspect(one, false)?;
+        setup::check_space(one, &allocated)?;
+        if setup::allocate(one, &allocated)? {
+            self.disable_mmap(&e.plan.path, &std::io::Error::other("sparse file"));
+        }
+        let fd = self.handles.get(index, &e.plan.path)?;
+        if let Some(parts) = &self.parts {
+            parts.copy_into(e.plan.start, e.plan.length, &fd, &e.plan.path)?;
+        }
+        // Durable before the part file may go: a state may already list its boundary pieces.
+        fd.sync_all()
+            .map_err(|err| io_err(&e.plan.path, "sync", err))?;
+        e.absent.store(false, Ordering::Release);
+        let none_absent = self.files.iter().all(|f| !f.absent.load(Ordering::Acquire));
+        if let (true, Some(parts)) = (none_absent, &self.parts) {
+            parts.remove()?;
+        }
+        Ok(true)
     }
 
     /// Switches this storage to positional I/O for good, warning once.
@@ -370,6 +583,19 @@ impl Storage {
             );
         }
     }
+}
+
+/// Refuses to write into a file that another program truncated or removed since it was opened
+/// at its full length: the bytes would be lost (removed) or the file silently regrown with holes
+/// where verified pieces were (truncated), and the torrent would end "complete" with wrong data.
+/// One `fstat` per write.
+fn check_intact(fd: &std::fs::File, path: &Path, length: u64) -> Result<(), StorageError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fd.metadata().map_err(|e| io_err(path, "inspect", e))?;
+    if meta.len() < length || meta.nlink() == 0 {
+        return Err(io_err(path, "write", std::io::Error::other(FileChanged)));
+    }
+    Ok(())
 }
 
 impl super::job::PieceStore for Storage {
@@ -387,6 +613,10 @@ impl super::job::PieceStore for Storage {
 
     fn release(&self) {
         self.release_maps();
+    }
+
+    fn write_back(&self) {
+        Storage::write_back(self);
     }
 
     fn sync(&self) -> Result<(), StorageError> {

@@ -362,7 +362,7 @@ fn error_messages_are_actionable() {
     };
     assert_eq!(
         e.to_string(),
-        "not enough space in /x: need 1073741824 bytes, 5242880 available"
+        "not enough space in /x: need 1.0 GiB (1073741824 bytes), 5.0 MiB available"
     );
 }
 

@@ -66,6 +66,7 @@ impl Windows {
     /// pages, because `mmap` offsets must be page-aligned).
     pub(crate) fn new(window_bytes: u64, max_windows: usize) -> Windows {
         let page = page_size();
+        super::sigbus::install(usize::try_from(page).unwrap_or(4096));
         let pages = window_bytes.div_ceil(page).max(1);
         Windows {
             window_bytes: pages.saturating_mul(page),
@@ -76,7 +77,8 @@ impl Windows {
 
     /// Copies between `copy`'s buffer and file `file` (open as `fd`, `file_len` bytes long)
     /// starting at `file_off`. The range must lie inside the file (checked by the caller).
-    /// Errors only when a window cannot be mapped.
+    /// Errors when a window cannot be mapped, or with [`FileChanged`](super::sigbus::FileChanged)
+    /// when the file shrank under the copy (the SIGBUS is caught; the window is dropped).
     pub(crate) fn copy(
         &self,
         file: usize,
@@ -98,12 +100,13 @@ impl Windows {
                 // Only if the caller's range passed the file end; refuse instead of looping.
                 return Err(io::Error::other("range outside the mapped file"));
             }
-            match &mut copy {
+            let base = map.as_ptr() as usize;
+            let faulted = super::sigbus::guarded(base, map.len(), || match &mut copy {
                 // SAFETY: `in_win + n <= map.len()` (n is clamped above) and `done + n <= total`,
                 // so both ranges are in bounds. The map is kept alive by our `Arc` even if the
                 // cache evicts it meanwhile. Pool workers write disjoint pieces, so no other thread
-                // writes these bytes now; the file length is fixed at open, so no SIGBUS unless the
-                // file is truncated by another process.
+                // writes these bytes now; the file length is fixed at open, so a SIGBUS means
+                // another process truncated it, and `guarded` turns that into an error.
                 Copy::In(src) => unsafe {
                     std::ptr::copy_nonoverlapping(
                         src.as_ptr().add(done),
@@ -134,6 +137,10 @@ impl Windows {
                         dst.set_len(end + n);
                     }
                 }
+            });
+            if faulted {
+                self.forget(file, index);
+                return Err(io::Error::other(super::sigbus::FileChanged));
             }
             done += n;
         }
@@ -199,6 +206,12 @@ impl Windows {
             used: tick,
         });
         Ok(map)
+    }
+
+    /// Drops window `index` of `file` from the cache: a page of it was replaced after a fault.
+    fn forget(&self, file: usize, index: u64) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.entries.retain(|e| e.file != file || e.index != index);
     }
 
     /// Unmaps every cached window (a copy still running keeps its own until it ends). Before a

@@ -392,6 +392,10 @@ pub struct TorrentStats {
     pub up_rate: f64,
     /// Connected peers.
     pub peers: usize,
+    /// Outgoing connections being set up (TCP connect or handshake not yet answered).
+    pub peers_connecting: usize,
+    /// Peer addresses known from every source (trackers, DHT, PEX, the user), connected or not.
+    pub peers_known: usize,
     /// Connected peers that have every piece.
     pub seeds: usize,
     /// Pieces that failed their hash check this session (each was fetched again).
@@ -405,13 +409,61 @@ pub struct TorrentStats {
     /// Pieces hashed from data already on disk this session (a check at start; with valid
     /// resume state only the pieces of files that changed).
     pub pieces_checked: u32,
+    /// Bytes in the pieces wanted (those touching a file not skipped): what must be verified
+    /// for the torrent to be complete. `bytes_total` when every file is wanted.
+    pub bytes_wanted: u64,
+    /// Bytes of wanted pieces verified.
+    pub bytes_wanted_done: u64,
+    /// Each file's length, bytes verified and priority, in torrent order (empty before the
+    /// metadata of a magnet, and for torrents added to the engine without file priorities).
+    pub files: Vec<crate::selection::FileProgress>,
+    /// The torrent's info-hash (v1).
+    pub info_hash: [u8; 20],
+    /// Its name. The sans-IO engine knows no names and leaves it empty; a
+    /// [`TorrentHandle::try_stats`](crate::TorrentHandle::try_stats) fills it in (the
+    /// metainfo's name, or a magnet's `dn`); `Progress` events leave it empty (the handle's
+    /// `name()` has it).
+    pub name: String,
+    /// Time left at the current download rate; `None` when not downloading or not moving.
+    pub eta: Option<std::time::Duration>,
+}
+
+/// One connected peer of a torrent (see `TorrentHandle::peers`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its peer id from the handshake (the first bytes often name its client, `-qB4650-`).
+    pub peer_id: [u8; 20],
+    /// We dialled it (else it connected to us).
+    pub outgoing: bool,
+    /// It has every piece.
+    pub seed: bool,
+    /// Pieces it has.
+    pub pieces: u32,
+    /// Bytes per second we receive from it, smoothed.
+    pub down_rate: f64,
+    /// Bytes per second we send it, smoothed.
+    pub up_rate: f64,
+    /// We refuse its requests.
+    pub am_choking: bool,
+    /// We want pieces it has.
+    pub am_interested: bool,
+    /// It refuses our requests.
+    pub peer_choking: bool,
+    /// It wants pieces we have.
+    pub peer_interested: bool,
+    /// It sent us nothing we asked for in a while; we ask it for one block at a time.
+    pub snubbed: bool,
 }
 
 /// What the engine reports to the embedding program.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
-    /// About once a second per active torrent.
+    /// About once a second per torrent while something changes (traffic, checking, pieces);
+    /// nothing while it is idle.
     Progress {
         /// The torrent.
         torrent: TorrentId,
@@ -454,6 +506,51 @@ pub enum Event {
         addr: SocketAddr,
         /// Why.
         reason: crate::engine::PeerError,
+    },
+    /// A downloaded piece passed its hash check and is on disk. Only for subscribers that ask
+    /// ([`Session::events_with_pieces`](crate::Session::events_with_pieces)); the engine
+    /// itself never emits it (the session derives it from the pool's answers).
+    PieceVerified {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Piece index.
+        piece: u32,
+    },
+    /// Every piece of a file (by its index in the metainfo's files) is verified and on disk,
+    /// during a download. Only for subscribers that asked for piece events, like
+    /// `PieceVerified`; files complete at the start are not reported.
+    FileCompleted {
+        /// The torrent.
+        torrent: TorrentId,
+        /// Index in `Metainfo::files`.
+        file: usize,
+    },
+    /// The torrent was paused ([`TorrentHandle::pause`](crate::TorrentHandle::pause)).
+    Paused {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// The torrent was resumed after a pause.
+    Resumed {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// The torrent left the session; its id is not reused.
+    Removed {
+        /// The torrent.
+        torrent: TorrentId,
+    },
+    /// A tracker answered an announce, or the announce failed: its latest word, for a display
+    /// that shows each tracker's state. Failures also come as [`Event::TrackerTrouble`].
+    TrackerAnswered {
+        /// The torrent.
+        torrent: TorrentId,
+        /// The tracker URL.
+        url: String,
+        /// How many peers it returned, or what went wrong.
+        peers: Result<usize, String>,
+        /// How long until the torrent's next announce (to this tracker or the next to try).
+        next_announce: Option<std::time::Duration>,
     },
     /// A tracker failed or warned; the torrent goes on with other sources.
     TrackerTrouble {

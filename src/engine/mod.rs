@@ -209,15 +209,26 @@ impl Engine {
         layout: crate::layout::Layout,
         private: bool,
         recheck: bool,
+        wants: Option<crate::selection::PieceWants>,
         now: Instant,
     ) {
         self.count_buffers();
         if let Some(t) = self.torrents.get_mut(&id) {
-            t.attach_metadata(layout, private, recheck, now, &mut self.out);
+            t.attach_metadata(layout, private, recheck, wants, now, &mut self.out);
         }
         if private {
             // BEP 27: from now on trackers only.
             self.discovery_removed(id, now);
+        }
+        self.settle(id, now);
+    }
+
+    /// Sets which pieces torrent `id` fetches, from its files' priorities (see
+    /// [`TorrentCore::set_wants`]); call it right after adding to start with a choice.
+    pub fn set_wants(&mut self, id: TorrentId, wants: crate::selection::PieceWants, now: Instant) {
+        self.count_buffers();
+        if let Some(t) = self.torrents.get_mut(&id) {
+            t.set_wants(wants, now, &mut self.out);
         }
         self.settle(id, now);
     }
@@ -492,6 +503,8 @@ impl Engine {
         self.count_buffers();
         if let Some(h) = self.handshaking.remove(&conn) {
             self.handshake_deadlines.set(conn, None);
+            // `-v` shows why a peer could not be reached (refused, reset, closed at handshake).
+            log::info!("peer {}: {why}", h.addr);
             if let Some(tid) = h.torrent() {
                 if let Some(t) = self.torrents.get_mut(&tid) {
                     t.dial_ended(h.addr, &PeerError::Closed(why), now);
@@ -502,6 +515,9 @@ impl Engine {
         }
         if let Some(tid) = self.attached.remove(&conn) {
             if let Some(t) = self.torrents.get_mut(&tid) {
+                if let Some(addr) = t.peer_addr(conn) {
+                    log::info!("peer {addr}: connection closed ({why})");
+                }
                 t.remove_peer(conn, now, &PeerError::Closed(why));
             }
             self.settle(tid, now);

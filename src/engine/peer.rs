@@ -101,6 +101,15 @@ impl fmt::Display for PeerError {
 
 impl std::error::Error for PeerError {}
 
+/// Seconds of a peer's measured rate kept in flight as requests (libtorrent's
+/// `request_queue_time` is 3 s too). A peer that answers in batches, as Transmission does about
+/// every half second, delivers at most the queue per batch: with half a second here the queue
+/// matched the rate it allowed and never grew (coracle stayed at the floor of 16 blocks, 486 KiB/s,
+/// from a transmission-cli seeder that gave aria2c 3 MiB/s; issue 15). With 3 s each batch lets
+/// the next queue grow sixfold until the peer's real speed or `pipeline_cap` bounds it; fast
+/// peers reach the cap either way.
+pub const REQUEST_QUEUE_SECONDS: f64 = 3.0;
+
 /// Exponentially smoothed byte rate, sampled on the engine's tick.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rate {
@@ -361,14 +370,15 @@ impl Peer {
         }
     }
 
-    /// How many requests to keep in flight: the bytes this peer delivers in about half a second,
-    /// between `floor` and `cap` blocks, and a single one while it is snubbed.
+    /// How many requests to keep in flight: the bytes this peer delivers in
+    /// [`REQUEST_QUEUE_SECONDS`], between `floor` and `cap` blocks, and a single one while it
+    /// is snubbed.
     pub fn pipeline_target(&self, floor: usize, cap: usize) -> usize {
         if self.snubbed {
             return 1;
         }
-        let by_rate =
-            (self.down.per_second() * 0.5 / f64::from(crate::layout::BLOCK_SIZE)) as usize;
+        let by_rate = (self.down.per_second() * REQUEST_QUEUE_SECONDS
+            / f64::from(crate::layout::BLOCK_SIZE)) as usize;
         by_rate.clamp(floor, cap)
     }
 
@@ -396,6 +406,20 @@ mod tests {
         assert_eq!(p.pipeline_target(4, 64), 64);
         p.snubbed = true;
         assert_eq!(p.pipeline_target(4, 64), 1);
+    }
+
+    #[test]
+    fn a_peer_answering_in_half_second_batches_gets_a_growing_queue() {
+        // 16 blocks answered every half second: 512 KiB/s measured over a second.
+        let now = Instant::now();
+        let mut p = peer(now);
+        p.down.add(32 * 16 * 1024);
+        p.down.sample(Duration::from_secs(1));
+        p.down.add(32 * 16 * 1024);
+        p.down.sample(Duration::from_secs(1));
+        // 0.75 of 512 KiB/s after two samples (the rate's memory), times 3 s: 72 blocks, far
+        // above the 16 a batch could carry, so the next batches carry more.
+        assert_eq!(p.pipeline_target(16, 256), 72);
     }
 
     #[test]

@@ -279,7 +279,8 @@ impl fmt::Display for MetainfoError {
             E::LengthOverflow => write!(f, "torrent's file lengths add up to over 2^64 bytes"),
             E::TooLarge => write!(
                 f,
-                ".torrent file is over {MAX_TORRENT_FILE} bytes; not loading it"
+                ".torrent file is over {} MiB; not loading it",
+                MAX_TORRENT_FILE >> 20
             ),
             E::NoData => write!(f, "torrent has no data (total length 0)"),
             E::EmptyFileList => write!(f, "torrent's file list is empty"),

@@ -27,7 +27,8 @@ pub const MAX_WINDOW_PIECES: u32 = 1024;
 pub(super) struct Priorities {
     /// Fresh pieces are started lowest index first instead of rarest first.
     sequential: bool,
-    /// No fresh piece sits below this index (pieces never become fresh again).
+    /// No fresh piece sits below this index (only a piece wanted again becomes fresh again,
+    /// and moves it back: see `fresh_again`).
     cursor: u32,
     /// Each reader's window (a handful of readers at most: a list, not a map).
     windows: Vec<(u64, Range<u32>)>,
@@ -51,6 +52,11 @@ impl Priorities {
         }
         ranked.sort_unstable();
         self.urgent = ranked.into_iter().map(|(_, p)| p).collect();
+    }
+
+    /// `piece` is fresh again (its file was chosen again): sequential mode must reach it.
+    pub(super) fn fresh_again(&mut self, piece: u32) {
+        self.cursor = self.cursor.min(piece);
     }
 
     fn remove(&mut self, reader: u64) -> bool {

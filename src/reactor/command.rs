@@ -15,6 +15,7 @@ use crate::engine::{
     DiscoveryStats, MagnetParams, RateLimits, TorrentId, TorrentParams, TorrentState, TorrentStats,
 };
 use crate::metainfo::Metainfo;
+use crate::selection::{FilePriority, FileSelection, PieceWants};
 
 /// Instructions from handles to the reactor thread.
 pub(crate) enum Command {
@@ -22,6 +23,13 @@ pub(crate) enum Command {
         id: TorrentId,
         params: TorrentParams,
         shelf: Shelf,
+        /// The pieces its file priorities ask for, applied before any peer connects.
+        wants: PieceWants,
+    },
+    /// New file priorities; skipped files chosen again were created by the caller already.
+    SetWants {
+        id: TorrentId,
+        wants: PieceWants,
     },
     /// A magnet link: no storage until its metadata arrives.
     AddMagnet {
@@ -40,7 +48,13 @@ pub(crate) enum Command {
     },
     Pause(TorrentId),
     Resume(TorrentId),
+    /// Lets go of the torrent and its storage. A `Stats` sent after it is answered after it
+    /// (commands are taken in order): `remove_and_delete` waits on that.
     Remove(TorrentId),
+    /// Check every piece on disk again.
+    Recheck(TorrentId),
+    /// Peer addresses to dial for a running torrent.
+    AddPeers(TorrentId, Vec<std::net::SocketAddr>),
     /// The session's limits (`id: None`) or one torrent's.
     SetRateLimits {
         id: Option<TorrentId>,
@@ -59,7 +73,28 @@ pub(crate) enum Command {
     SessionStats {
         reply: Sender<SessionStats>,
     },
-    Shutdown,
+    /// Stop: `stopped` announces get at most `announce_within`.
+    Shutdown {
+        announce_within: Duration,
+    },
+}
+
+/// What [`Session::shutdown_timeout`](crate::Session::shutdown_timeout) got done.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// `completed` announces still in flight at shutdown that were answered before `stopped`
+    /// went out.
+    pub completed_delivered: usize,
+    /// Trackers that answered `stopped` in time.
+    pub stopped_answered: usize,
+    /// Trackers that failed or did not answer `stopped` in time.
+    pub stopped_unanswered: usize,
+    /// The first file that could not be synced to the disk (every torrent is still tried).
+    pub sync_error: Option<crate::disk::StorageError>,
+    /// The limit passed before the final sync finished: it goes on on the reactor thread,
+    /// which ends by itself.
+    pub timed_out: bool,
 }
 
 /// Numbers about the whole session (see `Session::stats`).
@@ -96,6 +131,35 @@ impl StatusCell {
     pub(crate) fn set_stopped(&self) {
         self.set(TorrentState::Paused)
     }
+    /// Forgets a completion: the torrent wants more files now, and `wait` waits again.
+    pub(crate) fn clear_complete(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            if *g == Some(TorrentState::Seeding) {
+                *g = None;
+            }
+        }
+    }
+    /// Running again after a pause: `wait` blocks again.
+    pub(crate) fn clear(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            *g = None;
+        }
+    }
+    /// A pause was asked for: `wait` returns from now on, unless the torrent failed (which a
+    /// pause does not change). Set by the caller, so it holds as soon as `pause` returns.
+    pub(crate) fn pause_asked(&self) {
+        if !matches!(self.state(), Some(TorrentState::Failed(_))) {
+            self.set_stopped();
+        }
+    }
+    /// A resume was asked for: `wait` blocks again until the reactor says complete or failed.
+    pub(crate) fn resume_asked(&self) {
+        if let Ok(mut g) = self.state.lock() {
+            if *g == Some(TorrentState::Paused) {
+                *g = None;
+            }
+        }
+    }
     pub(crate) fn state(&self) -> Option<TorrentState> {
         self.state.lock().ok().and_then(|g| g.clone())
     }
@@ -124,6 +188,8 @@ impl StatusCell {
 /// What a magnet's torrent needs once its metadata arrives: where its files go, and the cells
 /// its handles watch.
 pub(crate) struct Pending {
+    /// A magnet's `dn`, or its info-hash in hex, until the metadata names it.
+    pub name: String,
     pub stop_at_metadata: bool,
     /// Where its resume state goes once it has files.
     pub resume: ResumeTarget,
@@ -131,6 +197,11 @@ pub(crate) struct Pending {
     pub storage: StorageConfig,
     pub meta: Arc<OnceLock<Arc<Metainfo>>>,
     pub status: Arc<StatusCell>,
+    /// Set to the files once they are open, for the handles' priority changes.
+    pub opened: Arc<OnceLock<Arc<Storage>>>,
+    /// File choices, resolved when the metadata arrives.
+    pub file_priorities: Vec<FilePriority>,
+    pub select: FileSelection,
 }
 
 pub(crate) struct Shelf {
@@ -142,6 +213,10 @@ pub(crate) struct Shelf {
     pub status: Arc<StatusCell>,
     /// The download folder (where BEP 47 symlinks go once the data is complete).
     pub output: PathBuf,
+    /// The last progress published, so an unchanged one is not sent again.
+    pub last_progress: Option<Box<TorrentStats>>,
+    /// Pieces missing per file, for `FileCompleted` (started at the first verified piece).
+    pub files_left: Option<super::file_events::FilesLeft>,
 }
 
 impl Shelf {
@@ -166,6 +241,8 @@ impl Shelf {
             storage,
             status,
             output,
+            last_progress: None,
+            files_left: None,
         }
     }
 }

@@ -63,13 +63,14 @@ impl Saver {
             return;
         }
         let file = self.file.clone();
-        let spawned = std::thread::Builder::new()
-            .name("coracle-dht-save".into())
-            .spawn(move || {
+        let spawned = super::spawn_helper(
+            "coracle-dht-save",
+            Box::new(move || {
                 if let Err(e) = save(&file, &bytes) {
                     log::warn!("saving the DHT state to {}: {e}", file.display());
                 }
-            });
+            }),
+        );
         match spawned {
             Ok(t) => self.running = Some(t),
             Err(e) => log::warn!("saving the DHT state: {e}"),

@@ -16,15 +16,18 @@ use std::time::Instant;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::{Pending, Reactor, Shelf, Wake};
-use crate::disk::{open_torrent, Opened, StorageError};
+use crate::disk::{choose_files, open_torrent, Opened, StorageError};
 use crate::engine::{TorrentError, TorrentId};
 use crate::metainfo::Metainfo;
+use crate::selection::PieceWants;
 
 /// A magnet's files, opened (or not) on a helper thread.
 pub(crate) struct OpenedFiles {
     torrent: TorrentId,
     meta: Arc<Metainfo>,
     result: Result<Opened, StorageError>,
+    /// The pieces its file choice asks for.
+    wants: PieceWants,
 }
 
 /// The magnets of a session that have no storage yet, and the channel their files come back on.
@@ -74,18 +77,29 @@ impl Reactor {
             return;
         }
         let (output, cfg) = (pending.output.clone(), pending.storage.clone());
+        // Pure and quick: no file is read. A choice that does not fit fails the torrent
+        // before any file exists.
+        let chosen = match choose_files(&meta, &output, &pending.file_priorities, &pending.select) {
+            Ok(c) => c,
+            Err(e) => {
+                let why = TorrentError::Selection(e.to_string());
+                return self.engine.fail_torrent(torrent, why, now);
+            }
+        };
         let (tx, wake) = (self.magnets.tx.clone(), self.magnets.wake.clone());
-        let spawned = std::thread::Builder::new()
-            .name("coracle-open".into())
-            .spawn(move || {
-                let result = open_torrent(&meta, &output, &cfg);
+        let spawned = super::spawn_helper(
+            "coracle-open",
+            Box::new(move || {
+                let result = open_torrent(&meta, &output, &cfg, chosen.skip.as_ref());
                 let _ = tx.send(OpenedFiles {
                     torrent,
                     meta,
                     result,
+                    wants: chosen.wants,
                 });
                 let _ = wake.wake();
-            });
+            }),
+        );
         if let Err(e) = spawned {
             let why = TorrentError::Storage(format!("starting a thread to create the files: {e}"));
             self.engine.fail_torrent(torrent, why, now);
@@ -109,9 +123,11 @@ impl Reactor {
                     pending.status,
                     pending.output,
                 );
+                let _ = pending.opened.set(shelf.storage.clone());
                 self.shelves.insert(opened.torrent, shelf);
+                let wants = Some(opened.wants);
                 self.engine
-                    .attach_metadata(opened.torrent, layout, private, recheck, now);
+                    .attach_metadata(opened.torrent, layout, private, recheck, wants, now);
             }
             Err(e) => {
                 self.engine

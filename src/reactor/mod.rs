@@ -22,24 +22,31 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::disk::{DiskJob, DiskPool, StorageError};
+use crate::disk::{DiskJob, DiskPool};
 use crate::engine::{
     Action, AnnounceDone, ConnId, DiskDone, DiskRequest, Engine, Event, TorrentId, TorrentState,
 };
 use crate::tracker::{AnnounceEvent, AnnounceJob, AnnounceResult, TrackerClient};
 
 mod command;
+mod complete;
+mod control;
 mod dht_state;
 mod discovery;
+mod events;
+mod file_events;
 mod links;
 mod magnet;
+mod shutdown;
 mod stream;
 mod udp;
 mod web;
 
-pub use command::SessionStats;
 pub(crate) use command::{Command, Pending, Shelf, StatusCell};
+pub use command::{SessionStats, ShutdownReport};
 pub(crate) use discovery::{resolve_later, DiscoveryPlan};
+pub(crate) use events::Hub;
+pub use events::{EventReceiver, RecvError};
 pub(crate) use stream::{Answer, PieceAnswer, PieceReply, PieceWait};
 
 /// Where a handle waits for resume bytes (or why there are none).
@@ -58,6 +65,16 @@ const STOP_ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Segments handed to one vectored write: a few hundred KiB of blocks, within `IOV_MAX`.
 const WRITE_SLICES: usize = 64;
+
+/// Starts a short-lived helper thread (magnet files, DHT saves, completion looks). Boxed, so
+/// every helper shares one thread entry point in the binary: each closure type would bring its
+/// own, about 2.5 KB.
+pub(crate) fn spawn_helper(
+    name: &str,
+    job: Box<dyn FnOnce() + Send>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name(name.into()).spawn(job)
+}
 
 /// One socket.
 struct Sock {
@@ -121,7 +138,7 @@ pub(crate) struct Reactor {
     pub listener: TcpListener,
     pub engine: Engine,
     pub commands: Receiver<Command>,
-    pub events: Sender<Event>,
+    pub events: Arc<Hub>,
     pub pool: DiskPool,
     pub disk_results: Receiver<DiskDone>,
     pub tracker: TrackerClient,
@@ -148,6 +165,12 @@ pub(crate) struct Reactor {
     links: links::Links,
     /// Handles waiting for a torrent's resume bytes, with the checkpoint serial that answers them.
     resume_waiters: HashMap<TorrentId, Vec<(u64, ResumeReply)>>,
+    /// `completed` announces not answered yet: shutdown waits for them before `stopped`.
+    completing: Vec<(TorrentId, String)>,
+    /// Completed torrents whose files are being looked at before anyone is told.
+    completions: complete::Completions,
+    /// How long shutdown gives `stopped` announces, when a session asked (not just dropped).
+    stop_order: Option<Duration>,
     /// Streaming readers waiting for a piece (see `stream`).
     stream_waiters: stream::Waiters,
 }
@@ -159,7 +182,7 @@ impl Reactor {
         bound: Bound,
         engine: Engine,
         commands: Receiver<Command>,
-        events: Sender<Event>,
+        events: Arc<Hub>,
         pool: DiskPool,
         disk_results: Receiver<DiskDone>,
         tracker: TrackerClient,
@@ -196,17 +219,21 @@ impl Reactor {
             saver,
             stopping: false,
             tracker_said: HashMap::new(),
+            completions: complete::Completions::new(wake.clone()),
             magnets: magnet::Magnets::new(wake),
             web,
             links: links::Links::default(),
             resume_waiters: HashMap::new(),
+            completing: Vec::new(),
+            stop_order: None,
             stream_waiters: stream::Waiters::default(),
         })
     }
 
-    /// Runs until a shutdown command (or until every command sender is gone). Gives back the
-    /// first error of the final flush: the one point where the data must reach the disk.
-    pub fn run(mut self) -> Result<(), StorageError> {
+    /// Runs until a shutdown command (or until every command sender is gone). The report says
+    /// what shutdown got done, with the first error of the final flush: the one point where the
+    /// data must reach the disk. The session reads it from the thread's join.
+    pub fn run(mut self) -> ShutdownReport {
         let mut events = Events::with_capacity(1024);
         while !self.stopping {
             // No deadline: sleep until a socket, a result or a command wakes us.
@@ -392,6 +419,7 @@ impl Reactor {
         }
         while let Ok(done) = self.disk_results.try_recv() {
             self.answer_resume_waiters(&done);
+            self.publish_verified(&done);
             let torrent = done.torrent();
             self.engine.handle_disk(done, Instant::now());
             self.answer_piece_waiters(torrent);
@@ -399,7 +427,10 @@ impl Reactor {
         while let Some(opened) = self.magnets.try_recv() {
             self.storage_opened(opened);
         }
+        self.completions_done();
         while let Ok(r) = self.tracker_results.try_recv() {
+            self.completing
+                .retain(|(t, url)| (*t, url.as_str()) != (r.torrent, r.url.as_str()));
             let done = AnnounceDone {
                 torrent: r.torrent,
                 url: r.url,
@@ -414,14 +445,29 @@ impl Reactor {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Add { id, params, shelf } => {
-                // The session checked for duplicates and chose the id.
+            Command::Add {
+                id,
+                params,
+                shelf,
+                wants,
+            } => {
+                // The session checked for duplicates and chose the id. The wants go in before
+                // the reactor reads any socket, so no request reaches a skipped file.
                 self.engine.insert_torrent(id, params, now);
+                self.engine.set_wants(id, wants, now);
                 self.web.add(&mut self.engine, id, &shelf.meta, now);
                 self.shelves.insert(id, shelf);
             }
+            Command::SetWants { id, wants } => {
+                // The handle cleared its completion before sending: say again if it holds.
+                self.engine.set_wants(id, wants, now);
+                let state = self.engine.stats(id).map(|s| s.state);
+                if let (Some(TorrentState::Seeding), Some(shelf)) = (state, self.shelves.get(&id)) {
+                    shelf.status.set_complete();
+                }
+            }
             Command::Stats { id, reply } => {
-                let _ = reply.send(self.engine.stats(id));
+                let _ = reply.send(self.stats_named(id));
             }
             Command::ResumeData { id, reply } => {
                 // No serial (unknown torrent): dropping `reply` tells the handle.
@@ -432,8 +478,10 @@ impl Reactor {
                         .push((serial, reply));
                 }
             }
-            Command::Pause(id) => self.engine.pause(id, now),
-            Command::Resume(id) => self.engine.resume(id, now),
+            Command::Pause(id) => self.pause(id, now),
+            Command::Resume(id) => self.resume(id, now),
+            Command::AddPeers(id, peers) => self.engine.add_peers(id, &peers, now),
+            Command::Recheck(id) => self.force_recheck(id, now),
             Command::AddMagnet {
                 id,
                 params,
@@ -442,13 +490,7 @@ impl Reactor {
                 self.engine.insert_magnet(id, params, now);
                 self.magnets.pending.insert(id, pending);
             }
-            Command::Remove(id) => {
-                self.magnets.pending.remove(&id);
-                self.engine.remove_torrent(id, now);
-                self.shelves.remove(&id);
-                self.resume_waiters.remove(&id);
-                self.stream_waiters.forget(id);
-            }
+            Command::Remove(id) => self.remove(id, now),
             Command::SetRateLimits { id: None, limits } => self.engine.set_rate_limits(limits, now),
             Command::SetRateLimits {
                 id: Some(id),
@@ -469,7 +511,10 @@ impl Reactor {
                     discovery: self.engine.discovery_stats(now),
                 });
             }
-            Command::Shutdown => self.stopping = true,
+            Command::Shutdown { announce_within } => {
+                self.stopping = true;
+                self.stop_order = Some(announce_within);
+            }
         }
     }
 
@@ -494,6 +539,9 @@ impl Reactor {
                     url,
                     request,
                 } => {
+                    if request.event == AnnounceEvent::Completed {
+                        self.completing.push((torrent, url.clone()));
+                    }
                     self.tracker.submit(AnnounceJob {
                         torrent,
                         url,
@@ -528,7 +576,7 @@ impl Reactor {
 
     fn connect(&mut self, conn: ConnId, addr: SocketAddr) {
         let now = Instant::now();
-        let mut stream = match TcpStream::connect(addr) {
+        let mut stream = match self.dial(addr) {
             Ok(s) => s,
             Err(e) => return self.engine.handle_closed(conn, e.to_string(), now),
         };
@@ -548,6 +596,18 @@ impl Reactor {
                 readable: false,
             },
         );
+    }
+
+    /// Starts a connection to `addr`: from the listener's address when the session listens on
+    /// one address only (and the families match), so peers see one address for us.
+    fn dial(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        let from = self.listener.local_addr().map(|a| a.ip());
+        match from {
+            Ok(ip) if !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4() => {
+                crate::sys::tcp_connect_from(ip, addr).map(TcpStream::from_std)
+            }
+            _ => TcpStream::connect(addr),
+        }
     }
 
     /// Gives a finished checkpoint's bytes to the handles that asked for one it covers.
@@ -587,17 +647,27 @@ impl Reactor {
         })
     }
 
-    fn event(&mut self, ev: Event) {
-        match &ev {
+    fn event(&mut self, mut ev: Event) {
+        match &mut ev {
+            Event::Progress { torrent, stats } => {
+                if let Some(shelf) = self.shelves.get_mut(torrent) {
+                    if shelf.last_progress.as_deref() == Some(stats) {
+                        return; // nothing new: idle torrents stay quiet
+                    }
+                    shelf.last_progress = Some(Box::new(stats.clone()));
+                }
+            }
             Event::Completed { torrent } => {
+                // Published once its files are found whole (see `complete`).
+                if self.look_before_completing(*torrent) {
+                    return;
+                }
                 if let Some(s) = self.shelves.get(torrent) {
                     self.links.complete(&s.meta, s.output.clone(), &s.status);
                 }
             }
             Event::Failed { torrent, error } => {
-                let status = self.shelves.get(torrent).map(|s| &s.status);
-                let pending = self.magnets.pending.get(torrent).map(|p| &p.status);
-                if let Some(s) = status.or(pending) {
+                if let Some(s) = self.status_of(*torrent) {
                     s.set_failed(error.clone());
                 }
                 self.answer_piece_waiters(*torrent);
@@ -618,8 +688,8 @@ impl Reactor {
             }
             _ => {}
         }
-        // Nobody listening is fine: events are a convenience, the handles carry the state.
-        let _ = self.events.try_send(ev);
+        // Each subscriber has its own queue; publishing never blocks on a reader.
+        self.events.publish(&ev);
     }
 
     /// Writes what the engine queued for the connections that have something to send.
@@ -668,91 +738,6 @@ impl Reactor {
         }
         if drained {
             self.engine.handle_written(conn, Instant::now());
-        }
-    }
-
-    /// Announces `stopped` for every torrent that started, flushes storage, joins the threads.
-    /// Every torrent is flushed even when one fails; the first failure is returned.
-    fn shutdown(mut self) -> Result<(), StorageError> {
-        let now = Instant::now();
-        let ids = self.engine.torrent_ids();
-        let mut stops = Vec::new();
-        for id in &ids {
-            if let Some(t) = self.engine.torrent(*id) {
-                if let Some(url) = t.stop_announce_url() {
-                    let request = t.announce_request(AnnounceEvent::Stopped);
-                    stops.push(AnnounceJob {
-                        torrent: *id,
-                        url,
-                        request,
-                    });
-                }
-            }
-        }
-        if let (Some(saver), Some(state)) = (&mut self.saver, self.engine.dht_state(now)) {
-            saver.save_now(&state);
-        }
-        for (_, mut sock) in self.socks.drain() {
-            let _ = self.poll.registry().deregister(&mut sock.stream);
-        }
-        // Stopped announces run in parallel so one dead tracker costs one timeout, not one each.
-        let tracker = &self.tracker;
-        std::thread::scope(|s| {
-            for job in stops {
-                s.spawn(move || tracker.announce_blocking(job, STOP_ANNOUNCE_TIMEOUT));
-            }
-        });
-        // The pool finishes its queue first, so the pieces it verifies count in the last
-        // checkpoint; the torrents stay until then (their sockets are gone, so nothing new
-        // starts).
-        self.pool.finish();
-        while let Ok(done) = self.disk_results.try_recv() {
-            self.answer_resume_waiters(&done);
-            self.engine.handle_disk(done, now);
-        }
-        self.final_checkpoints(&ids);
-        for id in ids {
-            self.engine.remove_torrent(id, now);
-        }
-        // Link threads finish first: each marks its torrent complete.
-        self.links.join();
-        let mut flushed = Ok(());
-        for shelf in self.shelves.values() {
-            if let Err(e) = shelf.storage.flush() {
-                log::error!("flushing {} failed: {e}", shelf.meta.name);
-                if flushed.is_ok() {
-                    flushed = Err(e);
-                }
-            }
-            if !matches!(
-                shelf.status.state(),
-                Some(TorrentState::Seeding) | Some(TorrentState::Failed(_))
-            ) {
-                shelf.status.set_stopped();
-            }
-        }
-        self.tracker.shutdown();
-        self.web.shutdown();
-        flushed
-    }
-
-    /// Records each torrent's resume state one last time. Runs on this thread because the pool
-    /// has stopped and nothing else is left to serve; it is the same work the pool does.
-    fn final_checkpoints(&mut self, ids: &[TorrentId]) {
-        let mut scratch = Vec::new();
-        for &id in ids {
-            let (Some(req), Some(shelf)) =
-                (self.engine.final_checkpoint(id), self.shelves.get(&id))
-            else {
-                continue;
-            };
-            let Some(done) = crate::disk::execute(req, &shelf.disk, &mut scratch) else {
-                continue;
-            };
-            if let DiskDone::Checkpointed { result: Err(e), .. } = &done {
-                log::warn!("{}: recording resume state failed: {e}", shelf.meta.name);
-            }
-            self.answer_resume_waiters(&done);
         }
     }
 }

@@ -12,6 +12,10 @@
 //!   own writes after the checkpoint explain that (a kill or a power loss came before the next
 //!   checkpoint): its pieces in the state stay trusted (they were durable), and only its other
 //!   pieces are checked, since some may have been verified and written after the checkpoint.
+//! * **Still missing** (missing at the checkpoint and now): a skipped file never created. Its
+//!   pieces in the state can only be pieces it shares with wanted files, whose bytes for it
+//!   are in the part file; the caller checks those again (`session::start`), since the part
+//!   file has no stamp of its own.
 //! * **Changed** (any other difference, or missing): the file may hold anything, so every piece
 //!   it touches is checked and none is taken from the state.
 //!
@@ -74,7 +78,8 @@ pub fn plan(
     let mut distrust = Bitfield::new(n);
     let (mut changed, mut grown) = (Vec::new(), Vec::new());
     for (i, (file, (then, now))) in files.iter().zip(state.files.iter().zip(now)).enumerate() {
-        if file.padding || now.as_ref() == Some(then) {
+        let still_missing = now.is_none() && *then == FileStamp::MISSING;
+        if file.padding || now.as_ref() == Some(then) || still_missing {
             continue;
         }
         let pieces = pieces_of(layout, file);
@@ -214,6 +219,27 @@ mod tests {
         .unwrap();
         assert_eq!(ones(&p.check), [0, 1, 2]);
         assert_eq!(ones(&p.have), [5]);
+    }
+
+    #[test]
+    fn a_skipped_file_missing_then_and_now_is_not_a_change() {
+        let (l, f) = torrent();
+        let mut st = state(&[0, 1, 2]);
+        st.files[2] = FileStamp::MISSING;
+        let p = plan(&st, &[1; 20], b"/r", &l, &f, &[Some(STAMP), None, None]).unwrap();
+        assert!(p.changed.is_empty() && p.check.count() == 0);
+        assert_eq!(ones(&p.have), [0, 1, 2]);
+        // Missing at the checkpoint but there now: something wrote it, so it is checked.
+        let p = plan(
+            &st,
+            &[1; 20],
+            b"/r",
+            &l,
+            &f,
+            &[Some(STAMP), None, Some(STAMP)],
+        )
+        .unwrap();
+        assert_eq!(p.changed, [2]);
     }
 
     #[test]

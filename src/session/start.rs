@@ -78,8 +78,8 @@ pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sour
         return check_all(target);
     };
     let slots = slots(files);
+    let now = state_file::stamps(root, files);
     let planned = resume::decode(&bytes).and_then(|state| {
-        let now = state_file::stamps(root, files);
         let p = resume::plan(
             &state,
             &meta.info_hash.0,
@@ -108,10 +108,12 @@ pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sour
                     files[i].path.display()
                 );
             }
+            let (mut have, mut check) = (plan.have, plan.check);
+            recheck_missing_files_pieces(&layout, &slots, &now, &mut have, &mut check);
             Start {
-                have: plan.have,
-                recheck: plan.check.count() > 0,
-                check: Some(plan.check),
+                have,
+                recheck: check.count() > 0,
+                check: Some(check),
                 target,
             }
         }
@@ -121,6 +123,64 @@ pub(super) fn decide(meta: &Metainfo, root: &Path, files: &[FileSpec], src: Sour
                 meta.name
             );
             check_all(target)
+        }
+    }
+}
+
+/// A torrent whose data the caller vouches for: every piece had, nothing read. Each file must
+/// be there with its full length (a cheap guard against pointing at the wrong folder).
+pub(super) fn seed_only(
+    meta: &Metainfo,
+    root: &Path,
+    files: &[FileSpec],
+    src: Sources,
+) -> Result<Start, super::Error> {
+    for f in files.iter().filter(|f| !f.padding) {
+        let path = root.join(&f.path);
+        let found = std::fs::metadata(&path).map(|m| m.len());
+        if found.as_ref().ok() != Some(&f.length) {
+            let why = match found {
+                Ok(len) => format!("{len} bytes, the torrent says {}", f.length),
+                Err(e) => e.to_string(),
+            };
+            return Err(super::Error::Io {
+                context: format!("seeding {} as complete", path.display()),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+            });
+        }
+    }
+    let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    Ok(Start {
+        have: Bitfield::full(meta.layout().num_pieces()),
+        recheck: false,
+        check: None,
+        target: ResumeTarget {
+            file: src.file,
+            root: abs.as_os_str().as_bytes().to_vec(),
+            ..ResumeTarget::default()
+        },
+    })
+}
+
+/// Pieces the state lists that touch a file missing now are checked again rather than taken:
+/// for a skipped file never created they are boundary pieces whose bytes for it are in the
+/// part file, which has no stamp in the state (a few pieces per skipped file); for any other
+/// missing file the plan already distrusts them.
+fn recheck_missing_files_pieces(
+    layout: &crate::layout::Layout,
+    slots: &[FileSlot],
+    now: &[Option<resume::FileStamp>],
+    have: &mut Bitfield,
+    check: &mut Bitfield,
+) {
+    for (slot, stamp) in slots.iter().zip(now) {
+        if slot.padding || stamp.is_some() {
+            continue;
+        }
+        for piece in resume::plan::pieces_of(layout, slot) {
+            if have.clear(piece) {
+                check.set(piece);
+            }
         }
     }
 }

@@ -355,12 +355,23 @@ impl Runner {
             ureq::ErrorKind::TooManyRedirects => TrackerError::TooManyRedirects {
                 limit: self.cfg.max_redirects,
             },
-            ureq::ErrorKind::InvalidUrl => TrackerError::InvalidUrl(t.to_string()),
+            ureq::ErrorKind::InvalidUrl => TrackerError::InvalidUrl(without_url(t)),
             ureq::ErrorKind::UnknownScheme => TrackerError::UnsupportedScheme(
                 t.url().map(|u| u.scheme().to_string()).unwrap_or_default(),
             ),
-            _ => TrackerError::Transport(t.to_string()),
+            _ => TrackerError::Transport(without_url(t)),
         }
+    }
+}
+
+/// ureq's text for `t` without the URL it starts with: the announce URL's query (info-hash, peer
+/// id, key) would fill lines, and the caller names the tracker anyway.
+fn without_url(t: &ureq::Transport) -> String {
+    let text = t.to_string();
+    let url = t.url().map(|u| format!("{u}: ")).unwrap_or_default();
+    match text.strip_prefix(&url) {
+        Some(rest) if !url.is_empty() => rest.to_string(),
+        _ => text,
     }
 }
 

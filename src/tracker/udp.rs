@@ -172,6 +172,10 @@ pub fn announce(
     .parse()
     .map_err(|_| TrackerError::Transport("bad local address".into()))?;
     let sock = UdpSocket::bind(local).map_err(|e| TrackerError::Transport(e.to_string()))?;
+    // A connected socket hears the ICMP port-unreachable answer as ECONNREFUSED at once, where
+    // an unconnected one would wait out the whole deadline.
+    sock.connect(addr)
+        .map_err(|e| TrackerError::Transport(e.to_string()))?;
     let seed = {
         use std::hash::{BuildHasher, Hasher};
         std::collections::hash_map::RandomState::new()
@@ -206,6 +210,15 @@ pub fn announce(
     }
 }
 
+/// The error of a send or receive: ECONNREFUSED means nothing listens on the tracker's port.
+fn refused_or(e: std::io::Error, to: SocketAddr) -> TrackerError {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        TrackerError::Transport(format!("connection refused: nothing listens on UDP {to}"))
+    } else {
+        TrackerError::Transport(e.to_string())
+    }
+}
+
 /// Sends `pkt` and waits for the matching reply, resending with a doubling wait until `deadline`.
 fn exchange(
     sock: &UdpSocket,
@@ -218,8 +231,7 @@ fn exchange(
     let mut wait = FIRST_TRY_WAIT;
     let mut buf = [0u8; 2048];
     loop {
-        sock.send_to(pkt, to)
-            .map_err(|e| TrackerError::Transport(e.to_string()))?;
+        sock.send(pkt).map_err(|e| refused_or(e, to))?;
         let try_end = Instant::now()
             .checked_add(wait)
             .unwrap_or(deadline)
@@ -231,20 +243,19 @@ fn exchange(
             }
             sock.set_read_timeout(Some(left))
                 .map_err(|e| TrackerError::Transport(e.to_string()))?;
-            match sock.recv_from(&mut buf) {
-                Ok((n, from)) if from == to => {
+            match sock.recv(&mut buf) {
+                Ok(n) => {
                     if let Some(reply) = decode_reply(buf.get(..n).unwrap_or_default(), tid, ipv6)?
                     {
                         return Ok(reply);
                     }
                 }
-                Ok(_) => {}
                 Err(e)
                     if matches!(
                         e.kind(),
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) => {}
-                Err(e) => return Err(TrackerError::Transport(e.to_string())),
+                Err(e) => return Err(refused_or(e, to)),
             }
         }
         if Instant::now() >= deadline {
@@ -375,5 +386,29 @@ mod tests {
         let r = announce(&url, &req(), start + Duration::from_millis(300));
         assert_eq!(r, Err(TrackerError::Timeout));
         assert!(start.elapsed() < Duration::from_millis(800));
+    }
+
+    #[test]
+    fn a_closed_port_is_reported_at_once_not_after_the_deadline() {
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = closed.local_addr().unwrap();
+        drop(closed);
+        let start = Instant::now();
+        let r = announce(
+            &format!("udp://{to}"),
+            &req(),
+            start + Duration::from_secs(15),
+        );
+        assert_eq!(
+            r,
+            Err(TrackerError::Transport(format!(
+                "connection refused: nothing listens on UDP {to}"
+            )))
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -30,6 +30,8 @@ pub fn have(program: &str, package: &str) -> bool {
         let msg = format!("skipped: {program} not installed (apt-get install {package})");
         assert!(!in_ci(), "{msg}");
         let _ = writeln!(std::io::stderr(), "{msg}");
+    } else {
+        let _ = writeln!(std::io::stderr(), "exercising: {program}");
     }
     found
 }

@@ -94,6 +94,7 @@ impl Swarm {
         let mut cfg = config(2);
         tweak(&mut cfg);
         let session = Session::new(cfg).expect("leecher session");
+        let events = session.events();
         let dir = temp_dir(&format!("{}-leech", self.name));
         let handle = session
             .add(
@@ -108,6 +109,7 @@ impl Swarm {
             .expect("leecher adds the torrent");
         Leecher {
             session,
+            events,
             handle,
             dir,
         }
@@ -135,6 +137,8 @@ impl Swarm {
 /// The coracle leecher under attack.
 pub struct Leecher {
     pub session: Session,
+    /// Its events from before the torrent was added.
+    pub events: coracle::EventReceiver,
     pub handle: TorrentHandle,
     pub dir: PathBuf,
 }

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use coracle::engine::Event;
-use coracle::Session;
 
 use crate::harness::{Leecher, Swarm};
 use crate::tracker::{Mode, TestTracker};
@@ -13,10 +12,11 @@ use crate::tracker::{Mode, TestTracker};
 /// The leecher's tracker timeout: short, so the slow tracker costs little.
 const TRACKER_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Every `TrackerTrouble` message about `url` the session reported so far.
-fn trouble_for(session: &Session, url: &str) -> Vec<String> {
-    session
-        .events()
+/// Every `TrackerTrouble` message about `url` the leecher's session reported so far (and not
+/// read before).
+fn trouble_for(leecher: &Leecher, url: &str) -> Vec<String> {
+    leecher
+        .events
         .try_iter()
         .filter_map(|ev| match ev {
             Event::TrackerTrouble {
@@ -63,7 +63,7 @@ impl TwoTiers {
 /// Runs one hostile tracker case; returns the trouble messages about the hostile tracker.
 fn fall_through(name: &str, mode: Mode) -> Vec<String> {
     let t = TwoTiers::download(name, mode);
-    let messages = trouble_for(&t.leecher.session, &t.hostile.url());
+    let messages = trouble_for(&t.leecher, &t.hostile.url());
     t.leecher.session.shutdown().unwrap();
     messages
 }
@@ -141,7 +141,7 @@ fn tracker_peers_with_port_zero_and_duplicates() {
         !tracker.announces().is_empty(),
         "the tracker was never asked"
     );
-    let msgs = trouble_for(&leecher.session, &url);
+    let msgs = trouble_for(&leecher, &url);
     assert!(
         msgs.is_empty(),
         "a usable answer reported as trouble: {msgs:?}"

@@ -86,6 +86,9 @@ pub fn have(tools: &[Tool]) -> bool {
             return false;
         }
     }
+    // Say which real clients this test ran against, so a run shows what it exercised.
+    let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
+    let _ = writeln!(std::io::stderr(), "exercising: {}", names.join(", "));
     true
 }
 

@@ -14,6 +14,8 @@ use crate::generated::bytes;
 pub enum Shape {
     Single,
     Multi,
+    /// One 24 MiB file: long enough that a seeder's speed, not the start-up, sets the time.
+    Large,
 }
 
 /// A torrent's content: its name and (path inside the torrent, bytes) for each file.
@@ -31,6 +33,10 @@ impl Payload {
             Shape::Single => Payload {
                 name: "single.bin",
                 files: vec![("", bytes(1, 3 * 1024 * 1024 + 4321))],
+            },
+            Shape::Large => Payload {
+                name: "large.bin",
+                files: vec![("", bytes(7, 24 << 20))],
             },
             Shape::Multi => Payload {
                 name: "multi",

@@ -21,6 +21,9 @@ impl Sim {
             _ => VERIFY_DELAY,
         };
         let n = &mut self.nodes[node];
+        if let DiskRequest::Read { piece, .. } = &req {
+            n.served[*piece as usize] += 1;
+        }
         let Some(done) = execute(req, &n.disk, &mut Vec::new()) else {
             return;
         };

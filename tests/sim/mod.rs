@@ -110,6 +110,8 @@ pub struct Node {
     pub store: Arc<MemoryStore>,
     /// Per piece: how many times a Verify succeeded.
     pub verified_ok: Vec<u32>,
+    /// Per piece: how many blocks of it this node read to upload (requests it served).
+    pub served: Vec<u32>,
     /// When each Verify that failed the hash was asked for.
     pub hash_failed_at: Vec<Duration>,
     pub alive: bool,
@@ -258,6 +260,14 @@ impl Sim {
         self.links
             .iter()
             .any(|(&(n, _), l)| n == a && l.peer.0 == b)
+    }
+
+    /// Sets which pieces `node` fetches, as a session does from its files' priorities.
+    pub fn set_wants(&mut self, node: usize, wants: coracle::selection::PieceWants) {
+        let now = self.instant();
+        let n = &mut self.nodes[node];
+        n.engine.set_wants(n.torrent, wants, now);
+        self.settle();
     }
 
     /// Tells `node`'s engine about more peers, as a tracker or the user would.
@@ -492,6 +502,7 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
         disk,
         store,
         verified_ok: vec![0; n as usize],
+        served: vec![0; n as usize],
         hash_failed_at: Vec::new(),
         alive: true,
         completed_at: None,
@@ -531,6 +542,6 @@ impl Sim {
         let n = &mut self.nodes[node];
         n.metadata_at = Some(self.now);
         n.engine
-            .attach_metadata(torrent, meta.layout(), meta.private, false, now);
+            .attach_metadata(torrent, meta.layout(), meta.private, false, None, now);
     }
 }

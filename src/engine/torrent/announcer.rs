@@ -98,6 +98,10 @@ impl Announcer {
     }
 
     /// Where to send `stopped`: the tracker that answered last (the one that knows us).
+    pub(crate) fn tiers(&self) -> &[Vec<String>] {
+        self.trackers.tiers()
+    }
+
     pub(crate) fn stop_url(&self) -> Option<&str> {
         self.trackers.answered()
     }

@@ -116,6 +116,11 @@ impl Dialer {
         self.connecting.len()
     }
 
+    /// Addresses that may be dialled now or later (connected ones included).
+    pub(crate) fn known(&self) -> usize {
+        self.candidates.len()
+    }
+
     /// A dial reached the handshake: its backoff is forgiven.
     pub(crate) fn connected(&mut self, addr: SocketAddr) {
         self.connecting.remove(&addr);

@@ -57,6 +57,7 @@ impl TorrentCore {
         layout: Layout,
         private: bool,
         recheck: bool,
+        wants: Option<crate::selection::PieceWants>,
         now: Instant,
         out: &mut Outputs,
     ) {
@@ -74,6 +75,11 @@ impl TorrentCore {
         self.picker = Picker::new(layout, &Bitfield::new(layout.num_pieces()), seed);
         // Asked for before the metadata came: it holds for the pieces now known.
         self.picker.set_sequential(sequential);
+        // Before any peer's pieces are replayed: no request may go to a skipped file.
+        if let Some(w) = wants.filter(|w| w.wanted.len() == layout.num_pieces()) {
+            self.picker.set_wanted(&w.wanted, &w.high);
+            self.wants = Some(w);
+        }
         self.private = private;
         if private {
             self.pex = None;

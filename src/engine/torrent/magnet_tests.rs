@@ -221,6 +221,7 @@ fn a_magnet_fetches_verifies_and_becomes_a_torrent_with_the_same_peers() {
         Layout::new(16384, 65536).unwrap(),
         false,
         false,
+        None,
         now,
         &mut out,
     );

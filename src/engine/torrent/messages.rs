@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::phase::Phase;
 use super::{TorrentCore, MAX_KEEPALIVES, READS_PER_PEER};
 use crate::bitfield::Bitfield;
 use crate::engine::io::{Action, ConnId, DiskRequest};
@@ -248,19 +247,14 @@ impl TorrentCore {
         out: &mut Outputs,
     ) -> Result<(), PeerError> {
         let bf = self.parse_bitfield(bytes)?;
-        let have = self.picker.have().as_bytes();
-        let wanted = bf
-            .as_bytes()
-            .iter()
-            .zip(have)
-            .map(|(theirs, ours)| (theirs & !ours).count_ones())
-            .sum();
+        let wanted = self.wanted_from(&bf);
+        let full_seed = self.is_full_seed();
         self.picker.add_peer_bitfield(&bf);
         let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
         // The bitfield replaces the empty set assumed at the handshake; haves cannot precede it.
         peer.has = bf;
         peer.wanted = wanted;
-        if peer.is_seed() && matches!(self.phase, Phase::Seeding) {
+        if peer.is_seed() && full_seed {
             return Err(PeerError::BothSeeds);
         }
         self.update_interest(conn, now, out);
@@ -296,16 +290,17 @@ impl TorrentCore {
         if index >= self.layout.num_pieces() {
             return Err(PeerError::PieceOutOfRange(index));
         }
-        let we_have = self.picker.have().get(index);
+        let we_want = !self.picker.have().get(index) && self.picker.is_wanted(index);
+        let full_seed = self.is_full_seed();
         let peer = self.peers.get_mut(&conn).ok_or(PeerError::Shutdown)?;
         if !peer.has.set(index) {
             return Ok(());
         }
-        if !we_have {
+        if we_want {
             peer.wanted += 1;
         }
         self.picker.add_peer_have(index);
-        if peer.is_seed() && matches!(self.phase, Phase::Seeding) {
+        if peer.is_seed() && full_seed {
             return Err(PeerError::BothSeeds);
         }
         self.update_interest(conn, now, out);

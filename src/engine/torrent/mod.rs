@@ -54,6 +54,9 @@ mod timers;
 mod timers_tests;
 #[cfg(test)]
 mod upload_tests;
+mod wants;
+#[cfg(test)]
+mod wants_tests;
 mod web;
 #[cfg(feature = "webseed")]
 mod web_requests;
@@ -185,6 +188,8 @@ pub struct TorrentCore {
     peer_checks: Deadlines<ConnId>,
     rng: crate::rng::SplitMix64,
     scratch: Vec<BlockRef>,
+    /// The user's file choices (see `wants`); `None`: every piece, no per-file stats.
+    wants: Option<crate::selection::PieceWants>,
 }
 
 impl TorrentCore {
@@ -237,6 +242,7 @@ impl TorrentCore {
             peer_checks: Deadlines::default(),
             rng: crate::rng::SplitMix64(seed),
             scratch: Vec::new(),
+            wants: None,
         };
         for addr in p.peers {
             t.dialer.add(addr, now);
@@ -331,7 +337,7 @@ impl TorrentCore {
             .iter_ones()
             .map(|p| u64::from(self.layout.piece_len(p)))
             .sum();
-        TorrentStats {
+        let mut stats = TorrentStats {
             state: self.phase.state(),
             pieces_done: have.count(),
             pieces_total: self.layout.num_pieces(),
@@ -343,13 +349,59 @@ impl TorrentCore {
             down_rate: self.totals.down_rate.per_second(),
             up_rate: self.totals.up_rate.per_second(),
             peers: self.peers.len(),
+            peers_connecting: self.dialer.connecting(),
+            peers_known: self.dialer.known(),
             seeds: self.peers.values().filter(|p| p.is_seed()).count(),
             hash_failures: self.totals.hash_failures,
             banned: self.dialer.banned_count(),
             web_seeds: self.web.seeds.iter().filter(|s| !s.is_banned()).count(),
             web_seeds_banned: self.web.seeds.iter().filter(|s| s.is_banned()).count(),
             pieces_checked: self.totals.checked,
-        }
+            info_hash: self.info_hash,
+            name: String::new(),
+            eta: eta(
+                self.layout.total_length() - bytes_done,
+                self.totals.down_rate.per_second(),
+            ),
+            ..TorrentStats::default()
+        };
+        self.add_file_stats(&mut stats);
+        stats
+    }
+
+    /// The user's file choices, if any were given.
+    pub fn wants(&self) -> Option<&crate::selection::PieceWants> {
+        self.wants.as_ref()
+    }
+
+    /// Its trackers, tier by tier.
+    pub fn tracker_tiers(&self) -> &[Vec<String>] {
+        self.announcer.tiers()
+    }
+
+    /// Its connected peers, in connection order.
+    pub fn peer_infos(&self) -> Vec<super::io::PeerInfo> {
+        (self.peers.values())
+            .map(|p| super::io::PeerInfo {
+                addr: p.addr,
+                peer_id: p.peer_id,
+                outgoing: p.outgoing,
+                seed: p.is_seed(),
+                pieces: p.has.count(),
+                down_rate: p.down.per_second(),
+                up_rate: p.up.per_second(),
+                am_choking: p.am_choking,
+                am_interested: p.am_interested,
+                peer_choking: p.peer_choking,
+                peer_interested: p.peer_interested,
+                snubbed: p.snubbed,
+            })
+            .collect()
+    }
+
+    /// The address of the connected peer `conn`.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.peers.get(&conn).map(|p| p.addr)
     }
 
     /// Remembers a peer address to dial (from a tracker or the user).
@@ -479,8 +531,8 @@ impl TorrentCore {
         if !self.peers.contains_key(&conn) {
             return;
         }
-        log::debug!("torrent {}: dropping peer {conn}: {err}", self.id);
         if let Some(p) = self.peers.get(&conn) {
+            log::info!("peer {}: dropped: {err}", p.addr);
             out.actions.push_back(Action::Event(Event::PeerDropped {
                 torrent: Some(self.id),
                 addr: p.addr,
@@ -520,4 +572,9 @@ fn test_core(
         check: None,
     };
     TorrentCore::new(id, params, cfg, now)
+}
+
+/// Time to fetch `left` bytes at `rate` bytes a second; `None` when done or not moving.
+fn eta(left: u64, rate: f64) -> Option<std::time::Duration> {
+    (left > 0 && rate >= 1.0).then(|| std::time::Duration::from_secs_f64(left as f64 / rate))
 }

@@ -88,6 +88,9 @@ pub enum TorrentError {
     Storage(String),
     /// A magnet's metadata hashed right but is not a usable torrent (for example unsafe paths).
     Metadata(String),
+    /// The files chosen when the magnet was added do not fit its metadata (an index past the
+    /// last file, or nothing selected); no file was created.
+    Selection(String),
 }
 
 impl fmt::Display for TorrentError {
@@ -98,6 +101,7 @@ impl fmt::Display for TorrentError {
             }
             TorrentError::Storage(e) => f.write_str(e),
             TorrentError::Metadata(e) => write!(f, "the torrent's metadata is unusable: {e}"),
+            TorrentError::Selection(e) => write!(f, "file selection: {e}"),
         }
     }
 }
@@ -116,7 +120,7 @@ pub(crate) enum Phase {
     Checking(Recheck),
     /// Fetching pieces.
     Downloading,
-    /// Every piece verified; serving others.
+    /// Every wanted piece verified (every piece, unless files are skipped); serving others.
     Seeding,
     /// Stopped by the user: no connections, no announces.
     Paused(Resume),

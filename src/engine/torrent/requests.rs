@@ -187,6 +187,9 @@ impl TorrentCore {
             out.actions
                 .push_back(Action::Event(Event::Completed { torrent: self.id }));
         }
+        // No announce was scheduled while checking: without this a checked torrent with no
+        // other timer never announced.
+        self.maybe_announce(now, out);
         self.fill_web_seeds(now, out);
     }
 
@@ -271,7 +274,12 @@ impl TorrentCore {
                 out.dirty.push(conn);
             }
             Ok(_) => {}
-            Err(e) => log::warn!("torrent {}: reading piece {piece} failed: {e}", self.id),
+            Err(e) => {
+                // The data is gone under us (file truncated or removed, disk error): serving
+                // from it would send garbage, so the torrent stops with the reason.
+                let why = TorrentError::Storage(format!("reading piece {piece} failed: {e}"));
+                return self.fail(why, now, out);
+            }
         }
         self.pump_uploads(conn, now, out);
     }
@@ -332,6 +340,7 @@ impl TorrentCore {
     /// Records that we have `piece` and re-evaluates our interest in the peers that have it
     /// (all among the peers we are interested in).
     fn announce_have(&mut self, piece: u32, now: Instant, out: &mut Outputs) {
+        let wanted = self.picker.is_wanted(piece);
         let holders: Vec<ConnId> = self
             .interesting
             .iter()
@@ -339,7 +348,7 @@ impl TorrentCore {
             .filter(|c| self.peers.get(c).is_some_and(|p| p.has.get(piece)))
             .collect();
         for conn in holders {
-            if let Some(peer) = self.peers.get_mut(&conn) {
+            if let Some(peer) = self.peers.get_mut(&conn).filter(|_| wanted) {
                 // A peer that has it needs no `have`; it is one piece less we want from it.
                 peer.wanted = peer.wanted.saturating_sub(1);
             }
@@ -389,7 +398,7 @@ impl TorrentCore {
         }
     }
 
-    fn complete(&mut self, now: Instant, out: &mut Outputs) {
+    pub(super) fn complete(&mut self, now: Instant, out: &mut Outputs) {
         log::info!("torrent {}: download complete", self.id);
         self.phase = Phase::Seeding;
         self.announcer.completed();
@@ -401,7 +410,9 @@ impl TorrentCore {
             .push_back(Action::Event(Event::Completed { torrent: self.id }));
         let conns: Vec<ConnId> = self.peers.keys().copied().collect();
         for conn in conns {
-            let seed = self.peers.get(&conn).is_some_and(|p| p.is_seed());
+            // With files skipped we lack pieces a seed has: it stays, for a later change.
+            let seed =
+                self.picker.have().is_full() && self.peers.get(&conn).is_some_and(|p| p.is_seed());
             if seed {
                 self.drop_peer(conn, PeerError::BothSeeds, now, out);
             } else {

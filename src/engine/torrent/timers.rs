@@ -380,7 +380,7 @@ impl TorrentCore {
 
     /// The tracker answered (or failed to).
     pub fn handle_announce(&mut self, done: AnnounceDone, now: Instant, out: &mut Outputs) {
-        match done.result {
+        let answer = match done.result {
             Ok(resp) => {
                 self.announcer.on_success(&done.url, &resp, now);
                 if let Some(w) = resp.warning.clone() {
@@ -390,19 +390,31 @@ impl TorrentCore {
                         message: w,
                     }));
                 }
+                let count = resp.peers.len();
                 for addr in resp.peers {
                     self.add_candidate(addr, now);
                 }
+                Ok(count)
             }
             Err(e) => {
                 self.announcer.on_failure(&done.url, now);
                 out.actions.push_back(Action::Event(Event::TrackerTrouble {
                     torrent: self.id,
-                    url: done.url,
+                    url: done.url.clone(),
                     message: e.to_string(),
                 }));
+                Err(e.to_string())
             }
-        }
+        };
+        out.actions.push_back(Action::Event(Event::TrackerAnswered {
+            torrent: self.id,
+            url: done.url,
+            peers: answer,
+            next_announce: self
+                .announcer
+                .next_deadline()
+                .map(|t| t.saturating_duration_since(now)),
+        }));
         self.maybe_announce(now, out);
     }
 
