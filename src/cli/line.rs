@@ -176,6 +176,21 @@ mod tests {
     }
 
     #[test]
+    fn web_seed_bytes_are_shown_apart_from_peers() {
+        let mut s = stats(0, 0.0);
+        assert!(
+            !peer_counts(&s).contains("web"),
+            "no web seeds: nothing about them"
+        );
+        s.web_seeds = 1;
+        s.web_downloaded = 3 * 1024 * 1024;
+        assert_eq!(
+            peer_counts(&s),
+            "2 peers (1 seed), 3 connecting, 40 known, web 3.0 MiB"
+        );
+    }
+
+    #[test]
     fn sizes_and_durations_read_well() {
         assert_eq!(size(0), "0 B");
         assert_eq!(size(1023), "1023 B");
