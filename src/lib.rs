@@ -126,6 +126,7 @@ pub mod dht;
 pub mod disk;
 pub mod engine;
 pub mod ext;
+mod jobs;
 pub mod layout;
 pub mod magnet;
 pub mod metainfo;

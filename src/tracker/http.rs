@@ -15,17 +15,16 @@
 // I/O shell: the dispatcher and worker threads, blocking HTTP requests and their deadlines.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
 use super::announce::{
     announce_url, parse_response, AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError,
 };
+use crate::jobs::{Job, JobThreads};
 
 /// Wakes the reactor after a result was sent (e.g. a `mio::Waker::wake` wrapper).
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
@@ -85,16 +84,12 @@ impl Default for TrackerConfig {
     }
 }
 
-enum Command {
-    Job(AnnounceJob),
-    Done,
-    Shutdown,
-}
-
 /// Handle to the tracker threads.
 pub struct TrackerClient {
-    commands: Sender<Command>,
-    dispatcher: Option<JoinHandle<()>>,
+    jobs: JobThreads,
+    runner: Runner,
+    results: Sender<AnnounceResult>,
+    notify: Notify,
     cfg: Arc<TrackerConfig>,
 }
 
@@ -117,30 +112,39 @@ impl TrackerClient {
         notify: Notify,
     ) -> std::io::Result<TrackerClient> {
         let cfg = Arc::new(cfg);
-        let (commands, rx) = crossbeam_channel::unbounded();
         let runner = Runner::new(cfg.clone(), cfg.timeout, cfg.connect_timeout);
-        let dispatcher = Dispatcher {
-            rx,
-            done_tx: commands.clone(),
+        let jobs = JobThreads::start("coracle-tracker", "coracle-announce", cfg.max_in_flight)?;
+        Ok(TrackerClient {
+            jobs,
             runner,
             results,
             notify,
-            queue: VecDeque::new(),
-            running: 0,
-        };
-        let handle = std::thread::Builder::new()
-            .name("coracle-tracker".into())
-            .spawn(move || dispatcher.run())?;
-        Ok(TrackerClient {
-            commands,
-            dispatcher: Some(handle),
             cfg,
         })
     }
 
     /// Never blocks (the reactor calls it).
     pub fn submit(&self, job: AnnounceJob) {
-        if self.commands.send(Command::Job(job)).is_err() {
+        let (runner, results, notify) = (
+            self.runner.clone(),
+            self.results.clone(),
+            self.notify.clone(),
+        );
+        let (failed, fail_notify) = (self.results.clone(), self.notify.clone());
+        let (torrent, url, event) = (job.torrent, job.url.clone(), job.request.event);
+        let run = move || {
+            let result = runner.announce(&job.url, &job.request);
+            deliver(&results, &notify, job.torrent, job.url, event, result);
+        };
+        let fail = move |e: std::io::Error| {
+            let err = TrackerError::Transport(format!("cannot start a thread: {e}"));
+            deliver(&failed, &fail_notify, torrent, url, event, Err(err));
+        };
+        let job = Job {
+            run: Box::new(run),
+            fail: Box::new(fail),
+        };
+        if !self.jobs.submit(job) {
             log::warn!("tracker dispatcher is gone; announce dropped");
         }
     }
@@ -168,84 +172,12 @@ impl TrackerClient {
             .unwrap_or(Err(TrackerError::Timeout))
     }
 
-    /// Stops the dispatcher and joins it (Drop does the same, without waiting on slow workers
-    /// beyond their timeout).
+    /// Stops the dispatcher and joins it (Drop does the same).
     ///
     /// Queued jobs are dropped without a result. Running workers are not waited for: each ends
     /// within its timeout, and its result is discarded if the results receiver is gone.
     pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        let _ = self.commands.send(Command::Shutdown);
-        if let Some(handle) = self.dispatcher.take() {
-            if handle.join().is_err() {
-                log::error!("tracker dispatcher thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for TrackerClient {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-struct Dispatcher {
-    rx: Receiver<Command>,
-    done_tx: Sender<Command>,
-    runner: Runner,
-    results: Sender<AnnounceResult>,
-    notify: Notify,
-    queue: VecDeque<AnnounceJob>,
-    running: usize,
-}
-
-impl Dispatcher {
-    fn run(mut self) {
-        while let Ok(cmd) = self.rx.recv() {
-            match cmd {
-                Command::Job(job) => self.queue.push_back(job),
-                Command::Done => self.running = self.running.saturating_sub(1),
-                Command::Shutdown => break,
-            }
-            while self.running < self.runner.cfg.max_in_flight.max(1) {
-                match self.queue.pop_front() {
-                    Some(job) => self.spawn(job),
-                    None => break,
-                }
-            }
-        }
-        if !self.queue.is_empty() {
-            log::debug!(
-                "tracker shutdown: {} queued announces dropped",
-                self.queue.len()
-            );
-        }
-    }
-
-    fn spawn(&mut self, job: AnnounceJob) {
-        let runner = self.runner.clone();
-        let results = self.results.clone();
-        let notify = self.notify.clone();
-        let done = self.done_tx.clone();
-        let (torrent, url, event) = (job.torrent, job.url.clone(), job.request.event);
-        let spawned = std::thread::Builder::new()
-            .name("coracle-announce".into())
-            .spawn(move || {
-                let result = runner.announce(&job.url, &job.request);
-                deliver(&results, &notify, job.torrent, job.url, event, result);
-                let _ = done.send(Command::Done);
-            });
-        match spawned {
-            Ok(_) => self.running += 1,
-            Err(e) => {
-                let err = TrackerError::Transport(format!("cannot start a thread: {e}"));
-                deliver(&self.results, &self.notify, torrent, url, event, Err(err));
-            }
-        }
+        self.jobs.stop();
     }
 }
 

@@ -24,14 +24,13 @@
 // I/O shell: the dispatcher and worker threads, blocking HTTP requests and their deadlines.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::collections::VecDeque;
 use std::io::Read;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
 use super::{HttpRange, WebAnswer, WebRequest, WebSeedError};
+use crate::jobs::{Job, JobThreads};
 use crate::tracker::Notify;
 
 /// How far into a file we read past unwanted bytes when a server ignores `Range`.
@@ -62,16 +61,12 @@ impl Default for FetchConfig {
     }
 }
 
-enum Command {
-    Job(WebRequest),
-    Done,
-    Shutdown,
-}
-
 /// Handle to the web-seed threads.
 pub struct WebFetcher {
-    commands: Sender<Command>,
-    dispatcher: Option<JoinHandle<()>>,
+    jobs: JobThreads,
+    agent: ureq::Agent,
+    results: Sender<WebAnswer>,
+    notify: Notify,
 }
 
 impl WebFetcher {
@@ -81,35 +76,47 @@ impl WebFetcher {
         results: Sender<WebAnswer>,
         notify: Notify,
     ) -> std::io::Result<WebFetcher> {
-        let (commands, rx) = crossbeam_channel::unbounded();
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(cfg.connect_timeout)
             .timeout(cfg.timeout)
             .redirects(4)
             .user_agent(&cfg.user_agent)
             .build();
-        let dispatcher = Dispatcher {
-            rx,
-            done_tx: commands.clone(),
+        let jobs = JobThreads::start(
+            "coracle-webseed-dispatch",
+            "coracle-webseed",
+            cfg.max_in_flight,
+        )?;
+        Ok(WebFetcher {
+            jobs,
             agent,
-            max_in_flight: cfg.max_in_flight.max(1),
             results,
             notify,
-            queue: VecDeque::new(),
-            running: 0,
-        };
-        let handle = std::thread::Builder::new()
-            .name("coracle-webseed-dispatch".into())
-            .spawn(move || dispatcher.run())?;
-        Ok(WebFetcher {
-            commands,
-            dispatcher: Some(handle),
         })
     }
 
     /// Queues a request. Never blocks.
     pub fn submit(&self, req: WebRequest) {
-        if self.commands.send(Command::Job(req)).is_err() {
+        let (agent, results, notify) = (
+            self.agent.clone(),
+            self.results.clone(),
+            self.notify.clone(),
+        );
+        let (failed, fail_notify) = (self.results.clone(), self.notify.clone());
+        let id = (req.torrent, req.seed, req.job);
+        let run = move || {
+            let result = fetch_all(&agent, &req.ranges);
+            deliver(&results, &notify, id, result);
+        };
+        let fail = move |e: std::io::Error| {
+            let err = WebSeedError::Transport(format!("cannot start a thread: {e}"));
+            deliver(&failed, &fail_notify, id, Err(err));
+        };
+        let job = Job {
+            run: Box::new(run),
+            fail: Box::new(fail),
+        };
+        if !self.jobs.submit(job) {
             log::warn!("web seed dispatcher is gone; request dropped");
         }
     }
@@ -117,73 +124,7 @@ impl WebFetcher {
     /// Stops the dispatcher and joins it. Queued requests are dropped; running ones end within
     /// their timeout and their answers are discarded if nobody listens.
     pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        let _ = self.commands.send(Command::Shutdown);
-        if let Some(handle) = self.dispatcher.take() {
-            if handle.join().is_err() {
-                log::error!("web seed dispatcher thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for WebFetcher {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-struct Dispatcher {
-    rx: Receiver<Command>,
-    done_tx: Sender<Command>,
-    agent: ureq::Agent,
-    max_in_flight: usize,
-    results: Sender<WebAnswer>,
-    notify: Notify,
-    queue: VecDeque<WebRequest>,
-    running: usize,
-}
-
-impl Dispatcher {
-    fn run(mut self) {
-        while let Ok(cmd) = self.rx.recv() {
-            match cmd {
-                Command::Job(req) => self.queue.push_back(req),
-                Command::Done => self.running = self.running.saturating_sub(1),
-                Command::Shutdown => break,
-            }
-            while self.running < self.max_in_flight {
-                match self.queue.pop_front() {
-                    Some(req) => self.spawn(req),
-                    None => break,
-                }
-            }
-        }
-    }
-
-    fn spawn(&mut self, req: WebRequest) {
-        let agent = self.agent.clone();
-        let results = self.results.clone();
-        let notify = self.notify.clone();
-        let done = self.done_tx.clone();
-        let (torrent, seed, job) = (req.torrent, req.seed, req.job);
-        let spawned = std::thread::Builder::new()
-            .name("coracle-webseed".into())
-            .spawn(move || {
-                let result = fetch_all(&agent, &req.ranges);
-                deliver(&results, &notify, (req.torrent, req.seed, req.job), result);
-                let _ = done.send(Command::Done);
-            });
-        match spawned {
-            Ok(_) => self.running += 1,
-            Err(e) => {
-                let err = WebSeedError::Transport(format!("cannot start a thread: {e}"));
-                deliver(&self.results, &self.notify, (torrent, seed, job), Err(err));
-            }
-        }
+        self.jobs.stop();
     }
 }
 
