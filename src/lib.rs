@@ -141,7 +141,7 @@ pub mod tracker;
 pub mod webseed;
 pub mod wire;
 
-pub use engine::{Event, RateLimits, TorrentId, TorrentState, TorrentStats};
+pub use engine::{Event, PeerInfo, RateLimits, TorrentId, TorrentState, TorrentStats};
 pub use metainfo::{InfoHash, Metainfo};
 pub use session::{
     AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings, RecvError, Session,

@@ -41,6 +41,11 @@ pub(crate) enum Command {
         id: TorrentId,
         reply: Sender<Option<TorrentStats>>,
     },
+    /// The torrent's connected peers.
+    Peers {
+        id: TorrentId,
+        reply: Sender<Option<Vec<crate::engine::PeerInfo>>>,
+    },
     /// A checkpoint of the torrent's resume state; answered with its bytes once durable.
     ResumeData {
         id: TorrentId,

@@ -469,6 +469,9 @@ impl Reactor {
             Command::Stats { id, reply } => {
                 let _ = reply.send(self.stats_named(id));
             }
+            Command::Peers { id, reply } => {
+                let _ = reply.send(self.engine.torrent(id).map(|t| t.peer_infos()));
+            }
             Command::ResumeData { id, reply } => {
                 // No serial (unknown torrent): dropping `reply` tells the handle.
                 if let Some(serial) = self.engine.checkpoint(id, now) {

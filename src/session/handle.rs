@@ -18,7 +18,7 @@ use crossbeam_channel::{bounded, Sender};
 
 use super::{Error, FileReader};
 use crate::disk::Storage;
-use crate::engine::{RateLimits, TorrentId, TorrentState, TorrentStats};
+use crate::engine::{PeerInfo, RateLimits, TorrentId, TorrentState, TorrentStats};
 use crate::metainfo::{InfoHash, Metainfo};
 use crate::reactor::{Command, StatusCell, Wake};
 
@@ -222,6 +222,19 @@ impl TorrentHandle {
         let (tx, rx) = bounded(1);
         let id = self.entry.id;
         self.link.send(Command::Stats { id, reply: tx })?;
+        let mut stats = answer(rx.recv_timeout(ANSWER_WITHIN))?;
+        if stats.name.is_empty() {
+            stats.name = self.name();
+        }
+        Ok(stats)
+    }
+
+    /// Its connected peers with their rates and flags (same errors as [`Self::try_stats`]).
+    pub fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
+        self.live()?;
+        let (tx, rx) = bounded(1);
+        let id = self.entry.id;
+        self.link.send(Command::Peers { id, reply: tx })?;
         answer(rx.recv_timeout(ANSWER_WITHIN))
     }
 

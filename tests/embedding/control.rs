@@ -86,6 +86,16 @@ fn pause_and_resume_in_every_phase_bring_peers_back_within_a_second() {
     let sitter = Sitter::start(meta.info_hash.0);
     let leech = add(&s, &torrent, &leech_dir, vec![sitter.addr()]);
     until_state(&leech, TorrentState::Downloading, Duration::from_secs(5));
+    assert!(eventually(Duration::from_secs(10), || leech
+        .peers()
+        .is_ok_and(|p| p.len() == 1)));
+    let peer = &leech.peers().unwrap()[0];
+    assert_eq!(
+        (peer.addr, &peer.peer_id),
+        (sitter.addr(), b"-ST0001-sittingpeer1")
+    );
+    assert!(peer.outgoing && peer.peer_choking && !peer.seed && !peer.am_interested);
+    assert_eq!((peer.pieces, peer.down_rate), (0, 0.0));
     let back = peers_back_after_resume(&leech, &sitter);
     assert!(
         back < Duration::from_secs(1),
