@@ -127,6 +127,7 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
     let url = tracker.url();
     crate::write_swarm(&layout, &seed_dir, &torrent_path, &url)?;
     let (seeders, _) = crate::start_seeders(args, &torrent_path, &seed_dir)?;
+    crate::foreign::wait_for_seeders(&tracker, args.seeders)?;
     let magnet = match args.magnet {
         true => Some(crate::magnet_link(&torrent_path, &url)?),
         false => None,

@@ -530,6 +530,33 @@ fn on_disk(layout: &gen::Layout, out: &Path) -> u64 {
 
 /// Waits for the tracker to list the client listening on `port` (transmission's very first
 /// request is a `stopped`, which takes it off the list).
+/// Waits until the tracker has heard `seeders` distinct complete peers. A leecher that announces
+/// before them gets an empty list and, like rqbit, may not ask again for its whole interval
+/// (1800 s): it would then sit at 0 % through no fault of its own.
+pub fn wait_for_seeders(tracker: &tracker::TestTracker, seeders: usize) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut ports: Vec<u16> = tracker
+            .announces()
+            .iter()
+            .filter(|a| a.left == 0 && a.event.as_deref() != Some("stopped"))
+            .map(|a| a.port)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        if ports.len() >= seeders {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {seeders} seeders announced within 60 s",
+                ports.len()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_for_announce(
     tracker: &tracker::TestTracker,
     port: u16,
@@ -729,6 +756,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
 
     // 3. The seeders.
     let (seeders, seed_start_secs) = crate::start_seeders(args, &torrent_path, &seed_dir)?;
+    wait_for_seeders(&tracker, args.seeders)?;
     eprintln!(
         "  {} seeder(s) ready in {seed_start_secs:.2}s",
         args.seeders
