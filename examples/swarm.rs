@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
-//!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
+//!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent|transmission|aria2]
+//!     [--storage mmap|pwrite]
 //!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
 //!     [--settle 0] [--magnet] [--compare coracle,rqbit,libtorrent,aria2 [--runs 3]]
 //! ```
@@ -12,7 +13,8 @@
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
 //! seeder reads. coracle seeders run in this process and recheck that data on start (timed apart
 //! from the download); `--seed-with libtorrent` runs `examples/swarm/libtorrent_seeder.py`
-//! processes instead (python3-libtorrent, seed mode, no recheck). Each leecher is this program
+//! processes instead (python3-libtorrent, seed mode, no recheck), `transmission|aria2` those
+//! clients (`examples/swarm/seeders.rs`). Each leecher is this program
 //! run again with a hidden `--leech-child` argument, so `getrusage` and `/proc/self/status` see
 //! the leecher alone. The download is compared byte for byte with the payload, and the leecher's
 //! CPU time is set against the time one core needs just to SHA-1 the same bytes.
@@ -37,6 +39,8 @@ mod gen;
 mod leech;
 #[path = "swarm/measure.rs"]
 mod measure;
+#[path = "swarm/seeders.rs"]
+mod seeders;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -48,6 +52,7 @@ use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use gen::human;
 use leech::LeechReport;
+use seeders::SeedWith;
 
 const PYTHON: &str = "/usr/bin/python3";
 const SEEDER_SCRIPT: &str = concat!(
@@ -56,12 +61,6 @@ const SEEDER_SCRIPT: &str = concat!(
 );
 const MIB: f64 = (1u64 << 20) as f64;
 const GIB: f64 = (1u64 << 30) as f64;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum SeedWith {
-    Coracle,
-    Libtorrent,
-}
 
 struct Args {
     size: u64,
@@ -88,7 +87,8 @@ struct Args {
 
 const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
-             [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
+             [--seed-with coracle|libtorrent|transmission|aria2] [--storage mmap|pwrite]
+             [--keep] [--timeout SECS]
              [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
              [--magnet] [--compare coracle,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
 
@@ -98,6 +98,9 @@ leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor
 --leech-with has another client (python3-libtorrent, aria2, transmission-cli,
 qbittorrent-nox, or rqbit from `cargo install rqbit`) download the same swarm instead of
 coracle, with one leecher, measured from outside its process.
+
+--seed-with transmission|aria2 runs transmission-cli or aria2c processes as the seeders
+(each checks the payload first); compare with --seeders 1 to see one real seeder's speed.
 
 --magnet starts each leecher from a magnet link (the info-hash and the tracker) and reports
 the time to metadata beside the time to completion where the client tells it.
@@ -154,13 +157,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--leechers" => a.leechers = count(value()?)?,
             "--timeout" => a.timeout = count(value()?)? as u64,
             "--settle" => a.settle = count(value()?)? as u64,
-            "--seed-with" => {
-                a.seed_with = match value()?.as_str() {
-                    "coracle" => SeedWith::Coracle,
-                    "libtorrent" => SeedWith::Libtorrent,
-                    v => return Err(format!("--seed-with: {v:?} is not coracle or libtorrent")),
-                }
-            }
+            "--seed-with" => a.seed_with = SeedWith::parse(&value()?)?,
             "--storage" => {
                 a.pwrite = match value()?.as_str() {
                     "mmap" => false,
@@ -265,6 +262,8 @@ enum Seeders {
         /// Each seeder's stdout lines after `ready`.
         lines: crossbeam_channel::Receiver<(usize, String)>,
     },
+    /// transmission-cli or aria2c processes (`seeders.rs`).
+    Real(seeders::Real),
 }
 
 impl Seeders {
@@ -273,7 +272,8 @@ impl Seeders {
     fn cpu(&self) -> f64 {
         match self {
             Seeders::Coracle(_) => measure::threads_cpu("coracle-"),
-            Seeders::Libtorrent { children, .. } => children
+            Seeders::Libtorrent { children, .. }
+            | Seeders::Real(seeders::Real { children, .. }) => children
                 .0
                 .iter()
                 .filter_map(|c| measure::proc_cpu(c.id()))
@@ -313,6 +313,10 @@ impl Seeders {
                 }
                 drop(children);
                 Some(uploaded)
+            }
+            Seeders::Real(real) => {
+                drop(real);
+                None
             }
         }
     }
@@ -504,6 +508,16 @@ fn start_seeders(
         SeedWith::Libtorrent => {
             start_libtorrent_seeders(args.seeders, torrent_path, seed_dir, args.magnet)?
         }
+        real => {
+            let dir = torrent_path.parent().unwrap_or(Path::new("."));
+            Seeders::Real(seeders::start(
+                real,
+                args.seeders,
+                torrent_path,
+                seed_dir,
+                dir,
+            )?)
+        }
     };
     Ok((seeders, t.elapsed().as_secs_f64()))
 }
@@ -540,15 +554,18 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
     // 1. The payload and its .torrent.
     write_swarm(&layout, &seed_dir, &torrent_path, &url)?;
 
-    // 2. The seeders.
-    let (seeders, seed_start_secs) = start_seeders(args, &torrent_path, &seed_dir)?;
+    // 2. The seeders, ready once the tracker lists them all as complete.
+    let t_seed = Instant::now();
+    let (seeders, _) = start_seeders(args, &torrent_path, &seed_dir)?;
+    foreign::wait_for_seeders(&tracker, args.seeders)?;
+    let seed_start_secs = t_seed.elapsed().as_secs_f64();
     eprintln!(
         "  {} seeder(s) ready in {seed_start_secs:.2}s{}",
         args.seeders,
-        if args.seed_with == SeedWith::Coracle {
-            " (recheck of the shared data, not counted below)"
-        } else {
-            " (seed mode, no recheck)"
+        match args.seed_with {
+            SeedWith::Coracle => " (recheck of the shared data, not counted below)",
+            SeedWith::Libtorrent => " (seed mode, no recheck)",
+            _ => " (their own check of the data, and the tracker's answer)",
         }
     );
 
@@ -604,10 +621,7 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
 
     // 5. The floors, and the summary.
     let floors = floor::Floors::measure(total, args.piece, dir)?;
-    let seed_kind = match args.seed_with {
-        SeedWith::Coracle => "coracle, in the parent process",
-        SeedWith::Libtorrent => "libtorrent (python), seed mode",
-    };
+    let seed_kind = args.seed_with.describe();
     let mut s = String::new();
     let mut line = |k: &str, v: String| s.push_str(&format!("  {k:<18}{v}\n"));
     line(
@@ -729,10 +743,7 @@ fn run(args: &Args, work: &Work) -> Result<(), String> {
         "seed-side CPU",
         format!(
             "{seed_cpu:.2} s during the download ({})",
-            match args.seed_with {
-                SeedWith::Coracle => "parent: seeders + tracker",
-                SeedWith::Libtorrent => "python processes",
-            }
+            args.seed_with.cpu_source()
         ),
     );
     if let Some(up) = lt_uploaded {

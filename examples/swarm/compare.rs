@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::foreign::{self, Client, Done, Launch};
 use crate::gen::{self, human};
 use crate::leech::LeechReport;
-use crate::{Args, SeedWith, Work, GIB};
+use crate::{Args, Work, GIB};
 
 /// A leecher in the comparison: coracle (this program as `--leech-child`) or another client.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -79,6 +79,8 @@ struct Sample {
     exit: f64,
     /// Start to completion, when the client tells it.
     done: Option<f64>,
+    /// Start to its first bytes in the page cache (`cachestat`).
+    first: Option<f64>,
     /// Start to metadata (magnet links), when the client tells it.
     metadata: Option<f64>,
     cpu: f64,
@@ -126,7 +128,7 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
     let tracker = crate::tracker::TestTracker::start();
     let url = tracker.url();
     crate::write_swarm(&layout, &seed_dir, &torrent_path, &url)?;
-    let (seeders, _) = crate::start_seeders(args, &torrent_path, &seed_dir)?;
+    let (mut seeders, _) = crate::start_seeders(args, &torrent_path, &seed_dir)?;
     crate::foreign::wait_for_seeders(&tracker, args.seeders)?;
     let magnet = match args.magnet {
         true => Some(crate::magnet_link(&torrent_path, &url)?),
@@ -140,6 +142,10 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
             let client = &clients[i].0;
             let out = dir.join(format!("cmp-{}-{round}", client.name()));
             std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            if (round, k) != (0, 0) && crate::seeders::fresh_per_leecher(args.seed_with) {
+                seeders =
+                    crate::seeders::restart(seeders, args, &tracker, &torrent_path, &seed_dir)?;
+            }
             crate::settle(args);
             let seed_before = seeders.cpu();
             let mut s = run_one(
@@ -156,10 +162,11 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
                 .map_err(|e| format!("{}'s download is wrong: {e}", client.name()))?;
             let _ = std::fs::remove_dir_all(&out);
             eprintln!(
-                "  round {} {:<12} exit {:.2} s, CPU {:.2} s, seed CPU {:.2} s",
+                "  round {} {:<12} exit {:.2} s, first data {} s, CPU {:.2} s, seed CPU {:.2} s",
                 round + 1,
                 client.name(),
                 s.exit,
+                s.first.map_or("-".into(), |f| format!("{f:.2}")),
                 s.cpu,
                 s.seed_cpu
             );
@@ -240,6 +247,7 @@ fn run_one(
         cpu: m.exit.cpu(),
         rss_anon_kib: m.rss_anon_peak_kib,
         dirty_kib: m.dirty_peak_kib,
+        first: m.first_data,
         seed_cpu: 0.0,
     })
 }
@@ -292,10 +300,7 @@ fn table(
         median(samples[i].iter().filter_map(f).collect())
     };
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-    let seed_kind = match args.seed_with {
-        SeedWith::Coracle => "coracle (parent process)",
-        SeedWith::Libtorrent => "libtorrent",
-    };
+    let seed_kind = args.seed_with.describe();
     let mut s = format!(
         "\n== swarm comparison: {} in {} file(s), pieces of {}, {} {seed_kind} seeder(s), {}{} \
          round(s), order rotated ==\n",
@@ -307,10 +312,11 @@ fn table(
         args.runs
     );
     s += &format!(
-        "  {:<13}{:>8} {:>13} {:>7} {:>9} {:>7} {:>9} {:>9} {:>12} {:>13}\n",
+        "  {:<13}{:>8} {:>13} {:>7} {:>7} {:>9} {:>7} {:>9} {:>9} {:>12} {:>13}\n",
         "client",
         "exit s",
         "(min-max)",
+        "first s",
         "done s",
         "metadata",
         "CPU s",
@@ -344,10 +350,11 @@ fn table(
             _ => String::new(),
         };
         s += &format!(
-            "  {:<13}{:>8} {:>13} {:>7} {:>9} {:>7} {:>8}M {:>8}M {:>12}  {ratio}\n",
+            "  {:<13}{:>8} {:>13} {:>7} {:>7} {:>9} {:>7} {:>8}M {:>8}M {:>12}  {ratio}\n",
             c.name(),
             cell(exit),
             format!("({lo:.2}-{hi:.2})"),
+            cell(med(i, &|x| x.first)),
             cell(med(i, &|x| x.done)),
             med(i, &|x| x.metadata).map_or("-".into(), |v| format!("{v:.3}")),
             cell(cpu),
@@ -356,8 +363,8 @@ fn table(
             cell(seed),
         );
     }
-    s += "  exit: start to process exit (coracle's includes its final fsync); done: to completion \
-          where the client tells it;\n  seed CPU/GiB: the seeders' CPU during the run per GiB of \
+    s += "  exit: start to process exit (coracle's includes its final fsync); first: to its first \
+          bytes in the page cache (first write);\n  done: to completion where the client tells it;\n  seed CPU/GiB: the seeders' CPU during the run per GiB of \
           payload; coracle/this: ratio of medians (below 1: coracle is faster or cheaper);\n  \
           unwritten: peak of the download's dirty and under-write-back pages (cachestat, 10 ms samples)\n";
     s

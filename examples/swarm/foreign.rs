@@ -397,6 +397,10 @@ pub struct Measured {
     /// Peak of the download's dirty or under-write-back page cache while it ran (KiB, sampled
     /// every 10 ms with `cachestat`; `None` without it).
     pub dirty_peak_kib: Option<u64>,
+    /// Seconds from the start until the first page of the download was in the page cache: its
+    /// first bytes written, at most a piece after the first bytes received (`None` without
+    /// `cachestat`).
+    pub first_data: Option<f64>,
 }
 
 impl Exit {
@@ -593,6 +597,7 @@ pub fn watch(
     let (mut rss_peak, mut hwm) = (0u64, 0u64);
     let paths = layout.paths(out);
     let mut dirty_peak = measure::unwritten_kib(&paths);
+    let mut first_data = None;
     let mut completed: Option<(Instant, Option<f64>)> = None;
     let mut finished_line = None;
     let mut metadata = None;
@@ -646,6 +651,7 @@ pub fn watch(
                 finished_line,
                 metadata,
                 dirty_peak_kib: dirty_peak,
+                first_data,
             });
         }
         if let Some((rss, vm_hwm)) = measure::proc_memory(pid) {
@@ -653,7 +659,11 @@ pub fn watch(
             hwm = hwm.max(vm_hwm);
         }
         if let Some(peak) = &mut dirty_peak {
-            *peak = (*peak).max(measure::unwritten_kib(&paths).unwrap_or(0));
+            let cache = measure::cache_kib(&paths).unwrap_or_default();
+            *peak = (*peak).max(cache.unwritten);
+            if first_data.is_none() && cache.cached > 0 {
+                first_data = Some(start.elapsed().as_secs_f64());
+            }
         }
         let now = Instant::now();
         if completed.is_none() {
@@ -810,10 +820,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
             human(args.piece)
         ),
     );
-    let seed_kind = match args.seed_with {
-        SeedWith::Coracle => "coracle, in the parent process",
-        SeedWith::Libtorrent => "libtorrent (python), seed mode",
-    };
+    let seed_kind = args.seed_with.describe();
     line("seeders", format!("{} x {seed_kind}", args.seeders));
     if args.seed_with == SeedWith::Coracle {
         line(
@@ -842,6 +849,12 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
     );
     if let Some(t) = m.metadata {
         line("metadata", format!("{t:.3} s from start (magnet link)"));
+    }
+    if let Some(t) = m.first_data {
+        line(
+            "first data",
+            format!("{t:.2} s from start (first page written)"),
+        );
     }
     if let Some(kib) = m.dirty_peak_kib {
         line(
@@ -931,10 +944,7 @@ pub fn run(args: &Args, work: &Work, client: Client) -> Result<(), String> {
         "seed-side CPU",
         format!(
             "{seed_cpu:.2} s during the download ({})",
-            match args.seed_with {
-                SeedWith::Coracle => "parent: seeders + tracker + sampling",
-                SeedWith::Libtorrent => "python processes",
-            }
+            args.seed_with.cpu_source()
         ),
     );
     if let Some(up) = lt_uploaded {

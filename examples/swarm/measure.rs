@@ -81,9 +81,24 @@ struct CacheStat {
 /// whatever else the machine writes. Files that do not exist yet count 0; `None` when the
 /// kernel has no `cachestat`.
 pub fn unwritten_kib(paths: &[std::path::PathBuf]) -> Option<u64> {
+    cache_kib(paths).map(|c| c.unwritten)
+}
+
+/// What the page cache holds of a download's files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheKib {
+    /// Pages cached at all: once above 0, the client has written its first bytes (no client
+    /// here reads its fresh, empty files; `fallocate` caches nothing).
+    pub cached: u64,
+    /// Dirty or under write-back.
+    pub unwritten: u64,
+}
+
+/// The page-cache counts of `paths` (`cachestat`, Linux 6.5+; `None` without it).
+pub fn cache_kib(paths: &[std::path::PathBuf]) -> Option<CacheKib> {
     // The system call's number in the generic table that x86_64 and aarch64 share.
     const SYS_CACHESTAT: libc::c_long = 451;
-    let mut pages = 0;
+    let mut sum = CacheKib::default();
     for p in paths {
         let Ok(file) = std::fs::File::open(p) else {
             continue;
@@ -103,9 +118,10 @@ pub fn unwritten_kib(paths: &[std::path::PathBuf]) -> Option<u64> {
         if rc != 0 {
             return None;
         }
-        pages += st.nr_dirty + st.nr_writeback;
+        sum.cached += st.nr_cache * 4;
+        sum.unwritten += (st.nr_dirty + st.nr_writeback) * 4;
     }
-    Some(pages * 4)
+    Some(sum)
 }
 
 /// A `kB` field of a /proc/PID/status text, in KiB.
