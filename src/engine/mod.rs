@@ -25,6 +25,7 @@ mod discovery;
 mod io;
 mod outbox;
 mod peer;
+mod pipeline;
 mod timer;
 mod torrent;
 #[cfg(feature = "webseed")]

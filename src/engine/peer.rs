@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::bitfield::{Bitfield, BitfieldError};
+use crate::engine::pipeline::QueueGrowth;
 use crate::engine::Outbox;
 use crate::layout::BlockRef;
 use crate::wire::{Message, WireError};
@@ -266,6 +267,8 @@ pub struct Peer {
     pub keepalives: u32,
     /// It stopped sending blocks; it gets one request at a time until it recovers.
     pub snubbed: bool,
+    /// How its request queue grows: slow start, then by its rate.
+    pub growth: QueueGrowth,
     /// Extensions both sides speak.
     pub ext: PeerExtensions,
     /// What it announced before we had the metadata.
@@ -311,6 +314,7 @@ impl Peer {
             overflow_requests: 0,
             keepalives: 0,
             snubbed: false,
+            growth: QueueGrowth::default(),
             ext: PeerExtensions::default(),
             early: EarlyHave::Nothing,
         }
@@ -371,15 +375,15 @@ impl Peer {
     }
 
     /// How many requests to keep in flight: the bytes this peer delivers in
-    /// [`REQUEST_QUEUE_SECONDS`], between `floor` and `cap` blocks, and a single one while it
-    /// is snubbed.
+    /// [`REQUEST_QUEUE_SECONDS`], or more while its queue is in slow start (see
+    /// [`QueueGrowth`]), between `floor` and `cap` blocks, and a single one while it is snubbed.
     pub fn pipeline_target(&self, floor: usize, cap: usize) -> usize {
         if self.snubbed {
             return 1;
         }
         let by_rate = (self.down.per_second() * REQUEST_QUEUE_SECONDS
             / f64::from(crate::layout::BLOCK_SIZE)) as usize;
-        by_rate.clamp(floor, cap)
+        self.growth.depth(by_rate, floor, cap)
     }
 
     /// Whether this peer is a seed (has every piece).

@@ -447,6 +447,7 @@ impl TorrentCore {
             return Err(PeerError::UnrequestedBlock { index, begin });
         }
         peer.down.add(u64::from(length));
+        peer.growth.on_block();
         peer.last_block = now;
         peer.snubbed = false;
         let addr = peer.addr;

@@ -157,7 +157,9 @@ impl TorrentCore {
             && self.totals.down_rate.per_second() < IDLE_RATE
             && self.totals.up_rate.per_second() < IDLE_RATE;
         for peer in self.peers.values_mut() {
+            let traffic = peer.down.pending() > 0;
             peer.down.sample(elapsed);
+            peer.growth.on_sample(peer.down.per_second(), traffic);
             peer.up.sample(elapsed);
             if settled {
                 // Every peer's bytes are also the torrent's, so its rates are no higher.
