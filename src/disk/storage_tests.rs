@@ -71,6 +71,11 @@ fn mixed_files() -> Vec<FileSpec> {
 }
 
 fn write_mixed(root: &Path, cfg: &StorageConfig) -> Vec<u8> {
+    // Tiny files, mapped all the same (unless `force_pwrite`): the window paths across files.
+    let cfg = &StorageConfig {
+        map_min_file_bytes: 0,
+        ..cfg.clone()
+    };
     let st = Storage::open(root, &mixed_files(), cfg).unwrap();
     assert_eq!(st.total_length(), 380);
     assert_eq!(st.uses_mmap(), !cfg.force_pwrite);
@@ -234,6 +239,8 @@ fn small_windows_random_order_exact_bytes() {
     let cfg = StorageConfig {
         window_bytes: 64 * 1024,
         max_windows: 2,
+        // Both files through maps, the small one too.
+        map_min_file_bytes: 0,
         ..StorageConfig::default()
     };
     let a = TestDir::new("win-mmap");
@@ -251,6 +258,32 @@ fn small_windows_random_order_exact_bytes() {
         },
     );
     assert!(fs::read(b.0.join("big")).unwrap() == data[..3 << 20]);
+}
+
+#[test]
+fn files_shorter_than_a_huge_page_are_written_without_a_map() {
+    let dir = TestDir::new("map-min");
+    let files = [spec("small", (2 << 20) - 1), spec("big", 2 << 20)];
+    let st = Storage::open(&dir.0, &files, &StorageConfig::default()).unwrap();
+    let data = pattern((4 << 20) - 1, 5);
+    // One write across both files, and a read of each back.
+    st.write_at(0, &data).unwrap();
+    assert_eq!(st.mapped_files(), vec![1], "only the 2 MiB file is mapped");
+    assert!(st.read_vec(0, data.len()).unwrap() == data);
+    assert_eq!(st.mapped_files(), vec![1]);
+    st.flush().unwrap();
+    assert!(fs::read(dir.0.join("small")).unwrap() == data[..(2 << 20) - 1]);
+    assert!(fs::read(dir.0.join("big")).unwrap() == data[(2 << 20) - 1..]);
+
+    // 0 maps every file, as before.
+    let dir = TestDir::new("map-all");
+    let cfg = StorageConfig {
+        map_min_file_bytes: 0,
+        ..StorageConfig::default()
+    };
+    let st = Storage::open(&dir.0, &files, &cfg).unwrap();
+    st.write_at(0, &data).unwrap();
+    assert_eq!(st.mapped_files(), vec![0, 1]);
 }
 
 #[test]

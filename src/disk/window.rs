@@ -208,6 +208,16 @@ impl Windows {
         Ok(map)
     }
 
+    /// Which files have a window mapped now (tests).
+    #[cfg(test)]
+    pub(crate) fn mapped_files(&self) -> Vec<usize> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut files: Vec<usize> = st.entries.iter().map(|e| e.file).collect();
+        files.sort_unstable();
+        files.dedup();
+        files
+    }
+
     /// Drops window `index` of `file` from the cache: a page of it was replaced after a fault.
     fn forget(&self, file: usize, index: u64) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
