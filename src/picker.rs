@@ -11,8 +11,7 @@
 //! 0. blocks of pieces in a reader's read-ahead window, most urgent first (see `window`);
 //! 1. free blocks of pieces already started, so pieces complete and get hashed early;
 //! 2. new pieces, rarest first among the pieces the peer has, ties broken by a seeded shuffle
-//!    (lowest index first in sequential mode), each piece smaller than 2 MiB taking along the
-//!    equally rare pieces of its 2 MiB extent (see `extent`);
+//!    (lowest index first in sequential mode);
 //! 3. end-game: once every missing piece has been started ([`Picker::is_endgame`]) and a call
 //!    finds no free block this peer could serve, blocks already in flight elsewhere, up to
 //!    [`ENDGAME_MAX_DUP`] requests each. A call that handed out free blocks shares nothing, so
@@ -44,7 +43,6 @@ use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, Layout};
 use crate::rng::SplitMix64;
 
-mod extent;
 mod wanted;
 mod window;
 pub use window::MAX_WINDOW_PIECES;
@@ -382,11 +380,8 @@ impl Picker {
         while taken < max && i < self.rarity.order.len() && self.new_piece_budget > 0 {
             let piece = self.rarity.order[i];
             if peer_has.get(piece) {
-                // Removal refills slot i with a later, unvisited entry: do not advance (the
-                // extent's pieces sit later in the order, so their removal never moves slot i
-                // back to a visited one).
+                // Removal refills slot i with a later, unvisited entry: do not advance.
                 taken += self.start_piece(piece, max - taken, out);
-                taken += self.start_extent(piece, peer_has, max - taken, out);
             } else if walked == DENSE_WALK {
                 return taken + self.pick_fresh_sparse(peer_has, max - taken, out);
             } else {
