@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use coracle::bencode::Bencode;
-use coracle::engine::Event;
+use coracle::internals::bencode::Bencode;
+use coracle::Event;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use sha1::{Digest, Sha1};
 

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use coracle::engine::EngineConfig;
+use coracle::EngineConfig;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use args::{parse_args, Args};

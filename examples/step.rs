@@ -15,10 +15,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use coracle::bitfield::Bitfield;
-use coracle::disk::{execute, MemoryStore, TorrentDisk};
-use coracle::engine::{Action, ConnId, Engine, EngineConfig, Event, TorrentId, TorrentParams};
-use coracle::layout::Layout;
+use coracle::sansio::Bitfield;
+use coracle::sansio::Layout;
+use coracle::sansio::{execute, MemoryStore, TorrentDisk};
+use coracle::sansio::{Action, ConnId, Engine, EngineConfig, Event, TorrentId, TorrentParams};
 use sha1::{Digest, Sha1};
 
 const SEEDER: usize = 0;

@@ -446,7 +446,7 @@ fn start_libtorrent_seeders(
 /// A magnet link with the info-hash of the .torrent at `torrent` and the tracker `url`.
 fn magnet_link(torrent: &Path, url: &str) -> Result<String, String> {
     let bytes = std::fs::read(torrent).map_err(|e| format!("{}: {e}", torrent.display()))?;
-    let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let meta = coracle::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
     Ok(format!(
         "magnet:?xt=urn:btih:{}&tr={url}",
         meta.info_hash.to_hex()

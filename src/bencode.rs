@@ -335,6 +335,7 @@ impl<'a> Value<'a> {
     }
 
     /// An owned copy, for building or re-encoding.
+    #[cfg(any(test, feature = "internals"))]
     pub fn to_owned_value(&self) -> Bencode {
         match &self.kind {
             Kind::Int(n) => Bencode::Int(*n),

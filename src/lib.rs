@@ -118,32 +118,43 @@
 // layers; the non-test build still checks every line of production code.
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_types))]
 
-pub mod bencode;
-pub mod bitfield;
+// Every module is private: what an embedder may name is re-exported below (the session API at
+// the root, the sans-IO engine in `sansio`, torrent creation in `create`), so the inside can be
+// refactored without breaking anyone. The decoders and cores that tests and fuzz targets drive
+// directly live in `internals`, public only with the `internals` feature.
 #[cfg(feature = "create")]
 pub mod create;
-pub mod dht;
-pub mod disk;
-pub mod engine;
-pub mod ext;
+mod engine;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals;
+#[cfg(not(feature = "internals"))]
+mod internals;
 mod jobs;
-pub mod layout;
-pub mod magnet;
-pub mod metainfo;
-pub mod picker;
+mod picker;
 mod reactor;
-pub mod resume;
-pub mod rng;
-pub mod selection;
-pub mod session;
-pub mod sys;
-pub mod tracker;
-pub mod webseed;
-pub mod wire;
+pub mod sansio;
+mod session;
+mod sys;
 
-pub use engine::{Event, PeerInfo, RateLimits, TorrentId, TorrentState, TorrentStats};
-pub use metainfo::{InfoHash, Metainfo};
-pub use session::{
-    AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings, RecvError, Session,
-    SessionConfig, SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
+use internals::{
+    bencode, bitfield, dht, disk, ext, layout, magnet, metainfo, resume, rng, selection, tracker,
+    webseed, wire,
 };
+
+pub use disk::{human_size, StorageConfig, StorageError};
+pub use engine::{
+    DiscoveryStats, EngineConfig, Event, PeerError, PeerInfo, RateLimits, TorrentError, TorrentId,
+    TorrentState, TorrentStats,
+};
+pub use magnet::{Magnet, MagnetError, MagnetPeer};
+pub use metainfo::{
+    torrent_file, FileInfo, InfoHash, Metainfo, MetainfoError, PathChange, PathIssue, Symlink,
+};
+pub use selection::{FilePriority, FileProgress, FileSelection, SelectError};
+pub use session::{
+    read_torrent_file, AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings,
+    RecvError, Session, SessionConfig, SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
+    CHECKPOINT_INTERVAL, DEFAULT_READAHEAD,
+};
+pub use tracker::TrackerConfig;

@@ -578,7 +578,9 @@ fn storage_pwrite_downloads_exactly() {
 /// SHA-1 of the raw `info` value of a .torrent, computed apart from coracle's parser.
 fn info_hash_hex(torrent: &[u8]) -> String {
     use sha1::{Digest, Sha1};
-    let root = coracle::bencode::decode_prefix(torrent).unwrap().0;
+    let root = coracle::internals::bencode::decode_prefix(torrent)
+        .unwrap()
+        .0;
     Sha1::digest(root.get("info").unwrap().raw)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -655,11 +657,11 @@ fn create_quiet_private_and_source() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
-    let m = coracle::metainfo::Metainfo::from_bytes(&std::fs::read(&out_file).unwrap()).unwrap();
+    let m = coracle::Metainfo::from_bytes(&std::fs::read(&out_file).unwrap()).unwrap();
     assert!(m.private && !m.multi_file);
     assert_eq!(m.name, "single.bin");
     assert_eq!(m.piece_length, 16384);
-    let root = coracle::bencode::decode(m.info_bytes()).unwrap();
+    let root = coracle::internals::bencode::decode(m.info_bytes()).unwrap();
     assert_eq!(root.get("source").unwrap().as_str(), Some("SRC"));
 }
 
@@ -701,7 +703,7 @@ fn create_usage_and_failures() {
 
 #[test]
 fn info_reports_cleaned_paths_and_symlinks() {
-    use coracle::bencode::Bencode;
+    use coracle::internals::bencode::Bencode;
     let file = |len: i64, path: &[&str], extra: Vec<(&str, Bencode)>| {
         let mut d = vec![
             ("length", Bencode::Int(len)),

@@ -65,7 +65,7 @@ fn seeder(p: &Payload, dir: &Path) -> (coracle::Session, Vec<u8>) {
             enabled: false,
             ..Default::default()
         },
-        engine: coracle::engine::EngineConfig {
+        engine: coracle::EngineConfig {
             pex: false,
             ..coracle::SessionConfig::default().engine
         },
@@ -121,7 +121,9 @@ fn files_present(p: &Payload, root: &Path) -> Vec<usize> {
 
 fn info_hash_hex(torrent: &[u8]) -> String {
     use sha1::{Digest, Sha1};
-    let root = coracle::bencode::decode_prefix(torrent).unwrap().0;
+    let root = coracle::internals::bencode::decode_prefix(torrent)
+        .unwrap()
+        .0;
     Sha1::digest(root.get("info").unwrap().raw)
         .iter()
         .map(|b| format!("{b:02x}"))

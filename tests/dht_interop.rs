@@ -202,9 +202,7 @@ fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
     }
     let ctx = Ctx::new("dht-magnet", TIMEOUT);
     let (payload, path, torrent) = world(&ctx, 33);
-    let hash = coracle::metainfo::Metainfo::from_bytes(&torrent)
-        .unwrap()
-        .info_hash;
+    let hash = coracle::Metainfo::from_bytes(&torrent).unwrap().info_hash;
     let router = dht_with_seeder(&ctx, &path, &payload);
     let session = coracle(&[router], false, None);
     let events = session.events();
@@ -222,7 +220,7 @@ fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
     let mut metadata = None;
     ctx.wait_for("coracle's trackerless magnet download", || {
         while let Some(ev) = events.try_recv() {
-            if matches!(ev, coracle::engine::Event::MetadataReceived { .. }) {
+            if matches!(ev, coracle::Event::MetadataReceived { .. }) {
                 metadata.get_or_insert(began.elapsed());
             }
         }
@@ -239,7 +237,7 @@ fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
     let metadata = metadata.or_else(|| {
         events
             .try_iter()
-            .any(|ev| matches!(ev, coracle::engine::Event::MetadataReceived { .. }))
+            .any(|ev| matches!(ev, coracle::Event::MetadataReceived { .. }))
             .then(|| began.elapsed())
     });
     eprintln!(

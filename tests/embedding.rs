@@ -319,7 +319,7 @@ fn shutdown_reports_a_file_it_cannot_sync() {
 /// the torrent's own file. The seeder, complete from its check, makes its own too.
 #[test]
 fn a_completed_download_has_its_symlinks() {
-    use coracle::bencode::Bencode;
+    use coracle::internals::bencode::Bencode;
     let _serial = serial();
     let data = payload::bytes(77, 50_000);
     let pieces: Vec<u8> = data

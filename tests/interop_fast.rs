@@ -30,7 +30,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use coracle::engine::EngineConfig;
+use coracle::EngineConfig;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use harness::{free_port, have, loopback, Ctx, Tool, PYTHON};
 use payload::{Payload, Shape};

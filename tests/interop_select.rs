@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use coracle::selection::FilePriority;
+use coracle::FilePriority;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use generated::{Payload, PayloadFile};
 use harness::{free_port, have, loopback, Ctx, Tool, PYTHON};
@@ -103,7 +103,7 @@ fn skipped_file_is_never_created_then_chosen_again_from_a_libtorrent_seeder() {
             enabled: false,
             ..Default::default()
         },
-        engine: coracle::engine::EngineConfig {
+        engine: coracle::EngineConfig {
             pex: false,
             ..SessionConfig::default().engine
         },

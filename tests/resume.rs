@@ -189,7 +189,7 @@ fn assert_state_claims_only_good_pieces(
     let Ok(bytes) = std::fs::read(state) else {
         return 0;
     };
-    let s = coracle::resume::decode(&bytes).expect("a state file is never torn");
+    let s = coracle::internals::resume::decode(&bytes).expect("a state file is never torn");
     let on_disk = std::fs::read(file).unwrap();
     for piece in s.have.iter_ones() {
         let start = piece as usize * PIECE;
@@ -212,8 +212,8 @@ fn killed_ten_times_at_random_moments_the_state_never_claims_a_missing_piece() {
     payload.write_to(&seed_dir);
     let torrent_path = dir.join("killed.torrent");
     std::fs::write(&torrent_path, &torrent).unwrap();
-    let meta = coracle::metainfo::Metainfo::from_bytes(&torrent).unwrap();
-    let state_file = coracle::disk::state_file::path(&state_dir, &meta.info_hash.0);
+    let meta = coracle::Metainfo::from_bytes(&torrent).unwrap();
+    let state_file = coracle::internals::disk::state_file::path(&state_dir, &meta.info_hash.0);
     let leech_file = payload.file_path(&leech_dir, 0);
 
     let mut cfg = SessionConfig {

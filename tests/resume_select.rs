@@ -13,11 +13,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use coracle::disk::state_file;
-use coracle::engine::{TorrentState, TorrentStats};
-use coracle::resume::{self, FileStamp};
-use coracle::selection::FilePriority::{self, Normal, Skip};
+use coracle::internals::disk::state_file;
+use coracle::internals::resume::{self, FileStamp};
+use coracle::FilePriority::{self, Normal, Skip};
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+use coracle::{TorrentState, TorrentStats};
 use payload::{temp_dir, Payload, PayloadFile};
 
 const PIECE: usize = 64 * 1024;
@@ -47,7 +47,7 @@ fn session(state: Option<&Path>) -> Session {
             enabled: false,
             ..Default::default()
         },
-        engine: coracle::engine::EngineConfig {
+        engine: coracle::EngineConfig {
             pex: false,
             ..SessionConfig::default().engine
         },
@@ -88,7 +88,7 @@ fn run(
 fn a_skipped_file_never_created_is_no_change_and_choosing_it_later_uses_the_part_file() {
     let p = payload();
     let torrent = p.torrent(PIECE, &[]);
-    let meta = coracle::metainfo::Metainfo::from_bytes(&torrent).unwrap();
+    let meta = coracle::Metainfo::from_bytes(&torrent).unwrap();
     let dir = temp_dir("resume-select");
     let (data, state, seed_dir) = (dir.join("data"), dir.join("state"), dir.join("seed"));
     p.write_to(&seed_dir);

@@ -13,10 +13,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use coracle::disk::state_file;
-use coracle::engine::{TorrentState, TorrentStats};
-use coracle::resume::{self, plan::pieces_of, FileSlot};
+use coracle::internals::disk::state_file;
+use coracle::internals::resume::{self, plan::pieces_of, FileSlot};
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+use coracle::{TorrentState, TorrentStats};
 use payload::{temp_dir, Payload, PayloadFile};
 
 const PIECE: usize = 64 * 1024;
@@ -76,7 +76,7 @@ fn run(cfg: SessionConfig, torrent: &[u8], data: &Path, opts: AddOptions) -> Tor
 
 /// Pieces each file touches.
 fn pieces_per_file(p: &Payload) -> Vec<Vec<u32>> {
-    let layout = coracle::layout::Layout::new(PIECE as u32, p.stream().len() as u64).unwrap();
+    let layout = coracle::sansio::Layout::new(PIECE as u32, p.stream().len() as u64).unwrap();
     let mut start = 0u64;
     p.files
         .iter()
@@ -93,7 +93,7 @@ fn pieces_per_file(p: &Payload) -> Vec<Vec<u32>> {
 }
 
 fn state_path(state: &Path, torrent: &[u8]) -> PathBuf {
-    let meta = coracle::metainfo::Metainfo::from_bytes(torrent).unwrap();
+    let meta = coracle::Metainfo::from_bytes(torrent).unwrap();
     state_file::path(state, &meta.info_hash.0)
 }
 

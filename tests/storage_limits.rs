@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use big_payload::BigPayload;
-use coracle::engine::Event;
+use coracle::Event;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use payload::{temp_dir, Payload};
 

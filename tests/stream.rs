@@ -234,7 +234,7 @@ fn a_blocked_read_of_a_failed_torrent_gets_the_failure() {
     let payload = Payload::single("doomed.bin", bytes(5, 200_000));
     let torrent = payload.torrent(32 * 1024, &[]);
     let seed = seeder(&payload, &torrent, None, "doomed-seed");
-    let hash = coracle::metainfo::Metainfo::from_bytes(&torrent)
+    let hash = coracle::Metainfo::from_bytes(&torrent)
         .unwrap()
         .info_hash
         .to_hex();

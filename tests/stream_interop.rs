@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coracle::metainfo::Metainfo;
+use coracle::Metainfo;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use harness::{free_port, have, loopback, Ctx, Tool, PYTHON};
 use payload::{bytes, Payload, PayloadFile};

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coracle::tracker::{
+use coracle::internals::tracker::{
     AnnounceEvent, AnnounceJob, AnnounceRequest, AnnounceResult, TrackerClient, TrackerConfig,
     TrackerError,
 };

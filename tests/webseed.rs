@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coracle::webseed::fetch::{fetch_all, MAX_SKIP};
-use coracle::webseed::{FetchConfig, HttpRange, WebAnswer, WebFetcher, WebRequest, WebSeedError};
+use coracle::internals::webseed::fetch::{fetch_all, MAX_SKIP};
+use coracle::internals::webseed::{
+    FetchConfig, HttpRange, WebAnswer, WebFetcher, WebRequest, WebSeedError,
+};
 use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
 use nginx::Nginx;
 use payload::{bytes, temp_dir, Payload, PayloadFile};

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use coracle::bencode::Bencode;
+use coracle::internals::bencode::Bencode;
 use sha1::{Digest, Sha1};
 
 /// Bytes produced and written per step.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use coracle::engine::Event;
+use coracle::Event;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use crate::measure;
@@ -129,7 +129,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let events = session.events();
     let bytes = std::fs::read(torrent).map_err(|e| format!("reading {torrent}: {e}"))?;
-    let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let meta = coracle::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
     let magnet = rest.get(3).is_some_and(|s| s == "magnet");
     let source = if magnet {
         TorrentSource::Magnet(format!(

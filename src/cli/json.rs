@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use coracle::engine::{TorrentState, TorrentStats};
+use coracle::{TorrentState, TorrentStats};
 
 /// `s` as a JSON string literal, quotes included. Control characters become `\uXXXX` escapes so a
 /// hostile torrent name cannot break the one-object-per-line framing.
@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(string("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
     }
 
-    use coracle::selection::{FilePriority, FileProgress};
+    use coracle::{FilePriority, FileProgress};
 
     #[test]
     fn progress_record_has_the_documented_fields() {

@@ -3,11 +3,11 @@
 //! fit, `None`, and the reporter prints plain lines instead). Pure formatting, called on the
 //! binary's main thread.
 
-use coracle::engine::{TorrentState, TorrentStats};
+use coracle::{TorrentState, TorrentStats};
 
 use super::json;
 
-pub use coracle::disk::human_size as size;
+pub use coracle::human_size as size;
 
 /// A rate in bytes per second, as `1.2 MiB/s`.
 pub fn rate(r: f64) -> String {

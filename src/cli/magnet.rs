@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coracle::engine::Event;
-use coracle::magnet::Magnet;
-use coracle::metainfo::{torrent_file, Metainfo};
+use coracle::Event;
+use coracle::Magnet;
+use coracle::{torrent_file, Metainfo};
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use super::progress::Reporter;

@@ -19,6 +19,7 @@ mod magnet;
 mod progress;
 mod signals;
 mod start;
+mod terminal;
 pub mod units;
 mod watch;
 
@@ -27,10 +28,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use coracle::disk::StorageError;
-use coracle::metainfo::Metainfo;
-use coracle::selection::FileSelection;
-use coracle::session::read_torrent_file;
+use coracle::read_torrent_file;
+use coracle::FileSelection;
+use coracle::Metainfo;
+use coracle::StorageError;
 use coracle::{AddOptions, Error, SessionConfig, TorrentSource};
 
 use progress::Reporter;
@@ -284,7 +285,7 @@ fn run_started(args: &RunArgs, loaded: Loaded, reported: &mut bool) -> Result<i3
     let (source, mut rep, intro) = match loaded {
         Loaded::File(meta) => {
             let meta = meta?;
-            if let Err(e) = coracle::disk::choose_files(&meta, &args.dir, &[], &args.select) {
+            if let Err(e) = args.select.resolve_for(&meta) {
                 return Err(Failure {
                     code: EXIT_USAGE,
                     msg: e.to_string(),
@@ -427,9 +428,7 @@ fn session_config(args: &RunArgs) -> SessionConfig {
         engine.max_connections = engine.max_connections.max(n * 2);
     }
     if args.state_dir.is_some() {
-        engine.checkpoint_interval = args
-            .checkpoint
-            .or(Some(coracle::session::CHECKPOINT_INTERVAL));
+        engine.checkpoint_interval = args.checkpoint.or(Some(coracle::CHECKPOINT_INTERVAL));
     }
     let mut storage = defaults.storage.clone();
     storage.force_pwrite = args.pwrite;

@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use coracle::engine::{TorrentState, TorrentStats};
+use coracle::{TorrentState, TorrentStats};
 
 use super::line::{self, elapsed, percent, rate};
 use super::{json, printable, End, Mode};
@@ -26,7 +26,7 @@ fn term_width() -> usize {
         .ok()
         .and_then(|c| c.trim().parse().ok())
         .filter(|&c| c > 0)
-        .or_else(|| coracle::sys::terminal_width().map(usize::from))
+        .or_else(|| super::terminal::terminal_width().map(usize::from))
         .unwrap_or(80)
 }
 

@@ -151,6 +151,7 @@ impl Storage {
     /// longer than expected is an error (never truncated); a shorter one is extended. Paths that
     /// are absolute or contain `..` are refused. When the file system cannot reserve space, the
     /// files are extended sparsely and the storage uses positional I/O only.
+    #[cfg(test)]
     pub fn open(
         root: &Path,
         files: &[FileSpec],
@@ -254,6 +255,7 @@ impl Storage {
     }
 
     /// Sum of all file lengths, padding included.
+    #[cfg(test)]
     pub fn total_length(&self) -> u64 {
         self.total
     }
@@ -529,6 +531,7 @@ impl Storage {
     }
 
     /// The part file's path, when some file was left uncreated.
+    #[cfg(test)]
     pub fn part_file(&self) -> Option<&Path> {
         self.parts.as_ref().map(PartFile::path)
     }

@@ -38,7 +38,7 @@ pub use bucket::{RateLimits, TokenBucket};
 pub use discovery::{Datagram, DhtSetup, DiscoveryStats, UdpKind};
 pub use io::*;
 pub use outbox::Outbox;
-pub use peer::{PeerError, Rate};
+pub use peer::PeerError;
 pub use torrent::{TorrentCore, TorrentError};
 
 use crate::wire::{self, Extensions, Handshake};

@@ -30,7 +30,7 @@ use sha1::{Digest, Sha1};
 use std::fmt;
 use std::path::PathBuf;
 
-pub use path::{clean_component, PathIssue, MAX_COMPONENT_BYTES};
+pub use path::PathIssue;
 pub use write::torrent_file;
 
 /// Largest piece length accepted: 128 MiB. Real torrents use 16 KiB to 16 MiB.

@@ -429,8 +429,10 @@ impl Reactor {
         }
         self.completions_done();
         while let Ok(r) = self.tracker_results.try_recv() {
-            self.completing
-                .retain(|(t, url)| (*t, url.as_str()) != (r.torrent, r.url.as_str()));
+            if r.event == AnnounceEvent::Completed {
+                self.completing
+                    .retain(|(t, url)| (*t, url.as_str()) != (r.torrent, r.url.as_str()));
+            }
             let done = AnnounceDone {
                 torrent: r.torrent,
                 url: r.url,

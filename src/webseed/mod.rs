@@ -22,8 +22,7 @@ pub mod url;
 
 #[cfg(feature = "webseed")]
 pub use fetch::{FetchConfig, WebFetcher};
-pub use plan::{FileTable, Segment, WebFile};
-pub use seed::{Seed, SeedState};
+pub use plan::{FileTable, WebFile};
 pub use set::WebSeeds;
 
 use crate::metainfo::Metainfo;

@@ -303,7 +303,7 @@ fn a_download_names_its_path_and_what_this_run_fetched() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     payload.assert_on_disk(&leech);
     let total = payload.stream().len() as u64;
-    let size = coracle::disk::human_size(total);
+    let size = coracle::human_size(total);
     let stdout = text(&out.stdout);
     let last = stdout.lines().last().unwrap();
     let head = format!("done: {}/pw: fetched {size} of {size} in ", leech.display());

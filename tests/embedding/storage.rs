@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use coracle::disk::StorageConfig;
+use coracle::StorageConfig;
 use coracle::{Error, Session, SessionConfig, TorrentHandle, TorrentState};
 
 use super::payload::{self, temp_dir, Payload, PayloadFile};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use coracle::engine::TorrentStats;
+use coracle::TorrentStats;
 use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
 
 use crate::payload::{bytes, temp_dir, Payload};
@@ -52,7 +52,7 @@ impl Swarm {
         let rss_start = rss_mib();
         let payload = Payload::single(name, bytes(name.len() as u64 + 7, PAYLOAD_LEN));
         let torrent = payload.torrent(PIECE_LEN as usize, trackers);
-        let meta = coracle::metainfo::Metainfo::from_bytes(&torrent).expect("valid torrent");
+        let meta = coracle::Metainfo::from_bytes(&torrent).expect("valid torrent");
         let dir = temp_dir(&format!("{name}-seed"));
         payload.write_to(&dir);
         let mut cfg = config(1);

@@ -14,15 +14,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coracle::disk::{MemoryStore, TorrentDisk};
+use coracle::sansio::{MemoryStore, TorrentDisk};
 use sha1::{Digest, Sha1};
 
-use coracle::bitfield::Bitfield;
-use coracle::engine::{
+use coracle::sansio::Bitfield;
+use coracle::sansio::{
     Action, ConnId, DiskDone, Engine, EngineConfig, Event as EngineEvent, MagnetParams, PeerError,
     TorrentId, TorrentParams, TorrentStats,
 };
-use coracle::layout::{Layout, BLOCK_SIZE};
+use coracle::sansio::{Layout, BLOCK_SIZE};
 
 use net::Link;
 
@@ -105,7 +105,7 @@ pub struct Node {
     pub engine: Engine,
     pub torrent: TorrentId,
     /// The node's "disk": what Reads return and Verifies write to, run by the same
-    /// [`coracle::disk::execute`] as the pool's workers.
+    /// [`coracle::sansio::execute`] as the pool's workers.
     pub disk: Arc<TorrentDisk>,
     pub store: Arc<MemoryStore>,
     /// Per piece: how many times a Verify succeeded.
@@ -263,7 +263,7 @@ impl Sim {
     }
 
     /// Sets which pieces `node` fetches, as a session does from its files' priorities.
-    pub fn set_wants(&mut self, node: usize, wants: coracle::selection::PieceWants) {
+    pub fn set_wants(&mut self, node: usize, wants: coracle::sansio::PieceWants) {
         let now = self.instant();
         let n = &mut self.nodes[node];
         n.engine.set_wants(n.torrent, wants, now);
@@ -538,7 +538,7 @@ impl Sim {
     /// torrent goes on at once, as a reactor does once the files are created.
     fn metadata_received(&mut self, node: usize, torrent: TorrentId, info: &[u8]) {
         let now = self.instant();
-        let meta = coracle::metainfo::Metainfo::from_info_bytes(info).expect("verified metadata");
+        let meta = coracle::Metainfo::from_info_bytes(info).expect("verified metadata");
         let n = &mut self.nodes[node];
         n.metadata_at = Some(self.now);
         n.engine
