@@ -12,10 +12,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use coracle::internals::bencode::Bencode;
-use coracle::Event;
-use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
-use sha1::{Digest, Sha1};
+use coracle::create::TorrentBuilder;
+use coracle::{AddOptions, Event, Session, SessionConfig, TorrentSource};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The demo's seeder lives until the end of main, so the download has someone to talk to.
@@ -103,18 +101,9 @@ fn demo() -> Result<Download, Box<dyn std::error::Error>> {
         .map(|i| (i * 31 % 251) as u8)
         .collect();
     std::fs::write(seed_dir.join("demo.bin"), &data)?;
-    let piece = 64 * 1024;
-    let hashes: Vec<u8> = data
-        .chunks(piece)
-        .flat_map(|c| Sha1::digest(c).to_vec())
-        .collect();
-    let info = Bencode::dict([
-        ("length", Bencode::Int(data.len() as i64)),
-        ("name", Bencode::bytes("demo.bin")),
-        ("piece length", Bencode::Int(piece as i64)),
-        ("pieces", Bencode::Bytes(hashes)),
-    ]);
-    let torrent = Bencode::dict([("info", info)]).encode();
+    let torrent = TorrentBuilder::new(seed_dir.join("demo.bin"))
+        .build()?
+        .bytes;
     let seeder = Session::new(local_config())?;
     let opts = AddOptions {
         output: seed_dir,

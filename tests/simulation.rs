@@ -415,8 +415,9 @@ fn magnet_from_a_lone_liar_waits_for_an_honest_peer() {
 /// in; wanting everything later fetches exactly the rest.
 #[test]
 fn only_wanted_pieces_are_requested_and_choosing_again_fetches_the_rest() {
-    use coracle::internals::selection::{FilePriority, FileSpan, PieceWants};
     use coracle::sansio::Layout;
+    use coracle::sansio::{FileSpan, PieceWants};
+    use coracle::FilePriority;
     use coracle::TorrentState;
     const LEECHER: usize = 2;
     // Boundaries inside pieces 10 and 22, so both are shared with the skipped file.

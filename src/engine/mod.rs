@@ -233,16 +233,18 @@ impl Engine {
         self.settle(id, now);
     }
 
-    /// Removes a torrent and drops its connections.
-    pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> Option<TorrentCore> {
-        let mut core = self.torrents.remove(&id)?;
+    /// Removes a torrent and drops its connections; false if there was no such torrent.
+    pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> bool {
+        let Some(mut core) = self.torrents.remove(&id) else {
+            return false;
+        };
         self.discovery_removed(id, now);
         core.close_all(PeerError::Shutdown, now, &mut self.out);
         self.attached.retain(|_, t| *t != id);
         self.deadlines.set(id, None);
         self.close_stale_handshakes(id, now);
         self.release_idle_spares();
-        Some(core)
+        true
     }
 
     /// Closes the handshakes that named torrent `id` (paused or removed).
@@ -300,9 +302,14 @@ impl Engine {
         self.torrents.get_mut(&id)?.final_checkpoint()
     }
 
-    /// A torrent's core, for inspection.
-    pub fn torrent(&self, id: TorrentId) -> Option<&TorrentCore> {
+    /// A torrent's core, for the shells of this crate (not part of the engine's contract).
+    pub(crate) fn torrent(&self, id: TorrentId) -> Option<&TorrentCore> {
         self.torrents.get(&id)
+    }
+
+    /// Whether torrent `id` has banned peers at `addr` (for sending it bad data).
+    pub fn is_banned(&self, id: TorrentId, addr: &SocketAddr) -> bool {
+        self.torrents.get(&id).is_some_and(|t| t.is_banned(addr))
     }
 
     /// Ids of every torrent.

@@ -28,7 +28,7 @@ impl WebSeedShell {
         {
             let (tx, answers) = crossbeam_channel::unbounded();
             let wake = wake.clone();
-            let notify: crate::tracker::Notify = Arc::new(move || {
+            let notify: crate::tracker::http::Notify = Arc::new(move || {
                 let _ = wake.wake();
             });
             let cfg = crate::webseed::FetchConfig::default();

@@ -22,5 +22,5 @@ pub mod tiers;
 pub mod udp;
 
 pub use announce::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError};
-pub use http::{AnnounceJob, AnnounceResult, Notify, TrackerClient, TrackerConfig};
+pub use http::{AnnounceJob, AnnounceResult, TrackerClient, TrackerConfig};
 pub use tiers::TrackerList;

@@ -31,7 +31,7 @@ use crossbeam_channel::Sender;
 
 use super::{HttpRange, WebAnswer, WebRequest, WebSeedError};
 use crate::jobs::{Job, JobThreads};
-use crate::tracker::Notify;
+use crate::tracker::http::Notify;
 
 /// How far into a file we read past unwanted bytes when a server ignores `Range`.
 pub const MAX_SKIP: u64 = 4 * 1024 * 1024;

@@ -251,8 +251,7 @@ impl Sim {
     /// Whether `node` has banned the listen address of `culprit`.
     pub fn has_banned(&self, node: usize, culprit: usize) -> bool {
         let n = &self.nodes[node];
-        let t = n.engine.torrent(n.torrent).expect("torrent exists");
-        t.is_banned(&node_addr(culprit))
+        n.engine.is_banned(n.torrent, &node_addr(culprit))
     }
 
     /// Whether `a` has an open connection to `b`.

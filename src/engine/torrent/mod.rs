@@ -447,6 +447,7 @@ impl TorrentCore {
     }
 
     /// A handshake completed: the peer joins. Sends our bitfield.
+    #[cfg(test)]
     pub fn add_peer(
         &mut self,
         conn: ConnId,
