@@ -36,11 +36,13 @@ use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
 mod delete;
+mod error;
 mod files;
 mod handle;
 mod reader;
 mod start;
 
+pub use error::Error;
 pub use handle::TorrentHandle;
 use handle::{Entry, Link};
 pub use reader::{FileReader, DEFAULT_READAHEAD};
@@ -185,75 +187,6 @@ pub struct AddOptions {
     /// ([`EngineConfig::download_rate_limit`], [`EngineConfig::upload_rate_limit`]). Changed
     /// later with [`TorrentHandle::set_rate_limits`].
     pub rate_limits: RateLimits,
-}
-
-/// What went wrong, at session level.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// An operating-system call failed.
-    Io {
-        /// What we were doing.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The .torrent is malformed.
-    Metainfo(MetainfoError),
-    /// The magnet link is malformed or names no v1 torrent.
-    Magnet(MagnetError),
-    /// The files could not be created or reserved.
-    Storage(StorageError),
-    /// The same torrent is already in this session: here is its handle.
-    AlreadyAdded(Box<TorrentHandle>),
-    /// The torrent is no longer in the session (it was removed).
-    NotFound,
-    /// The session's thread is gone.
-    SessionClosed,
-    /// The torrent stopped on an error.
-    TorrentFailed(String),
-    /// The torrent was stopped (paused, removed or shut down) before it finished.
-    Stopped,
-    /// A wait ran out of time.
-    Timeout,
-    /// Files chosen that the torrent does not have, or a choice that leaves nothing.
-    Selection(SelectError),
-    /// The torrent has no file with this index.
-    NoSuchFile(usize),
-    /// A magnet link's metadata has not arrived yet, so its files are not known.
-    NoMetadata,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::Metainfo(e) => write!(f, "invalid torrent: {e}"),
-            Error::Magnet(e) => write!(f, "invalid magnet link: {e}"),
-            Error::Storage(e) => write!(f, "{e}"),
-            Error::AlreadyAdded(_) => write!(f, "this torrent is already added"),
-            Error::NotFound => write!(f, "the torrent is no longer in the session"),
-            Error::SessionClosed => write!(f, "the session has shut down"),
-            Error::TorrentFailed(why) => write!(f, "{why}"),
-            Error::Stopped => write!(f, "the torrent was stopped before it finished"),
-            Error::Timeout => write!(f, "timed out"),
-            Error::Selection(e) => write!(f, "{e}"),
-            Error::NoSuchFile(i) => write!(f, "the torrent has no file number {i}"),
-            Error::NoMetadata => write!(f, "the torrent's metadata has not arrived yet"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            Error::Metainfo(e) => Some(e),
-            Error::Magnet(e) => Some(e),
-            Error::Storage(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
 /// A running engine: one reactor thread, a disk pool and a tracker client. `Send + Sync`: share
