@@ -9,7 +9,6 @@
 // I/O shell: listener, reactor thread, .torrent files, clock for waits, the engine's entropy.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,18 +19,17 @@ use crossbeam_channel::{bounded, unbounded};
 
 use crate::disk::{
     choose_files, file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig,
-    StorageError,
 };
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, MagnetParams, RateLimits, TorrentParams,
 };
-use crate::magnet::{Magnet, MagnetError, MagnetPeer};
-use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
+use crate::magnet::{Magnet, MagnetPeer};
+use crate::metainfo::{InfoHash, Metainfo, MAX_TORRENT_FILE};
 use crate::reactor::{
     resolve_later, Bound, Command, DiscoveryPlan, Hub, Pending, Reactor, Shelf, StatusCell,
 };
 pub use crate::reactor::{EventReceiver, RecvError, SessionStats, ShutdownReport};
-use crate::selection::{FilePriority, FileSelection, SelectError};
+use crate::selection::{FilePriority, FileSelection};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 

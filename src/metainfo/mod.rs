@@ -55,6 +55,14 @@ impl InfoHash {
         s
     }
 
+    /// The first 8 hex digits: how coracle's log lines name a torrent (a session's torrent ids
+    /// mean nothing outside it), enough to tell torrents apart and to find the full hash.
+    pub fn short_hex(&self) -> String {
+        let mut hex = self.to_hex();
+        hex.truncate(8);
+        hex
+    }
+
     /// Parses 40 hexadecimal digits (either case); `None` for anything else.
     pub fn from_hex(s: &str) -> Option<InfoHash> {
         let bytes = s.as_bytes();

@@ -684,11 +684,12 @@ impl Reactor {
             } => {
                 // The same failure on every retry is news only once.
                 let key = (*torrent, url.clone());
+                let name = self.name_of(*torrent);
                 if self.tracker_said.get(&key) != Some(message) {
-                    log::warn!("tracker {url}: {message}");
+                    log::warn!("{name}: tracker {url}: {message}");
                     self.tracker_said.insert(key, message.clone());
                 } else {
-                    log::debug!("tracker {url}: {message}");
+                    log::debug!("{name}: tracker {url}: {message}");
                 }
             }
             _ => {}

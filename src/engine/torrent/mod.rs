@@ -279,6 +279,11 @@ impl TorrentCore {
         &self.info_hash
     }
 
+    /// How log lines name it: the info-hash's first 8 hex digits (the id is the session's).
+    pub(crate) fn log_name(&self) -> String {
+        crate::metainfo::InfoHash(self.info_hash).short_hex()
+    }
+
     /// Its state.
     pub fn state(&self) -> TorrentState {
         self.phase.state()
