@@ -494,9 +494,12 @@ impl Session {
 
     /// Like [`Self::shutdown`], returning within `limit` whatever hangs: tracker announces get
     /// at most three quarters of it, and if the final sync is not done when it runs out, the
-    /// report says `timed_out` and the reactor thread finishes the sync on its own. Announce
-    /// threads still blocked on a silent tracker cannot be interrupted: each ends by itself
-    /// within its own timeout ([`TrackerConfig`]), holding nothing of the session.
+    /// report says `timed_out` and the reactor thread finishes the sync on its own. A blocking
+    /// request cannot be interrupted: the `stopped` announces are given only the announce time
+    /// as their timeout, and announces or web-seed requests that were already in flight are
+    /// waited for as long; those still blocked on a silent server then are named in
+    /// [`ShutdownReport::jobs_running`], and each ends by itself within its own timeout
+    /// ([`TrackerConfig::timeout`]), holding nothing of the session.
     pub fn shutdown_timeout(&self, limit: Duration) -> Result<ShutdownReport, Error> {
         self.stop(limit * 3 / 4, Some(limit))
     }

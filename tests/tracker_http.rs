@@ -306,22 +306,26 @@ fn announce_blocking_sends_stopped_and_honours_its_timeout() {
     );
 }
 
+/// Shutdown waits for a slow announce only until its deadline, and names it as still running;
+/// one that ended in time is not listed.
 #[test]
-fn shutdown_does_not_wait_for_slow_workers() {
+fn stop_within_waits_until_its_deadline_and_names_slow_announces() {
     let slow = TestTracker::start_with(Mode::Slow(Duration::from_secs(5)));
-    let h = harness(TrackerConfig {
+    let fast = TestTracker::start();
+    let mut h = harness(TrackerConfig {
         timeout: Duration::from_secs(10),
         ..TrackerConfig::default()
     });
-    h.client.submit(job(1, slow.url(), 1));
-    std::thread::sleep(Duration::from_millis(100));
+    h.client.submit(job(1, fast.url(), 1));
+    h.client.submit(job(2, slow.url(), 2));
+    let first = h.results.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.url, fast.url());
     let start = Instant::now();
-    h.client.shutdown();
-    assert!(
-        start.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        start.elapsed()
-    );
+    let left = h.client.stop_within(start + Duration::from_millis(300));
+    let took = start.elapsed();
+    assert_eq!(left, [format!("announce started to {}", slow.url())]);
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_millis(800), "{took:?}");
 }
 
 #[test]

@@ -341,7 +341,7 @@ fn every_request_gets_exactly_one_answer_and_a_wake() {
         server.url("missing.bin"),
         server.url("f.bin"),
     ];
-    let (fetcher, rx, wakes) = fetcher_counting_wakes(2);
+    let (mut fetcher, rx, wakes) = fetcher_counting_wakes(2);
     for (job, url) in urls.iter().enumerate() {
         let range = HttpRange {
             url: url.clone(),
@@ -380,6 +380,8 @@ fn every_request_gets_exactly_one_answer_and_a_wake() {
     );
     assert_eq!(answers[3].result, Err(WebSeedError::Http { status: 404 }));
     assert_eq!(answers[4].result, Ok(good));
-    fetcher.shutdown();
+    // Every request was answered, so none is left running.
+    let left = fetcher.stop_within(std::time::Instant::now());
+    assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
