@@ -20,11 +20,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (source, output, peers, _demo) = from_args()?;
     let session = Session::new(local_config())?;
     let events = session.events();
-    let opts = AddOptions {
-        output,
-        peers,
-        no_trackers: false,
-        ..AddOptions::default()
+    let opts = {
+        let mut opts = AddOptions::default();
+        opts.output = output;
+        opts.peers = peers;
+        opts.no_trackers = false;
+        opts
     };
     let handle = session.add(source, opts)?;
     // `wait_timeout` returns as soon as it is done; in between, print what the session says.
@@ -47,9 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Listening on 127.0.0.1 only, on a free port.
 fn local_config() -> SessionConfig {
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    SessionConfig {
-        listen,
-        ..SessionConfig::default()
+    {
+        let mut config = SessionConfig::default();
+        config.listen = listen;
+        config
     }
 }
 
@@ -105,9 +107,10 @@ fn demo() -> Result<Download, Box<dyn std::error::Error>> {
         .build()?
         .bytes;
     let seeder = Session::new(local_config())?;
-    let opts = AddOptions {
-        output: seed_dir,
-        ..AddOptions::default()
+    let opts = {
+        let mut opts = AddOptions::default();
+        opts.output = seed_dir;
+        opts
     };
     seeder
         .add(TorrentSource::Bytes(torrent.clone()), opts)?

@@ -109,9 +109,10 @@ fn node(
     hashes: &Arc<[[u8; 20]]>,
     now: Instant,
 ) -> Node {
-    let mut cfg = EngineConfig {
-        listen_port: ADDRS[i].1,
-        ..EngineConfig::default()
+    let mut cfg = {
+        let mut engine = EngineConfig::default();
+        engine.listen_port = ADDRS[i].1;
+        engine
     };
     cfg.peer_id[19] = b'0' + i as u8;
     let n = layout.num_pieces();

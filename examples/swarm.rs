@@ -319,9 +319,10 @@ impl Seeders {
 }
 
 fn session_config(kind: char, index: usize) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
+    let mut cfg = {
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
     };
     let id = format!(
         "-CR0100-{kind}{:03}{:08}",
@@ -343,13 +344,11 @@ fn start_coracle_seeders(
     for i in 0..n {
         let s = Session::new(session_config('S', i)).map_err(|e| format!("seeder {i}: {e}"))?;
         let h = s
-            .add(
-                TorrentSource::File(torrent.to_path_buf()),
-                AddOptions {
-                    output: data.to_path_buf(),
-                    ..Default::default()
-                },
-            )
+            .add(TorrentSource::File(torrent.to_path_buf()), {
+                let mut opts = AddOptions::default();
+                opts.output = data.to_path_buf();
+                opts
+            })
             .map_err(|e| format!("seeder {i}: {e}"))?;
         sessions.push(s);
         handles.push(h);

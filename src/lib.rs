@@ -33,28 +33,23 @@
 //! std::fs::write(dir.join("seed/hello.txt"), &text)?;
 //! let bytes = coracle::create::TorrentBuilder::new(dir.join("seed/hello.txt")).build()?.bytes;
 //!
-//! // One session seeds the data it knows is complete; another downloads it.
-//! let local = || SessionConfig {
-//!     listen: "127.0.0.1:0".parse().unwrap(),
-//!     ..SessionConfig::default()
-//! };
-//! let seeder = Session::new(local())?;
-//! let seed = AddOptions {
-//!     output: dir.join("seed"),
-//!     seed_only: true,
-//!     no_trackers: true,
-//!     ..AddOptions::default()
-//! };
+//! // One session seeds the data it knows is complete; another downloads it. Options start
+//! // from their defaults and set what differs.
+//! let mut config = SessionConfig::default();
+//! config.listen = "127.0.0.1:0".parse()?;
+//! let seeder = Session::new(config.clone())?;
+//! let mut seed = AddOptions::default();
+//! seed.output = dir.join("seed");
+//! seed.seed_only = true;
+//! seed.no_trackers = true;
 //! seeder.add(TorrentSource::Bytes(bytes.clone()), seed)?;
 //!
-//! let session = Session::new(local())?;
+//! let session = Session::new(config)?;
 //! let events = session.events(); // subscribe first: nothing after this is missed
-//! let fetch = AddOptions {
-//!     output: dir.join("download"),
-//!     peers: vec![seeder.listen_addr()],
-//!     no_trackers: true,
-//!     ..AddOptions::default()
-//! };
+//! let mut fetch = AddOptions::default();
+//! fetch.output = dir.join("download");
+//! fetch.peers = vec![seeder.listen_addr()];
+//! fetch.no_trackers = true;
 //! let torrent = session.add(TorrentSource::Bytes(bytes), fetch)?;
 //! for event in events.iter() {
 //!     match event {

@@ -40,6 +40,7 @@ impl FilePriority {
 
 /// One file's numbers in a torrent's stats.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileProgress {
     /// Its length in bytes.
     pub length: u64,

@@ -48,6 +48,7 @@ pub use reader::{FileReader, DEFAULT_READAHEAD};
 /// Everything a session can be tuned with. `Default` listens on all interfaces on a port the
 /// system picks ([`Session::listen_addr`] tells which), so sessions never collide.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// Where to accept peers. Port 0 picks a free port (see [`Session::listen_addr`]).
     pub listen: SocketAddr,
@@ -78,6 +79,7 @@ pub struct SessionConfig {
 /// peers' `port` messages and from the saved table in [`SessionConfig::state_dir`]. Give it
 /// `bootstrap` routers to join the public DHT (the `coracle` binary uses the well-known ones).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DhtSettings {
     /// Run a DHT node (public torrents only; BEP 27 private torrents never use it).
     pub enabled: bool,
@@ -100,6 +102,7 @@ impl Default for DhtSettings {
 
 /// Local service discovery settings (multicast on the local network, BEP 14).
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct LsdSettings {
     /// Announce public torrents to, and hear peers from, the local network. Off by default:
     /// multicast leaves the machine.
@@ -144,6 +147,7 @@ pub enum TorrentSource {
 
 /// Per-torrent options.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct AddOptions {
     /// The folder the torrent's file or folder is created in; empty (the default) means the
     /// current folder. A relative path is taken from the current folder at `add`.

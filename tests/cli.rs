@@ -504,22 +504,21 @@ fn max_upload_rate_holds_the_seeder_back() {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "no seeding line");
     }
-    let cfg = coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+    let cfg = {
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
     };
     let leecher = coracle::Session::new(cfg).unwrap();
     let began = Instant::now();
     let h = leecher
-        .add(
-            coracle::TorrentSource::Bytes(bytes),
-            coracle::AddOptions {
-                output: dir.join("leech"),
-                peers: vec![([127, 0, 0, 1], port).into()],
-                no_trackers: true,
-                ..coracle::AddOptions::default()
-            },
-        )
+        .add(coracle::TorrentSource::Bytes(bytes), {
+            let mut opts = coracle::AddOptions::default();
+            opts.output = dir.join("leech");
+            opts.peers = vec![([127, 0, 0, 1], port).into()];
+            opts.no_trackers = true;
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(60)).unwrap();
     let took = began.elapsed();
@@ -539,16 +538,18 @@ fn storage_pwrite_downloads_exactly() {
     let bytes = payload.torrent(32 * 1024, &[]);
     std::fs::write(&torrent, &bytes).unwrap();
     payload.write_to(&dir.join("seed"));
-    let seeder = coracle::Session::new(coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+    let seeder = coracle::Session::new({
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
     })
     .unwrap();
-    let opts = coracle::AddOptions {
-        output: dir.join("seed"),
-        peers: vec![],
-        no_trackers: true,
-        ..coracle::AddOptions::default()
+    let opts = {
+        let mut opts = coracle::AddOptions::default();
+        opts.output = dir.join("seed");
+        opts.peers = vec![];
+        opts.no_trackers = true;
+        opts
     };
     let h = seeder
         .add(coracle::TorrentSource::Bytes(bytes), opts)

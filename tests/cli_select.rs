@@ -59,23 +59,27 @@ fn payload() -> Payload {
 fn seeder(p: &Payload, dir: &Path) -> (coracle::Session, Vec<u8>) {
     let bytes = p.torrent(32 * 1024, &[]);
     p.write_to(&dir.join("seed"));
-    let session = coracle::Session::new(coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        dht: coracle::DhtSettings {
-            enabled: false,
-            ..Default::default()
-        },
-        engine: coracle::EngineConfig {
-            pex: false,
-            ..coracle::SessionConfig::default().engine
-        },
-        ..Default::default()
+    let session = coracle::Session::new({
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.dht = {
+            let mut dht = coracle::DhtSettings::default();
+            dht.enabled = false;
+            dht
+        };
+        config.engine = {
+            let mut engine_ = coracle::SessionConfig::default().engine;
+            engine_.pex = false;
+            engine_
+        };
+        config
     })
     .unwrap();
-    let opts = coracle::AddOptions {
-        output: dir.join("seed"),
-        no_trackers: true,
-        ..coracle::AddOptions::default()
+    let opts = {
+        let mut opts = coracle::AddOptions::default();
+        opts.output = dir.join("seed");
+        opts.no_trackers = true;
+        opts
     };
     let h = session
         .add(coracle::TorrentSource::Bytes(bytes.clone()), opts)

@@ -86,20 +86,19 @@ fn reader_streams_from_a_rate_limited_libtorrent_seeder() {
     let Some((ctx, p, file, torrent)) = world("stream-lt-reader") else {
         return;
     };
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from((loopback(1), 0)),
-        ..SessionConfig::default()
+    let mut cfg = {
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((loopback(1), 0));
+        config
     };
     cfg.dht.enabled = false;
     let session = Session::new(cfg).unwrap();
     let h = session
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: ctx.subdir("coracle"),
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = ctx.subdir("coracle");
+            opts
+        })
         .unwrap();
     lt_seeder(&ctx, &p, &file, session.listen_addr());
     let film = &p.files[1].data;

@@ -71,11 +71,10 @@ fn harness(cfg: TrackerConfig) -> Harness {
 }
 
 fn quick() -> TrackerConfig {
-    TrackerConfig {
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_millis(700),
-        ..TrackerConfig::default()
-    }
+    let mut tracker = TrackerConfig::default();
+    tracker.connect_timeout = Duration::from_secs(2);
+    tracker.timeout = Duration::from_millis(700);
+    tracker
 }
 
 fn one(cfg: TrackerConfig, url: String) -> AnnounceResult {
@@ -182,9 +181,10 @@ fn slow_tracker_times_out_on_time() {
 #[test]
 fn redirect_loop_stops_at_limit() {
     let t = TestTracker::start_with(Mode::RedirectLoop);
-    let cfg = TrackerConfig {
-        max_redirects: 3,
-        ..quick()
+    let cfg = {
+        let mut tracker = quick();
+        tracker.max_redirects = 3;
+        tracker
     };
     assert_eq!(
         one(cfg, t.url()).result,
@@ -196,9 +196,10 @@ fn redirect_loop_stops_at_limit() {
 #[test]
 fn huge_body_is_too_large() {
     let t = TestTracker::start_with(Mode::HugeBody(4 << 20));
-    let cfg = TrackerConfig {
-        max_body: 1000,
-        ..quick()
+    let cfg = {
+        let mut tracker = quick();
+        tracker.max_body = 1000;
+        tracker
     };
     assert_eq!(
         one(cfg, t.url()).result,
@@ -209,9 +210,10 @@ fn huge_body_is_too_large() {
 #[test]
 fn declared_content_length_over_limit_is_too_large() {
     let t = TestTracker::start_with(Mode::Failure("x".repeat(2000)));
-    let cfg = TrackerConfig {
-        max_body: 1000,
-        ..quick()
+    let cfg = {
+        let mut tracker = quick();
+        tracker.max_body = 1000;
+        tracker
     };
     assert_eq!(
         one(cfg, t.url()).result,
@@ -223,9 +225,10 @@ fn declared_content_length_over_limit_is_too_large() {
 fn slow_tracker_does_not_delay_fast_one() {
     let slow = TestTracker::start_with(Mode::Slow(Duration::from_secs(2)));
     let fast = TestTracker::start();
-    let h = harness(TrackerConfig {
-        timeout: Duration::from_secs(10),
-        ..TrackerConfig::default()
+    let h = harness({
+        let mut tracker = TrackerConfig::default();
+        tracker.timeout = Duration::from_secs(10);
+        tracker
     });
     let start = Instant::now();
     h.client.submit(job(1, slow.url(), 1));
@@ -247,10 +250,11 @@ fn slow_tracker_does_not_delay_fast_one() {
 fn jobs_beyond_max_in_flight_wait_their_turn() {
     let slow = TestTracker::start_with(Mode::Slow(Duration::from_millis(500)));
     let fast = TestTracker::start();
-    let h = harness(TrackerConfig {
-        max_in_flight: 1,
-        timeout: Duration::from_secs(10),
-        ..TrackerConfig::default()
+    let h = harness({
+        let mut tracker = TrackerConfig::default();
+        tracker.max_in_flight = 1;
+        tracker.timeout = Duration::from_secs(10);
+        tracker
     });
     h.client.submit(job(1, slow.url(), 1));
     h.client.submit(job(2, fast.url(), 2));
@@ -312,9 +316,10 @@ fn announce_blocking_sends_stopped_and_honours_its_timeout() {
 fn stop_within_waits_until_its_deadline_and_names_slow_announces() {
     let slow = TestTracker::start_with(Mode::Slow(Duration::from_secs(5)));
     let fast = TestTracker::start();
-    let mut h = harness(TrackerConfig {
-        timeout: Duration::from_secs(10),
-        ..TrackerConfig::default()
+    let mut h = harness({
+        let mut tracker = TrackerConfig::default();
+        tracker.timeout = Duration::from_secs(10);
+        tracker
     });
     h.client.submit(job(1, fast.url(), 1));
     h.client.submit(job(2, slow.url(), 2));

@@ -35,10 +35,11 @@ fn session(tag: u8) -> Session {
 }
 
 fn session_config(tag: u8) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        disk_workers: 2,
-        ..SessionConfig::default()
+    let mut cfg = {
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.disk_workers = 2;
+        config
     };
     cfg.dht.enabled = false;
     cfg.engine.peer_id = *b"-CR0100-webseed00000";
@@ -48,15 +49,13 @@ fn session_config(tag: u8) -> SessionConfig {
 }
 
 fn add(s: &Session, torrent: &[u8], dir: &Path, peers: Vec<SocketAddr>) -> TorrentHandle {
-    s.add(
-        TorrentSource::Bytes(torrent.to_vec()),
-        AddOptions {
-            output: dir.to_path_buf(),
-            peers,
-            no_trackers: true,
-            ..AddOptions::default()
-        },
-    )
+    s.add(TorrentSource::Bytes(torrent.to_vec()), {
+        let mut opts = AddOptions::default();
+        opts.output = dir.to_path_buf();
+        opts.peers = peers;
+        opts.no_trackers = true;
+        opts
+    })
     .expect("add")
 }
 

@@ -101,9 +101,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let sampler = measure::RssSampler::start();
     let start = Instant::now();
 
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
+    let mut cfg = {
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
     };
     let id = format!(
         "-CR0100-L{:03}{:08}",
@@ -140,13 +141,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         TorrentSource::File(PathBuf::from(torrent))
     };
     let handle = session
-        .add(
-            source,
-            AddOptions {
-                output: PathBuf::from(out),
-                ..Default::default()
-            },
-        )
+        .add(source, {
+            let mut opts = AddOptions::default();
+            opts.output = PathBuf::from(out);
+            opts
+        })
         .map_err(|e| format!("adding the torrent: {e}"))?;
     let mut metadata = 0.0;
     if !meta.trackers.iter().flatten().any(|t| t == tracker) {

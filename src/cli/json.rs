@@ -148,21 +148,22 @@ mod tests {
 
     #[test]
     fn progress_record_has_the_documented_fields() {
-        let s = TorrentStats {
-            state: TorrentState::Downloading,
-            pieces_done: 1,
-            pieces_total: 4,
-            bytes_done: 10,
-            bytes_total: 40,
-            downloaded: 12,
-            uploaded: 0,
-            down_rate: 2.6,
-            up_rate: f64::NAN,
-            peers: 3,
-            seeds: 1,
-            peers_connecting: 2,
-            peers_known: 9,
-            ..TorrentStats::default()
+        let s = {
+            let mut stats = TorrentStats::default();
+            stats.state = TorrentState::Downloading;
+            stats.pieces_done = 1;
+            stats.pieces_total = 4;
+            stats.bytes_done = 10;
+            stats.bytes_total = 40;
+            stats.downloaded = 12;
+            stats.uploaded = 0;
+            stats.down_rate = 2.6;
+            stats.up_rate = f64::NAN;
+            stats.peers = 3;
+            stats.seeds = 1;
+            stats.peers_connecting = 2;
+            stats.peers_known = 9;
+            stats
         };
         assert_eq!(
             progress(&s, Some(7)),
@@ -173,18 +174,24 @@ mod tests {
              \"bytes_wanted_done\":0,\"eta_secs\":7}"
         );
         let files = vec![
-            FileProgress {
-                length: 30,
-                done: 10,
-                priority: FilePriority::High,
+            {
+                let mut file = FileProgress::default();
+                file.length = 30;
+                file.done = 10;
+                file.priority = FilePriority::High;
+                file
             },
-            FileProgress {
-                length: 10,
-                done: 0,
-                priority: FilePriority::Skip,
+            {
+                let mut file = FileProgress::default();
+                file.length = 10;
+                file.done = 0;
+                file.priority = FilePriority::Skip;
+                file
             },
         ];
-        let with_files = progress(&TorrentStats { files, ..s.clone() }, None);
+        let mut s = s.clone();
+        s.files = files;
+        let with_files = progress(&s, None);
         assert!(with_files.ends_with(
             ",\"files\":[{\"index\":0,\"length\":30,\"done\":10,\"priority\":\"high\"},\
              {\"index\":1,\"length\":10,\"done\":0,\"priority\":\"skip\"}],\"eta_secs\":null}"

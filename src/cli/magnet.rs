@@ -70,16 +70,18 @@ pub(super) fn info(args: &InfoArgs) -> Result<i32, String> {
 
 /// Joins the magnet's swarm only long enough to fetch its metadata; creates no file.
 fn fetch_metadata(args: &InfoArgs, uri: &str) -> Result<Metainfo, String> {
-    let cfg = SessionConfig {
-        listen: std::net::SocketAddr::from(([0, 0, 0, 0], args.port)),
-        ..SessionConfig::default()
+    let cfg = {
+        let mut config = SessionConfig::default();
+        config.listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.port));
+        config
     };
     let session = Session::new(cfg).map_err(|e| e.to_string())?;
-    let opts = AddOptions {
-        output: ".".into(),
-        peers: args.peers.clone(),
-        stop_at_metadata: true,
-        ..AddOptions::default()
+    let opts = {
+        let mut opts = AddOptions::default();
+        opts.output = ".".into();
+        opts.peers = args.peers.clone();
+        opts.stop_at_metadata = true;
+        opts
     };
     let events = session.events();
     let handle = session

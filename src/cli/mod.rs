@@ -380,15 +380,14 @@ fn no_peer_source(args: &RunArgs, meta: Option<&Metainfo>) -> Option<String> {
 
 /// The torrent options the command line asks for.
 fn add_options(args: &RunArgs) -> AddOptions {
-    AddOptions {
-        output: args.dir.clone(),
-        peers: args.peers.clone(),
-        no_trackers: args.no_trackers,
-        recheck: args.recheck,
-        sequential: args.sequential,
-        select: args.select.clone(),
-        ..AddOptions::default()
-    }
+    let mut opts = AddOptions::default();
+    opts.output = args.dir.clone();
+    opts.peers = args.peers.clone();
+    opts.no_trackers = args.no_trackers;
+    opts.recheck = args.recheck;
+    opts.sequential = args.sequential;
+    opts.select = args.select.clone();
+    opts
 }
 
 /// The first line printed: what is about to happen.
@@ -438,22 +437,26 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     } else {
         args.dht_bootstrap.clone()
     };
-    let dht = coracle::DhtSettings {
-        enabled: !args.no_dht,
-        bootstrap,
-        ..defaults.dht.clone()
+    let dht = {
+        let mut dht_ = defaults.dht.clone();
+        dht_.enabled = !args.no_dht;
+        dht_.bootstrap = bootstrap;
+        dht_
     };
     storage.refuse_foreign_files = !args.overwrite;
-    SessionConfig {
-        listen: SocketAddr::new(args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0])), args.port),
-        engine,
-        storage,
-        dht,
-        lsd: coracle::LsdSettings {
-            enabled: !args.no_lsd,
-        },
-        state_dir: args.state_dir.clone(),
-        ..defaults
+    {
+        let mut config = defaults;
+        config.listen = SocketAddr::new(args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0])), args.port);
+        config.engine = engine;
+        config.storage = storage;
+        config.dht = dht;
+        config.lsd = {
+            let mut lsd = coracle::LsdSettings::default();
+            lsd.enabled = !args.no_lsd;
+            lsd
+        };
+        config.state_dir = args.state_dir.clone();
+        config
     }
 }
 

@@ -305,11 +305,12 @@ mod tests {
 
     #[test]
     fn an_interruption_says_how_far_and_how_to_resume() {
-        let s = TorrentStats {
-            bytes_done: 4 << 20,
-            bytes_total: 10 << 20,
-            downloaded: 1 << 20,
-            ..TorrentStats::default()
+        let s = {
+            let mut stats = TorrentStats::default();
+            stats.bytes_done = 4 << 20;
+            stats.bytes_total = 10 << 20;
+            stats.downloaded = 1 << 20;
+            stats
         };
         assert_eq!(
             interrupted(Some(&s)),

@@ -147,6 +147,7 @@ pub enum DhtEvent {
 
 /// A snapshot of the node's state, for display and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DhtStats {
     /// Good IPv4 nodes in the table.
     pub good_v4: usize,

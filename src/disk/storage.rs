@@ -45,6 +45,7 @@ pub struct FileSpec {
 
 /// Tuning of a [`Storage`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct StorageConfig {
     /// Size of one mmap window (default 32 MiB, rounded up to whole pages). Files are mapped in
     /// windows, never whole, so a 3 GiB file works under `ulimit -v 1G`.

@@ -20,6 +20,7 @@ pub type TorrentId = usize;
 /// Tuning of the protocol engine. The defaults suit a small machine and a public swarm, and are
 /// fixed: the sans-IO engine draws no entropy, its caller hands it `peer_id` and `seed`.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// Our 20-byte peer id. By default [`peer_id_from_seed`]`(0)`, the same for every engine: a
     /// program running several engines gives each its own ([`crate::Session`] does).
@@ -369,6 +370,7 @@ pub enum TorrentState {
 
 /// A snapshot of one torrent.
 #[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
 pub struct TorrentStats {
     /// What it is doing.
     pub state: TorrentState,

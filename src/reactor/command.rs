@@ -111,6 +111,7 @@ pub struct ShutdownReport {
 
 /// Numbers about the whole session (see `Session::stats`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionStats {
     /// Torrents in the session.
     pub torrents: usize,

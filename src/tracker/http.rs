@@ -55,6 +55,7 @@ pub struct AnnounceResult {
 
 /// Limits for tracker requests.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TrackerConfig {
     /// Time to establish the TCP (and TLS) connection.
     pub connect_timeout: Duration,

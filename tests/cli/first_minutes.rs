@@ -276,15 +276,17 @@ fn a_download_names_its_path_and_what_this_run_fetched() {
     let torrent = dir.join("pw.torrent");
     std::fs::write(&torrent, &bytes).unwrap();
     payload.write_to(&dir.join("seed"));
-    let seeder = coracle::Session::new(coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+    let seeder = coracle::Session::new({
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
     })
     .unwrap();
-    let opts = coracle::AddOptions {
-        output: dir.join("seed"),
-        no_trackers: true,
-        ..coracle::AddOptions::default()
+    let opts = {
+        let mut opts = coracle::AddOptions::default();
+        opts.output = dir.join("seed");
+        opts.no_trackers = true;
+        opts
     };
     let h = seeder
         .add(coracle::TorrentSource::Bytes(bytes), opts)

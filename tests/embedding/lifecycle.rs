@@ -65,9 +65,10 @@ fn shutdown_names_the_announce_it_leaves_running_and_that_one_ends_in_its_timeou
     let mut cfg = config(41);
     cfg.tracker.timeout = Duration::from_secs(3);
     let s = Session::new(cfg).unwrap();
-    let opts = AddOptions {
-        output: dir.clone(),
-        ..AddOptions::default()
+    let opts = {
+        let mut opts = AddOptions::default();
+        opts.output = dir.clone();
+        opts
     };
     s.add(TorrentSource::Bytes(torrent), opts).unwrap();
     // The `started` announce is in flight once the tracker has its connection.
@@ -107,13 +108,11 @@ fn shutdown_timeout_returns_within_its_limit_against_a_hanging_tracker() {
     p.write_to(&dir);
     let s = session(40);
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: dir.clone(),
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.clone();
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(20)).unwrap();
     // The `started` announce is answered before shutdown, so `stopped` is owed to it.
@@ -154,14 +153,12 @@ fn completed_reaches_the_tracker_before_stopped() {
     let leecher = session(42);
     let events = leecher.events();
     let h = leecher
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: dst.clone(),
-                peers: vec![seeder.listen_addr()],
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = dst.clone();
+            opts.peers = vec![seeder.listen_addr()];
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(30)).unwrap();
     // A download this small can finish before the tracker answers `started`; `completed` is
@@ -198,12 +195,14 @@ fn completed_reaches_the_tracker_before_stopped() {
 #[test]
 fn two_default_sessions_and_default_options_work() {
     let _serial = serial();
-    let quiet = || SessionConfig {
-        dht: coracle::DhtSettings {
-            enabled: false,
-            ..Default::default()
-        },
-        ..SessionConfig::default()
+    let quiet = || {
+        let mut config = SessionConfig::default();
+        config.dht = {
+            let mut dht = coracle::DhtSettings::default();
+            dht.enabled = false;
+            dht
+        };
+        config
     };
     let (a, b) = (
         Session::new(quiet()).unwrap(),

@@ -12,9 +12,10 @@ use super::{add, config, eventually, serial};
 
 fn session_with(tag: u8, force_pwrite: bool) -> Session {
     let mut cfg: SessionConfig = config(tag);
-    cfg.storage = StorageConfig {
-        force_pwrite,
-        ..StorageConfig::default()
+    cfg.storage = {
+        let mut storage = StorageConfig::default();
+        storage.force_pwrite = force_pwrite;
+        storage
     };
     Session::new(cfg).expect("session")
 }

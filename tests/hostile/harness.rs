@@ -25,9 +25,10 @@ pub const MEMORY_BOUND_MIB: u64 = 200;
 
 /// A session config on 127.0.0.1 with a peer id unique to `tag` and this process.
 pub fn config(tag: u8) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
+    let mut cfg = {
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
     };
     cfg.engine.peer_id = *b"-CR0100-hostile00000";
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
@@ -59,14 +60,12 @@ impl Swarm {
         cfg.engine.upload_rate_limit = rate;
         let seeder = Session::new(cfg).expect("seeder session");
         let h = seeder
-            .add(
-                TorrentSource::Bytes(torrent.clone()),
-                AddOptions {
-                    output: dir,
-                    no_trackers: true,
-                    ..Default::default()
-                },
-            )
+            .add(TorrentSource::Bytes(torrent.clone()), {
+                let mut opts = AddOptions::default();
+                opts.output = dir;
+                opts.no_trackers = true;
+                opts
+            })
             .expect("seeder adds the torrent");
         h.wait_timeout(Duration::from_secs(20))
             .expect("seeder checks its data");
@@ -97,15 +96,13 @@ impl Swarm {
         let events = session.events();
         let dir = temp_dir(&format!("{}-leech", self.name));
         let handle = session
-            .add(
-                TorrentSource::Bytes(self.torrent.clone()),
-                AddOptions {
-                    output: dir.clone(),
-                    peers,
-                    no_trackers: false,
-                    ..AddOptions::default()
-                },
-            )
+            .add(TorrentSource::Bytes(self.torrent.clone()), {
+                let mut opts = AddOptions::default();
+                opts.output = dir.clone();
+                opts.peers = peers;
+                opts.no_trackers = false;
+                opts
+            })
             .expect("leecher adds the torrent");
         Leecher {
             session,

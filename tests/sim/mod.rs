@@ -437,11 +437,12 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
     let (payload, layout) = (c.payload, c.layout);
     let mut peer_id = *b"-SM0001-000000000000";
     peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
-    let cfg = EngineConfig {
-        peer_id,
-        listen_port: node_addr(i).port(),
-        seed: seed ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
-        ..EngineConfig::default()
+    let cfg = {
+        let mut engine = EngineConfig::default();
+        engine.peer_id = peer_id;
+        engine.listen_port = node_addr(i).port();
+        engine.seed = seed ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
+        engine
     };
     let n = layout.num_pieces();
     let store = Arc::new(MemoryStore::new(match (spec.seeder, spec.corrupt) {
