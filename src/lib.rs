@@ -34,17 +34,20 @@
 //! let bytes = coracle::create::TorrentBuilder::new(dir.join("seed/hello.txt")).build()?.bytes;
 //!
 //! // One session seeds the data it knows is complete; another downloads it. Options start
-//! // from their defaults and set what differs.
-//! let mut config = SessionConfig::default();
-//! config.listen = "127.0.0.1:0".parse()?;
-//! let seeder = Session::new(config.clone())?;
+//! // from their defaults (each with its own peer id) and set what differs.
+//! let local = || {
+//!     let mut config = SessionConfig::default();
+//!     config.listen = ([127, 0, 0, 1], 0).into();
+//!     config
+//! };
+//! let seeder = Session::new(local())?;
 //! let mut seed = AddOptions::default();
 //! seed.output = dir.join("seed");
 //! seed.seed_only = true;
 //! seed.no_trackers = true;
 //! seeder.add(TorrentSource::Bytes(bytes.clone()), seed)?;
 //!
-//! let session = Session::new(config)?;
+//! let session = Session::new(local())?;
 //! let events = session.events(); // subscribe first: nothing after this is missed
 //! let mut fetch = AddOptions::default();
 //! fetch.output = dir.join("download");
@@ -94,8 +97,14 @@
 //! [`Error::Timeout`]; [`TorrentHandle::wait`] returns [`Error::TorrentFailed`] or
 //! [`Error::Stopped`] (paused, removed, shut down). A torrent whose files fail (disk full, a
 //! file truncated or removed by another program) fails alone with the reason in
-//! [`TorrentState::Failed`]; the process goes on (a SIGBUS in a mapped file is caught, see
-//! [`disk`]). Nothing panics on bad input.
+//! [`TorrentState::Failed`]; the process goes on (a SIGBUS in a mapped file is caught and
+//! becomes a [`StorageError`]). Nothing panics on bad input. Every error that wraps another
+//! gives it back through [`std::error::Error::source`].
+//!
+//! **Shutdown.** [`Session::shutdown`] tells trackers `stopped` (3 s at most), syncs the files
+//! and joins the threads; [`Session::shutdown_timeout`] returns within its limit with a
+//! [`ShutdownReport`], which names the announces still blocked on a silent tracker (they end
+//! within their own timeout, holding nothing of the session).
 //!
 //! **Defaults.** A session listens on `0.0.0.0` on a port the system picks
 //! ([`Session::listen_addr`]), runs a DHT node without bootstrap routers and no local
@@ -106,8 +115,16 @@
 //! ([`create::TorrentBuilder`]). `cli` builds the binary; `small-idna` is a size trick for
 //! static binaries only (it pins `idna_adapter`, which would reach your own `url` parsing).
 //!
-//! Programs that own their poll loop can drive [`engine::Engine`] directly: it is sans-IO (bytes
-//! and results in, actions and bytes out), and starts no thread (`examples/step.rs`).
+//! **Building options.** The config, stats and event types are `#[non_exhaustive]`, so new
+//! fields are not breaking changes: start from `Default` and set fields
+//! (`let mut c = SessionConfig::default(); c.listen = addr;`), and match events with a `_` arm.
+//!
+//! **What is public.** The session API and every type it uses, here at the root; torrent
+//! creation in [`create`]; the engine itself in [`sansio`]. Programs that own their poll loop
+//! can drive [`sansio::Engine`] directly: it is sans-IO (bytes and results in, actions and
+//! bytes out), and starts no thread (`examples/step.rs`). Nothing else is public; the
+//! `internals` cargo feature exists for this repository's tests and fuzz targets only and
+//! carries no semver promise.
 #![deny(missing_docs)]
 // Every type a public item reaches must be nameable: re-exported at the root or in `sansio`
 // (CI's clippy of the no-TLS build turns this into an error), so the surface is the list below

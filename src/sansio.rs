@@ -22,8 +22,8 @@ pub use crate::bitfield::{Bitfield, BitfieldError};
 pub use crate::dht::DhtConfig;
 pub use crate::disk::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use crate::engine::{
-    Action, AnnounceDone, ConnId, Datagram, DhtSetup, DiskDone, DiskRequest, Engine, MagnetParams,
-    Outbox, TorrentParams, UdpKind,
+    peer_id_from_seed, Action, AnnounceDone, ConnId, Datagram, DhtSetup, DiskDone, DiskRequest,
+    Engine, MagnetParams, Outbox, TorrentParams, UdpKind,
 };
 pub use crate::ext::lsd::LsdFamily;
 pub use crate::layout::{BlockRef, Layout, BLOCK_SIZE};

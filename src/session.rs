@@ -46,7 +46,10 @@ use handle::{Entry, Link};
 pub use reader::{FileReader, DEFAULT_READAHEAD};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces on a port the
-/// system picks ([`Session::listen_addr`] tells which), so sessions never collide.
+/// system picks ([`Session::listen_addr`] tells which), so sessions never collide. Build it
+/// from [`SessionConfig::default`] and set fields (it is `#[non_exhaustive]`); make each
+/// session's config from `default()` rather than cloning one, which would give two sessions
+/// one peer id (they then refuse each other as self-connections).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SessionConfig {
@@ -309,7 +312,7 @@ impl Session {
         self.events.subscribe(false)
     }
 
-    /// Like [`Self::events`], with an [`Event::PieceVerified`](crate::engine::Event) for each
+    /// Like [`Self::events`], with an [`Event::PieceVerified`](crate::Event::PieceVerified) for each
     /// downloaded piece that passed its hash check and an `Event::FileCompleted` for each file
     /// whose last piece did.
     pub fn events_with_pieces(&self) -> EventReceiver {

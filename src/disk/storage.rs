@@ -43,7 +43,7 @@ pub struct FileSpec {
     pub executable: bool,
 }
 
-/// Tuning of a [`Storage`].
+/// Tuning of a torrent's storage: how its files are mapped, written and synced.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct StorageConfig {

@@ -223,8 +223,9 @@ impl Engine {
         self.settle(id, now);
     }
 
-    /// Sets which pieces torrent `id` fetches, from its files' priorities (see
-    /// [`TorrentCore::set_wants`]); call it right after adding to start with a choice.
+    /// Sets which pieces torrent `id` fetches, from its files' priorities (skipped files'
+    /// pieces are not fetched, high ones first); call it right after adding to start with a
+    /// choice.
     pub fn set_wants(&mut self, id: TorrentId, wants: crate::selection::PieceWants, now: Instant) {
         self.count_buffers();
         if let Some(t) = self.torrents.get_mut(&id) {
@@ -297,7 +298,8 @@ impl Engine {
     }
 
     /// The checkpoint torrent `id` still needs before the session ends, for the shell to carry
-    /// out itself after its disk pool stopped (see [`TorrentCore::final_checkpoint`]).
+    /// out itself after its disk pool stopped, marked `closing`. `None` when automatic checkpoints
+    /// are off, or for a complete torrent whose state is current.
     pub fn final_checkpoint(&mut self, id: TorrentId) -> Option<DiskRequest> {
         self.torrents.get_mut(&id)?.final_checkpoint()
     }
