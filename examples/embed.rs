@@ -20,13 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (source, output, peers, _demo) = from_args()?;
     let session = Session::new(local_config())?;
     let events = session.events();
-    let opts = {
-        let mut opts = AddOptions::default();
-        opts.output = output;
-        opts.peers = peers;
-        opts.no_trackers = false;
-        opts
-    };
+    let mut opts = AddOptions::default();
+    opts.output = output;
+    opts.peers = peers;
+    opts.no_trackers = false;
     let handle = session.add(source, opts)?;
     // `wait_timeout` returns as soon as it is done; in between, print what the session says.
     while let Err(coracle::Error::Timeout) = handle.wait_timeout(Duration::from_millis(200)) {
@@ -107,11 +104,8 @@ fn demo() -> Result<Download, Box<dyn std::error::Error>> {
         .build()?
         .bytes;
     let seeder = Session::new(local_config())?;
-    let opts = {
-        let mut opts = AddOptions::default();
-        opts.output = seed_dir;
-        opts
-    };
+    let mut opts = AddOptions::default();
+    opts.output = seed_dir;
     seeder
         .add(TorrentSource::Bytes(torrent.clone()), opts)?
         .wait_timeout(Duration::from_secs(30))?;

@@ -15,10 +15,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use coracle::sansio::Bitfield;
-use coracle::sansio::Layout;
-use coracle::sansio::{execute, MemoryStore, TorrentDisk};
-use coracle::sansio::{Action, ConnId, Engine, EngineConfig, Event, TorrentId, TorrentParams};
+use coracle::sansio::{
+    execute, Action, Bitfield, ConnId, Engine, EngineConfig, Event, Layout, MemoryStore,
+    TorrentDisk, TorrentId, TorrentParams,
+};
 use sha1::{Digest, Sha1};
 
 const SEEDER: usize = 0;
@@ -109,11 +109,8 @@ fn node(
     hashes: &Arc<[[u8; 20]]>,
     now: Instant,
 ) -> Node {
-    let mut cfg = {
-        let mut engine = EngineConfig::default();
-        engine.listen_port = ADDRS[i].1;
-        engine
-    };
+    let mut cfg = EngineConfig::default();
+    cfg.listen_port = ADDRS[i].1;
     cfg.peer_id[19] = b'0' + i as u8;
     let n = layout.num_pieces();
     let params = TorrentParams {

@@ -319,11 +319,8 @@ impl Seeders {
 }
 
 fn session_config(kind: char, index: usize) -> SessionConfig {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let id = format!(
         "-CR0100-{kind}{:03}{:08}",
         index % 1000,

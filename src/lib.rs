@@ -162,8 +162,8 @@ pub use bencode::BencodeError;
 pub use dht::DhtStats;
 pub use disk::{human_size, StorageConfig, StorageError};
 pub use engine::{
-    DiscoveryStats, EngineConfig, Event, PeerError, PeerInfo, RateLimits, TorrentError, TorrentId,
-    TorrentState, TorrentStats,
+    DiscoveryStats, EngineConfig, Event, PeerError, PeerInfo, RateLimits, TorrentId, TorrentState,
+    TorrentStats,
 };
 pub use magnet::{Magnet, MagnetError, MagnetPeer, MagnetWarning};
 pub use metainfo::{

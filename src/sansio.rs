@@ -23,7 +23,7 @@ pub use crate::dht::DhtConfig;
 pub use crate::disk::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use crate::engine::{
     peer_id_from_seed, Action, AnnounceDone, ConnId, Datagram, DhtSetup, DiskDone, DiskRequest,
-    Engine, MagnetParams, Outbox, TorrentParams, UdpKind,
+    Engine, MagnetParams, Outbox, TorrentError, TorrentParams, UdpKind,
 };
 pub use crate::ext::lsd::LsdFamily;
 pub use crate::layout::{BlockRef, Layout, BLOCK_SIZE};
@@ -34,6 +34,5 @@ pub use crate::tracker::{AnnounceEvent, AnnounceRequest, AnnounceResponse, Track
 pub use crate::webseed::{HttpRange, WebRequest};
 // The types an engine shares with the session API, named here too so a shell needs one path.
 pub use crate::{
-    EngineConfig, Event, PeerError, RateLimits, StorageError, TorrentError, TorrentId,
-    TorrentState, TorrentStats,
+    EngineConfig, Event, PeerError, RateLimits, StorageError, TorrentId, TorrentState, TorrentStats,
 };

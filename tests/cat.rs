@@ -53,11 +53,8 @@ fn payload() -> Payload {
 fn seeder(payload: &Payload, torrent: &[u8], name: &str) -> Session {
     let dir = temp_dir(name);
     payload.write_to(&dir);
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.dht.enabled = false;
     cfg.engine.upload_rate_limit = Some(2 * MIB as u64);
     let s = Session::new(cfg).unwrap();

@@ -504,11 +504,8 @@ fn max_upload_rate_holds_the_seeder_back() {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "no seeding line");
     }
-    let cfg = {
-        let mut config = coracle::SessionConfig::default();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config
-    };
+    let mut cfg = coracle::SessionConfig::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
     let leecher = coracle::Session::new(cfg).unwrap();
     let began = Instant::now();
     let h = leecher
@@ -544,13 +541,10 @@ fn storage_pwrite_downloads_exactly() {
         config
     })
     .unwrap();
-    let opts = {
-        let mut opts = coracle::AddOptions::default();
-        opts.output = dir.join("seed");
-        opts.peers = vec![];
-        opts.no_trackers = true;
-        opts
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("seed");
+    opts.peers = vec![];
+    opts.no_trackers = true;
     let h = seeder
         .add(coracle::TorrentSource::Bytes(bytes), opts)
         .unwrap();

@@ -75,12 +75,9 @@ fn seeder(p: &Payload, dir: &Path) -> (coracle::Session, Vec<u8>) {
         config
     })
     .unwrap();
-    let opts = {
-        let mut opts = coracle::AddOptions::default();
-        opts.output = dir.join("seed");
-        opts.no_trackers = true;
-        opts
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("seed");
+    opts.no_trackers = true;
     let h = session
         .add(coracle::TorrentSource::Bytes(bytes.clone()), opts)
         .unwrap();

@@ -60,12 +60,9 @@ fn session(tag: u8) -> Session {
 
 /// The configuration of [`session`].
 fn config(tag: u8) -> SessionConfig {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.disk_workers = 2;
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.engine.peer_id = *b"-CR0100-embed0000000";
     cfg.engine.peer_id[19] = tag;
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;

@@ -114,14 +114,11 @@ fn skipped_file_is_never_created_then_chosen_again_from_a_libtorrent_seeder() {
     })
     .unwrap();
     let out = ctx.subdir("coracle-out");
-    let opts = {
-        let mut opts = AddOptions::default();
-        opts.output = out.clone();
-        opts.peers = vec![seeder];
-        opts.no_trackers = true;
-        opts.file_priorities = vec![FilePriority::Normal, FilePriority::Skip, FilePriority::High];
-        opts
-    };
+    let mut opts = AddOptions::default();
+    opts.output = out.clone();
+    opts.peers = vec![seeder];
+    opts.no_trackers = true;
+    opts.file_priorities = vec![FilePriority::Normal, FilePriority::Skip, FilePriority::High];
     let handle = session
         .add(TorrentSource::File(torrent.clone()), opts)
         .unwrap();

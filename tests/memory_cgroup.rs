@@ -127,12 +127,9 @@ impl Drop for Cleanup {
 
 /// A session on 127.0.0.1 seeding `torrent` from `dir`, after checking the data.
 fn seeder(torrent: &[u8], dir: &Path) -> Session {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.disk_workers = 2;
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.engine.peer_id = *b"-CR0100-cgroupseed00";
     // Only the one leecher, named with --peer: no DHT (LSD is off by default).
     cfg.dht.enabled = false;

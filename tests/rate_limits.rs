@@ -28,11 +28,8 @@ const LIMIT: u64 = 2 * MIB;
 const WINDOW: Duration = Duration::from_secs(20);
 
 fn session(tag: u8, limits: RateLimits) -> Session {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.dht.enabled = false;
     cfg.engine.download_rate_limit = limits.download;
     cfg.engine.upload_rate_limit = limits.upload;

@@ -115,11 +115,8 @@ fn killed_five_times_then_completes_without_refetching_verified_pieces() {
     std::fs::write(&torrent_path, &torrent).unwrap();
 
     // The seeder is throttled so the download lasts long enough to be killed several times.
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.engine.upload_rate_limit = Some(3 * 1024 * 1024);
     let seeder = Session::new(cfg).unwrap();
     let h = seeder
@@ -215,11 +212,8 @@ fn killed_ten_times_at_random_moments_the_state_never_claims_a_missing_piece() {
     let state_file = coracle::internals::disk::state_file::path(&state_dir, &meta.info_hash.0);
     let leech_file = payload.file_path(&leech_dir, 0);
 
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.engine.upload_rate_limit = Some(3 * 1024 * 1024);
     let seeder = Session::new(cfg).unwrap();
     let h = seeder

@@ -229,11 +229,8 @@ fn resume_bytes_round_trip_through_the_api() {
         total
     );
     // And `recheck` ignores good bytes.
-    let forced = {
-        let mut opts = given(bytes);
-        opts.recheck = true;
-        opts
-    };
+    let mut forced = given(bytes);
+    forced.recheck = true;
     assert_eq!(run(local(), &torrent, &data, forced).pieces_checked, total);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,12 +25,9 @@ use payload::{temp_dir, Payload};
 /// A session on 127.0.0.1 with its own peer id (equal ids refuse each other as self-connections)
 /// and two disk workers, so timings do not depend on the machine's core count.
 fn config(tag: u8) -> SessionConfig {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.disk_workers = 2;
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.engine.peer_id = *b"-CR0100-storage00000";
     cfg.engine.peer_id[19] = tag;
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;

@@ -28,11 +28,8 @@ fn remove_temp(names: &[&str]) {
 }
 
 fn session(tag: u8, upload_limit: Option<u64>) -> Session {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.dht.enabled = false;
     cfg.engine.upload_rate_limit = upload_limit;
     cfg.engine.peer_id[19] = tag;

@@ -86,11 +86,8 @@ fn reader_streams_from_a_rate_limited_libtorrent_seeder() {
     let Some((ctx, p, file, torrent)) = world("stream-lt-reader") else {
         return;
     };
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from((loopback(1), 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from((loopback(1), 0));
     cfg.dht.enabled = false;
     let session = Session::new(cfg).unwrap();
     let h = session

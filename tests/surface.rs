@@ -30,11 +30,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[allow(unused_imports)]
 mod root_names {
     use coracle::sansio::{
-        execute, Action, AnnounceDone, AnnounceEvent, AnnounceRequest, AnnounceResponse, Bitfield,
-        BitfieldError, BlockRef, ConnId, Datagram, DhtConfig, DhtSetup, DiskDone, DiskRequest,
-        Engine, FileSpan, FileStamp, HttpRange, Layout, LsdFamily, MagnetParams, MemoryStore,
-        Outbox, PieceStore, PieceWants, ResumeTarget, TorrentDisk, TorrentParams, TrackerError,
-        UdpKind, WebRequest, BLOCK_SIZE,
+        execute, peer_id_from_seed, Action, AnnounceDone, AnnounceEvent, AnnounceRequest,
+        AnnounceResponse, Bitfield, BitfieldError, BlockRef, ConnId, Datagram, DhtConfig, DhtSetup,
+        DiskDone, DiskRequest, Engine, FileSpan, FileStamp, HttpRange, Layout, LsdFamily,
+        MagnetParams, MemoryStore, Outbox, PieceStore, PieceWants, ResumeTarget, TorrentDisk,
+        TorrentError, TorrentParams, TrackerError, UdpKind, WebRequest, BLOCK_SIZE,
     };
     use coracle::{
         human_size, read_torrent_file, torrent_file, AddOptions, BencodeError, DhtSettings,
@@ -42,9 +42,9 @@ mod root_names {
         FilePriority, FileProgress, FileReader, FileSelection, InfoHash, LsdSettings, Magnet,
         MagnetError, MagnetPeer, MagnetWarning, Metainfo, MetainfoError, PathChange, PathIssue,
         PeerError, PeerInfo, RateLimits, RecvError, SelectError, Session, SessionConfig,
-        SessionStats, ShutdownReport, StorageConfig, StorageError, Symlink, TorrentError,
-        TorrentHandle, TorrentId, TorrentSource, TorrentState, TorrentStats, TrackerConfig,
-        WireError, CHECKPOINT_INTERVAL, DEFAULT_READAHEAD,
+        SessionStats, ShutdownReport, StorageConfig, StorageError, Symlink, TorrentHandle,
+        TorrentId, TorrentSource, TorrentState, TorrentStats, TrackerConfig, WireError,
+        CHECKPOINT_INTERVAL, DEFAULT_READAHEAD,
     };
 }
 

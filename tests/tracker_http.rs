@@ -181,11 +181,8 @@ fn slow_tracker_times_out_on_time() {
 #[test]
 fn redirect_loop_stops_at_limit() {
     let t = TestTracker::start_with(Mode::RedirectLoop);
-    let cfg = {
-        let mut tracker = quick();
-        tracker.max_redirects = 3;
-        tracker
-    };
+    let mut cfg = quick();
+    cfg.max_redirects = 3;
     assert_eq!(
         one(cfg, t.url()).result,
         Err(TrackerError::TooManyRedirects { limit: 3 })
@@ -196,11 +193,8 @@ fn redirect_loop_stops_at_limit() {
 #[test]
 fn huge_body_is_too_large() {
     let t = TestTracker::start_with(Mode::HugeBody(4 << 20));
-    let cfg = {
-        let mut tracker = quick();
-        tracker.max_body = 1000;
-        tracker
-    };
+    let mut cfg = quick();
+    cfg.max_body = 1000;
     assert_eq!(
         one(cfg, t.url()).result,
         Err(TrackerError::TooLarge { limit: 1000 })
@@ -210,11 +204,8 @@ fn huge_body_is_too_large() {
 #[test]
 fn declared_content_length_over_limit_is_too_large() {
     let t = TestTracker::start_with(Mode::Failure("x".repeat(2000)));
-    let cfg = {
-        let mut tracker = quick();
-        tracker.max_body = 1000;
-        tracker
-    };
+    let mut cfg = quick();
+    cfg.max_body = 1000;
     assert_eq!(
         one(cfg, t.url()).result,
         Err(TrackerError::TooLarge { limit: 1000 })

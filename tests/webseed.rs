@@ -35,12 +35,9 @@ fn session(tag: u8) -> Session {
 }
 
 fn session_config(tag: u8) -> SessionConfig {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.disk_workers = 2;
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.dht.enabled = false;
     cfg.engine.peer_id = *b"-CR0100-webseed00000";
     cfg.engine.peer_id[19] = tag;

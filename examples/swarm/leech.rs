@@ -101,11 +101,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let sampler = measure::RssSampler::start();
     let start = Instant::now();
 
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let id = format!(
         "-CR0100-L{:03}{:08}",
         index % 1000,

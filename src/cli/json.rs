@@ -148,23 +148,20 @@ mod tests {
 
     #[test]
     fn progress_record_has_the_documented_fields() {
-        let s = {
-            let mut stats = TorrentStats::default();
-            stats.state = TorrentState::Downloading;
-            stats.pieces_done = 1;
-            stats.pieces_total = 4;
-            stats.bytes_done = 10;
-            stats.bytes_total = 40;
-            stats.downloaded = 12;
-            stats.uploaded = 0;
-            stats.down_rate = 2.6;
-            stats.up_rate = f64::NAN;
-            stats.peers = 3;
-            stats.seeds = 1;
-            stats.peers_connecting = 2;
-            stats.peers_known = 9;
-            stats
-        };
+        let mut s = TorrentStats::default();
+        s.state = TorrentState::Downloading;
+        s.pieces_done = 1;
+        s.pieces_total = 4;
+        s.bytes_done = 10;
+        s.bytes_total = 40;
+        s.downloaded = 12;
+        s.uploaded = 0;
+        s.down_rate = 2.6;
+        s.up_rate = f64::NAN;
+        s.peers = 3;
+        s.seeds = 1;
+        s.peers_connecting = 2;
+        s.peers_known = 9;
         assert_eq!(
             progress(&s, Some(7)),
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\

@@ -28,11 +28,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use coracle::read_torrent_file;
-use coracle::FileSelection;
-use coracle::Metainfo;
-use coracle::StorageError;
-use coracle::{AddOptions, Error, SessionConfig, TorrentSource};
+use coracle::{read_torrent_file, AddOptions, Error, FileSelection, Metainfo, SessionConfig};
+use coracle::{StorageError, TorrentSource};
 
 use progress::Reporter;
 use watch::Watch;
@@ -416,9 +413,11 @@ pub const DHT_ROUTERS: [&str; 3] = [
 
 /// The session settings the options ask for.
 fn session_config(args: &RunArgs) -> SessionConfig {
-    let defaults = SessionConfig::default();
     // The library's defaults already give every run its own random peer id and seed.
-    let mut engine = defaults.engine.clone();
+    let mut config = SessionConfig::default();
+    config.listen = SocketAddr::new(args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0])), args.port);
+    config.state_dir = args.state_dir.clone();
+    let engine = &mut config.engine;
     engine.upload_rate_limit = args.max_upload_rate;
     engine.download_rate_limit = args.max_download_rate;
     engine.pex = !args.no_pex;
@@ -429,35 +428,17 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     if args.state_dir.is_some() {
         engine.checkpoint_interval = args.checkpoint.or(Some(coracle::CHECKPOINT_INTERVAL));
     }
-    let mut storage = defaults.storage.clone();
-    storage.force_pwrite = args.pwrite;
+    config.storage.force_pwrite = args.pwrite;
+    config.storage.refuse_foreign_files = !args.overwrite;
     // What every desktop client does: the public DHT and local discovery, unless told not to.
-    let bootstrap = if args.dht_bootstrap.is_empty() {
+    config.dht.enabled = !args.no_dht;
+    config.dht.bootstrap = if args.dht_bootstrap.is_empty() {
         DHT_ROUTERS.iter().map(|r| r.to_string()).collect()
     } else {
         args.dht_bootstrap.clone()
     };
-    let dht = {
-        let mut dht_ = defaults.dht.clone();
-        dht_.enabled = !args.no_dht;
-        dht_.bootstrap = bootstrap;
-        dht_
-    };
-    storage.refuse_foreign_files = !args.overwrite;
-    {
-        let mut config = defaults;
-        config.listen = SocketAddr::new(args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0])), args.port);
-        config.engine = engine;
-        config.storage = storage;
-        config.dht = dht;
-        config.lsd = {
-            let mut lsd = coracle::LsdSettings::default();
-            lsd.enabled = !args.no_lsd;
-            lsd
-        };
-        config.state_dir = args.state_dir.clone();
-        config
-    }
+    config.lsd.enabled = !args.no_lsd;
+    config
 }
 
 /// Prints log records to stderr: warnings and errors always (errors only with `--quiet`), more

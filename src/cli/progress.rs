@@ -305,13 +305,10 @@ mod tests {
 
     #[test]
     fn an_interruption_says_how_far_and_how_to_resume() {
-        let s = {
-            let mut stats = TorrentStats::default();
-            stats.bytes_done = 4 << 20;
-            stats.bytes_total = 10 << 20;
-            stats.downloaded = 1 << 20;
-            stats
-        };
+        let mut s = TorrentStats::default();
+        s.bytes_done = 4 << 20;
+        s.bytes_total = 10 << 20;
+        s.downloaded = 1 << 20;
         assert_eq!(
             interrupted(Some(&s)),
             "interrupted at 40.0% (4.0 MiB of 10.0 MiB; 1.0 MiB fetched in this run); \

@@ -182,13 +182,10 @@ fn complete_data_on_a_read_only_mount_is_seeded() {
         config
     })
     .unwrap();
-    let opts = {
-        let mut opts = coracle::AddOptions::default();
-        opts.output = dir.join("leech");
-        opts.peers = vec![([127, 0, 0, 1], port).into()];
-        opts.no_trackers = true;
-        opts
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("leech");
+    opts.peers = vec![([127, 0, 0, 1], port).into()];
+    opts.no_trackers = true;
     let h = leecher
         .add(coracle::TorrentSource::Bytes(bytes), opts)
         .unwrap();

@@ -282,12 +282,9 @@ fn a_download_names_its_path_and_what_this_run_fetched() {
         config
     })
     .unwrap();
-    let opts = {
-        let mut opts = coracle::AddOptions::default();
-        opts.output = dir.join("seed");
-        opts.no_trackers = true;
-        opts
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("seed");
+    opts.no_trackers = true;
     let h = seeder
         .add(coracle::TorrentSource::Bytes(bytes), opts)
         .unwrap();

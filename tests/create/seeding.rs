@@ -49,13 +49,10 @@ pub fn client_downloads_from_coracle(name: &str, start: impl Fn(&Ctx, &Path, &Pa
     .expect("starting a coracle session");
     // `..default()` so options that other branches add keep their defaults.
     #[allow(clippy::needless_update)]
-    let opts = {
-        let mut opts = AddOptions::default();
-        opts.output = data.clone();
-        opts.peers = vec![client];
-        opts.no_trackers = true;
-        opts
-    };
+    let mut opts = AddOptions::default();
+    opts.output = data.clone();
+    opts.peers = vec![client];
+    opts.no_trackers = true;
     let _handle = session
         .add(
             TorrentSource::Metainfo(Box::new(made.metainfo.clone())),

@@ -65,11 +65,8 @@ fn shutdown_names_the_announce_it_leaves_running_and_that_one_ends_in_its_timeou
     let mut cfg = config(41);
     cfg.tracker.timeout = Duration::from_secs(3);
     let s = Session::new(cfg).unwrap();
-    let opts = {
-        let mut opts = AddOptions::default();
-        opts.output = dir.clone();
-        opts
-    };
+    let mut opts = AddOptions::default();
+    opts.output = dir.clone();
     s.add(TorrentSource::Bytes(torrent), opts).unwrap();
     // The `started` announce is in flight once the tracker has its connection.
     accepted.recv_timeout(Duration::from_secs(20)).unwrap();

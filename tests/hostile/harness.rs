@@ -25,11 +25,8 @@ pub const MEMORY_BOUND_MIB: u64 = 200;
 
 /// A session config on 127.0.0.1 with a peer id unique to `tag` and this process.
 pub fn config(tag: u8) -> SessionConfig {
-    let mut cfg = {
-        let mut config = SessionConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.engine.peer_id = *b"-CR0100-hostile00000";
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
     cfg.engine.peer_id[19] = tag;

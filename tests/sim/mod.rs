@@ -437,13 +437,10 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
     let (payload, layout) = (c.payload, c.layout);
     let mut peer_id = *b"-SM0001-000000000000";
     peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
-    let cfg = {
-        let mut engine = EngineConfig::default();
-        engine.peer_id = peer_id;
-        engine.listen_port = node_addr(i).port();
-        engine.seed = seed ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
-        engine
-    };
+    let mut cfg = EngineConfig::default();
+    cfg.peer_id = peer_id;
+    cfg.listen_port = node_addr(i).port();
+    cfg.seed = seed ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
     let n = layout.num_pieces();
     let store = Arc::new(MemoryStore::new(match (spec.seeder, spec.corrupt) {
         (true, false) => payload.to_vec(),
