@@ -33,6 +33,8 @@ const SANS_IO: &[&str] = &[
     "src/webseed/plan.rs",
     "src/webseed/seed.rs",
     "src/webseed/set.rs",
+    "src/sansio.rs",
+    "src/internals.rs",
 ];
 
 /// The only files that may name `ureq`: the HTTP shells of the tracker client and web seeds
