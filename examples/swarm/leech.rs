@@ -126,16 +126,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cfg.engine.piece_buffer_bytes = bytes;
         cfg.engine.session_piece_buffer_bytes = cfg.engine.session_piece_buffer_bytes.max(bytes);
     }
+    // `SWARM_DHT_BOOTSTRAP=IP:PORT` (`--dht`): the DHT joins through that node only, and the
+    // magnet names no tracker.
+    let dht_router = std::env::var("SWARM_DHT_BOOTSTRAP").ok();
+    cfg.dht.bootstrap = dht_router.iter().cloned().collect();
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let events = session.events();
     let bytes = std::fs::read(torrent).map_err(|e| format!("reading {torrent}: {e}"))?;
     let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
     let magnet = rest.get(3).is_some_and(|s| s == "magnet");
     let source = if magnet {
-        TorrentSource::Magnet(format!(
-            "magnet:?xt=urn:btih:{}&tr={tracker}",
-            meta.info_hash.to_hex()
-        ))
+        let hex = meta.info_hash.to_hex();
+        TorrentSource::Magnet(match dht_router {
+            Some(_) => format!("magnet:?xt=urn:btih:{hex}"),
+            None => format!("magnet:?xt=urn:btih:{hex}&tr={tracker}"),
+        })
     } else {
         TorrentSource::File(PathBuf::from(torrent))
     };
@@ -149,7 +154,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         )
         .map_err(|e| format!("adding the torrent: {e}"))?;
     let mut metadata = 0.0;
-    if !meta.trackers.iter().flatten().any(|t| t == tracker) {
+    if dht_router.is_none() && !meta.trackers.iter().flatten().any(|t| t == tracker) {
         eprintln!("warning: the torrent does not name tracker {tracker}");
     }
     let total = meta.total_length;
