@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::compare::{median, Contender};
 use crate::dht_nodes::{LocalDht, LEECHER_IP};
-use crate::foreign::{self, Client, Done, Launch};
+use crate::foreign::{self, Client, Done, Launch, Running};
 use crate::gen::{self, human};
 use crate::leech::LeechReport;
 use crate::{Args, Work};
@@ -28,10 +28,16 @@ struct Sample {
     startup: Option<f64>,
     /// Start to the first connection a seeder accepted from it.
     first_conn: Option<f64>,
+    /// Start to the last seeder's first connection, when every seeder got one.
+    all_conn: Option<f64>,
     metadata: Option<f64>,
     done: Option<f64>,
     exit: f64,
     cpu: f64,
+    /// CPU seconds the seeders spent during the run.
+    seed_cpu: f64,
+    /// What the coracle leecher reports of its peers and traffic.
+    note: String,
 }
 
 /// Times of lines a client printed, seen by a thread that passes the lines on.
@@ -65,8 +71,6 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
         return Err("no client of --compare is installed".into());
     }
     let dir = &work.dir;
-    let seed_dir = dir.join("seed");
-    let torrent_path = dir.join("swarm.torrent");
     let layout = gen::Layout::new(args.size, args.files, args.piece);
     let names: Vec<String> = clients.iter().map(|(c, _)| c.name()).collect();
     eprintln!(
@@ -84,47 +88,69 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
         eprintln!("  {v}");
     }
     // No tracker: the .torrent has no `announce`.
-    crate::write_swarm(&layout, &seed_dir, &torrent_path, "")?;
-    let magnet = crate::magnet_link(&torrent_path, "")?;
-    let magnet = magnet.trim_end_matches("&tr=").to_string();
-
+    let torrent = dir.join("swarm.torrent");
+    crate::write_swarm(&layout, &dir.join("seed"), &torrent, "")?;
+    let magnet = trackerless_magnet(&torrent)?;
     let mut samples: Vec<Vec<Sample>> = clients.iter().map(|_| Vec::new()).collect();
     for round in 0..args.runs {
         for k in 0..clients.len() {
             let i = (k + round) % clients.len();
-            let client = &clients[i].0;
-            let out = dir.join(format!("dht-{}-{round}", client.name()));
-            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-            let t = Instant::now();
-            let mut local = LocalDht::start(args.seeders, &torrent_path, &seed_dir)?;
-            eprintln!(
-                "  round {} {:<11} DHT of a router and {} seeder(s) formed in {:.1} s",
-                round + 1,
-                client.name(),
-                args.seeders,
-                t.elapsed().as_secs_f64()
-            );
-            crate::settle(args);
-            let s = run_one(args, client, &torrent_path, &magnet, &mut local, &out, dir)?;
-            drop(local);
-            gen::compare(&layout, &seed_dir, &out)
-                .map_err(|e| format!("{}'s download is wrong: {e}", client.name()))?;
-            let _ = std::fs::remove_dir_all(&out);
-            let cell = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3} s"));
-            eprintln!(
-                "  round {} {:<11} first connection {}, metadata {}, done {}, exit {:.2} s",
-                round + 1,
-                client.name(),
-                cell(s.first_conn),
-                cell(s.metadata),
-                cell(s.done),
-                s.exit
-            );
+            let s = measure(args, &clients[i].0, &torrent, &magnet, dir, round)?;
             samples[i].push(s);
         }
     }
     println!("{}", table(args, &layout, &clients, &samples));
     Ok(())
+}
+
+/// The magnet link of the .torrent at `torrent`: its info-hash, no tracker.
+fn trackerless_magnet(torrent: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(torrent).map_err(|e| format!("{}: {e}", torrent.display()))?;
+    let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    Ok(format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex()))
+}
+
+/// One run of `client`: a fresh local DHT, the download, the byte-for-byte check.
+fn measure(
+    args: &Args,
+    client: &Contender,
+    torrent: &Path,
+    magnet: &str,
+    dir: &Path,
+    round: usize,
+) -> Result<Sample, String> {
+    let tag = format!("round {} {:<11}", round + 1, client.name());
+    let seed_dir = dir.join("seed");
+    let out = dir.join(format!("dht-{}-{round}", client.name()));
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let t = Instant::now();
+    let mut local = LocalDht::start(args.seeders, torrent, &seed_dir)?;
+    eprintln!(
+        "  {tag} DHT of a router and {} seeder(s) formed in {:.1} s",
+        args.seeders,
+        t.elapsed().as_secs_f64()
+    );
+    crate::settle(args);
+    let s = run_one(args, client, torrent, magnet, &mut local, &out, dir)?;
+    drop(local);
+    let layout = gen::Layout::new(args.size, args.files, args.piece);
+    gen::compare(&layout, &seed_dir, &out)
+        .map_err(|e| format!("{}'s download is wrong: {e}", client.name()))?;
+    let _ = std::fs::remove_dir_all(&out);
+    let cell = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3} s"));
+    eprintln!(
+        "  {tag} first connection {}, all seeders {}, metadata {}, done {}, exit {:.2} s, \
+         CPU {:.2} s, seeders' CPU {:.2} s{}",
+        cell(s.first_conn),
+        cell(s.all_conn),
+        cell(s.metadata),
+        cell(s.done),
+        s.exit,
+        s.cpu,
+        s.seed_cpu,
+        s.note
+    );
+    Ok(s)
 }
 
 /// Downloads once with `client` into `out`, through `local`, and measures it to its exit.
@@ -139,6 +165,7 @@ fn run_one(
 ) -> Result<Sample, String> {
     let (mut launch, program) = launch(args, client, torrent, magnet, &local.router, out, dir)?;
     let layout = gen::Layout::new(args.size, args.files, args.piece);
+    let seed_cpu = local.seeders_cpu();
     let start = Instant::now();
     let mut running = launch.spawn(&program)?;
     let marks = Arc::new(Mutex::new(Marks::default()));
@@ -155,41 +182,60 @@ fn run_one(
         Duration::from_secs(args.timeout),
     )?;
     let exit = start.elapsed().as_secs_f64();
-    let first_conn = local.first_connection(start);
+    let seed_cpu = local.seeders_cpu() - seed_cpu;
+    let conns = local.connections(start);
+    let first_conn = conns.iter().copied().reduce(f64::min);
+    let all_conn = (conns.len() == args.seeders)
+        .then(|| conns.iter().copied().reduce(f64::max))
+        .flatten();
     let since = |t: Option<Instant>| t.map(|t| t.duration_since(start).as_secs_f64());
-    let (done, metadata) = match client {
-        Contender::Coracle | Contender::Build(_) => {
-            let mut text = String::new();
-            if let Some(rx) = &running.lines {
-                while let Ok((_, l)) = rx.recv_timeout(Duration::from_secs(2)) {
-                    text += &l;
-                    text.push('\n');
-                }
-            }
-            let r = LeechReport::parse(&text)
-                .ok_or_else(|| format!("the coracle leecher printed no report: {text:?}"))?;
-            (Some(r.wall), (r.metadata > 0.0).then_some(r.metadata))
-        }
+    let marks = *marks.lock().expect("marks");
+    let (done, metadata, note) = match client {
+        Contender::Coracle | Contender::Build(_) => coracle_report(&running)?,
         Contender::Other(_) => {
-            let marks = *marks.lock().expect("marks");
             let done = match launch.done {
                 Done::Exit => since(marks.done),
                 _ => Some(m.done),
             };
-            (done, since(marks.metadata))
+            (done, since(marks.metadata), String::new())
         }
     };
-    let startup = since(marks.lock().expect("marks").session);
+    let startup = since(marks.session);
     // Times count from the client's session: python's start and import are not libtorrent's.
     let from_session = |t: Option<f64>| t.map(|t| t - startup.unwrap_or(0.0));
     Ok(Sample {
         startup,
         first_conn: from_session(first_conn),
+        all_conn: from_session(all_conn),
         metadata: from_session(metadata),
         done: from_session(done),
         exit,
         cpu: m.exit.cpu(),
+        seed_cpu,
+        note,
     })
+}
+
+/// The coracle leecher's own report: its times to completion and to the metadata, and what it
+/// received.
+fn coracle_report(running: &Running) -> Result<(Option<f64>, Option<f64>, String), String> {
+    // The reader thread may still hold the last line: read to its end of file.
+    let mut text = String::new();
+    if let Some(rx) = &running.lines {
+        while let Ok((_, l)) = rx.recv_timeout(Duration::from_secs(2)) {
+            text += &l;
+            text.push('\n');
+        }
+    }
+    let r = LeechReport::parse(&text)
+        .ok_or_else(|| format!("the coracle leecher printed no report: {text:?}"))?;
+    let note = format!(
+        "; {} received, {} hash failures",
+        human(r.bytes),
+        r.hash_failures
+    );
+    let metadata = (r.metadata > 0.0).then_some(r.metadata);
+    Ok((Some(r.wall), metadata, note))
 }
 
 /// Passes `rx`'s lines on (to `foreign::watch` or the coracle report), noting when the client
@@ -232,9 +278,7 @@ fn says(client: Client, line: &str) -> Option<Mark> {
         Client::Libtorrent if line == "session" => Mark::Session,
         Client::Libtorrent if line == "metadata" => Mark::Metadata,
         // aria2: its in-memory metadata download completes ("[METADATA]" download).
-        Client::Aria2 if line.contains("[METADATA]") && line.contains("complete") => {
-            Mark::Metadata
-        }
+        Client::Aria2 if line.contains("[METADATA]") && line.contains("complete") => Mark::Metadata,
         // rqbit adds a magnet's torrent once it has resolved its metadata.
         Client::Rqbit if line.contains("added torrent") => Mark::Metadata,
         Client::Rqbit if line.contains("torrent finished downloading") => Mark::Done,
@@ -289,6 +333,33 @@ fn launch(
     Ok((Launch { cmd, done, port: 0 }, program))
 }
 
+/// The table's title and column names.
+fn header(args: &Args, layout: &gen::Layout) -> String {
+    let mut s = format!(
+        "\n== trackerless magnet through a local DHT: {} in {} file(s), pieces of {}, {} \
+         libtorrent seeder(s) + 1 router, {} round(s), order rotated ==\n",
+        human(layout.total()),
+        layout.files.len(),
+        human(args.piece),
+        args.seeders,
+        args.runs
+    );
+    s += &format!(
+        "  {:<13}{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6} {:>8}   coracle/this\n",
+        "client",
+        "startup",
+        "1st conn",
+        "all conn",
+        "metadata",
+        "done s",
+        "exit s",
+        "(min-max)",
+        "CPU s",
+        "seed CPU"
+    );
+    s
+}
+
 /// The summary: medians per client and coracle's median over each other client's.
 fn table(
     args: &Args,
@@ -300,19 +371,7 @@ fn table(
         median(samples[i].iter().filter_map(f).collect())
     };
     let cell = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
-    let mut s = format!(
-        "\n== trackerless magnet through a local DHT: {} in {} file(s), pieces of {}, {} \
-         libtorrent seeder(s) + 1 router, {} round(s), order rotated ==\n",
-        human(layout.total()),
-        layout.files.len(),
-        human(args.piece),
-        args.seeders,
-        args.runs
-    );
-    s += &format!(
-        "  {:<13}{:>8} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6}   coracle/this\n",
-        "client", "startup", "1st conn", "metadata", "done s", "exit s", "(min-max)", "CPU s"
-    );
+    let mut s = header(args, layout);
     let coracle = clients.iter().position(|(c, _)| *c == Contender::Coracle);
     for (i, (c, _)) in clients.iter().enumerate() {
         let exits: Vec<f64> = samples[i].iter().map(|x| x.exit).collect();
@@ -334,22 +393,24 @@ fn table(
             _ => String::new(),
         };
         s += &format!(
-            "  {:<13}{:>8} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6}   {ratio}\n",
+            "  {:<13}{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6} {:>8}   {ratio}\n",
             c.name(),
             cell(med(i, &|x| x.startup), 3),
             cell(med(i, &|x| x.first_conn), 3),
+            cell(med(i, &|x| x.all_conn), 3),
             cell(med(i, &|x| x.metadata), 3),
             cell(med(i, &|x| x.done), 2),
             cell(med(i, &|x| Some(x.exit)), 2),
             format!("({lo:.2}-{hi:.2})"),
             cell(med(i, &|x| Some(x.cpu)), 2),
+            cell(med(i, &|x| Some(x.seed_cpu)), 2),
         );
     }
     s += &format!(
         "  seconds from the leecher's start, or from its session's creation where it says \
          (startup: libtorrent's python\n  start and import; exit counts from the start); 1st \
          conn: the first connection a seeder accepted from\n  {LEECHER_IP} (found through the \
-         DHT only); metadata and done: where the client tells it; coracle/this:\n  ratio of \
+         DHT only), all conn: the last seeder's first one; metadata and done: where the client tells it; coracle/this:\n  ratio of \
          medians (below 1: coracle is faster). Each run has a fresh DHT (a router and the \
          seeders),\n  the leecher starting once every seeder's announce was stored and the \
          seeders went quiet.\n"

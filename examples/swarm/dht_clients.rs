@@ -31,64 +31,10 @@ pub fn command(
             Done::Line
         }
         Client::Rqbit => {
-            cmd.args([
-                "--disable-dht-persistence",
-                // Replaces its default (public) routers.
-                "--dht-bootstrap-addrs",
-                router,
-                "--disable-trackers",
-                "--disable-lsd",
-                "--disable-upnp-port-forward",
-                "--ipv4-only",
-                "--listen-ip",
-                LEECHER_IP,
-                "-v",
-                "info",
-            ])
-            .arg("--listen-port")
-            .arg(free_port()?.to_string())
-            .args(["download", "--disable-http-api", "--exit-on-finish"])
-            .arg("--output-folder")
-            .arg(out)
-            .arg(magnet);
+            rqbit(&mut cmd, magnet, router, out)?;
             Done::Exit
         }
-        Client::Aria2 => {
-            let marker = dir.join("aria2-dht-finished");
-            let _ = fs::remove_file(&marker);
-            let hook = dir.join("aria2-dht-finished.sh");
-            write_hook(&hook, &marker)?;
-            let dht_file = dir.join("aria2-dht.dat");
-            let _ = fs::remove_file(&dht_file);
-            cmd.args([
-                "--no-conf=true",
-                "--no-netrc=true",
-                "--interface=127.0.0.1",
-                "--disable-ipv6=true",
-                "--enable-dht=true",
-                "--enable-dht6=false",
-                "--bt-enable-lpd=false",
-                "--enable-peer-exchange=false",
-                // Its DHT drops nodes it takes for its own address unless told the real one.
-                "--bt-external-ip=127.0.0.1",
-                "--seed-time=0",
-                "--file-allocation=none",
-                // Notices on stdout: the metadata download's completion is one.
-                "--console-log-level=notice",
-                "--summary-interval=0",
-                "--show-console-readout=false",
-                "--download-result=hide",
-                "--enable-color=false",
-            ])
-            .arg(format!("--dht-entry-point={router}"))
-            .arg(format!("--dht-file-path={}", dht_file.display()))
-            .arg(format!("--dht-listen-port={}", free_port()?))
-            .arg(format!("--listen-port={}", free_port()?))
-            .arg(format!("--on-bt-download-complete={}", hook.display()))
-            .arg(format!("--dir={}", out.display()))
-            .arg(magnet);
-            Done::Marker(marker, None)
-        }
+        Client::Aria2 => aria2(&mut cmd, magnet, router, out, dir)?,
         other => {
             return Err(io::Error::other(format!(
                 "{} is not supported with --dht",
@@ -96,8 +42,80 @@ pub fn command(
             )))
         }
     };
+    // Every client's stdout is read: its lines tell the metadata and completion times.
     cmd.stdout(Stdio::piped());
     Ok((cmd, done))
+}
+
+/// rqbit: its DHT (listening on 0.0.0.0; there is no switch for its address) joins through the
+/// router alone, which replaces its default routers; no state file, no trackers. At `info` it
+/// logs `added torrent` once a magnet's metadata is resolved and `torrent finished downloading`.
+fn rqbit(cmd: &mut Command, magnet: &str, router: &str, out: &Path) -> io::Result<()> {
+    cmd.args([
+        "--disable-dht-persistence",
+        "--dht-bootstrap-addrs",
+        router,
+        "--disable-trackers",
+        "--disable-lsd",
+        "--disable-upnp-port-forward",
+        "--ipv4-only",
+        "--listen-ip",
+        LEECHER_IP,
+        "-v",
+        "info",
+    ])
+    .arg("--listen-port")
+    .arg(free_port()?.to_string())
+    .args(["download", "--disable-http-api", "--exit-on-finish"])
+    .arg("--output-folder")
+    .arg(out)
+    .arg(magnet);
+    Ok(())
+}
+
+/// aria2c: DHT through the router (`--dht-entry-point`), its routing table in a file of its own
+/// under `dir` (removed first, so no run inherits one), completion seen through a hook.
+fn aria2(
+    cmd: &mut Command,
+    magnet: &str,
+    router: &str,
+    out: &Path,
+    dir: &Path,
+) -> io::Result<Done> {
+    let marker = dir.join("aria2-dht-finished");
+    let _ = fs::remove_file(&marker);
+    let hook = dir.join("aria2-dht-finished.sh");
+    write_hook(&hook, &marker)?;
+    let dht_file = dir.join("aria2-dht.dat");
+    let _ = fs::remove_file(&dht_file);
+    cmd.args([
+        "--no-conf=true",
+        "--no-netrc=true",
+        "--interface=127.0.0.1",
+        "--disable-ipv6=true",
+        "--enable-dht=true",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        // Its DHT needs to be told our address to announce it.
+        "--bt-external-ip=127.0.0.1",
+        "--seed-time=0",
+        "--file-allocation=none",
+        // Notices on stdout: the metadata download's completion is one.
+        "--console-log-level=notice",
+        "--summary-interval=0",
+        "--show-console-readout=false",
+        "--download-result=hide",
+        "--enable-color=false",
+    ])
+    .arg(format!("--dht-entry-point={router}"))
+    .arg(format!("--dht-file-path={}", dht_file.display()))
+    .arg(format!("--dht-listen-port={}", free_port()?))
+    .arg(format!("--listen-port={}", free_port()?))
+    .arg(format!("--on-bt-download-complete={}", hook.display()))
+    .arg(format!("--dir={}", out.display()))
+    .arg(magnet);
+    Ok(Done::Marker(marker, None))
 }
 
 /// A completion hook that creates `marker` when the payload is complete: aria2 also runs it for

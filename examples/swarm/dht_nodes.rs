@@ -133,9 +133,12 @@ impl LocalDht {
     /// once every seeder's announce is stored and the seeders went quiet.
     pub fn start(seeders: usize, torrent: &Path, data: &Path) -> Result<LocalDht, String> {
         let deadline = Instant::now() + FORM_TIMEOUT;
-        let mut router_node = Node::start("the DHT router".into(), ROUTER_IP, "-", &[
-            Path::new("router"),
-        ])?;
+        let mut router_node = Node::start(
+            "the DHT router".into(),
+            ROUTER_IP,
+            "-",
+            &[Path::new("router")],
+        )?;
         let router = router_node.wait_for("ready ", deadline)?;
         let mut nodes = Vec::new();
         for i in 0..seeders {
@@ -194,8 +197,17 @@ impl LocalDht {
         }
     }
 
-    /// Seconds from `start` to the first connection any seeder accepted from the leecher.
-    pub fn first_connection(&mut self, start: Instant) -> Option<f64> {
+    /// CPU seconds the seeders' processes have used so far.
+    pub fn seeders_cpu(&self) -> f64 {
+        self.seeders
+            .iter()
+            .filter_map(|n| crate::measure::proc_cpu(n.child.id()))
+            .sum()
+    }
+
+    /// Seconds from `start` to each seeder's first accepted connection from the leecher, for
+    /// the seeders that got one.
+    pub fn connections(&mut self, start: Instant) -> Vec<f64> {
         self.seeders
             .iter_mut()
             .filter_map(|n| {
@@ -208,6 +220,6 @@ impl LocalDht {
                     .map(|(at, _)| at.duration_since(start).as_secs_f64())
                     .reduce(f64::min)
             })
-            .reduce(f64::min)
+            .collect()
     }
 }
