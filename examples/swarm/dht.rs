@@ -15,7 +15,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::compare::{median, Contender};
-use crate::dht_nodes::{LocalDht, LEECHER_IP};
+use crate::dht_nodes::LocalDht;
 use crate::foreign::{self, Client, Done, Launch, Running};
 use crate::gen::{self, human};
 use crate::leech::LeechReport;
@@ -38,6 +38,24 @@ struct Sample {
     seed_cpu: f64,
     /// What the coracle leecher reports of its peers and traffic.
     note: String,
+}
+
+/// A leecher of the comparison: a client of `--compare`, or the control.
+#[derive(Clone, PartialEq, Eq)]
+struct Leecher {
+    client: Contender,
+    /// The control: coracle told the seeders' addresses, its DHT off, so that the table shows
+    /// what finding them through the DHT costs.
+    given: bool,
+}
+
+impl Leecher {
+    fn name(&self) -> String {
+        match self.given {
+            true => format!("{}+peers", self.client.name()),
+            false => self.client.name(),
+        }
+    }
 }
 
 /// Times of lines a client printed, seen by a thread that passes the lines on.
@@ -72,7 +90,20 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
     }
     let dir = &work.dir;
     let layout = gen::Layout::new(args.size, args.files, args.piece);
-    let names: Vec<String> = clients.iter().map(|(c, _)| c.name()).collect();
+    let mut leechers = Vec::new();
+    for (client, _) in &clients {
+        leechers.push(Leecher {
+            client: client.clone(),
+            given: false,
+        });
+        if *client == Contender::Coracle {
+            leechers.push(Leecher {
+                client: client.clone(),
+                given: true,
+            });
+        }
+    }
+    let names: Vec<String> = leechers.iter().map(Leecher::name).collect();
     eprintln!(
         "swarm --dht: {} in {} file(s), {} pieces of {}, {} libtorrent seeder(s) and a router, \
          no tracker; {} leeching in turn, in {}",
@@ -91,15 +122,15 @@ pub fn run(args: &Args, work: &Work, clients: &[Contender]) -> Result<(), String
     let torrent = dir.join("swarm.torrent");
     crate::write_swarm(&layout, &dir.join("seed"), &torrent, "")?;
     let magnet = trackerless_magnet(&torrent)?;
-    let mut samples: Vec<Vec<Sample>> = clients.iter().map(|_| Vec::new()).collect();
+    let mut samples: Vec<Vec<Sample>> = leechers.iter().map(|_| Vec::new()).collect();
     for round in 0..args.runs {
-        for k in 0..clients.len() {
-            let i = (k + round) % clients.len();
-            let s = measure(args, &clients[i].0, &torrent, &magnet, dir, round)?;
+        for k in 0..leechers.len() {
+            let i = (k + round) % leechers.len();
+            let s = measure(args, &leechers[i], &torrent, &magnet, dir, round)?;
             samples[i].push(s);
         }
     }
-    println!("{}", table(args, &layout, &clients, &samples));
+    println!("{}", table(args, &layout, &leechers, &samples));
     Ok(())
 }
 
@@ -110,18 +141,19 @@ fn trackerless_magnet(torrent: &Path) -> Result<String, String> {
     Ok(format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex()))
 }
 
-/// One run of `client`: a fresh local DHT, the download, the byte-for-byte check.
+/// One run of `leecher`: a fresh local DHT, the download, the byte-for-byte check.
 fn measure(
     args: &Args,
-    client: &Contender,
+    leecher: &Leecher,
     torrent: &Path,
     magnet: &str,
     dir: &Path,
     round: usize,
 ) -> Result<Sample, String> {
-    let tag = format!("round {} {:<11}", round + 1, client.name());
+    let name = leecher.name();
+    let tag = format!("round {} {name:<13}", round + 1);
     let seed_dir = dir.join("seed");
-    let out = dir.join(format!("dht-{}-{round}", client.name()));
+    let out = dir.join(format!("dht-{name}-{round}"));
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let t = Instant::now();
     let mut local = LocalDht::start(args.seeders, torrent, &seed_dir)?;
@@ -131,11 +163,11 @@ fn measure(
         t.elapsed().as_secs_f64()
     );
     crate::settle(args);
-    let s = run_one(args, client, torrent, magnet, &mut local, &out, dir)?;
+    let s = run_one(args, leecher, torrent, magnet, &mut local, &out, dir)?;
     drop(local);
     let layout = gen::Layout::new(args.size, args.files, args.piece);
     gen::compare(&layout, &seed_dir, &out)
-        .map_err(|e| format!("{}'s download is wrong: {e}", client.name()))?;
+        .map_err(|e| format!("{name}'s download is wrong: {e}"))?;
     let _ = std::fs::remove_dir_all(&out);
     let cell = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3} s"));
     eprintln!(
@@ -153,17 +185,18 @@ fn measure(
     Ok(s)
 }
 
-/// Downloads once with `client` into `out`, through `local`, and measures it to its exit.
+/// Downloads once with `leecher` into `out`, through `local`, and measures it to its exit.
 fn run_one(
     args: &Args,
-    client: &Contender,
+    leecher: &Leecher,
     torrent: &Path,
     magnet: &str,
     local: &mut LocalDht,
     out: &Path,
     dir: &Path,
 ) -> Result<Sample, String> {
-    let (mut launch, program) = launch(args, client, torrent, magnet, &local.router, out, dir)?;
+    let client = &leecher.client;
+    let (mut launch, program) = launch(args, leecher, torrent, magnet, local, out, dir)?;
     let layout = gen::Layout::new(args.size, args.files, args.piece);
     let seed_cpu = local.seeders_cpu();
     let start = Instant::now();
@@ -287,17 +320,19 @@ fn says(client: Client, line: &str) -> Option<Mark> {
     Some(mark)
 }
 
-/// The command line of `client` for one run: DHT through `router` only, no tracker, no LSD,
-/// UPnP, NAT-PMP or PEX, listening on 127.0.0.1.
+/// The command line of `leecher` for one run: DHT through `local`'s router only (the control:
+/// the seeders' addresses and no DHT), no tracker, no LSD, UPnP, NAT-PMP or PEX, listening on
+/// 127.0.0.1.
 fn launch(
     args: &Args,
-    client: &Contender,
+    leecher: &Leecher,
     torrent: &Path,
     magnet: &str,
-    router: &str,
+    local: &LocalDht,
     out: &Path,
     dir: &Path,
 ) -> Result<(Launch, String), String> {
+    let router = local.router.as_str();
     let coracle = |exe: &Path| {
         let mut cmd = Command::new(exe);
         cmd.arg("--leech-child")
@@ -309,11 +344,14 @@ fn launch(
             .arg(args.timeout.to_string())
             .arg(if args.pwrite { "pwrite" } else { "mmap" })
             .arg("magnet")
-            .env("SWARM_DHT_BOOTSTRAP", router)
             .stdout(Stdio::piped());
+        match leecher.given {
+            true => cmd.env("SWARM_PEERS", local.seeders_at.join(",")),
+            false => cmd.env("SWARM_DHT_BOOTSTRAP", router),
+        };
         (cmd, Done::Exit)
     };
-    let (mut cmd, done, program) = match client {
+    let (mut cmd, done, program) = match &leecher.client {
         Contender::Coracle => {
             let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
             let (cmd, done) = coracle(&exe);
@@ -364,7 +402,7 @@ fn header(args: &Args, layout: &gen::Layout) -> String {
 fn table(
     args: &Args,
     layout: &gen::Layout,
-    clients: &[(Contender, String)],
+    leechers: &[Leecher],
     samples: &[Vec<Sample>],
 ) -> String {
     let med = |i: usize, f: &dyn Fn(&Sample) -> Option<f64>| {
@@ -372,8 +410,10 @@ fn table(
     };
     let cell = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
     let mut s = header(args, layout);
-    let coracle = clients.iter().position(|(c, _)| *c == Contender::Coracle);
-    for (i, (c, _)) in clients.iter().enumerate() {
+    let coracle = leechers
+        .iter()
+        .position(|l| l.client == Contender::Coracle && !l.given);
+    for (i, l) in leechers.iter().enumerate() {
         let exits: Vec<f64> = samples[i].iter().map(|x| x.exit).collect();
         let lo = exits.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = exits.iter().copied().fold(0.0, f64::max);
@@ -394,7 +434,7 @@ fn table(
         };
         s += &format!(
             "  {:<13}{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6} {:>8}   {ratio}\n",
-            c.name(),
+            l.name(),
             cell(med(i, &|x| x.startup), 3),
             cell(med(i, &|x| x.first_conn), 3),
             cell(med(i, &|x| x.all_conn), 3),
@@ -406,14 +446,13 @@ fn table(
             cell(med(i, &|x| Some(x.seed_cpu)), 2),
         );
     }
-    s += &format!(
-        "  seconds from the leecher's start, or from its session's creation where it says \
-         (startup: libtorrent's python\n  start and import; exit counts from the start); 1st \
-         conn: the first connection a seeder accepted from\n  {LEECHER_IP} (found through the \
-         DHT only), all conn: the last seeder's first one; metadata and done: where the client tells it; coracle/this:\n  ratio of \
-         medians (below 1: coracle is faster). Each run has a fresh DHT (a router and the \
-         seeders),\n  the leecher starting once every seeder's announce was stored and the \
-         seeders went quiet.\n"
-    );
+    s += "  seconds from the leecher's start, or from its session's creation where it says \
+          (startup: libtorrent's python\n  start and import; exit counts from the start). 1st \
+          conn: the first connection a seeder accepted from\n  the leecher (found through the \
+          DHT only); all conn: the last seeder's first one; metadata, done: where the\n  client \
+          tells it; seed CPU: the seeders' processes during the run; coracle/this: ratio of \
+          medians (below 1:\n  coracle is faster). coracle+peers: the control, coracle told the \
+          seeders' addresses, its DHT off. Each run\n  has a fresh DHT (a router and the \
+          seeders); the leecher starts once every seeder's announce is stored.\n";
     s
 }

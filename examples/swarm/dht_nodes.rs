@@ -124,6 +124,8 @@ impl Drop for Node {
 pub struct LocalDht {
     /// The router's `IP:PORT`, the only node a leecher is told of.
     pub router: String,
+    /// The seeders' `IP:PORT`s (for the control run that is told them).
+    pub seeders_at: Vec<String>,
     router_node: Node,
     seeders: Vec<Node>,
 }
@@ -146,11 +148,13 @@ impl LocalDht {
             let role = [Path::new("seed"), torrent, data];
             nodes.push(Node::start(format!("DHT seeder {ip}"), ip, &router, &role)?);
         }
+        let mut seeders_at = Vec::new();
         for n in &mut nodes {
-            n.wait_for("ready ", deadline)?;
+            seeders_at.push(n.wait_for("ready ", deadline)?);
         }
         let mut dht = LocalDht {
             router,
+            seeders_at,
             router_node,
             seeders: nodes,
         };
