@@ -98,7 +98,7 @@ const USAGE: &str = "\
 usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leechers 1]
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
              [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
-             [--magnet] [--compare coracle,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
+             [--magnet] [--compare coracle,coracle:pwrite,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
              [--dht]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
@@ -115,7 +115,8 @@ the time to metadata beside the time to completion where the client tells it.
 every round), each measured from its start to its exit (rqbit's path from $RQBIT; a client
 that is not installed is skipped), and prints medians, coracle's ratio to each, and the
 seeders' CPU per GiB served (--seed-with coracle|libtorrent: the seeding-cost comparison).
-coracle@PATH is another build of this example (say, of an older commit): before and after.
+coracle@PATH is another build of this example (say, of an older commit): before and after;
+coracle:pwrite is this build with pwrite storage (mmap and pwrite in the same rounds).
 In the coracle leecher, SWARM_DIRTY_LIMIT=BYTES sets the write-back bound (0: none) and
 SWARM_PIECE_BUFFER=BYTES the piece-buffer budget (a wrapper script as coracle@PATH compares).
 

@@ -151,7 +151,7 @@ fn measure(
     round: usize,
 ) -> Result<Sample, String> {
     let name = leecher.name();
-    let tag = format!("round {} {name:<13}", round + 1);
+    let tag = format!("round {} {name:<14}", round + 1);
     let seed_dir = dir.join("seed");
     let out = dir.join(format!("dht-{name}-{round}"));
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -224,7 +224,9 @@ fn run_one(
     let since = |t: Option<Instant>| t.map(|t| t.duration_since(start).as_secs_f64());
     let marks = *marks.lock().expect("marks");
     let (done, metadata, note) = match client {
-        Contender::Coracle | Contender::Build(_) => coracle_report(&running)?,
+        Contender::Coracle | Contender::CoraclePwrite | Contender::Build(_) => {
+            coracle_report(&running)?
+        }
         Contender::Other(_) => {
             let done = match launch.done {
                 Done::Exit => since(marks.done),
@@ -333,7 +335,7 @@ fn launch(
     dir: &Path,
 ) -> Result<(Launch, String), String> {
     let router = local.router.as_str();
-    let coracle = |exe: &Path| {
+    let coracle = |exe: &Path, pwrite: bool| {
         let mut cmd = Command::new(exe);
         cmd.arg("--leech-child")
             .arg(torrent)
@@ -342,7 +344,7 @@ fn launch(
             .arg("-")
             .arg("1")
             .arg(args.timeout.to_string())
-            .arg(if args.pwrite { "pwrite" } else { "mmap" })
+            .arg(if pwrite { "pwrite" } else { "mmap" })
             .arg("magnet")
             .stdout(Stdio::piped());
         match leecher.given {
@@ -352,13 +354,14 @@ fn launch(
         (cmd, Done::Exit)
     };
     let (mut cmd, done, program) = match &leecher.client {
-        Contender::Coracle => {
+        Contender::Coracle | Contender::CoraclePwrite => {
             let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
-            let (cmd, done) = coracle(&exe);
+            let pwrite = args.pwrite || leecher.client == Contender::CoraclePwrite;
+            let (cmd, done) = coracle(&exe, pwrite);
             (cmd, done, "coracle leecher".to_string())
         }
         Contender::Build(exe) => {
-            let (cmd, done) = coracle(exe);
+            let (cmd, done) = coracle(exe, args.pwrite);
             (cmd, done, exe.display().to_string())
         }
         Contender::Other(c) => {
@@ -383,7 +386,7 @@ fn header(args: &Args, layout: &gen::Layout) -> String {
         args.runs
     );
     s += &format!(
-        "  {:<13}{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6} {:>8}   coracle/this\n",
+        "  {:<15}{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6} {:>8}   coracle/this\n",
         "client",
         "startup",
         "1st conn",
@@ -433,7 +436,7 @@ fn table(
             _ => String::new(),
         };
         s += &format!(
-            "  {:<13}{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6} {:>8}   {ratio}\n",
+            "  {:<15}{:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>13} {:>6} {:>8}   {ratio}\n",
             l.name(),
             cell(med(i, &|x| x.startup), 3),
             cell(med(i, &|x| x.first_conn), 3),
