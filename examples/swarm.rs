@@ -123,8 +123,9 @@ SWARM_PIECE_BUFFER=BYTES the piece-buffer budget (a wrapper script as coracle@PA
 --dht has no tracker at all: each run starts a fresh DHT of libtorrent nodes on 127.0.0.20
 (the router) and 127.0.0.21.. (the seeders, --seed-with is ignored), and each client of
 --compare (coracle alone without it; rqbit, libtorrent, aria2) starts from a magnet link with
-no tr= and the router as its only DHT node. Prints the time to the first connection a seeder
-accepted, to the metadata, to completion and to exit.
+no tr= and the router as its only DHT node; coracle also runs as coracle+peers, told the
+seeders' addresses with its DHT off (the control). Prints the time to the first connection a
+seeder accepted, to the metadata, to completion and to exit, and the seeders' CPU.
 
 --settle waits SECS once the seeders are ready, so that every download starts with the
 machine's free memory in the same state (it matters on VMs that hand freed memory back).";
