@@ -6,7 +6,7 @@
 //! cargo run --release --example swarm -- [--size 256MiB] [--piece 1MiB] [--files 1]
 //!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent] [--storage mmap|pwrite]
 //!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
-//!     [--settle 0] [--magnet] [--compare coracle,rqbit,libtorrent,aria2 [--runs 3]]
+//!     [--settle 0] [--magnet] [--compare coracle,rqbit,libtorrent,aria2 [--runs 3]] [--dht]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -27,6 +27,12 @@ mod tracker;
 
 #[path = "swarm/compare.rs"]
 mod compare;
+#[path = "swarm/dht.rs"]
+mod dht;
+#[path = "swarm/dht_clients.rs"]
+mod dht_clients;
+#[path = "swarm/dht_nodes.rs"]
+mod dht_nodes;
 #[path = "swarm/floor.rs"]
 mod floor;
 #[path = "swarm/foreign.rs"]
@@ -84,6 +90,8 @@ struct Args {
     compare: Option<Vec<compare::Contender>>,
     /// Rounds of `--compare`.
     runs: usize,
+    /// `--dht`: a trackerless magnet found through a local DHT of libtorrent nodes.
+    dht: bool,
 }
 
 const USAGE: &str = "\
@@ -91,6 +99,7 @@ usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leecher
              [--seed-with coracle|libtorrent] [--storage mmap|pwrite] [--keep] [--timeout SECS]
              [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
              [--magnet] [--compare coracle,coracle:pwrite,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
+             [--dht]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
@@ -111,6 +120,13 @@ coracle:pwrite is this build with pwrite storage (mmap and pwrite in the same ro
 In the coracle leecher, SWARM_DIRTY_LIMIT=BYTES sets the write-back bound (0: none) and
 SWARM_PIECE_BUFFER=BYTES the piece-buffer budget (a wrapper script as coracle@PATH compares).
 
+--dht has no tracker at all: each run starts a fresh DHT of libtorrent nodes on 127.0.0.20
+(the router) and 127.0.0.21.. (the seeders, --seed-with is ignored), and each client of
+--compare (coracle alone without it; rqbit, libtorrent, aria2) starts from a magnet link with
+no tr= and the router as its only DHT node; coracle also runs as coracle+peers, told the
+seeders' addresses with its DHT off (the control). Prints the time to the first connection a
+seeder accepted, to the metadata, to completion and to exit, and the seeders' CPU.
+
 --settle waits SECS once the seeders are ready, so that every download starts with the
 machine's free memory in the same state (it matters on VMs that hand freed memory back).";
 
@@ -130,6 +146,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         magnet: false,
         compare: None,
         runs: 3,
+        dht: false,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -174,6 +191,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--runs" => a.runs = count(value()?)?.max(1),
             "--keep" => a.keep = true,
             "--magnet" => a.magnet = true,
+            "--dht" => a.dht = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -518,6 +536,10 @@ fn settle(args: &Args) {
 }
 
 fn run(args: &Args, work: &Work) -> Result<(), String> {
+    if args.dht {
+        let coracle = [compare::Contender::Coracle];
+        return dht::run(args, work, args.compare.as_deref().unwrap_or(&coracle));
+    }
     if let Some(clients) = &args.compare {
         return compare::run(args, work, clients);
     }

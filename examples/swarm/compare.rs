@@ -36,7 +36,7 @@ pub enum Contender {
 }
 
 impl Contender {
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         match self {
             Contender::Coracle => "coracle".into(),
             Contender::CoraclePwrite => "coracle:pwrite".into(),
@@ -95,7 +95,7 @@ struct Sample {
 }
 
 /// Drops clients that are not installed, saying so on stderr; the rest take part.
-fn available(clients: &[Contender]) -> Vec<(Contender, String)> {
+pub fn available(clients: &[Contender]) -> Vec<(Contender, String)> {
     let mut out = Vec::new();
     for c in clients {
         match c {
@@ -283,7 +283,7 @@ fn coracle_launch(
     }
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
