@@ -12,22 +12,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use coracle::bencode::Bencode;
-use coracle::engine::Event;
-use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
-use sha1::{Digest, Sha1};
+use coracle::create::TorrentBuilder;
+use coracle::{AddOptions, Event, Session, SessionConfig, TorrentSource};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The demo's seeder lives until the end of main, so the download has someone to talk to.
     let (source, output, peers, _demo) = from_args()?;
     let session = Session::new(local_config())?;
     let events = session.events();
-    let opts = AddOptions {
-        output,
-        peers,
-        no_trackers: false,
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = output;
+    opts.peers = peers;
+    opts.no_trackers = false;
     let handle = session.add(source, opts)?;
     // `wait_timeout` returns as soon as it is done; in between, print what the session says.
     while let Err(coracle::Error::Timeout) = handle.wait_timeout(Duration::from_millis(200)) {
@@ -49,9 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Listening on 127.0.0.1 only, on a free port.
 fn local_config() -> SessionConfig {
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    SessionConfig {
-        listen,
-        ..SessionConfig::default()
+    {
+        let mut config = SessionConfig::default();
+        config.listen = listen;
+        config
     }
 }
 
@@ -103,23 +100,12 @@ fn demo() -> Result<Download, Box<dyn std::error::Error>> {
         .map(|i| (i * 31 % 251) as u8)
         .collect();
     std::fs::write(seed_dir.join("demo.bin"), &data)?;
-    let piece = 64 * 1024;
-    let hashes: Vec<u8> = data
-        .chunks(piece)
-        .flat_map(|c| Sha1::digest(c).to_vec())
-        .collect();
-    let info = Bencode::dict([
-        ("length", Bencode::Int(data.len() as i64)),
-        ("name", Bencode::bytes("demo.bin")),
-        ("piece length", Bencode::Int(piece as i64)),
-        ("pieces", Bencode::Bytes(hashes)),
-    ]);
-    let torrent = Bencode::dict([("info", info)]).encode();
+    let torrent = TorrentBuilder::new(seed_dir.join("demo.bin"))
+        .build()?
+        .bytes;
     let seeder = Session::new(local_config())?;
-    let opts = AddOptions {
-        output: seed_dir,
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = seed_dir;
     seeder
         .add(TorrentSource::Bytes(torrent.clone()), opts)?
         .wait_timeout(Duration::from_secs(30))?;

@@ -39,7 +39,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use coracle::engine::EngineConfig;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use args::{parse_args, Args};
@@ -184,10 +183,11 @@ fn leech(
     let room = args.idle_peers.max(args.torrents) + 50;
     let mut cfg = local_config();
     cfg.storage.force_pwrite = args.pwrite;
-    cfg.engine = EngineConfig {
-        max_connections: room,
-        max_peers_per_torrent: room,
-        ..cfg.engine
+    cfg.engine = {
+        let mut engine_ = cfg.engine;
+        engine_.max_connections = room;
+        engine_.max_peers_per_torrent = room;
+        engine_
     };
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let out = payload::temp_dir(&format!("scale-{mode}-{round}"));
@@ -267,19 +267,17 @@ fn leech(
 }
 
 fn local_config() -> SessionConfig {
-    SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    }
+    let mut config = SessionConfig::default();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config
 }
 
 fn opts(output: PathBuf, peers: Vec<SocketAddr>) -> AddOptions {
-    AddOptions {
-        output,
-        peers,
-        no_trackers: true,
-        ..AddOptions::default()
-    }
+    let mut opts = AddOptions::default();
+    opts.output = output;
+    opts.peers = peers;
+    opts.no_trackers = true;
+    opts
 }
 
 /// User + system CPU seconds of this process so far (every thread, every session).

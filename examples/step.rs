@@ -15,10 +15,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use coracle::bitfield::Bitfield;
-use coracle::disk::{execute, MemoryStore, TorrentDisk};
-use coracle::engine::{Action, ConnId, Engine, EngineConfig, Event, TorrentId, TorrentParams};
-use coracle::layout::Layout;
+use coracle::sansio::{
+    execute, Action, Bitfield, ConnId, Engine, EngineConfig, Event, Layout, MemoryStore,
+    TorrentDisk, TorrentId, TorrentParams,
+};
 use sha1::{Digest, Sha1};
 
 const SEEDER: usize = 0;
@@ -109,10 +109,8 @@ fn node(
     hashes: &Arc<[[u8; 20]]>,
     now: Instant,
 ) -> Node {
-    let mut cfg = EngineConfig {
-        listen_port: ADDRS[i].1,
-        ..EngineConfig::default()
-    };
+    let mut cfg = EngineConfig::default();
+    cfg.listen_port = ADDRS[i].1;
     cfg.peer_id[19] = b'0' + i as u8;
     let n = layout.num_pieces();
     let params = TorrentParams {

@@ -7,7 +7,7 @@
 //!     [--seeders 4] [--leechers 1] [--seed-with coracle|libtorrent|transmission|aria2]
 //!     [--storage mmap|pwrite]
 //!     [--keep] [--timeout 900] [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit]
-//!     [--settle 0] [--magnet] [--compare coracle,rqbit,libtorrent,aria2 [--runs 3]]
+//!     [--settle 0] [--magnet] [--compare coracle,rqbit,libtorrent,aria2 [--runs 3]] [--dht]
 //! ```
 //!
 //! The payload is deterministic pseudo-random data written once to a temporary folder that every
@@ -29,6 +29,12 @@ mod tracker;
 
 #[path = "swarm/compare.rs"]
 mod compare;
+#[path = "swarm/dht.rs"]
+mod dht;
+#[path = "swarm/dht_clients.rs"]
+mod dht_clients;
+#[path = "swarm/dht_nodes.rs"]
+mod dht_nodes;
 #[path = "swarm/floor.rs"]
 mod floor;
 #[path = "swarm/foreign.rs"]
@@ -83,6 +89,8 @@ struct Args {
     compare: Option<Vec<compare::Contender>>,
     /// Rounds of `--compare`.
     runs: usize,
+    /// `--dht`: a trackerless magnet found through a local DHT of libtorrent nodes.
+    dht: bool,
 }
 
 const USAGE: &str = "\
@@ -90,7 +98,8 @@ usage: swarm [--size 256MiB] [--piece 1MiB] [--files 1] [--seeders 4] [--leecher
              [--seed-with coracle|libtorrent|transmission|aria2] [--storage mmap|pwrite]
              [--keep] [--timeout SECS]
              [--leech-with libtorrent|aria2|transmission|qbittorrent|rqbit] [--settle SECS]
-             [--magnet] [--compare coracle,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
+             [--magnet] [--compare coracle,coracle:pwrite,coracle@PATH,rqbit,libtorrent,aria2 [--runs 3]]
+             [--dht]
 
 Runs a BitTorrent swarm on 127.0.0.1 (tracker, seeders, coracle leechers) and reports the
 leecher's throughput, CPU time and peak anonymous memory against the SHA-1 floor.
@@ -109,9 +118,17 @@ the time to metadata beside the time to completion where the client tells it.
 every round), each measured from its start to its exit (rqbit's path from $RQBIT; a client
 that is not installed is skipped), and prints medians, coracle's ratio to each, and the
 seeders' CPU per GiB served (--seed-with coracle|libtorrent: the seeding-cost comparison).
-coracle@PATH is another build of this example (say, of an older commit): before and after.
+coracle@PATH is another build of this example (say, of an older commit): before and after;
+coracle:pwrite is this build with pwrite storage (mmap and pwrite in the same rounds).
 In the coracle leecher, SWARM_DIRTY_LIMIT=BYTES sets the write-back bound (0: none) and
 SWARM_PIECE_BUFFER=BYTES the piece-buffer budget (a wrapper script as coracle@PATH compares).
+
+--dht has no tracker at all: each run starts a fresh DHT of libtorrent nodes on 127.0.0.20
+(the router) and 127.0.0.21.. (the seeders, --seed-with is ignored), and each client of
+--compare (coracle alone without it; rqbit, libtorrent, aria2) starts from a magnet link with
+no tr= and the router as its only DHT node; coracle also runs as coracle+peers, told the
+seeders' addresses with its DHT off (the control). Prints the time to the first connection a
+seeder accepted, to the metadata, to completion and to exit, and the seeders' CPU.
 
 --settle waits SECS once the seeders are ready, so that every download starts with the
 machine's free memory in the same state (it matters on VMs that hand freed memory back).";
@@ -132,6 +149,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         magnet: false,
         compare: None,
         runs: 3,
+        dht: false,
     };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
@@ -170,6 +188,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--runs" => a.runs = count(value()?)?.max(1),
             "--keep" => a.keep = true,
             "--magnet" => a.magnet = true,
+            "--dht" => a.dht = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -323,10 +342,8 @@ impl Seeders {
 }
 
 fn session_config(kind: char, index: usize) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let id = format!(
         "-CR0100-{kind}{:03}{:08}",
         index % 1000,
@@ -347,13 +364,11 @@ fn start_coracle_seeders(
     for i in 0..n {
         let s = Session::new(session_config('S', i)).map_err(|e| format!("seeder {i}: {e}"))?;
         let h = s
-            .add(
-                TorrentSource::File(torrent.to_path_buf()),
-                AddOptions {
-                    output: data.to_path_buf(),
-                    ..Default::default()
-                },
-            )
+            .add(TorrentSource::File(torrent.to_path_buf()), {
+                let mut opts = AddOptions::default();
+                opts.output = data.to_path_buf();
+                opts
+            })
             .map_err(|e| format!("seeder {i}: {e}"))?;
         sessions.push(s);
         handles.push(h);
@@ -450,7 +465,7 @@ fn start_libtorrent_seeders(
 /// A magnet link with the info-hash of the .torrent at `torrent` and the tracker `url`.
 fn magnet_link(torrent: &Path, url: &str) -> Result<String, String> {
     let bytes = std::fs::read(torrent).map_err(|e| format!("{}: {e}", torrent.display()))?;
-    let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let meta = coracle::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
     Ok(format!(
         "magnet:?xt=urn:btih:{}&tr={url}",
         meta.info_hash.to_hex()
@@ -535,6 +550,10 @@ fn settle(args: &Args) {
 }
 
 fn run(args: &Args, work: &Work) -> Result<(), String> {
+    if args.dht {
+        let coracle = [compare::Contender::Coracle];
+        return dht::run(args, work, args.compare.as_deref().unwrap_or(&coracle));
+    }
     if let Some(clients) = &args.compare {
         return compare::run(args, work, clients);
     }

@@ -98,21 +98,17 @@ fn ours(name: &str) -> bool {
 
 /// A session on a free loopback port, no trackers anywhere.
 fn session() -> Result<Session, String> {
-    let cfg = SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
     Session::new(cfg).map_err(|e| e.to_string())
 }
 
 /// Adds a complete torrent whose data is in `dir`, and waits until it seeds.
 fn seed(s: &Session, p: &Payload, dir: &Path) -> Result<TorrentHandle, String> {
     p.write_to(dir);
-    let opts = AddOptions {
-        output: dir.to_path_buf(),
-        no_trackers: true,
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = dir.to_path_buf();
+    opts.no_trackers = true;
     let h = s
         .add(TorrentSource::Bytes(p.torrent(16384, &[])), opts)
         .map_err(|e| e.to_string())?;
@@ -164,10 +160,8 @@ fn cli(a: &Args, root: &Path) -> Result<Option<f64>, String> {
 
 fn idle_peers(a: &Args, root: &Path) -> Result<(f64, usize), String> {
     raise_nofile_limit().map_err(|e| e.to_string())?;
-    let mut cfg = SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.engine.max_peers_per_torrent = a.idle_peers + 10;
     cfg.engine.max_connections = a.idle_peers + 10;
     cfg.engine.max_half_open = a.idle_peers + 10;

@@ -60,7 +60,7 @@ pub enum BencodeError {
         /// Offset of the number.
         pos: usize,
     },
-    /// Nesting deeper than [`MAX_DEPTH`].
+    /// Nesting deeper than 64.
     TooDeep {
         /// Offset of the container that went too deep.
         pos: usize,
@@ -75,7 +75,7 @@ pub enum BencodeError {
         /// Offset of the dictionary.
         pos: usize,
     },
-    /// More than [`MAX_VALUES`] values.
+    /// More than 4,000,000 values.
     TooManyValues {
         /// Offset where the budget ran out.
         pos: usize,
@@ -335,6 +335,7 @@ impl<'a> Value<'a> {
     }
 
     /// An owned copy, for building or re-encoding.
+    #[cfg(any(test, feature = "internals"))]
     pub fn to_owned_value(&self) -> Bencode {
         match &self.kind {
             Kind::Int(n) => Bencode::Int(*n),

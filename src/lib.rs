@@ -33,28 +33,26 @@
 //! std::fs::write(dir.join("seed/hello.txt"), &text)?;
 //! let bytes = coracle::create::TorrentBuilder::new(dir.join("seed/hello.txt")).build()?.bytes;
 //!
-//! // One session seeds the data it knows is complete; another downloads it.
-//! let local = || SessionConfig {
-//!     listen: "127.0.0.1:0".parse().unwrap(),
-//!     ..SessionConfig::default()
+//! // One session seeds the data it knows is complete; another downloads it. Options start
+//! // from their defaults (each with its own peer id) and set what differs.
+//! let local = || {
+//!     let mut config = SessionConfig::default();
+//!     config.listen = ([127, 0, 0, 1], 0).into();
+//!     config
 //! };
 //! let seeder = Session::new(local())?;
-//! let seed = AddOptions {
-//!     output: dir.join("seed"),
-//!     seed_only: true,
-//!     no_trackers: true,
-//!     ..AddOptions::default()
-//! };
+//! let mut seed = AddOptions::default();
+//! seed.output = dir.join("seed");
+//! seed.seed_only = true;
+//! seed.no_trackers = true;
 //! seeder.add(TorrentSource::Bytes(bytes.clone()), seed)?;
 //!
 //! let session = Session::new(local())?;
 //! let events = session.events(); // subscribe first: nothing after this is missed
-//! let fetch = AddOptions {
-//!     output: dir.join("download"),
-//!     peers: vec![seeder.listen_addr()],
-//!     no_trackers: true,
-//!     ..AddOptions::default()
-//! };
+//! let mut fetch = AddOptions::default();
+//! fetch.output = dir.join("download");
+//! fetch.peers = vec![seeder.listen_addr()];
+//! fetch.no_trackers = true;
 //! let torrent = session.add(TorrentSource::Bytes(bytes), fetch)?;
 //! for event in events.iter() {
 //!     match event {
@@ -99,8 +97,14 @@
 //! [`Error::Timeout`]; [`TorrentHandle::wait`] returns [`Error::TorrentFailed`] or
 //! [`Error::Stopped`] (paused, removed, shut down). A torrent whose files fail (disk full, a
 //! file truncated or removed by another program) fails alone with the reason in
-//! [`TorrentState::Failed`]; the process goes on (a SIGBUS in a mapped file is caught, see
-//! [`disk`]). Nothing panics on bad input.
+//! [`TorrentState::Failed`]; the process goes on (a SIGBUS in a mapped file is caught and
+//! becomes a [`StorageError`]). Nothing panics on bad input. Every error that wraps another
+//! gives it back through [`std::error::Error::source`].
+//!
+//! **Shutdown.** [`Session::shutdown`] tells trackers `stopped` (3 s at most), syncs the files
+//! and joins the threads; [`Session::shutdown_timeout`] returns within its limit with a
+//! [`ShutdownReport`], which names the announces still blocked on a silent tracker (they end
+//! within their own timeout, holding nothing of the session).
 //!
 //! **Defaults.** A session listens on `0.0.0.0` on a port the system picks
 //! ([`Session::listen_addr`]), runs a DHT node without bootstrap routers and no local
@@ -111,39 +115,65 @@
 //! ([`create::TorrentBuilder`]). `cli` builds the binary; `small-idna` is a size trick for
 //! static binaries only (it pins `idna_adapter`, which would reach your own `url` parsing).
 //!
-//! Programs that own their poll loop can drive [`engine::Engine`] directly: it is sans-IO (bytes
-//! and results in, actions and bytes out), and starts no thread (`examples/step.rs`).
+//! **Building options.** The config, stats and event types are `#[non_exhaustive]`, so new
+//! fields are not breaking changes: start from `Default` and set fields
+//! (`let mut c = SessionConfig::default(); c.listen = addr;`), and match events with a `_` arm.
+//!
+//! **What is public.** The session API and every type it uses, here at the root; torrent
+//! creation in [`create`]; the engine itself in [`sansio`]. Programs that own their poll loop
+//! can drive [`sansio::Engine`] directly: it is sans-IO (bytes and results in, actions and
+//! bytes out), and starts no thread (`examples/step.rs`). Nothing else is public; the
+//! `internals` cargo feature exists for this repository's tests and fuzz targets only and
+//! carries no semver promise.
 #![deny(missing_docs)]
+// Every type a public item reaches must be nameable: re-exported at the root or in `sansio`
+// (CI's clippy of the no-TLS build turns this into an error), so the surface is the list below
+// and nothing more. `internals` reaches much more on purpose.
+#![cfg_attr(not(feature = "internals"), warn(unnameable_types))]
 // Unit tests may use the clock, threads, files and sockets that clippy.toml keeps out of the
 // layers; the non-test build still checks every line of production code.
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_types))]
 
-pub mod bencode;
-pub mod bitfield;
+// Every module is private: what an embedder may name is re-exported below (the session API at
+// the root, the sans-IO engine in `sansio`, torrent creation in `create`), so the inside can be
+// refactored without breaking anyone. The decoders and cores that tests and fuzz targets drive
+// directly live in `internals`, public only with the `internals` feature.
 #[cfg(feature = "create")]
 pub mod create;
-pub mod dht;
-pub mod disk;
-pub mod engine;
-pub mod ext;
+mod engine;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals;
+#[cfg(not(feature = "internals"))]
+mod internals;
 mod jobs;
-pub mod layout;
-pub mod magnet;
-pub mod metainfo;
-pub mod picker;
+mod picker;
 mod reactor;
-pub mod resume;
-pub mod rng;
-pub mod selection;
-pub mod session;
-pub mod sys;
-pub mod tracker;
-pub mod webseed;
-pub mod wire;
+pub mod sansio;
+mod session;
+mod sys;
 
-pub use engine::{Event, PeerInfo, RateLimits, TorrentId, TorrentState, TorrentStats};
-pub use metainfo::{InfoHash, Metainfo};
-pub use session::{
-    AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings, RecvError, Session,
-    SessionConfig, SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
+use internals::{
+    bencode, bitfield, dht, disk, ext, layout, magnet, metainfo, resume, rng, selection, tracker,
+    webseed, wire,
 };
+
+pub use bencode::BencodeError;
+pub use dht::DhtStats;
+pub use disk::{human_size, StorageConfig, StorageError};
+pub use engine::{
+    DiscoveryStats, EngineConfig, Event, PeerError, PeerInfo, RateLimits, TorrentId, TorrentState,
+    TorrentStats,
+};
+pub use magnet::{Magnet, MagnetError, MagnetPeer, MagnetWarning};
+pub use metainfo::{
+    torrent_file, FileInfo, InfoHash, Metainfo, MetainfoError, PathChange, PathIssue, Symlink,
+};
+pub use selection::{FilePriority, FileProgress, FileSelection, SelectError};
+pub use session::{
+    read_torrent_file, AddOptions, DhtSettings, Error, EventReceiver, FileReader, LsdSettings,
+    RecvError, Session, SessionConfig, SessionStats, ShutdownReport, TorrentHandle, TorrentSource,
+    CHECKPOINT_INTERVAL, DEFAULT_READAHEAD,
+};
+pub use tracker::TrackerConfig;
+pub use wire::WireError;

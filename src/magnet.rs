@@ -59,16 +59,16 @@ pub enum MagnetWarning {
         /// The URL (cut to 100 characters).
         url: String,
     },
-    /// More than [`MAX_TRACKERS`] trackers.
+    /// More than 100 trackers.
     TooManyTrackers,
     /// An `x.pe` that is not `ip:port`, `[ipv6]:port` or `host:port` with a non-zero port.
     PeerSkipped {
         /// The value (cut to 100 characters).
         peer: String,
     },
-    /// More than [`MAX_PEERS`] peers.
+    /// More than 100 peers.
     TooManyPeers,
-    /// The `dn` was longer than [`MAX_NAME_LEN`] bytes and was cut.
+    /// The `dn` was longer than 1,024 bytes and was cut.
     NameTruncated {
         /// Its length in bytes before cutting.
         len: usize,
@@ -115,7 +115,7 @@ impl fmt::Display for MagnetWarning {
 /// Why a magnet link cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MagnetError {
-    /// The URI is longer than [`MAX_URI_LEN`].
+    /// The URI is longer than 64 KiB.
     TooLong {
         /// Its length in bytes.
         len: usize,
@@ -152,7 +152,7 @@ pub enum MagnetError {
     V2Only,
     /// A malformed `so` (BEP 53): expected indices and ranges like `0,2,4-6`.
     BadSelection,
-    /// An `so` selecting more than [`MAX_SELECTED`] files.
+    /// An `so` selecting more than 65,536 files.
     SelectionTooLarge,
 }
 
@@ -214,7 +214,7 @@ pub struct Magnet {
     pub info_hash: InfoHash,
     /// The v2 (sha2-256) info-hash of a hybrid link, kept for later; not used to join.
     pub v2_hash: Option<[u8; 32]>,
-    /// `dn`, the display name, percent-decoded (`+` as space), at most [`MAX_NAME_LEN`] bytes.
+    /// `dn`, the display name, percent-decoded (`+` as space), at most 1,024 bytes.
     pub name: Option<String>,
     /// Trackers in BEP 12 tiers: each `tr` in its own tier, in link order (as libtorrent does).
     pub trackers: Vec<Vec<String>>,
@@ -222,7 +222,7 @@ pub struct Magnet {
     pub peers: Vec<MagnetPeer>,
     /// `so` (BEP 53): the file indices to download, sorted; `None` means all.
     pub select_only: Option<Vec<u32>>,
-    /// What was skipped while parsing (at most [`MAX_WARNINGS`]).
+    /// What was skipped while parsing (at most 32).
     pub warnings: Vec<MagnetWarning>,
 }
 

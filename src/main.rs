@@ -163,7 +163,7 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
             (false, false) => Mode::Human,
         },
         verbose,
-        select: coracle::selection::FileSelection {
+        select: coracle::FileSelection {
             only: args
                 .opt_value_from_fn("--only", only_arg)
                 .map_err(err("--only"))?
@@ -176,9 +176,7 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
     };
     if let (Source::Magnet(uri), true) = (&run.torrent, run.select.only.is_empty()) {
         // BEP 53 `so=`: the files the link suggests, unless `--only` says otherwise.
-        let so = coracle::magnet::Magnet::parse(uri)
-            .ok()
-            .and_then(|m| m.select_only);
+        let so = coracle::Magnet::parse(uri).ok().and_then(|m| m.select_only);
         let ranges = so
             .unwrap_or_default()
             .into_iter()
@@ -237,7 +235,7 @@ fn torrent_arg(rest: Vec<OsString>) -> Result<Source, String> {
             if s.get(..7)
                 .is_some_and(|p| p.eq_ignore_ascii_case("magnet:")) =>
         {
-            coracle::magnet::Magnet::parse(s).map_err(|e| format!("invalid magnet link: {e}"))?;
+            coracle::Magnet::parse(s).map_err(|e| format!("invalid magnet link: {e}"))?;
             Ok(Source::Magnet(s.to_string()))
         }
         _ => Ok(Source::File(source)),
@@ -259,7 +257,7 @@ fn torrent_path(rest: Vec<OsString>) -> Result<PathBuf, String> {
 
 /// `--only 0,3-5`: file indices and inclusive ranges, as `coracle info` numbers the files.
 fn only_arg(s: &str) -> Result<Vec<(u64, u64)>, String> {
-    coracle::selection::FileSelection::parse_only(s).map_err(|e| e.to_string())
+    coracle::FileSelection::parse_only(s).map_err(|e| e.to_string())
 }
 
 /// `--storage mmap|pwrite`: whether writes go through `pwrite` instead of memory maps.

@@ -45,8 +45,6 @@ use crate::rng::SplitMix64;
 
 mod wanted;
 mod window;
-pub use window::MAX_WINDOW_PIECES;
-
 /// Most requests in flight for one block in end-game, counting the original one.
 pub const ENDGAME_MAX_DUP: u8 = 2;
 

@@ -12,6 +12,7 @@ use std::fmt;
 
 use crate::bitfield::Bitfield;
 use crate::layout::Layout;
+use crate::metainfo::Metainfo;
 
 /// How much a file is wanted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,6 +40,7 @@ impl FilePriority {
 
 /// One file's numbers in a torrent's stats.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileProgress {
     /// Its length in bytes.
     pub length: u64,
@@ -136,6 +138,16 @@ impl FileSelection {
     /// Whether it chooses anything (an empty selection downloads every file).
     pub fn is_empty(&self) -> bool {
         self.only.is_empty() && self.exclude.is_empty()
+    }
+
+    /// Each file's priority for `meta`'s files, as [`Self::resolve`] gives it: the check
+    /// [`crate::Session::add`] makes, for telling a user before anything starts.
+    pub fn resolve_for(&self, meta: &Metainfo) -> Result<Vec<FilePriority>, SelectError> {
+        let paths: Vec<String> = (meta.files.iter())
+            .map(|f| f.path.to_string_lossy().into_owned())
+            .collect();
+        let padding: Vec<bool> = meta.files.iter().map(|f| f.padding).collect();
+        self.resolve(&paths, &padding)
     }
 
     /// Each file's priority for a torrent whose files have these `paths` (as `coracle info`

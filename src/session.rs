@@ -9,7 +9,6 @@
 // I/O shell: listener, reactor thread, .torrent files, clock for waits, the engine's entropy.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,34 +19,39 @@ use crossbeam_channel::{bounded, unbounded};
 
 use crate::disk::{
     choose_files, file_specs, state_file, DiskPool, ResumeTarget, Storage, StorageConfig,
-    StorageError,
 };
 use crate::engine::{
     peer_id_from_seed, Engine, EngineConfig, MagnetParams, RateLimits, TorrentParams,
 };
-use crate::magnet::{Magnet, MagnetError, MagnetPeer};
-use crate::metainfo::{InfoHash, Metainfo, MetainfoError, MAX_TORRENT_FILE};
+use crate::magnet::{Magnet, MagnetPeer};
+use crate::metainfo::{InfoHash, Metainfo, MAX_TORRENT_FILE};
 use crate::reactor::{
     resolve_later, Bound, Command, DiscoveryPlan, Hub, Pending, Reactor, Shelf, StatusCell,
 };
 pub use crate::reactor::{EventReceiver, RecvError, SessionStats, ShutdownReport};
-use crate::selection::{FilePriority, FileSelection, SelectError};
+use crate::selection::{FilePriority, FileSelection};
 use crate::sys;
 use crate::tracker::{TrackerClient, TrackerConfig};
 
 mod delete;
+mod error;
 mod files;
 mod handle;
 mod reader;
 mod start;
 
+pub use error::Error;
 pub use handle::TorrentHandle;
 use handle::{Entry, Link};
 pub use reader::{FileReader, DEFAULT_READAHEAD};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces on a port the
-/// system picks ([`Session::listen_addr`] tells which), so sessions never collide.
+/// system picks ([`Session::listen_addr`] tells which), so sessions never collide. Build it
+/// from [`SessionConfig::default`] and set fields (it is `#[non_exhaustive]`); make each
+/// session's config from `default()` rather than cloning one, which would give two sessions
+/// one peer id (they then refuse each other as self-connections).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// Where to accept peers. Port 0 picks a free port (see [`Session::listen_addr`]).
     pub listen: SocketAddr,
@@ -78,6 +82,7 @@ pub struct SessionConfig {
 /// peers' `port` messages and from the saved table in [`SessionConfig::state_dir`]. Give it
 /// `bootstrap` routers to join the public DHT (the `coracle` binary uses the well-known ones).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DhtSettings {
     /// Run a DHT node (public torrents only; BEP 27 private torrents never use it).
     pub enabled: bool,
@@ -100,6 +105,7 @@ impl Default for DhtSettings {
 
 /// Local service discovery settings (multicast on the local network, BEP 14).
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct LsdSettings {
     /// Announce public torrents to, and hear peers from, the local network. Off by default:
     /// multicast leaves the machine.
@@ -144,6 +150,7 @@ pub enum TorrentSource {
 
 /// Per-torrent options.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct AddOptions {
     /// The folder the torrent's file or folder is created in; empty (the default) means the
     /// current folder. A relative path is taken from the current folder at `add`.
@@ -185,75 +192,6 @@ pub struct AddOptions {
     /// ([`EngineConfig::download_rate_limit`], [`EngineConfig::upload_rate_limit`]). Changed
     /// later with [`TorrentHandle::set_rate_limits`].
     pub rate_limits: RateLimits,
-}
-
-/// What went wrong, at session level.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// An operating-system call failed.
-    Io {
-        /// What we were doing.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The .torrent is malformed.
-    Metainfo(MetainfoError),
-    /// The magnet link is malformed or names no v1 torrent.
-    Magnet(MagnetError),
-    /// The files could not be created or reserved.
-    Storage(StorageError),
-    /// The same torrent is already in this session: here is its handle.
-    AlreadyAdded(Box<TorrentHandle>),
-    /// The torrent is no longer in the session (it was removed).
-    NotFound,
-    /// The session's thread is gone.
-    SessionClosed,
-    /// The torrent stopped on an error.
-    TorrentFailed(String),
-    /// The torrent was stopped (paused, removed or shut down) before it finished.
-    Stopped,
-    /// A wait ran out of time.
-    Timeout,
-    /// Files chosen that the torrent does not have, or a choice that leaves nothing.
-    Selection(SelectError),
-    /// The torrent has no file with this index.
-    NoSuchFile(usize),
-    /// A magnet link's metadata has not arrived yet, so its files are not known.
-    NoMetadata,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::Metainfo(e) => write!(f, "invalid torrent: {e}"),
-            Error::Magnet(e) => write!(f, "invalid magnet link: {e}"),
-            Error::Storage(e) => write!(f, "{e}"),
-            Error::AlreadyAdded(_) => write!(f, "this torrent is already added"),
-            Error::NotFound => write!(f, "the torrent is no longer in the session"),
-            Error::SessionClosed => write!(f, "the session has shut down"),
-            Error::TorrentFailed(why) => write!(f, "{why}"),
-            Error::Stopped => write!(f, "the torrent was stopped before it finished"),
-            Error::Timeout => write!(f, "timed out"),
-            Error::Selection(e) => write!(f, "{e}"),
-            Error::NoSuchFile(i) => write!(f, "the torrent has no file number {i}"),
-            Error::NoMetadata => write!(f, "the torrent's metadata has not arrived yet"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            Error::Metainfo(e) => Some(e),
-            Error::Magnet(e) => Some(e),
-            Error::Storage(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
 /// A running engine: one reactor thread, a disk pool and a tracker client. `Send + Sync`: share
@@ -374,7 +312,7 @@ impl Session {
         self.events.subscribe(false)
     }
 
-    /// Like [`Self::events`], with an [`Event::PieceVerified`](crate::engine::Event) for each
+    /// Like [`Self::events`], with an [`Event::PieceVerified`](crate::Event::PieceVerified) for each
     /// downloaded piece that passed its hash check and an `Event::FileCompleted` for each file
     /// whose last piece did.
     pub fn events_with_pieces(&self) -> EventReceiver {
@@ -563,9 +501,12 @@ impl Session {
 
     /// Like [`Self::shutdown`], returning within `limit` whatever hangs: tracker announces get
     /// at most three quarters of it, and if the final sync is not done when it runs out, the
-    /// report says `timed_out` and the reactor thread finishes the sync on its own. Announce
-    /// threads still blocked on a silent tracker cannot be interrupted: each ends by itself
-    /// within its own timeout ([`TrackerConfig`]), holding nothing of the session.
+    /// report says `timed_out` and the reactor thread finishes the sync on its own. A blocking
+    /// request cannot be interrupted: the `stopped` announces are given only the announce time
+    /// as their timeout, and announces or web-seed requests that were already in flight are
+    /// waited for as long; those still blocked on a silent server then are named in
+    /// [`ShutdownReport::jobs_running`], and each ends by itself within its own timeout
+    /// ([`TrackerConfig::timeout`]), holding nothing of the session.
     pub fn shutdown_timeout(&self, limit: Duration) -> Result<ShutdownReport, Error> {
         self.stop(limit * 3 / 4, Some(limit))
     }

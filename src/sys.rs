@@ -1,15 +1,14 @@
 //! The few OS calls that are neither storage ([`crate::disk`]) nor ordinary sockets (the
 //! reactor, the session and the tracker threads): entropy for peer ids and seeds, the socket
-//! options std has no call for (`SO_REUSEADDR` before `bind`, `IP_MULTICAST_IF`), and, for the
-//! binary's progress bar, the terminal's width.
+//! options std has no call for (`SO_REUSEADDR` before `bind`, `IP_MULTICAST_IF`).
 //!
 //! Called on the caller's thread (`SessionConfig::default` draws entropy; `Session::new` binds the
-//! LSD sockets) and on the binary's main thread (the terminal's width).
+//! LSD sockets). The binary's one OS call of its own, the terminal's width, is `cli/terminal.rs`.
 //!
 //! An I/O shell, and with `disk/` the only place for `unsafe`. The sans-IO layers never call it:
 //! they are handed their seeds (see [`crate::engine::EngineConfig::seed`]).
 
-// I/O shell: OS entropy, raw socket options and the terminal (the `unsafe` calls are libc's).
+// I/O shell: OS entropy and raw socket options (the `unsafe` calls are libc's).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 /// 64 random bits from std's per-process hash keys (OS entropy without an extra dependency; not
@@ -19,27 +18,6 @@ pub fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0x0063_6f72_6163_6c65);
     h.finish()
-}
-
-/// The width in columns of the terminal on standard output; `None` when standard output is not a
-/// terminal or the system cannot say.
-#[cfg(feature = "cli")]
-pub fn terminal_width() -> Option<u16> {
-    #[cfg(unix)]
-    {
-        let mut ws = libc::winsize {
-            ws_row: 0,
-            ws_col: 0,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCGWINSZ only writes a `winsize` through the pointer, which is to a live
-        // local of that type; fd 1 is only inspected (a closed or non-tty fd makes it fail).
-        if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
-            return Some(ws.ws_col);
-        }
-    }
-    None
 }
 
 /// A UDP socket bound to `addr` with `SO_REUSEADDR` set before the bind, so that several

@@ -25,6 +25,7 @@ pub const HANDSHAKE_LEN: usize = 68;
 /// that: 1 MiB of bitfield covers 8,388,608 pieces, more than any real torrent. The extra 13
 /// bytes leave room for a message header, so a 1 MiB block (which some clients send when asked)
 /// still fits. Anything larger is a broken or hostile peer and is refused before buffering.
+#[cfg(any(test, feature = "internals"))]
 pub const DEFAULT_MAX_FRAME: u32 = 1024 * 1024 + 13;
 
 const ID_CHOKE: u8 = 0;

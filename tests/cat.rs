@@ -53,21 +53,17 @@ fn payload() -> Payload {
 fn seeder(payload: &Payload, torrent: &[u8], name: &str) -> Session {
     let dir = temp_dir(name);
     payload.write_to(&dir);
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.dht.enabled = false;
     cfg.engine.upload_rate_limit = Some(2 * MIB as u64);
     let s = Session::new(cfg).unwrap();
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: dir,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir;
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(30))
         .expect("seeder checks");

@@ -504,22 +504,18 @@ fn max_upload_rate_holds_the_seeder_back() {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "no seeding line");
     }
-    let cfg = coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    };
+    let mut cfg = coracle::SessionConfig::default();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
     let leecher = coracle::Session::new(cfg).unwrap();
     let began = Instant::now();
     let h = leecher
-        .add(
-            coracle::TorrentSource::Bytes(bytes),
-            coracle::AddOptions {
-                output: dir.join("leech"),
-                peers: vec![([127, 0, 0, 1], port).into()],
-                no_trackers: true,
-                ..coracle::AddOptions::default()
-            },
-        )
+        .add(coracle::TorrentSource::Bytes(bytes), {
+            let mut opts = coracle::AddOptions::default();
+            opts.output = dir.join("leech");
+            opts.peers = vec![([127, 0, 0, 1], port).into()];
+            opts.no_trackers = true;
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(60)).unwrap();
     let took = began.elapsed();
@@ -539,17 +535,16 @@ fn storage_pwrite_downloads_exactly() {
     let bytes = payload.torrent(32 * 1024, &[]);
     std::fs::write(&torrent, &bytes).unwrap();
     payload.write_to(&dir.join("seed"));
-    let seeder = coracle::Session::new(coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+    let seeder = coracle::Session::new({
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
     })
     .unwrap();
-    let opts = coracle::AddOptions {
-        output: dir.join("seed"),
-        peers: vec![],
-        no_trackers: true,
-        ..coracle::AddOptions::default()
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("seed");
+    opts.peers = vec![];
+    opts.no_trackers = true;
     let h = seeder
         .add(coracle::TorrentSource::Bytes(bytes), opts)
         .unwrap();
@@ -578,7 +573,9 @@ fn storage_pwrite_downloads_exactly() {
 /// SHA-1 of the raw `info` value of a .torrent, computed apart from coracle's parser.
 fn info_hash_hex(torrent: &[u8]) -> String {
     use sha1::{Digest, Sha1};
-    let root = coracle::bencode::decode_prefix(torrent).unwrap().0;
+    let root = coracle::internals::bencode::decode_prefix(torrent)
+        .unwrap()
+        .0;
     Sha1::digest(root.get("info").unwrap().raw)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -655,11 +652,11 @@ fn create_quiet_private_and_source() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
-    let m = coracle::metainfo::Metainfo::from_bytes(&std::fs::read(&out_file).unwrap()).unwrap();
+    let m = coracle::Metainfo::from_bytes(&std::fs::read(&out_file).unwrap()).unwrap();
     assert!(m.private && !m.multi_file);
     assert_eq!(m.name, "single.bin");
     assert_eq!(m.piece_length, 16384);
-    let root = coracle::bencode::decode(m.info_bytes()).unwrap();
+    let root = coracle::internals::bencode::decode(m.info_bytes()).unwrap();
     assert_eq!(root.get("source").unwrap().as_str(), Some("SRC"));
 }
 
@@ -701,7 +698,7 @@ fn create_usage_and_failures() {
 
 #[test]
 fn info_reports_cleaned_paths_and_symlinks() {
-    use coracle::bencode::Bencode;
+    use coracle::internals::bencode::Bencode;
     let file = |len: i64, path: &[&str], extra: Vec<(&str, Bencode)>| {
         let mut d = vec![
             ("length", Bencode::Int(len)),

@@ -59,24 +59,25 @@ fn payload() -> Payload {
 fn seeder(p: &Payload, dir: &Path) -> (coracle::Session, Vec<u8>) {
     let bytes = p.torrent(32 * 1024, &[]);
     p.write_to(&dir.join("seed"));
-    let session = coracle::Session::new(coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        dht: coracle::DhtSettings {
-            enabled: false,
-            ..Default::default()
-        },
-        engine: coracle::engine::EngineConfig {
-            pex: false,
-            ..coracle::SessionConfig::default().engine
-        },
-        ..Default::default()
+    let session = coracle::Session::new({
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.dht = {
+            let mut dht = coracle::DhtSettings::default();
+            dht.enabled = false;
+            dht
+        };
+        config.engine = {
+            let mut engine_ = coracle::SessionConfig::default().engine;
+            engine_.pex = false;
+            engine_
+        };
+        config
     })
     .unwrap();
-    let opts = coracle::AddOptions {
-        output: dir.join("seed"),
-        no_trackers: true,
-        ..coracle::AddOptions::default()
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("seed");
+    opts.no_trackers = true;
     let h = session
         .add(coracle::TorrentSource::Bytes(bytes.clone()), opts)
         .unwrap();
@@ -121,7 +122,9 @@ fn files_present(p: &Payload, root: &Path) -> Vec<usize> {
 
 fn info_hash_hex(torrent: &[u8]) -> String {
     use sha1::{Digest, Sha1};
-    let root = coracle::bencode::decode_prefix(torrent).unwrap().0;
+    let root = coracle::internals::bencode::decode_prefix(torrent)
+        .unwrap()
+        .0;
     Sha1::digest(root.get("info").unwrap().raw)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -22,7 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use coracle::create::{CreateError, PieceSize, Progress, TorrentBuilder};
-use coracle::metainfo::Metainfo;
+use coracle::Metainfo;
 use sha1::{Digest, Sha1};
 
 /// A fresh folder under Cargo's scratch space.
@@ -42,7 +42,9 @@ fn put(root: &Path, rel: &str, data: &[u8]) {
 
 /// SHA-1 of the raw `info` value, found by a plain scan of the top-level dictionary.
 pub fn info_hash_of(torrent: &[u8]) -> String {
-    let root = coracle::bencode::decode_prefix(torrent).unwrap().0;
+    let root = coracle::internals::bencode::decode_prefix(torrent)
+        .unwrap()
+        .0;
     let raw = root.get("info").expect("an info dictionary").raw;
     Sha1::digest(raw)
         .iter()

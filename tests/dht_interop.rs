@@ -112,16 +112,22 @@ fn log_has(ctx: &Ctx, name: &str, needles: &[&str]) -> bool {
 fn coracle(bootstrap: &[SocketAddr], lsd: bool, state: Option<&Path>) -> Session {
     install_logger();
     let ip = loopback(1);
-    Session::new(SessionConfig {
-        listen: SocketAddr::from((ip, free_port(ip))),
-        dht: DhtSettings {
-            enabled: true,
-            bootstrap: bootstrap.iter().map(|a| a.to_string()).collect(),
-            ..DhtSettings::default()
-        },
-        lsd: LsdSettings { enabled: lsd },
-        state_dir: state.map(Path::to_path_buf),
-        ..SessionConfig::default()
+    Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((ip, free_port(ip)));
+        config.dht = {
+            let mut dht = DhtSettings::default();
+            dht.enabled = true;
+            dht.bootstrap = bootstrap.iter().map(|a| a.to_string()).collect();
+            dht
+        };
+        config.lsd = {
+            let mut lsd_ = LsdSettings::default();
+            lsd_.enabled = lsd;
+            lsd_
+        };
+        config.state_dir = state.map(Path::to_path_buf);
+        config
     })
     .expect("starting a coracle session")
 }
@@ -129,15 +135,13 @@ fn coracle(bootstrap: &[SocketAddr], lsd: bool, state: Option<&Path>) -> Session
 /// Adds the torrent with no trackers and no peers.
 fn add(session: &Session, torrent: &[u8], dir: &Path) -> TorrentHandle {
     session
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: dir.to_path_buf(),
-                peers: vec![],
-                no_trackers: true,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.to_path_buf();
+            opts.peers = vec![];
+            opts.no_trackers = true;
+            opts
+        })
         .expect("adding the torrent")
 }
 
@@ -202,9 +206,7 @@ fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
     }
     let ctx = Ctx::new("dht-magnet", TIMEOUT);
     let (payload, path, torrent) = world(&ctx, 33);
-    let hash = coracle::metainfo::Metainfo::from_bytes(&torrent)
-        .unwrap()
-        .info_hash;
+    let hash = coracle::Metainfo::from_bytes(&torrent).unwrap().info_hash;
     let router = dht_with_seeder(&ctx, &path, &payload);
     let session = coracle(&[router], false, None);
     let events = session.events();
@@ -213,16 +215,17 @@ fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
     let handle = session
         .add(
             TorrentSource::Magnet(format!("magnet:?xt=urn:btih:{}", hash.to_hex())),
-            AddOptions {
-                output: out.clone(),
-                ..AddOptions::default()
+            {
+                let mut opts = AddOptions::default();
+                opts.output = out.clone();
+                opts
             },
         )
         .expect("adding the magnet");
     let mut metadata = None;
     ctx.wait_for("coracle's trackerless magnet download", || {
         while let Some(ev) = events.try_recv() {
-            if matches!(ev, coracle::engine::Event::MetadataReceived { .. }) {
+            if matches!(ev, coracle::Event::MetadataReceived { .. }) {
                 metadata.get_or_insert(began.elapsed());
             }
         }
@@ -239,7 +242,7 @@ fn coracle_downloads_a_trackerless_magnet_through_the_dht() {
     let metadata = metadata.or_else(|| {
         events
             .try_iter()
-            .any(|ev| matches!(ev, coracle::engine::Event::MetadataReceived { .. }))
+            .any(|ev| matches!(ev, coracle::Event::MetadataReceived { .. }))
             .then(|| began.elapsed())
     });
     eprintln!(
@@ -333,14 +336,20 @@ fn coracle_and_libtorrent_find_each_other_through_lsd() {
         ["--lsd", "-"],
         Some(("seed", &path, &data)),
     );
-    let session = Session::new(SessionConfig {
-        listen: SocketAddr::from((loopback(1), free_port(loopback(1)))),
-        dht: DhtSettings {
-            enabled: false,
-            ..DhtSettings::default()
-        },
-        lsd: LsdSettings { enabled: true },
-        ..SessionConfig::default()
+    let session = Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((loopback(1), free_port(loopback(1))));
+        config.dht = {
+            let mut dht = DhtSettings::default();
+            dht.enabled = false;
+            dht
+        };
+        config.lsd = {
+            let mut lsd = LsdSettings::default();
+            lsd.enabled = true;
+            lsd
+        };
+        config
     })
     .expect("starting a coracle session");
     let out = ctx.subdir("coracle");
@@ -413,15 +422,13 @@ fn a_flooded_dht_socket_does_not_stop_a_download() {
     std::thread::sleep(Duration::from_millis(200));
     let out = ctx.subdir("leech");
     let handle = leecher
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: out.clone(),
-                peers: vec![seeder.listen_addr()],
-                no_trackers: true,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = out.clone();
+            opts.peers = vec![seeder.listen_addr()];
+            opts.no_trackers = true;
+            opts
+        })
         .unwrap();
     let took = wait_complete(&ctx, &handle, "the download under a DHT flood");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -454,14 +461,16 @@ fn coracle_v6(bootstrap: &[SocketAddr]) -> Option<Session> {
     let probe = std::net::TcpListener::bind("[::1]:0").ok()?;
     let listen = probe.local_addr().ok()?;
     drop(probe);
-    let session = Session::new(SessionConfig {
-        listen,
-        dht: DhtSettings {
-            enabled: true,
-            bootstrap: bootstrap.iter().map(|a| a.to_string()).collect(),
-            ..DhtSettings::default()
-        },
-        ..SessionConfig::default()
+    let session = Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = listen;
+        config.dht = {
+            let mut dht = DhtSettings::default();
+            dht.enabled = true;
+            dht.bootstrap = bootstrap.iter().map(|a| a.to_string()).collect();
+            dht
+        };
+        config
     })
     .expect("starting a coracle session on [::1]");
     Some(session)

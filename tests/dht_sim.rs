@@ -7,9 +7,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use coracle::dht::krpc::{decode, Blob, Body, Message, NodeInfo, Response};
-use coracle::dht::{Dht, DhtConfig, DhtEvent, LookupId, NodeId};
-use coracle::rng::SplitMix64;
+use coracle::internals::dht::krpc::{decode, Blob, Body, Message, NodeInfo, Response};
+use coracle::internals::dht::{Dht, DhtConfig, DhtEvent, LookupId, NodeId};
+use coracle::internals::rng::SplitMix64;
 
 /// Bootstrap routers: the first nodes.
 const ROUTERS: usize = 4;

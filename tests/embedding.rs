@@ -60,11 +60,9 @@ fn session(tag: u8) -> Session {
 
 /// The configuration of [`session`].
 fn config(tag: u8) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        disk_workers: 2,
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.engine.peer_id = *b"-CR0100-embed0000000";
     cfg.engine.peer_id[19] = tag;
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
@@ -77,15 +75,13 @@ fn add(
     dir: &std::path::Path,
     peers: Vec<SocketAddr>,
 ) -> TorrentHandle {
-    s.add(
-        TorrentSource::Bytes(torrent.to_vec()),
-        AddOptions {
-            output: dir.to_path_buf(),
-            peers,
-            no_trackers: true,
-            ..AddOptions::default()
-        },
-    )
+    s.add(TorrentSource::Bytes(torrent.to_vec()), {
+        let mut opts = AddOptions::default();
+        opts.output = dir.to_path_buf();
+        opts.peers = peers;
+        opts.no_trackers = true;
+        opts
+    })
     .expect("add")
 }
 
@@ -182,13 +178,11 @@ fn malformed_torrent_is_a_metainfo_error() {
     let s = session(4);
     let dir = temp_dir("embed-malformed");
     for bad in [&b"not a torrent"[..], b"d4:infod4:name1:xee", b""] {
-        let res = s.add(
-            TorrentSource::Bytes(bad.to_vec()),
-            AddOptions {
-                output: dir.clone(),
-                ..Default::default()
-            },
-        );
+        let res = s.add(TorrentSource::Bytes(bad.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.clone();
+            opts
+        });
         assert!(
             matches!(res, Err(Error::Metainfo(_))),
             "{:?}: {res:?}",
@@ -211,13 +205,11 @@ fn output_blocked_by_a_file_is_a_storage_error() {
     let single = Payload::single("one.bin", payload::bytes(9, 40_000));
     let tree = Payload::tree("tree", 5, 9);
     for p in [&single, &tree] {
-        let res = s.add(
-            TorrentSource::Bytes(p.torrent(16 * 1024, &[])),
-            AddOptions {
-                output: blocker.clone(),
-                ..Default::default()
-            },
-        );
+        let res = s.add(TorrentSource::Bytes(p.torrent(16 * 1024, &[])), {
+            let mut opts = AddOptions::default();
+            opts.output = blocker.clone();
+            opts
+        });
         assert!(matches!(res, Err(Error::Storage(_))), "{}: {res:?}", p.name);
     }
     assert_eq!(
@@ -242,22 +234,18 @@ fn a_torrent_is_added_once_until_removed() {
     let blocker = dir.join("blocker");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(&blocker, b"x").unwrap();
-    let res = s.add(
-        TorrentSource::Bytes(torrent.clone()),
-        AddOptions {
-            output: blocker,
-            ..Default::default()
-        },
-    );
+    let res = s.add(TorrentSource::Bytes(torrent.clone()), {
+        let mut opts = AddOptions::default();
+        opts.output = blocker;
+        opts
+    });
     assert!(matches!(res, Err(Error::Storage(_))), "{res:?}");
     let first = add(&s, &torrent, &dir.join("a"), vec![]);
-    let again = s.add(
-        TorrentSource::Bytes(torrent.clone()),
-        AddOptions {
-            output: dir.join("b"),
-            ..Default::default()
-        },
-    );
+    let again = s.add(TorrentSource::Bytes(torrent.clone()), {
+        let mut opts = AddOptions::default();
+        opts.output = dir.join("b");
+        opts
+    });
     match again {
         Err(Error::AlreadyAdded(existing)) => assert_eq!(existing.id(), first.id()),
         other => panic!("{other:?}"),
@@ -272,13 +260,11 @@ fn a_torrent_is_added_once_until_removed() {
     assert!(first.stats().is_none(), "the removed torrent is gone");
     // The old handle cannot release the new torrent's claim.
     assert!(matches!(first.remove(), Err(Error::NotFound)));
-    let dup = s.add(
-        TorrentSource::Bytes(torrent.clone()),
-        AddOptions {
-            output: dir.join("c"),
-            ..Default::default()
-        },
-    );
+    let dup = s.add(TorrentSource::Bytes(torrent.clone()), {
+        let mut opts = AddOptions::default();
+        opts.output = dir.join("c");
+        opts
+    });
     assert!(matches!(dup, Err(Error::AlreadyAdded(_))), "{dup:?}");
     s.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(dir);
@@ -319,7 +305,7 @@ fn shutdown_reports_a_file_it_cannot_sync() {
 /// the torrent's own file. The seeder, complete from its check, makes its own too.
 #[test]
 fn a_completed_download_has_its_symlinks() {
-    use coracle::bencode::Bencode;
+    use coracle::internals::bencode::Bencode;
     let _serial = serial();
     let data = payload::bytes(77, 50_000);
     let pieces: Vec<u8> = data

@@ -30,7 +30,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use coracle::engine::EngineConfig;
+use coracle::EngineConfig;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use harness::{free_port, have, loopback, Ctx, Tool, PYTHON};
 use payload::{Payload, Shape};
@@ -101,15 +101,13 @@ fn a_choked_coracle_downloads_exactly_libtorrents_allowed_fast_pieces() {
     let session = coracle_side::session();
     let out = ctx.subdir("coracle");
     let handle = session
-        .add(
-            TorrentSource::File(torrent.clone()),
-            AddOptions {
-                output: out.clone(),
-                peers: vec![SocketAddr::from((ip, port))],
-                no_trackers: true,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::File(torrent.clone()), {
+            let mut opts = AddOptions::default();
+            opts.output = out.clone();
+            opts.peers = vec![SocketAddr::from((ip, port))];
+            opts.no_trackers = true;
+            opts
+        })
         .expect("adding the torrent");
 
     let data = &payload.files[0].1;
@@ -166,24 +164,24 @@ fn a_choked_libtorrent_gets_exactly_the_allowed_fast_pieces_coracle_grants() {
     // A coracle seeder that unchokes no one.
     coracle_side::install_logger();
     let ip = loopback(1);
-    let session = Session::new(SessionConfig {
-        listen: SocketAddr::from((ip, free_port(ip))),
-        engine: EngineConfig {
-            upload_slots: 0,
-            ..EngineConfig::default()
-        },
-        ..SessionConfig::default()
+    let session = Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((ip, free_port(ip)));
+        config.engine = {
+            let mut engine = EngineConfig::default();
+            engine.upload_slots = 0;
+            engine
+        };
+        config
     })
     .expect("starting coracle");
     let seed = session
-        .add(
-            TorrentSource::File(torrent.clone()),
-            AddOptions {
-                output: source.clone(),
-                no_trackers: true,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::File(torrent.clone()), {
+            let mut opts = AddOptions::default();
+            opts.output = source.clone();
+            opts.no_trackers = true;
+            opts
+        })
         .expect("adding the torrent");
     seed.wait_timeout(Duration::from_secs(30))
         .expect("coracle checks its data");

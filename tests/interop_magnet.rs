@@ -104,10 +104,8 @@ fn coracle_downloads_magnet(test: &str, tool: Tool, seed: fn(&Ctx, &Path, &Path)
         });
     let session = coracle_side::session();
     let out = w.ctx.subdir("coracle-download");
-    let opts = AddOptions {
-        output: out.clone(),
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = out.clone();
     let handle = session
         .add(TorrentSource::Magnet(w.magnet()), opts)
         .expect("adding the magnet");
@@ -216,9 +214,10 @@ fn aria2_downloads_a_magnet_from_coracle() {
 /// A session on 127.0.0.1 with no tracker: it knows only the peers it is given.
 fn trackerless_session() -> Session {
     let ip = loopback(1);
-    Session::new(SessionConfig {
-        listen: SocketAddr::from((ip, free_port(ip))),
-        ..SessionConfig::default()
+    Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((ip, free_port(ip)));
+        config
     })
     .expect("a session")
 }
@@ -247,12 +246,10 @@ fn coracle_learns_a_peer_through_libtorrents_pex() {
     extra.extend(["--upload-limit".into(), "32768".into()]);
     let leecher = lt_peer(&ctx, "lt-leech", 5, &t, &ctx.subdir("lt-out"), &extra);
     let session = trackerless_session();
-    let opts = AddOptions {
-        output: ctx.subdir("coracle-out"),
-        peers: vec![seeder],
-        no_trackers: true,
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = ctx.subdir("coracle-out");
+    opts.peers = vec![seeder];
+    opts.no_trackers = true;
     let handle = session
         .add(TorrentSource::File(torrent.clone()), opts)
         .expect("adding");
@@ -277,12 +274,10 @@ fn libtorrent_learns_a_peer_through_coracles_pex() {
     let limit = ["--upload-limit".to_string(), "32768".into()];
     let seeder = lt_peer(&ctx, "lt-seed", 4, &t, &seed_dir, &limit);
     let session = trackerless_session();
-    let opts = AddOptions {
-        output: ctx.subdir("coracle-out"),
-        peers: vec![seeder],
-        no_trackers: true,
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = ctx.subdir("coracle-out");
+    opts.peers = vec![seeder];
+    opts.no_trackers = true;
     let handle = session
         .add(TorrentSource::File(torrent.clone()), opts)
         .expect("adding");

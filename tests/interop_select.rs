@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use coracle::selection::FilePriority;
+use coracle::FilePriority;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use generated::{Payload, PayloadFile};
 use harness::{free_port, have, loopback, Ctx, Tool, PYTHON};
@@ -97,27 +97,28 @@ fn skipped_file_is_never_created_then_chosen_again_from_a_libtorrent_seeder() {
     });
 
     let ip = loopback(1);
-    let session = Session::new(SessionConfig {
-        listen: SocketAddr::from((ip, free_port(ip))),
-        dht: coracle::DhtSettings {
-            enabled: false,
-            ..Default::default()
-        },
-        engine: coracle::engine::EngineConfig {
-            pex: false,
-            ..SessionConfig::default().engine
-        },
-        ..SessionConfig::default()
+    let session = Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((ip, free_port(ip)));
+        config.dht = {
+            let mut dht = coracle::DhtSettings::default();
+            dht.enabled = false;
+            dht
+        };
+        config.engine = {
+            let mut engine_ = SessionConfig::default().engine;
+            engine_.pex = false;
+            engine_
+        };
+        config
     })
     .unwrap();
     let out = ctx.subdir("coracle-out");
-    let opts = AddOptions {
-        output: out.clone(),
-        peers: vec![seeder],
-        no_trackers: true,
-        file_priorities: vec![FilePriority::Normal, FilePriority::Skip, FilePriority::High],
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = out.clone();
+    opts.peers = vec![seeder];
+    opts.no_trackers = true;
+    opts.file_priorities = vec![FilePriority::Normal, FilePriority::Skip, FilePriority::High];
     let handle = session
         .add(TorrentSource::File(torrent.clone()), opts)
         .unwrap();

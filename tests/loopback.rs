@@ -16,10 +16,8 @@ use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use payload::{temp_dir, Payload};
 
 fn config() -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.engine.peer_id = *b"-CR0100-test00000000";
     cfg
 }
@@ -41,27 +39,23 @@ fn leecher_downloads_multi_file_torrent_from_one_seeder_by_direct_peer() {
 
     let seeder = session(1);
     let s = seeder
-        .add(
-            TorrentSource::Bytes(torrent.clone()),
-            AddOptions {
-                output: seed_dir.clone(),
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.clone()), {
+            let mut opts = AddOptions::default();
+            opts.output = seed_dir.clone();
+            opts
+        })
         .unwrap();
     s.wait_timeout(Duration::from_secs(20))
         .expect("seeder checks its data");
 
     let leecher = session(2);
     let l = leecher
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: leech_dir.clone(),
-                peers: vec![seeder.listen_addr()],
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = leech_dir.clone();
+            opts.peers = vec![seeder.listen_addr()];
+            opts
+        })
         .unwrap();
     l.wait_timeout(Duration::from_secs(30))
         .expect("download completes");
@@ -76,13 +70,11 @@ fn leecher_downloads_multi_file_torrent_from_one_seeder_by_direct_peer() {
 fn seeder(tag: u8, torrent: &[u8], dir: &std::path::Path) -> Session {
     let s = session(tag);
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: dir.to_path_buf(),
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.to_path_buf();
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(20))
         .expect("seeder checks its data");
@@ -117,13 +109,11 @@ fn swarm_download(name: &str, corrupt_one: bool) {
     let leech_dir = temp_dir(&format!("{name}-leech"));
     let leecher = session(20);
     let h = leecher
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: leech_dir.clone(),
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = leech_dir.clone();
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(60))
         .expect("download completes");

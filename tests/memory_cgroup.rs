@@ -127,24 +127,20 @@ impl Drop for Cleanup {
 
 /// A session on 127.0.0.1 seeding `torrent` from `dir`, after checking the data.
 fn seeder(torrent: &[u8], dir: &Path) -> Session {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        disk_workers: 2,
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.engine.peer_id = *b"-CR0100-cgroupseed00";
     // Only the one leecher, named with --peer: no DHT (LSD is off by default).
     cfg.dht.enabled = false;
     let s = Session::new(cfg).expect("seeder session");
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: dir.to_path_buf(),
-                no_trackers: true,
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.to_path_buf();
+            opts.no_trackers = true;
+            opts
+        })
         .expect("seeder adds its torrent");
     h.wait_timeout(Duration::from_secs(300))
         .expect("seeder checks its data");

@@ -28,10 +28,8 @@ const LIMIT: u64 = 2 * MIB;
 const WINDOW: Duration = Duration::from_secs(20);
 
 fn session(tag: u8, limits: RateLimits) -> Session {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.dht.enabled = false;
     cfg.engine.download_rate_limit = limits.download;
     cfg.engine.upload_rate_limit = limits.upload;
@@ -45,14 +43,12 @@ fn add(
     dir: std::path::PathBuf,
     peers: Vec<SocketAddr>,
 ) -> TorrentHandle {
-    s.add(
-        TorrentSource::Bytes(torrent.to_vec()),
-        AddOptions {
-            output: dir,
-            peers,
-            ..AddOptions::default()
-        },
-    )
+    s.add(TorrentSource::Bytes(torrent.to_vec()), {
+        let mut opts = AddOptions::default();
+        opts.output = dir;
+        opts.peers = peers;
+        opts
+    })
     .unwrap()
 }
 
@@ -132,15 +128,12 @@ fn assert_within(rate: f64, limit: u64, tolerance: f64, what: &str) {
 #[test]
 fn a_session_download_limit_holds_within_ten_percent_over_twenty_seconds() {
     // Three unlimited seeders: the limit holds whoever sends.
-    let p = pair(
-        "rate-down",
-        3,
-        RateLimits::default(),
-        RateLimits {
-            download: Some(LIMIT),
-            upload: None,
-        },
-    );
+    let p = pair("rate-down", 3, RateLimits::default(), {
+        let mut limits = RateLimits::default();
+        limits.download = Some(LIMIT);
+        limits.upload = None;
+        limits
+    });
     let leech = p.leech.clone();
     let rate = measure(
         move || leech.stats().map_or(0, |s| s.downloaded),
@@ -168,9 +161,11 @@ fn a_session_upload_limit_holds_and_a_torrent_limit_changes_at_runtime() {
     let p = pair(
         "rate-up",
         1,
-        RateLimits {
-            download: None,
-            upload: Some(LIMIT),
+        {
+            let mut limits = RateLimits::default();
+            limits.download = None;
+            limits.upload = Some(LIMIT);
+            limits
         },
         RateLimits::default(),
     );
@@ -183,9 +178,11 @@ fn a_session_upload_limit_holds_and_a_torrent_limit_changes_at_runtime() {
     assert_within(rate, LIMIT, 0.10, "upload, session limit");
     // The torrent's own, lower limit applies on top of the session's, from now on.
     p.seed
-        .set_rate_limits(RateLimits {
-            download: None,
-            upload: Some(LIMIT / 2),
+        .set_rate_limits({
+            let mut limits = RateLimits::default();
+            limits.download = None;
+            limits.upload = Some(LIMIT / 2);
+            limits
         })
         .unwrap();
     let seed = p.seed.clone();

@@ -115,20 +115,16 @@ fn killed_five_times_then_completes_without_refetching_verified_pieces() {
     std::fs::write(&torrent_path, &torrent).unwrap();
 
     // The seeder is throttled so the download lasts long enough to be killed several times.
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..Default::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.engine.upload_rate_limit = Some(3 * 1024 * 1024);
     let seeder = Session::new(cfg).unwrap();
     let h = seeder
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: seed_dir,
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = seed_dir;
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(30)).unwrap();
 
@@ -189,7 +185,7 @@ fn assert_state_claims_only_good_pieces(
     let Ok(bytes) = std::fs::read(state) else {
         return 0;
     };
-    let s = coracle::resume::decode(&bytes).expect("a state file is never torn");
+    let s = coracle::internals::resume::decode(&bytes).expect("a state file is never torn");
     let on_disk = std::fs::read(file).unwrap();
     for piece in s.have.iter_ones() {
         let start = piece as usize * PIECE;
@@ -212,24 +208,20 @@ fn killed_ten_times_at_random_moments_the_state_never_claims_a_missing_piece() {
     payload.write_to(&seed_dir);
     let torrent_path = dir.join("killed.torrent");
     std::fs::write(&torrent_path, &torrent).unwrap();
-    let meta = coracle::metainfo::Metainfo::from_bytes(&torrent).unwrap();
-    let state_file = coracle::disk::state_file::path(&state_dir, &meta.info_hash.0);
+    let meta = coracle::Metainfo::from_bytes(&torrent).unwrap();
+    let state_file = coracle::internals::disk::state_file::path(&state_dir, &meta.info_hash.0);
     let leech_file = payload.file_path(&leech_dir, 0);
 
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..Default::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.engine.upload_rate_limit = Some(3 * 1024 * 1024);
     let seeder = Session::new(cfg).unwrap();
     let h = seeder
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: seed_dir,
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = seed_dir;
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(30)).unwrap();
 

@@ -13,11 +13,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use coracle::disk::state_file;
-use coracle::engine::{TorrentState, TorrentStats};
-use coracle::resume::{self, FileStamp};
-use coracle::selection::FilePriority::{self, Normal, Skip};
+use coracle::internals::disk::state_file;
+use coracle::internals::resume::{self, FileStamp};
+use coracle::FilePriority::{self, Normal, Skip};
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+use coracle::{TorrentState, TorrentStats};
 use payload::{temp_dir, Payload, PayloadFile};
 
 const PIECE: usize = 64 * 1024;
@@ -39,19 +39,22 @@ fn payload() -> Payload {
 }
 
 fn session(state: Option<&Path>) -> Session {
-    Session::new(SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        disk_workers: 2,
-        state_dir: state.map(Path::to_path_buf),
-        dht: coracle::DhtSettings {
-            enabled: false,
-            ..Default::default()
-        },
-        engine: coracle::engine::EngineConfig {
-            pex: false,
-            ..SessionConfig::default().engine
-        },
-        ..Default::default()
+    Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.disk_workers = 2;
+        config.state_dir = state.map(Path::to_path_buf);
+        config.dht = {
+            let mut dht = coracle::DhtSettings::default();
+            dht.enabled = false;
+            dht
+        };
+        config.engine = {
+            let mut engine_ = SessionConfig::default().engine;
+            engine_.pex = false;
+            engine_
+        };
+        config
     })
     .unwrap()
 }
@@ -66,16 +69,14 @@ fn run(
 ) -> TorrentStats {
     let s = session(Some(state));
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: data.to_path_buf(),
-                no_trackers: true,
-                peers: vec![peer],
-                file_priorities: prios.to_vec(),
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = data.to_path_buf();
+            opts.no_trackers = true;
+            opts.peers = vec![peer];
+            opts.file_priorities = prios.to_vec();
+            opts
+        })
         .unwrap();
     h.wait_timeout(WAIT).expect("completes");
     let stats = h.stats().unwrap();
@@ -88,20 +89,18 @@ fn run(
 fn a_skipped_file_never_created_is_no_change_and_choosing_it_later_uses_the_part_file() {
     let p = payload();
     let torrent = p.torrent(PIECE, &[]);
-    let meta = coracle::metainfo::Metainfo::from_bytes(&torrent).unwrap();
+    let meta = coracle::Metainfo::from_bytes(&torrent).unwrap();
     let dir = temp_dir("resume-select");
     let (data, state, seed_dir) = (dir.join("data"), dir.join("state"), dir.join("seed"));
     p.write_to(&seed_dir);
     let seeder = session(None);
     let sh = seeder
-        .add(
-            TorrentSource::Bytes(torrent.clone()),
-            AddOptions {
-                output: seed_dir,
-                no_trackers: true,
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.clone()), {
+            let mut opts = AddOptions::default();
+            opts.output = seed_dir;
+            opts.no_trackers = true;
+            opts
+        })
         .unwrap();
     sh.wait_timeout(WAIT).unwrap();
     let peer = seeder.listen_addr();

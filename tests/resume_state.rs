@@ -13,10 +13,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use coracle::disk::state_file;
-use coracle::engine::{TorrentState, TorrentStats};
-use coracle::resume::{self, plan::pieces_of, FileSlot};
+use coracle::internals::disk::state_file;
+use coracle::internals::resume::{self, plan::pieces_of, FileSlot};
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+use coracle::{TorrentState, TorrentStats};
 use payload::{temp_dir, Payload, PayloadFile};
 
 const PIECE: usize = 64 * 1024;
@@ -40,32 +40,28 @@ fn payload() -> Payload {
 }
 
 fn local() -> SessionConfig {
-    SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        disk_workers: 2,
-        ..Default::default()
-    }
+    let mut config = SessionConfig::default();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.disk_workers = 2;
+    config
 }
 
 fn with_state(dir: &Path) -> SessionConfig {
-    SessionConfig {
-        state_dir: Some(dir.to_path_buf()),
-        ..local()
-    }
+    let mut config = local();
+    config.state_dir = Some(dir.to_path_buf());
+    config
 }
 
 /// Adds the torrent in `cfg`'s session, waits until it seeds, and returns its numbers.
 fn run(cfg: SessionConfig, torrent: &[u8], data: &Path, opts: AddOptions) -> TorrentStats {
     let s = Session::new(cfg).unwrap();
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: data.to_path_buf(),
-                no_trackers: true,
-                ..opts
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts_ = opts;
+            opts_.output = data.to_path_buf();
+            opts_.no_trackers = true;
+            opts_
+        })
         .unwrap();
     h.wait_timeout(WAIT).expect("completes");
     let stats = h.stats().unwrap();
@@ -76,7 +72,7 @@ fn run(cfg: SessionConfig, torrent: &[u8], data: &Path, opts: AddOptions) -> Tor
 
 /// Pieces each file touches.
 fn pieces_per_file(p: &Payload) -> Vec<Vec<u32>> {
-    let layout = coracle::layout::Layout::new(PIECE as u32, p.stream().len() as u64).unwrap();
+    let layout = coracle::sansio::Layout::new(PIECE as u32, p.stream().len() as u64).unwrap();
     let mut start = 0u64;
     p.files
         .iter()
@@ -93,7 +89,7 @@ fn pieces_per_file(p: &Payload) -> Vec<Vec<u32>> {
 }
 
 fn state_path(state: &Path, torrent: &[u8]) -> PathBuf {
-    let meta = coracle::metainfo::Metainfo::from_bytes(torrent).unwrap();
+    let meta = coracle::Metainfo::from_bytes(torrent).unwrap();
     state_file::path(state, &meta.info_hash.0)
 }
 
@@ -122,14 +118,12 @@ fn valid_state_skips_the_check_and_changed_files_recheck_only_their_pieces() {
     // A seeder holds the good copy, for whatever must be fetched again.
     let seeder = Session::new(local()).unwrap();
     let sh = seeder
-        .add(
-            TorrentSource::Bytes(torrent.clone()),
-            AddOptions {
-                output: seed_dir.clone(),
-                no_trackers: true,
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.clone()), {
+            let mut opts = AddOptions::default();
+            opts.output = seed_dir.clone();
+            opts.no_trackers = true;
+            opts
+        })
         .unwrap();
     sh.wait_timeout(WAIT).unwrap();
     let peer = vec![seeder.listen_addr()];
@@ -153,15 +147,11 @@ fn valid_state_skips_the_check_and_changed_files_recheck_only_their_pieces() {
     ];
     for (i, what, damage) in cases {
         damage(&p.file_path(&data, i));
-        let stats = run(
-            with_state(&state),
-            &torrent,
-            &data,
-            AddOptions {
-                peers: peer.clone(),
-                ..Default::default()
-            },
-        );
+        let stats = run(with_state(&state), &torrent, &data, {
+            let mut opts = AddOptions::default();
+            opts.peers = peer.clone();
+            opts
+        });
         let mine = per_file[i].len() as u32;
         assert_eq!(
             stats.pieces_checked, mine,
@@ -200,14 +190,12 @@ fn resume_bytes_round_trip_through_the_api() {
     // No state folder: the embedder keeps the bytes.
     let s = Session::new(local()).unwrap();
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.clone()),
-            AddOptions {
-                output: data.clone(),
-                no_trackers: true,
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.clone()), {
+            let mut opts = AddOptions::default();
+            opts.output = data.clone();
+            opts.no_trackers = true;
+            opts
+        })
         .unwrap();
     h.wait_timeout(WAIT).unwrap();
     let bytes = h.resume_data().unwrap();
@@ -216,9 +204,10 @@ fn resume_bytes_round_trip_through_the_api() {
     assert_eq!(decoded.have.count(), total);
     assert!(!std::fs::exists(dir.join("state")).unwrap());
 
-    let given = |bytes: Vec<u8>| AddOptions {
-        resume: Some(bytes),
-        ..Default::default()
+    let given = |bytes: Vec<u8>| {
+        let mut opts = AddOptions::default();
+        opts.resume = Some(bytes);
+        opts
     };
     let back = run(local(), &torrent, &data, given(bytes.clone()));
     assert_eq!(back.pieces_checked, 0, "the given state is used");
@@ -240,10 +229,8 @@ fn resume_bytes_round_trip_through_the_api() {
         total
     );
     // And `recheck` ignores good bytes.
-    let forced = AddOptions {
-        recheck: true,
-        ..given(bytes)
-    };
+    let mut forced = given(bytes);
+    forced.recheck = true;
     assert_eq!(run(local(), &torrent, &data, forced).pieces_checked, total);
     let _ = std::fs::remove_dir_all(&dir);
 }

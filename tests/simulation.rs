@@ -9,7 +9,7 @@ mod sim;
 
 use std::time::Duration;
 
-use coracle::engine::PeerError;
+use coracle::PeerError;
 use sim::{dead_addr, node_addr, NodeSpec, Sim};
 
 /// 64 KiB pieces over 2 MiB + 12345 bytes: 33 pieces, the last one short.
@@ -415,9 +415,10 @@ fn magnet_from_a_lone_liar_waits_for_an_honest_peer() {
 /// in; wanting everything later fetches exactly the rest.
 #[test]
 fn only_wanted_pieces_are_requested_and_choosing_again_fetches_the_rest() {
-    use coracle::engine::TorrentState;
-    use coracle::layout::Layout;
-    use coracle::selection::{FilePriority, FileSpan, PieceWants};
+    use coracle::sansio::Layout;
+    use coracle::sansio::{FileSpan, PieceWants};
+    use coracle::FilePriority;
+    use coracle::TorrentState;
     const LEECHER: usize = 2;
     // Boundaries inside pieces 10 and 22, so both are shared with the skipped file.
     let bounds = [0, 700_000, 1_500_000, TOTAL as u64];

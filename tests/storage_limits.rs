@@ -18,18 +18,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use big_payload::BigPayload;
-use coracle::engine::Event;
+use coracle::Event;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use payload::{temp_dir, Payload};
 
 /// A session on 127.0.0.1 with its own peer id (equal ids refuse each other as self-connections)
 /// and two disk workers, so timings do not depend on the machine's core count.
 fn config(tag: u8) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        disk_workers: 2,
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.engine.peer_id = *b"-CR0100-storage00000";
     cfg.engine.peer_id[19] = tag;
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
@@ -40,14 +38,12 @@ fn config(tag: u8) -> SessionConfig {
 fn seeder(tag: u8, torrent: &[u8], dir: &Path, check: Duration) -> Session {
     let s = Session::new(config(tag)).expect("seeder session");
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: dir.to_path_buf(),
-                no_trackers: true,
-                ..Default::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.to_path_buf();
+            opts.no_trackers = true;
+            opts
+        })
         .expect("seeder adds its torrent");
     h.wait_timeout(check).expect("seeder checks its data");
     s
@@ -206,15 +202,13 @@ impl Pair {
 
     fn start(&self) -> coracle::TorrentHandle {
         self.leecher
-            .add(
-                TorrentSource::Bytes(self.torrent.clone()),
-                AddOptions {
-                    output: self.leech_dir.clone(),
-                    peers: vec![self.seeder.listen_addr()],
-                    no_trackers: true,
-                    ..AddOptions::default()
-                },
-            )
+            .add(TorrentSource::Bytes(self.torrent.clone()), {
+                let mut opts = AddOptions::default();
+                opts.output = self.leech_dir.clone();
+                opts.peers = vec![self.seeder.listen_addr()];
+                opts.no_trackers = true;
+                opts
+            })
             .expect("leecher adds the torrent")
     }
 }

@@ -28,10 +28,8 @@ fn remove_temp(names: &[&str]) {
 }
 
 fn session(tag: u8, upload_limit: Option<u64>) -> Session {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.dht.enabled = false;
     cfg.engine.upload_rate_limit = upload_limit;
     cfg.engine.peer_id[19] = tag;
@@ -44,13 +42,11 @@ fn seeder(payload: &Payload, torrent: &[u8], limit: Option<u64>, name: &str) -> 
     payload.write_to(&dir);
     let s = session(1, limit);
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent.to_vec()),
-            AddOptions {
-                output: dir,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent.to_vec()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir;
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(30))
         .expect("seeder checks its data");
@@ -58,14 +54,12 @@ fn seeder(payload: &Payload, torrent: &[u8], limit: Option<u64>, name: &str) -> 
 }
 
 fn leech(s: &Session, torrent: &[u8], peers: Vec<SocketAddr>, name: &str) -> TorrentHandle {
-    s.add(
-        TorrentSource::Bytes(torrent.to_vec()),
-        AddOptions {
-            output: temp_dir(name),
-            peers,
-            ..AddOptions::default()
-        },
-    )
+    s.add(TorrentSource::Bytes(torrent.to_vec()), {
+        let mut opts = AddOptions::default();
+        opts.output = temp_dir(name);
+        opts.peers = peers;
+        opts
+    })
     .unwrap()
 }
 
@@ -193,15 +187,13 @@ fn a_sequential_download_verifies_a_prefix_first() {
     let seed = seeder(&payload, &torrent, Some(2 * MIB as u64), "seq-seed");
     let leecher = session(4, None);
     let h = leecher
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: temp_dir("seq-leech"),
-                peers: vec![seed.listen_addr()],
-                sequential: true,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = temp_dir("seq-leech");
+            opts.peers = vec![seed.listen_addr()];
+            opts.sequential = true;
+            opts
+        })
         .unwrap();
     let started = Instant::now();
     while h.stats().expect("stats").bytes_done < 2 * MIB as u64 {
@@ -234,7 +226,7 @@ fn a_blocked_read_of_a_failed_torrent_gets_the_failure() {
     let payload = Payload::single("doomed.bin", bytes(5, 200_000));
     let torrent = payload.torrent(32 * 1024, &[]);
     let seed = seeder(&payload, &torrent, None, "doomed-seed");
-    let hash = coracle::metainfo::Metainfo::from_bytes(&torrent)
+    let hash = coracle::Metainfo::from_bytes(&torrent)
         .unwrap()
         .info_hash
         .to_hex();
@@ -244,10 +236,11 @@ fn a_blocked_read_of_a_failed_torrent_gets_the_failure() {
     let h = s
         .add(
             TorrentSource::Magnet(format!("magnet:?xt=urn:btih:{hash}")),
-            AddOptions {
-                output: blocker.join("out"),
-                peers: vec![seed.listen_addr()],
-                ..AddOptions::default()
+            {
+                let mut opts = AddOptions::default();
+                opts.output = blocker.join("out");
+                opts.peers = vec![seed.listen_addr()];
+                opts
             },
         )
         .unwrap();

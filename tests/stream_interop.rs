@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coracle::metainfo::Metainfo;
+use coracle::Metainfo;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 use harness::{free_port, have, loopback, Ctx, Tool, PYTHON};
 use payload::{bytes, Payload, PayloadFile};
@@ -86,20 +86,16 @@ fn reader_streams_from_a_rate_limited_libtorrent_seeder() {
     let Some((ctx, p, file, torrent)) = world("stream-lt-reader") else {
         return;
     };
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from((loopback(1), 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from((loopback(1), 0));
     cfg.dht.enabled = false;
     let session = Session::new(cfg).unwrap();
     let h = session
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: ctx.subdir("coracle"),
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = ctx.subdir("coracle");
+            opts
+        })
         .unwrap();
     lt_seeder(&ctx, &p, &file, session.listen_addr());
     let film = &p.files[1].data;

@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coracle::webseed::fetch::{fetch_all, MAX_SKIP};
-use coracle::webseed::{FetchConfig, HttpRange, WebAnswer, WebFetcher, WebRequest, WebSeedError};
+use coracle::internals::webseed::fetch::{fetch_all, MAX_SKIP};
+use coracle::internals::webseed::{
+    FetchConfig, HttpRange, WebAnswer, WebFetcher, WebRequest, WebSeedError,
+};
 use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
 use nginx::Nginx;
 use payload::{bytes, temp_dir, Payload, PayloadFile};
@@ -33,11 +35,9 @@ fn session(tag: u8) -> Session {
 }
 
 fn session_config(tag: u8) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        disk_workers: 2,
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.disk_workers = 2;
     cfg.dht.enabled = false;
     cfg.engine.peer_id = *b"-CR0100-webseed00000";
     cfg.engine.peer_id[19] = tag;
@@ -46,15 +46,13 @@ fn session_config(tag: u8) -> SessionConfig {
 }
 
 fn add(s: &Session, torrent: &[u8], dir: &Path, peers: Vec<SocketAddr>) -> TorrentHandle {
-    s.add(
-        TorrentSource::Bytes(torrent.to_vec()),
-        AddOptions {
-            output: dir.to_path_buf(),
-            peers,
-            no_trackers: true,
-            ..AddOptions::default()
-        },
-    )
+    s.add(TorrentSource::Bytes(torrent.to_vec()), {
+        let mut opts = AddOptions::default();
+        opts.output = dir.to_path_buf();
+        opts.peers = peers;
+        opts.no_trackers = true;
+        opts
+    })
     .expect("add")
 }
 
@@ -339,7 +337,7 @@ fn every_request_gets_exactly_one_answer_and_a_wake() {
         server.url("missing.bin"),
         server.url("f.bin"),
     ];
-    let (fetcher, rx, wakes) = fetcher_counting_wakes(2);
+    let (mut fetcher, rx, wakes) = fetcher_counting_wakes(2);
     for (job, url) in urls.iter().enumerate() {
         let range = HttpRange {
             url: url.clone(),
@@ -378,6 +376,8 @@ fn every_request_gets_exactly_one_answer_and_a_wake() {
     );
     assert_eq!(answers[3].result, Err(WebSeedError::Http { status: 404 }));
     assert_eq!(answers[4].result, Ok(good));
-    fetcher.shutdown();
+    // Every request was answered, so none is left running.
+    let left = fetcher.stop_within(std::time::Instant::now());
+    assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

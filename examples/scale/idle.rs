@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use coracle::wire::{Handshake, Message};
+use coracle::internals::wire::{Handshake, Message};
 use coracle::TorrentHandle;
 
 /// The connections and the one thread that drains them.

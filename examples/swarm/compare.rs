@@ -25,6 +25,9 @@ use crate::{Args, Work, GIB};
 pub enum Contender {
     /// coracle, in a child process of its own.
     Coracle,
+    /// coracle with `pwrite` storage (`coracle:pwrite`) whatever `--storage` says, so that the
+    /// two storages are measured in the same swarm and rounds.
+    CoraclePwrite,
     /// Another build of this example (`coracle@PATH`, e.g. one built from an older commit):
     /// its `--leech-child` downloads, so a change is measured before and after in one run.
     Build(PathBuf),
@@ -33,9 +36,10 @@ pub enum Contender {
 }
 
 impl Contender {
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         match self {
             Contender::Coracle => "coracle".into(),
+            Contender::CoraclePwrite => "coracle:pwrite".into(),
             Contender::Build(p) => {
                 format!("@{}", p.file_name().unwrap_or_default().to_string_lossy())
             }
@@ -51,6 +55,7 @@ pub fn parse(list: &str) -> Result<Vec<Contender>, String> {
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let c = match name {
             "coracle" => Contender::Coracle,
+            "coracle:pwrite" => Contender::CoraclePwrite,
             build if build.starts_with("coracle@") => {
                 Contender::Build(PathBuf::from(&build["coracle@".len()..]))
             }
@@ -92,11 +97,15 @@ struct Sample {
 }
 
 /// Drops clients that are not installed, saying so on stderr; the rest take part.
-fn available(clients: &[Contender]) -> Vec<(Contender, String)> {
+pub fn available(clients: &[Contender]) -> Vec<(Contender, String)> {
     let mut out = Vec::new();
     for c in clients {
         match c {
             Contender::Coracle => out.push((c.clone(), "coracle (this build)".to_string())),
+            Contender::CoraclePwrite => out.push((
+                c.clone(),
+                "coracle (this build), pwrite storage".to_string(),
+            )),
             Contender::Build(p) if p.is_file() => {
                 out.push((c.clone(), format!("coracle, the build at {}", p.display())))
             }
@@ -191,15 +200,16 @@ fn run_one(
 ) -> Result<Sample, String> {
     let source = magnet.map_or_else(|| torrent.to_path_buf(), PathBuf::from);
     let (mut launch, program) = match client {
-        Contender::Coracle => {
+        Contender::Coracle | Contender::CoraclePwrite => {
             let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+            let pwrite = args.pwrite || *client == Contender::CoraclePwrite;
             (
-                coracle_launch(&exe, args, torrent, url, out),
+                coracle_launch(&exe, args, pwrite, torrent, url, out),
                 "coracle leecher".to_string(),
             )
         }
         Contender::Build(exe) => (
-            coracle_launch(exe, args, torrent, url, out),
+            coracle_launch(exe, args, args.pwrite, torrent, url, out),
             exe.display().to_string(),
         ),
         Contender::Other(c) => (
@@ -222,7 +232,7 @@ fn run_one(
     )?;
     let exit = start.elapsed().as_secs_f64();
     let (done, metadata) = match client {
-        Contender::Coracle | Contender::Build(_) => {
+        Contender::Coracle | Contender::CoraclePwrite | Contender::Build(_) => {
             // The reader thread may still hold the last line: read to its end of file.
             let mut text = String::new();
             if let Some(rx) = &running.lines {
@@ -253,7 +263,14 @@ fn run_one(
 }
 
 /// The coracle leecher as a child process whose exit ends its run.
-fn coracle_launch(exe: &Path, args: &Args, torrent: &Path, url: &str, out: &Path) -> Launch {
+fn coracle_launch(
+    exe: &Path,
+    args: &Args,
+    pwrite: bool,
+    torrent: &Path,
+    url: &str,
+    out: &Path,
+) -> Launch {
     let mut cmd = Command::new(exe);
     cmd.arg("--leech-child")
         .arg(torrent)
@@ -262,7 +279,7 @@ fn coracle_launch(exe: &Path, args: &Args, torrent: &Path, url: &str, out: &Path
         // Index 1: no progress line, which would interleave with the table's.
         .arg("1")
         .arg(args.timeout.to_string())
-        .arg(if args.pwrite { "pwrite" } else { "mmap" })
+        .arg(if pwrite { "pwrite" } else { "mmap" })
         .args(args.magnet.then_some("magnet"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -274,7 +291,7 @@ fn coracle_launch(exe: &Path, args: &Args, torrent: &Path, url: &str, out: &Path
     }
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }

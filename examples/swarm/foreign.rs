@@ -413,7 +413,7 @@ impl Exit {
 
 /// A free TCP port on 127.0.0.1 for a client to listen on (it is free again once we close it;
 /// nothing else on this machine is expected to grab it in between).
-fn free_port() -> io::Result<u16> {
+pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use coracle::bencode::Bencode;
+use coracle::internals::bencode::Bencode;
 use sha1::{Digest, Sha1};
 
 /// Bytes produced and written per step.
@@ -228,12 +228,13 @@ pub fn torrent(layout: &Layout, pieces: Vec<u8>, tracker: &str) -> Vec<u8> {
             .collect();
         info.push(("files", Bencode::List(files)));
     }
-    Bencode::dict([
-        ("announce", Bencode::bytes(tracker)),
+    // No tracker (`--dht`): no `announce` key at all.
+    let announce = (!tracker.is_empty()).then(|| ("announce", Bencode::bytes(tracker)));
+    let top = announce.into_iter().chain([
         ("created by", Bencode::bytes("coracle swarm example")),
         ("info", Bencode::dict(info)),
-    ])
-    .encode()
+    ]);
+    Bencode::dict(top).encode()
 }
 
 /// Compares the files under `got` with those under `want`, byte for byte.

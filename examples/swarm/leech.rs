@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use coracle::engine::Event;
+use coracle::Event;
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use crate::measure;
@@ -101,10 +101,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let sampler = measure::RssSampler::start();
     let start = Instant::now();
 
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let id = format!(
         "-CR0100-L{:03}{:08}",
         index % 1000,
@@ -126,30 +124,34 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cfg.engine.piece_buffer_bytes = bytes;
         cfg.engine.session_piece_buffer_bytes = cfg.engine.session_piece_buffer_bytes.max(bytes);
     }
+    let (dht_router, given) = dht_env()?;
+    cfg.dht.bootstrap = dht_router.iter().cloned().collect();
+    cfg.dht.enabled = given.is_empty();
+    let trackerless = dht_router.is_some() || !given.is_empty();
     let session = Session::new(cfg).map_err(|e| format!("leecher session: {e}"))?;
     let events = session.events();
     let bytes = std::fs::read(torrent).map_err(|e| format!("reading {torrent}: {e}"))?;
-    let meta = coracle::metainfo::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let meta = coracle::Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
     let magnet = rest.get(3).is_some_and(|s| s == "magnet");
     let source = if magnet {
-        TorrentSource::Magnet(format!(
-            "magnet:?xt=urn:btih:{}&tr={tracker}",
-            meta.info_hash.to_hex()
-        ))
+        let hex = meta.info_hash.to_hex();
+        TorrentSource::Magnet(match trackerless {
+            true => format!("magnet:?xt=urn:btih:{hex}"),
+            false => format!("magnet:?xt=urn:btih:{hex}&tr={tracker}"),
+        })
     } else {
         TorrentSource::File(PathBuf::from(torrent))
     };
     let handle = session
-        .add(
-            source,
-            AddOptions {
-                output: PathBuf::from(out),
-                ..Default::default()
-            },
-        )
+        .add(source, {
+            let mut opts = AddOptions::default();
+            opts.output = PathBuf::from(out);
+            opts.peers = given;
+            opts
+        })
         .map_err(|e| format!("adding the torrent: {e}"))?;
     let mut metadata = 0.0;
-    if !meta.trackers.iter().flatten().any(|t| t == tracker) {
+    if !trackerless && !meta.trackers.iter().flatten().any(|t| t == tracker) {
         eprintln!("warning: the torrent does not name tracker {tracker}");
     }
     let total = meta.total_length;
@@ -236,4 +238,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     println!("{}", report.line());
     Ok(())
+}
+
+/// `--dht`: `SWARM_DHT_BOOTSTRAP=IP:PORT` has the DHT join through that node only, and
+/// `SWARM_PEERS=IP:PORT,...` (its control) names the seeders instead, with the DHT off. Either
+/// way the magnet names no tracker.
+fn dht_env() -> Result<(Option<String>, Vec<SocketAddr>), String> {
+    let router = std::env::var("SWARM_DHT_BOOTSTRAP").ok();
+    let given = match std::env::var("SWARM_PEERS") {
+        Ok(list) => list
+            .split(',')
+            .map(|a| a.parse().map_err(|e| format!("SWARM_PEERS: {a:?}: {e}")))
+            .collect::<Result<_, _>>()?,
+        Err(_) => Vec::new(),
+    };
+    Ok((router, given))
 }

@@ -3,7 +3,7 @@
 // A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use coracle::bencode;
+use coracle::internals::bencode;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

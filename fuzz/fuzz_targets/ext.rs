@@ -12,12 +12,12 @@
 
 use std::time::{Duration, Instant};
 
-use coracle::ext::handshake::{ExtHandshake, MAX_CLIENT_NAME};
-use coracle::ext::lsd::{LsdAnnounce, MAX_HASHES, MAX_INCOMING_PACKET};
-use coracle::ext::metadata::{MetadataMsg, METADATA_PIECE_LEN};
-use coracle::ext::metadata_fetch::{DataOutcome, MetadataFetch, MAX_METADATA_SIZE};
-use coracle::ext::pex::{PexMessage, MAX_PEX_ENTRIES};
-use coracle::metainfo::InfoHash;
+use coracle::internals::ext::handshake::{ExtHandshake, MAX_CLIENT_NAME};
+use coracle::internals::ext::lsd::{LsdAnnounce, MAX_HASHES, MAX_INCOMING_PACKET};
+use coracle::internals::ext::metadata::{MetadataMsg, METADATA_PIECE_LEN};
+use coracle::internals::ext::metadata_fetch::{DataOutcome, MetadataFetch, MAX_METADATA_SIZE};
+use coracle::internals::ext::pex::{PexMessage, MAX_PEX_ENTRIES};
+use coracle::InfoHash;
 use libfuzzer_sys::fuzz_target;
 
 /// A small single-file info dictionary and its SHA-1.
@@ -70,7 +70,7 @@ fn lsd(p: &[u8]) {
     if let Ok(a) = LsdAnnounce::parse(p) {
         assert_ne!(a.port, 0);
         assert!(!a.info_hashes.is_empty() && a.info_hashes.len() <= MAX_HASHES);
-        let out = a.encode(coracle::ext::lsd::LsdFamily::V4);
+        let out = a.encode(coracle::internals::ext::lsd::LsdFamily::V4);
         if out.len() <= MAX_INCOMING_PACKET {
             assert_eq!(LsdAnnounce::parse(&out), Ok(a));
         }

@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use coracle::dht::krpc::decode;
-use coracle::dht::{Dht, DhtConfig, NodeId};
+use coracle::internals::dht::krpc::decode;
+use coracle::internals::dht::{Dht, DhtConfig, NodeId};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 // A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use coracle::magnet::{self, Magnet, MagnetPeer};
+use coracle::internals::magnet::{self, Magnet, MagnetPeer};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

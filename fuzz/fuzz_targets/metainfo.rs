@@ -9,8 +9,9 @@
 use std::collections::HashSet;
 use std::path::{Component, Path};
 
-use coracle::metainfo::{Metainfo, MAX_COMPONENT_BYTES};
-use coracle::webseed::{FileTable, Segment};
+use coracle::internals::metainfo::path::MAX_COMPONENT_BYTES;
+use coracle::internals::webseed::plan::{FileTable, Segment};
+use coracle::Metainfo;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -15,13 +15,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use coracle::bitfield::Bitfield;
-use coracle::disk::{execute, MemoryStore, PieceStore, StorageError, TorrentDisk};
-use coracle::engine::{
+use coracle::internals::wire::Handshake;
+use coracle::sansio::Bitfield;
+use coracle::sansio::Layout;
+use coracle::sansio::{execute, MemoryStore, PieceStore, StorageError, TorrentDisk};
+use coracle::sansio::{
     Action, ConnId, DiskDone, DiskRequest, Engine, EngineConfig, TorrentId, TorrentParams,
 };
-use coracle::layout::Layout;
-use coracle::wire::Handshake;
 use libfuzzer_sys::fuzz_target;
 use sha1::{Digest, Sha1};
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use coracle::tracker::parse_response;
+use coracle::internals::tracker::announce::parse_response;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

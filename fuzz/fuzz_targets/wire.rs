@@ -11,7 +11,7 @@
 // A fuzz harness is a shell: `fuzz_target!` itself writes crash inputs to files.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use coracle::wire::{self, Message, WireError};
+use coracle::internals::wire::{self, Message, WireError};
 use libfuzzer_sys::fuzz_target;
 
 /// How decoding the whole stream ended after its last complete frame.

@@ -9,7 +9,7 @@ use std::io::{ErrorKind, IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use coracle::metainfo::Metainfo;
+use coracle::Metainfo;
 use coracle::{Error, FileReader, TorrentHandle, TorrentSource};
 
 use super::{add_options, load, printable, progress, session_config, signals, start};

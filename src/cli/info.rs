@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use coracle::metainfo::Metainfo;
+use coracle::Metainfo;
 
 use super::progress::size;
 use super::{json, printable};

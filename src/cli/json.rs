@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use coracle::engine::{TorrentState, TorrentStats};
+use coracle::{TorrentState, TorrentStats};
 
 /// `s` as a JSON string literal, quotes included. Control characters become `\uXXXX` escapes so a
 /// hostile torrent name cannot break the one-object-per-line framing.
@@ -144,26 +144,24 @@ mod tests {
         assert_eq!(string("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
     }
 
-    use coracle::selection::{FilePriority, FileProgress};
+    use coracle::{FilePriority, FileProgress};
 
     #[test]
     fn progress_record_has_the_documented_fields() {
-        let s = TorrentStats {
-            state: TorrentState::Downloading,
-            pieces_done: 1,
-            pieces_total: 4,
-            bytes_done: 10,
-            bytes_total: 40,
-            downloaded: 12,
-            uploaded: 0,
-            down_rate: 2.6,
-            up_rate: f64::NAN,
-            peers: 3,
-            seeds: 1,
-            peers_connecting: 2,
-            peers_known: 9,
-            ..TorrentStats::default()
-        };
+        let mut s = TorrentStats::default();
+        s.state = TorrentState::Downloading;
+        s.pieces_done = 1;
+        s.pieces_total = 4;
+        s.bytes_done = 10;
+        s.bytes_total = 40;
+        s.downloaded = 12;
+        s.uploaded = 0;
+        s.down_rate = 2.6;
+        s.up_rate = f64::NAN;
+        s.peers = 3;
+        s.seeds = 1;
+        s.peers_connecting = 2;
+        s.peers_known = 9;
         assert_eq!(
             progress(&s, Some(7)),
             "{\"state\":\"downloading\",\"bytes_done\":10,\"bytes_total\":40,\"down_rate\":3,\
@@ -173,18 +171,24 @@ mod tests {
              \"bytes_wanted_done\":0,\"eta_secs\":7}"
         );
         let files = vec![
-            FileProgress {
-                length: 30,
-                done: 10,
-                priority: FilePriority::High,
+            {
+                let mut file = FileProgress::default();
+                file.length = 30;
+                file.done = 10;
+                file.priority = FilePriority::High;
+                file
             },
-            FileProgress {
-                length: 10,
-                done: 0,
-                priority: FilePriority::Skip,
+            {
+                let mut file = FileProgress::default();
+                file.length = 10;
+                file.done = 0;
+                file.priority = FilePriority::Skip;
+                file
             },
         ];
-        let with_files = progress(&TorrentStats { files, ..s.clone() }, None);
+        let mut s = s.clone();
+        s.files = files;
+        let with_files = progress(&s, None);
         assert!(with_files.ends_with(
             ",\"files\":[{\"index\":0,\"length\":30,\"done\":10,\"priority\":\"high\"},\
              {\"index\":1,\"length\":10,\"done\":0,\"priority\":\"skip\"}],\"eta_secs\":null}"

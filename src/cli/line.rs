@@ -3,11 +3,11 @@
 //! fit, `None`, and the reporter prints plain lines instead). Pure formatting, called on the
 //! binary's main thread.
 
-use coracle::engine::{TorrentState, TorrentStats};
+use coracle::{TorrentState, TorrentStats};
 
 use super::json;
 
-pub use coracle::disk::human_size as size;
+pub use coracle::human_size as size;
 
 /// A rate in bytes per second, as `1.2 MiB/s`.
 pub fn rate(r: f64) -> String {
@@ -160,18 +160,19 @@ mod tests {
     use super::*;
 
     pub(crate) fn stats(done: u64, rate: f64) -> TorrentStats {
-        TorrentStats {
-            state: TorrentState::Downloading,
-            pieces_total: 10,
-            bytes_done: done,
-            bytes_total: 10 * 1024 * 1024,
-            downloaded: done,
-            down_rate: rate,
-            peers: 2,
-            seeds: 1,
-            peers_connecting: 3,
-            peers_known: 40,
-            ..TorrentStats::default()
+        {
+            let mut stats = TorrentStats::default();
+            stats.state = TorrentState::Downloading;
+            stats.pieces_total = 10;
+            stats.bytes_done = done;
+            stats.bytes_total = 10 * 1024 * 1024;
+            stats.downloaded = done;
+            stats.down_rate = rate;
+            stats.peers = 2;
+            stats.seeds = 1;
+            stats.peers_connecting = 3;
+            stats.peers_known = 40;
+            stats
         }
     }
 

@@ -7,10 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coracle::engine::Event;
-use coracle::magnet::Magnet;
-use coracle::metainfo::{torrent_file, Metainfo};
-use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
+use coracle::TorrentSource;
+use coracle::{torrent_file, AddOptions, Event, Magnet, Metainfo, Session, SessionConfig};
 
 use super::progress::Reporter;
 use super::{info, load, printable, InfoArgs, RunArgs, Source, EXIT_OK};
@@ -70,17 +68,13 @@ pub(super) fn info(args: &InfoArgs) -> Result<i32, String> {
 
 /// Joins the magnet's swarm only long enough to fetch its metadata; creates no file.
 fn fetch_metadata(args: &InfoArgs, uri: &str) -> Result<Metainfo, String> {
-    let cfg = SessionConfig {
-        listen: std::net::SocketAddr::from(([0, 0, 0, 0], args.port)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = std::net::SocketAddr::from(([0, 0, 0, 0], args.port));
     let session = Session::new(cfg).map_err(|e| e.to_string())?;
-    let opts = AddOptions {
-        output: ".".into(),
-        peers: args.peers.clone(),
-        stop_at_metadata: true,
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = ".".into();
+    opts.peers = args.peers.clone();
+    opts.stop_at_metadata = true;
     let events = session.events();
     let handle = session
         .add(TorrentSource::Magnet(uri.to_string()), opts)

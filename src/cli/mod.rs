@@ -19,6 +19,7 @@ mod magnet;
 mod progress;
 mod signals;
 mod start;
+mod terminal;
 pub mod units;
 mod watch;
 
@@ -27,11 +28,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use coracle::disk::StorageError;
-use coracle::metainfo::Metainfo;
-use coracle::selection::FileSelection;
-use coracle::session::read_torrent_file;
-use coracle::{AddOptions, Error, SessionConfig, TorrentSource};
+use coracle::{read_torrent_file, AddOptions, Error, FileSelection, Metainfo, SessionConfig};
+use coracle::{StorageError, TorrentSource};
 
 use progress::Reporter;
 use watch::Watch;
@@ -284,7 +282,7 @@ fn run_started(args: &RunArgs, loaded: Loaded, reported: &mut bool) -> Result<i3
     let (source, mut rep, intro) = match loaded {
         Loaded::File(meta) => {
             let meta = meta?;
-            if let Err(e) = coracle::disk::choose_files(&meta, &args.dir, &[], &args.select) {
+            if let Err(e) = args.select.resolve_for(&meta) {
                 return Err(Failure {
                     code: EXIT_USAGE,
                     msg: e.to_string(),
@@ -379,15 +377,14 @@ fn no_peer_source(args: &RunArgs, meta: Option<&Metainfo>) -> Option<String> {
 
 /// The torrent options the command line asks for.
 fn add_options(args: &RunArgs) -> AddOptions {
-    AddOptions {
-        output: args.dir.clone(),
-        peers: args.peers.clone(),
-        no_trackers: args.no_trackers,
-        recheck: args.recheck,
-        sequential: args.sequential,
-        select: args.select.clone(),
-        ..AddOptions::default()
-    }
+    let mut opts = AddOptions::default();
+    opts.output = args.dir.clone();
+    opts.peers = args.peers.clone();
+    opts.no_trackers = args.no_trackers;
+    opts.recheck = args.recheck;
+    opts.sequential = args.sequential;
+    opts.select = args.select.clone();
+    opts
 }
 
 /// The first line printed: what is about to happen.
@@ -416,9 +413,11 @@ pub const DHT_ROUTERS: [&str; 3] = [
 
 /// The session settings the options ask for.
 fn session_config(args: &RunArgs) -> SessionConfig {
-    let defaults = SessionConfig::default();
     // The library's defaults already give every run its own random peer id and seed.
-    let mut engine = defaults.engine.clone();
+    let mut config = SessionConfig::default();
+    config.listen = SocketAddr::new(args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0])), args.port);
+    config.state_dir = args.state_dir.clone();
+    let engine = &mut config.engine;
     engine.upload_rate_limit = args.max_upload_rate;
     engine.download_rate_limit = args.max_download_rate;
     engine.pex = !args.no_pex;
@@ -427,35 +426,19 @@ fn session_config(args: &RunArgs) -> SessionConfig {
         engine.max_connections = engine.max_connections.max(n * 2);
     }
     if args.state_dir.is_some() {
-        engine.checkpoint_interval = args
-            .checkpoint
-            .or(Some(coracle::session::CHECKPOINT_INTERVAL));
+        engine.checkpoint_interval = args.checkpoint.or(Some(coracle::CHECKPOINT_INTERVAL));
     }
-    let mut storage = defaults.storage.clone();
-    storage.force_pwrite = args.pwrite;
+    config.storage.force_pwrite = args.pwrite;
+    config.storage.refuse_foreign_files = !args.overwrite;
     // What every desktop client does: the public DHT and local discovery, unless told not to.
-    let bootstrap = if args.dht_bootstrap.is_empty() {
+    config.dht.enabled = !args.no_dht;
+    config.dht.bootstrap = if args.dht_bootstrap.is_empty() {
         DHT_ROUTERS.iter().map(|r| r.to_string()).collect()
     } else {
         args.dht_bootstrap.clone()
     };
-    let dht = coracle::DhtSettings {
-        enabled: !args.no_dht,
-        bootstrap,
-        ..defaults.dht.clone()
-    };
-    storage.refuse_foreign_files = !args.overwrite;
-    SessionConfig {
-        listen: SocketAddr::new(args.bind.unwrap_or(IpAddr::from([0, 0, 0, 0])), args.port),
-        engine,
-        storage,
-        dht,
-        lsd: coracle::LsdSettings {
-            enabled: !args.no_lsd,
-        },
-        state_dir: args.state_dir.clone(),
-        ..defaults
-    }
+    config.lsd.enabled = !args.no_lsd;
+    config
 }
 
 /// Prints log records to stderr: warnings and errors always (errors only with `--quiet`), more

@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use coracle::engine::{TorrentState, TorrentStats};
+use coracle::{TorrentState, TorrentStats};
 
 use super::line::{self, elapsed, percent, rate};
 use super::{json, printable, End, Mode};
@@ -26,7 +26,7 @@ fn term_width() -> usize {
         .ok()
         .and_then(|c| c.trim().parse().ok())
         .filter(|&c| c > 0)
-        .or_else(|| coracle::sys::terminal_width().map(usize::from))
+        .or_else(|| super::terminal::terminal_width().map(usize::from))
         .unwrap_or(80)
 }
 
@@ -305,12 +305,10 @@ mod tests {
 
     #[test]
     fn an_interruption_says_how_far_and_how_to_resume() {
-        let s = TorrentStats {
-            bytes_done: 4 << 20,
-            bytes_total: 10 << 20,
-            downloaded: 1 << 20,
-            ..TorrentStats::default()
-        };
+        let mut s = TorrentStats::default();
+        s.bytes_done = 4 << 20;
+        s.bytes_total = 10 << 20;
+        s.downloaded = 1 << 20;
         assert_eq!(
             interrupted(Some(&s)),
             "interrupted at 40.0% (4.0 MiB of 10.0 MiB; 1.0 MiB fetched in this run); \

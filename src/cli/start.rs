@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use coracle::metainfo::Metainfo;
+use coracle::Metainfo;
 use coracle::{Session, SessionConfig};
 
 use super::{printable, Failure, RunArgs};

@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use coracle::engine::{Event, TorrentState, TorrentStats};
 use coracle::{Error, EventReceiver, RecvError, TorrentHandle};
+use coracle::{Event, TorrentState, TorrentStats};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
 
 use super::progress::{self, Reporter};
@@ -189,7 +189,7 @@ impl<'a> Watch<'a> {
             return Ok(());
         };
         // A choice that does not fit the torrent: the library created no file.
-        let chosen = coracle::disk::choose_files(&meta, &self.args.dir, &[], &self.args.select);
+        let chosen = self.args.select.resolve_for(&meta);
         if let Err(e) = chosen {
             return Err(End::BadSelection(e.to_string()));
         }

@@ -68,6 +68,7 @@ pub fn auto_piece_length(total: u64) -> u32 {
 
 /// Sorts files the way mktorrent and transmission-create list them: by the whole relative path
 /// as bytes, components joined with `/` (so `a.txt` comes before `a/b`, since `.` < `/`).
+#[cfg(test)]
 pub fn sort_files(files: &mut [FileEntry]) {
     files.sort_by_cached_key(sort_key);
 }

@@ -23,7 +23,7 @@
 //! loop), and a broken one is an error (as mktorrent); fifos, sockets and devices skipped.
 
 mod hash;
-pub mod info;
+mod info;
 mod run;
 mod walk;
 
@@ -31,7 +31,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-pub use info::{auto_piece_length, encode, sort_files, FileEntry, TorrentOptions};
+pub use info::auto_piece_length;
+use info::{FileEntry, TorrentOptions};
 
 use crate::metainfo::{Metainfo, MetainfoError};
 

@@ -1,5 +1,6 @@
 use super::krpc::{decode, Blob, Body, Message, Query, Response, Want};
 use super::server::MAX_REPLY_LEN;
+use super::state::StateError;
 use super::*;
 
 const OWN: NodeId = NodeId([0x11; 20]);

@@ -47,6 +47,7 @@ impl NodeId {
     }
 
     /// XOR distance to `other`.
+    #[cfg(test)]
     pub fn distance(&self, other: &NodeId) -> NodeId {
         let mut d = [0u8; ID_LEN];
         for (i, b) in d.iter_mut().enumerate() {

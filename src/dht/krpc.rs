@@ -33,8 +33,7 @@ pub const NODE6_LEN: usize = 38;
 
 /// KRPC error codes (BEP 5).
 pub mod code {
-    /// Generic error.
-    pub const GENERIC: i64 = 201;
+    // 201 (generic error) is never sent: every error we send has a more precise code.
     /// Server error.
     pub const SERVER: i64 = 202;
     /// Protocol error: malformed packet, invalid arguments or bad token.

@@ -35,6 +35,8 @@ pub enum Goal {
     /// Find the closest nodes (bootstrap, bucket refresh).
     FindNode,
     /// Find peers.
+    // Only `Dht::get_peers` (for tests and simulations) starts a plain peer search.
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     GetPeers,
     /// Find peers, then `announce_peer` to the closest nodes that gave a token.
     Announce {

@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 pub use id::NodeId;
 pub use krpc::NodeInfo;
-pub use state::StateError;
 
 use guard::{RateLimit, Tokens};
 use lookup::Lookup;
@@ -148,6 +147,7 @@ pub enum DhtEvent {
 
 /// A snapshot of the node's state, for display and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DhtStats {
     /// Good IPv4 nodes in the table.
     pub good_v4: usize,
@@ -272,11 +272,13 @@ impl Dht {
     }
 
     /// Our node id.
+    #[cfg(any(test, feature = "internals"))]
     pub fn id(&self) -> NodeId {
         self.id
     }
 
     /// The configuration.
+    #[cfg(any(test, feature = "internals"))]
     pub fn config(&self) -> &DhtConfig {
         &self.cfg
     }
@@ -365,6 +367,7 @@ impl Dht {
 
     /// Starts a `get_peers` lookup for `info_hash`; peers arrive as [`DhtEvent::Peers`], the end
     /// as [`DhtEvent::LookupDone`]. `None` when `max_lookups` are already running.
+    #[cfg(any(test, feature = "internals"))]
     pub fn get_peers(&mut self, info_hash: NodeId, now: Instant) -> Option<LookupId> {
         self.start_lookup(info_hash, lookup::Goal::GetPeers, now)
     }

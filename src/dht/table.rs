@@ -140,6 +140,7 @@ impl Table {
     }
 
     /// Number of buckets.
+    #[cfg(test)]
     pub fn buckets(&self) -> usize {
         self.buckets.len()
     }
@@ -154,6 +155,7 @@ impl Table {
     }
 
     /// The state of node `id`, if it is in a bucket.
+    #[cfg(test)]
     pub fn state(&self, id: &NodeId, now: Instant) -> Option<NodeState> {
         let (b, i) = self.find(id)?;
         Some(self.buckets[b].nodes[i].state(now))

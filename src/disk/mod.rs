@@ -42,8 +42,6 @@ pub use error::{human_size, StorageError};
 pub use job::{execute, MemoryStore, PieceStore, ResumeTarget, TorrentDisk};
 pub use links::{create_symlinks, LinkOutcome};
 pub(crate) use open::has_existing_data;
-pub use open::{
-    choose_files, file_spans, file_specs, open_torrent, part_file_path, Chosen, Opened,
-};
-pub use pool::{DiskJob, DiskPool, Notify};
+pub use open::{choose_files, file_spans, file_specs, open_torrent, Opened};
+pub use pool::{DiskJob, DiskPool};
 pub use storage::{FileSpec, SkipFiles, Storage, StorageConfig};

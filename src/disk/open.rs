@@ -76,11 +76,7 @@ pub fn choose_files(
         got => return Err(SelectError::FileCount { expected: n, got }),
     };
     if !select.is_empty() {
-        let paths: Vec<String> = (meta.files.iter())
-            .map(|f| f.path.to_string_lossy().into_owned())
-            .collect();
-        let padding: Vec<bool> = meta.files.iter().map(|f| f.padding).collect();
-        let selected = select.resolve(&paths, &padding)?;
+        let selected = select.resolve_for(meta)?;
         for (p, s) in priorities.iter_mut().zip(selected) {
             if s == FilePriority::Skip {
                 *p = FilePriority::Skip;

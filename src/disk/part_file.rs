@@ -49,6 +49,7 @@ impl PartFile {
     }
 
     /// Where it is.
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -97,12 +97,14 @@ impl DiskPool {
     }
 
     /// Jobs queued and not yet taken by a worker.
+    #[cfg(test)]
     pub fn queued(&self) -> usize {
         self.jobs.as_ref().map_or(0, Sender::len)
     }
 
     /// Closes the queue, lets the workers finish the queued jobs, and joins them. Dropping the
     /// pool does the same.
+    #[cfg(test)]
     pub fn shutdown(mut self) {
         self.stop();
     }

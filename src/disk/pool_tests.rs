@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver};
 use sha1::{Digest, Sha1};
 
+use super::pool::Notify;
 use super::storage_tests::{pattern, spec, TestDir};
-use super::{DiskJob, DiskPool, Notify, Storage, StorageConfig, StorageError, TorrentDisk};
+use super::{DiskJob, DiskPool, Storage, StorageConfig, StorageError, TorrentDisk};
 use crate::engine::{DiskDone, DiskRequest};
 use crate::layout::Layout;
 

@@ -61,6 +61,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
 }
 
 /// Removes the state file at `path`, if there is one.
+#[cfg(test)]
 pub fn remove(path: &Path) -> Result<(), StorageError> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path, "remove", e)),

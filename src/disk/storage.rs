@@ -43,8 +43,9 @@ pub struct FileSpec {
     pub executable: bool,
 }
 
-/// Tuning of a [`Storage`].
+/// Tuning of a torrent's storage: how its files are mapped, written and synced.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct StorageConfig {
     /// Size of one mmap window (default 32 MiB, rounded up to whole pages). Files are mapped in
     /// windows, never whole, so a 3 GiB file works under `ulimit -v 1G`.
@@ -159,6 +160,7 @@ impl Storage {
     /// longer than expected is an error (never truncated); a shorter one is extended. Paths that
     /// are absolute or contain `..` are refused. When the file system cannot reserve space, the
     /// files are extended sparsely and the storage uses positional I/O only.
+    #[cfg(test)]
     pub fn open(
         root: &Path,
         files: &[FileSpec],
@@ -263,6 +265,7 @@ impl Storage {
     }
 
     /// Sum of all file lengths, padding included.
+    #[cfg(test)]
     pub fn total_length(&self) -> u64 {
         self.total
     }
@@ -550,6 +553,7 @@ impl Storage {
     }
 
     /// The part file's path, when some file was left uncreated.
+    #[cfg(test)]
     pub fn part_file(&self) -> Option<&Path> {
         self.parts.as_ref().map(PartFile::path)
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Download and upload limits in bytes per second; `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimits {
     /// Most payload bytes per second received.
     pub download: Option<u64>,

@@ -20,8 +20,9 @@ pub type TorrentId = usize;
 /// Tuning of the protocol engine. The defaults suit a small machine and a public swarm, and are
 /// fixed: the sans-IO engine draws no entropy, its caller hands it `peer_id` and `seed`.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct EngineConfig {
-    /// Our 20-byte peer id. By default [`peer_id_from_seed`]`(0)`, the same for every engine: a
+    /// Our 20-byte peer id. By default [`peer_id_from_seed`](crate::sansio::peer_id_from_seed)`(0)`, the same for every engine: a
     /// program running several engines gives each its own ([`crate::Session`] does).
     pub peer_id: [u8; 20],
     /// The port peers can reach us on (sent to trackers).
@@ -81,7 +82,7 @@ pub struct EngineConfig {
 /// The peer id for `seed`: the client prefix `-CR0100-` and 12 characters drawn from `seed`.
 ///
 /// Pure: the entropy comes from the caller. [`crate::SessionConfig::default`] draws a fresh seed
-/// for it (with [`crate::sys::random_u64`]), so two instances on one machine never take each other
+/// for it (from the OS's entropy), so two instances on one machine never take each other
 /// for a connection to themselves. Use a seed of its own, not [`EngineConfig::seed`]: the peer id
 /// is public, and the seed also makes the tracker key.
 pub fn peer_id_from_seed(seed: u64) -> [u8; 20] {
@@ -202,8 +203,8 @@ pub enum Action {
     Datagram(crate::engine::Datagram),
     /// Save the DHT's routing table and id (bencoded, for [`crate::engine::DhtSetup::state`]).
     SaveDhtState(Vec<u8>),
-    /// Fetch these ranges from a web seed (off the reactor thread) and report the answer with
-    /// [`crate::engine::Engine::handle_web_seed`].
+    /// Fetch these ranges from a web seed (off the reactor thread) and report the answer to
+    /// the engine. Only a session's engines ask: web seeds come from its torrents' metainfo.
     WebSeed(crate::webseed::WebRequest),
 }
 
@@ -246,7 +247,7 @@ pub enum DiskRequest {
         torrent: TorrentId,
     },
     /// Make `have` durable and record it: sync the torrent's written files first, then write its
-    /// resume state (see [`crate::resume`]). `have` is the snapshot when the request was made;
+    /// resume state (the session's state file). `have` is the snapshot when the request was made;
     /// pieces verified later are simply not listed.
     Checkpoint {
         /// The torrent.
@@ -369,6 +370,7 @@ pub enum TorrentState {
 
 /// A snapshot of one torrent.
 #[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
 pub struct TorrentStats {
     /// What it is doing.
     pub state: TorrentState,

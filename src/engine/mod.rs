@@ -39,7 +39,7 @@ pub use bucket::{RateLimits, TokenBucket};
 pub use discovery::{Datagram, DhtSetup, DiscoveryStats, UdpKind};
 pub use io::*;
 pub use outbox::Outbox;
-pub use peer::{PeerError, Rate};
+pub use peer::PeerError;
 pub use torrent::{TorrentCore, TorrentError};
 
 use crate::wire::{self, Extensions, Handshake};
@@ -224,8 +224,9 @@ impl Engine {
         self.settle(id, now);
     }
 
-    /// Sets which pieces torrent `id` fetches, from its files' priorities (see
-    /// [`TorrentCore::set_wants`]); call it right after adding to start with a choice.
+    /// Sets which pieces torrent `id` fetches, from its files' priorities (skipped files'
+    /// pieces are not fetched, high ones first); call it right after adding to start with a
+    /// choice.
     pub fn set_wants(&mut self, id: TorrentId, wants: crate::selection::PieceWants, now: Instant) {
         self.count_buffers();
         if let Some(t) = self.torrents.get_mut(&id) {
@@ -234,16 +235,18 @@ impl Engine {
         self.settle(id, now);
     }
 
-    /// Removes a torrent and drops its connections.
-    pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> Option<TorrentCore> {
-        let mut core = self.torrents.remove(&id)?;
+    /// Removes a torrent and drops its connections; false if there was no such torrent.
+    pub fn remove_torrent(&mut self, id: TorrentId, now: Instant) -> bool {
+        let Some(mut core) = self.torrents.remove(&id) else {
+            return false;
+        };
         self.discovery_removed(id, now);
         core.close_all(PeerError::Shutdown, now, &mut self.out);
         self.attached.retain(|_, t| *t != id);
         self.deadlines.set(id, None);
         self.close_stale_handshakes(id, now);
         self.release_idle_spares();
-        Some(core)
+        true
     }
 
     /// Closes the handshakes that named torrent `id` (paused or removed).
@@ -296,14 +299,20 @@ impl Engine {
     }
 
     /// The checkpoint torrent `id` still needs before the session ends, for the shell to carry
-    /// out itself after its disk pool stopped (see [`TorrentCore::final_checkpoint`]).
+    /// out itself after its disk pool stopped, marked `closing`. `None` when automatic checkpoints
+    /// are off, or for a complete torrent whose state is current.
     pub fn final_checkpoint(&mut self, id: TorrentId) -> Option<DiskRequest> {
         self.torrents.get_mut(&id)?.final_checkpoint()
     }
 
-    /// A torrent's core, for inspection.
-    pub fn torrent(&self, id: TorrentId) -> Option<&TorrentCore> {
+    /// A torrent's core, for the shells of this crate (not part of the engine's contract).
+    pub(crate) fn torrent(&self, id: TorrentId) -> Option<&TorrentCore> {
         self.torrents.get(&id)
+    }
+
+    /// Whether torrent `id` has banned peers at `addr` (for sending it bad data).
+    pub fn is_banned(&self, id: TorrentId, addr: &SocketAddr) -> bool {
+        self.torrents.get(&id).is_some_and(|t| t.is_banned(addr))
     }
 
     /// Ids of every torrent.

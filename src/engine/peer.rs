@@ -116,14 +116,12 @@ pub const REQUEST_QUEUE_SECONDS: f64 = 3.0;
 pub struct Rate {
     pending: u64,
     per_second: f64,
-    total: u64,
 }
 
 impl Rate {
     /// Counts `n` bytes.
     pub fn add(&mut self, n: u64) {
         self.pending += n;
-        self.total += n;
     }
 
     /// Folds the bytes counted since the last sample into the rate; `elapsed` is the time since then.
@@ -151,11 +149,6 @@ impl Rate {
     /// Bytes per second.
     pub fn per_second(&self) -> f64 {
         self.per_second
-    }
-
-    /// Every byte counted.
-    pub fn total(&self) -> u64 {
-        self.total
     }
 }
 

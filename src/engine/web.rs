@@ -10,7 +10,7 @@ use crate::webseed::{WebAnswer, WebSeeds};
 impl Engine {
     /// Gives torrent `id` its web seeds (from the metainfo's `url-list`); they fetch whenever
     /// it downloads, alongside its peers. Replaces any it had.
-    pub fn add_web_seeds(&mut self, id: TorrentId, seeds: WebSeeds, now: Instant) {
+    pub(crate) fn add_web_seeds(&mut self, id: TorrentId, seeds: WebSeeds, now: Instant) {
         self.count_buffers();
         if let Some(t) = self.torrents.get_mut(&id) {
             t.set_web_seeds(seeds, now, &mut self.out);
@@ -19,7 +19,7 @@ impl Engine {
     }
 
     /// An answer to an [`super::Action::WebSeed`]. Answers for removed torrents are dropped.
-    pub fn handle_web_seed(&mut self, answer: WebAnswer, now: Instant) {
+    pub(crate) fn handle_web_seed(&mut self, answer: WebAnswer, now: Instant) {
         self.count_buffers();
         let id = answer.torrent;
         if let Some(t) = self.torrents.get_mut(&id) {

@@ -76,6 +76,7 @@ impl LsdCore {
     }
 
     /// The cookie our packets carry.
+    #[cfg(test)]
     pub fn cookie(&self) -> &str {
         &self.cookie
     }

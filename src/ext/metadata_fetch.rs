@@ -406,6 +406,7 @@ impl MetadataFetch {
     }
 
     /// Pieces had and pieces in total (0 / 0 before a size is known).
+    #[cfg(any(test, feature = "internals"))]
     pub fn progress(&self) -> (u32, u32) {
         match &self.state {
             State::Fetching { slots, .. } => {
@@ -420,11 +421,13 @@ impl MetadataFetch {
     }
 
     /// Whether the metadata was verified and handed out.
+    #[cfg(any(test, feature = "internals"))]
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }
 
     /// Rounds that ended in a hash mismatch; a caller may give up after a few.
+    #[cfg(any(test, feature = "internals"))]
     pub fn failed_rounds(&self) -> u32 {
         self.failed_rounds
     }

@@ -24,7 +24,7 @@ mod metadata_fetch_tests;
 /// per-peer state by it and hand it back in events; they never interpret it.
 pub type PeerKey = usize;
 
-pub use handshake::{ExtHandshake, ExtIds, Extension};
+pub use handshake::{ExtHandshake, ExtIds};
 pub use metadata::MetadataMsg;
 pub use metadata_fetch::{DataOutcome, MetadataFetch};
 pub use metadata_serve::{MetadataServe, ServeReply};

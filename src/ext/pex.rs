@@ -14,14 +14,12 @@ use crate::bencode::{self, Bencode, BencodeError, Value};
 /// Most added (IPv4 + IPv6) or dropped peers one decoded message may list.
 pub const MAX_PEX_ENTRIES: usize = 200;
 
-/// Flag: the peer prefers encrypted connections.
-pub const FLAG_ENCRYPTION: u8 = 0x01;
+// 0x01 (prefers encryption) and 0x08 (`ut_holepunch`) are defined too; nothing here reads them.
 /// Flag: the peer is a seed (or upload-only).
 pub const FLAG_SEED: u8 = 0x02;
 /// Flag: the peer supports uTP.
+#[cfg(test)]
 pub const FLAG_UTP: u8 = 0x04;
-/// Flag: the peer supports the `ut_holepunch` extension.
-pub const FLAG_HOLEPUNCH: u8 = 0x08;
 /// Flag: the sender reached the peer itself (an outgoing connection), so it is reachable.
 pub const FLAG_REACHABLE: u8 = 0x10;
 

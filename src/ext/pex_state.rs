@@ -137,6 +137,7 @@ impl PexFilter {
     }
 
     /// Adds an address of ours learned later (e.g. a peer's `yourip` with our listen port).
+    #[cfg(test)]
     pub fn add_own(&mut self, addr: SocketAddr) {
         if !self.own.contains(&addr) && self.own.len() < 16 {
             self.own.push(addr);
@@ -174,11 +175,13 @@ impl PexFilter {
 
     /// Frees an address's place (its connection attempt ended), so PEX can keep contributing
     /// over a long session without the learned set growing past [`MAX_LEARNED`].
+    #[cfg(test)]
     pub fn forget(&mut self, addr: SocketAddr) {
         self.learned.remove(&addr);
     }
 
     /// How many PEX-learned addresses are held.
+    #[cfg(test)]
     pub fn learned(&self) -> usize {
         self.learned.len()
     }

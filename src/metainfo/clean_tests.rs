@@ -1,6 +1,7 @@
 //! Literal torrents for what mature clients accept: trailing bytes, cleaned paths, collisions,
 //! long and non-UTF-8 names, BEP 47 symlinks and attributes, BitComet padding.
 
+use super::path::MAX_COMPONENT_BYTES;
 use super::*;
 
 fn entry(len: i64, parts: &[&str], extra: Vec<(&'static str, Bencode)>) -> Bencode {

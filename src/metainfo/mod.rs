@@ -30,7 +30,7 @@ use sha1::{Digest, Sha1};
 use std::fmt;
 use std::path::PathBuf;
 
-pub use path::{clean_component, PathIssue, MAX_COMPONENT_BYTES};
+pub use path::PathIssue;
 pub use write::torrent_file;
 
 /// Largest piece length accepted: 128 MiB. Real torrents use 16 KiB to 16 MiB.
@@ -53,6 +53,14 @@ impl InfoHash {
             s.push(char::from(DIGITS[usize::from(b & 0xf)]));
         }
         s
+    }
+
+    /// The first 8 hex digits: how coracle's log lines name a torrent (a session's torrent ids
+    /// mean nothing outside it), enough to tell torrents apart and to find the full hash.
+    pub fn short_hex(&self) -> String {
+        let mut hex = self.to_hex();
+        hex.truncate(8);
+        hex
     }
 
     /// Parses 40 hexadecimal digits (either case); `None` for anything else.
@@ -98,7 +106,7 @@ pub struct Metainfo {
     /// The torrent's name (`name.utf-8` when valid, else `name`), cleaned into a single ordinary
     /// path component: the file name of a single-file torrent, the top folder of a multi-file one.
     pub name: String,
-    /// Bytes per piece (the last piece may be shorter), between 1 and [`MAX_PIECE_LENGTH`].
+    /// Bytes per piece (the last piece may be shorter), between 1 and 128 MiB.
     pub piece_length: u32,
     /// SHA-1 of each piece, in order; exactly as many as the length needs.
     pub piece_hashes: std::sync::Arc<[[u8; 20]]>,
@@ -222,7 +230,7 @@ pub enum MetainfoError {
         /// Hashes in `pieces`.
         got: usize,
     },
-    /// `piece length` is zero, negative or above [`MAX_PIECE_LENGTH`].
+    /// `piece length` is zero, negative or above 128 MiB.
     BadPieceLength(i64),
     /// A file length is negative.
     NegativeLength {
@@ -233,7 +241,7 @@ pub enum MetainfoError {
     },
     /// The file lengths add up to more than `u64::MAX` bytes.
     LengthOverflow,
-    /// The .torrent is larger than [`MAX_TORRENT_FILE`].
+    /// The .torrent is larger than 64 MiB.
     TooLarge,
     /// The torrent's total length is zero: there is nothing to download.
     NoData,

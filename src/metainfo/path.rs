@@ -50,7 +50,7 @@ pub enum PathIssue {
     DrivePrefix,
     /// The name was not valid UTF-8 and was decoded lossily.
     NotUtf8,
-    /// A component over [`MAX_COMPONENT_BYTES`] bytes was shortened, keeping its extension.
+    /// A component over 255 bytes was shortened, keeping its extension.
     TooLong,
     /// Another file already had this path: renamed `name.1.ext` (libtorrent's scheme).
     Duplicate,

@@ -264,6 +264,11 @@ fn info_hash_hex() {
     bytes[19] = 0xf0;
     let s = "01000000000000000000000000000000000000f0";
     assert_eq!(InfoHash::from_hex(s), Some(InfoHash(bytes)));
+    assert_eq!(
+        InfoHash(bytes).short_hex(),
+        "01000000",
+        "how logs name a torrent"
+    );
     assert_eq!(InfoHash::from_hex(&s[..39]), None);
     assert_eq!(InfoHash::from_hex(&format!("{s}0")), None);
     assert_eq!(InfoHash::from_hex(&format!("g{}", &s[1..])), None);

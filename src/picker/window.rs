@@ -96,6 +96,7 @@ impl Picker {
     }
 
     /// Forgets reader `reader`'s window.
+    #[cfg(test)]
     pub fn clear_window(&mut self, reader: u64) {
         if self.prio.remove(reader) {
             self.prio.merge();
@@ -103,6 +104,7 @@ impl Picker {
     }
 
     /// The pieces of every window not yet verified, most urgent first.
+    #[cfg(test)]
     pub fn urgent_pieces(&self) -> impl Iterator<Item = u32> + '_ {
         self.prio
             .urgent

@@ -98,12 +98,20 @@ pub struct ShutdownReport {
     /// The first file that could not be synced to the disk (every torrent is still tried).
     pub sync_error: Option<crate::disk::StorageError>,
     /// The limit passed before the final sync finished: it goes on on the reactor thread,
-    /// which ends by itself.
+    /// which ends by itself (and `jobs_running` is not known).
     pub timed_out: bool,
+    /// Tracker announces and web-seed requests still blocked on a server when the announce
+    /// time ran out, each as "announce started to URL" or "web seed request to URL". A
+    /// blocking request cannot be interrupted: each ends by itself within its own timeout
+    /// ([`crate::TrackerConfig::timeout`]; a `stopped` announce within the shutdown's own
+    /// announce time), on a thread that holds nothing of the session. Empty when every thread
+    /// the session started had ended.
+    pub jobs_running: Vec<String>,
 }
 
 /// Numbers about the whole session (see `Session::stats`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionStats {
     /// Torrents in the session.
     pub torrents: usize,

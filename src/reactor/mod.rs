@@ -429,8 +429,10 @@ impl Reactor {
         }
         self.completions_done();
         while let Ok(r) = self.tracker_results.try_recv() {
-            self.completing
-                .retain(|(t, url)| (*t, url.as_str()) != (r.torrent, r.url.as_str()));
+            if r.event == AnnounceEvent::Completed {
+                self.completing
+                    .retain(|(t, url)| (*t, url.as_str()) != (r.torrent, r.url.as_str()));
+            }
             let done = AnnounceDone {
                 torrent: r.torrent,
                 url: r.url,
@@ -682,11 +684,12 @@ impl Reactor {
             } => {
                 // The same failure on every retry is news only once.
                 let key = (*torrent, url.clone());
+                let name = self.name_of(*torrent);
                 if self.tracker_said.get(&key) != Some(message) {
-                    log::warn!("tracker {url}: {message}");
+                    log::warn!("{name}: tracker {url}: {message}");
                     self.tracker_said.insert(key, message.clone());
                 } else {
-                    log::debug!("tracker {url}: {message}");
+                    log::debug!("{name}: tracker {url}: {message}");
                 }
             }
             _ => {}

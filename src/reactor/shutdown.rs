@@ -52,6 +52,12 @@ impl Reactor {
         });
         report.stopped_answered = answered.iter().filter(|ok| **ok).count();
         report.stopped_unanswered = answered.len() - report.stopped_answered;
+        // Announces and web-seed requests still in flight had the announce time too; a
+        // `stopped` one ends with it, so a short grace lets it be seen ending.
+        let grace = (within / 6).min(Duration::from_millis(250));
+        let threads_deadline = start + within + grace;
+        report.jobs_running = self.tracker.stop_within(threads_deadline);
+        (report.jobs_running).extend(self.web.stop_within(threads_deadline));
         // The pool finishes its queue first, so the pieces it verifies count in the last
         // checkpoint; the torrents stay until then (their sockets are gone, so nothing new
         // starts).
@@ -81,8 +87,6 @@ impl Reactor {
                 status.set_stopped();
             }
         }
-        self.tracker.shutdown();
-        self.web.shutdown();
         self.events.close();
         report
     }

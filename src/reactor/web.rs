@@ -28,7 +28,7 @@ impl WebSeedShell {
         {
             let (tx, answers) = crossbeam_channel::unbounded();
             let wake = wake.clone();
-            let notify: crate::tracker::Notify = Arc::new(move || {
+            let notify: crate::tracker::http::Notify = Arc::new(move || {
                 let _ = wake.wake();
             });
             let cfg = crate::webseed::FetchConfig::default();
@@ -75,9 +75,15 @@ impl WebSeedShell {
         let _ = engine;
     }
 
-    /// Stops the dispatcher (running requests end within their timeout, unheard).
-    pub fn shutdown(self) {
+    /// Stops the dispatcher and waits for running requests until `deadline`: those still
+    /// running then (they end within their timeout, unheard).
+    pub fn stop_within(&mut self, deadline: Instant) -> Vec<String> {
         #[cfg(feature = "webseed")]
-        self.fetcher.shutdown();
+        return self.fetcher.stop_within(deadline);
+        #[cfg(not(feature = "webseed"))]
+        {
+            let _ = deadline;
+            Vec::new()
+        }
     }
 }

@@ -12,5 +12,5 @@
 pub mod codec;
 pub mod plan;
 
-pub use codec::{decode, encode, FileStamp, ResumeError, ResumeState, FORMAT_VERSION};
-pub use plan::{plan, FileSlot, Plan};
+pub use codec::{decode, encode, FileStamp, ResumeState};
+pub use plan::{plan, FileSlot};

@@ -174,7 +174,7 @@ impl TorrentHandle {
     }
 
     /// The torrent's metainfo: from the start for a .torrent, once the metadata has arrived
-    /// for a magnet link ([`Event::MetadataReceived`](crate::engine::Event)); `None` before.
+    /// for a magnet link ([`Event::MetadataReceived`](crate::Event::MetadataReceived)); `None` before.
     pub fn metainfo(&self) -> Option<Arc<Metainfo>> {
         self.entry.meta.get().cloned()
     }

@@ -55,6 +55,7 @@ pub struct AnnounceResult {
 
 /// Limits for tracker requests.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TrackerConfig {
     /// Time to establish the TCP (and TLS) connection.
     pub connect_timeout: Duration,
@@ -132,6 +133,7 @@ impl TrackerClient {
         );
         let (failed, fail_notify) = (self.results.clone(), self.notify.clone());
         let (torrent, url, event) = (job.torrent, job.url.clone(), job.request.event);
+        let label = job_label(&job);
         let run = move || {
             let result = runner.announce(&job.url, &job.request);
             deliver(&results, &notify, job.torrent, job.url, event, result);
@@ -141,6 +143,7 @@ impl TrackerClient {
             deliver(&failed, &fail_notify, torrent, url, event, Err(err));
         };
         let job = Job {
+            label,
             run: Box::new(run),
             fail: Box::new(fail),
         };
@@ -153,7 +156,9 @@ impl TrackerClient {
     /// done or timed out.
     ///
     /// Runs on a helper thread so even a hung DNS lookup cannot hold the caller past `timeout`
-    /// (plus a few milliseconds); such a thread is left to finish on its own.
+    /// (plus a few milliseconds); such a thread is left to finish on its own, listed with the
+    /// running announces (see [`Self::stop_within`]). Its connection and request end within
+    /// `timeout` too: it never outlives what shutdown gave it but by a DNS lookup.
     pub fn announce_blocking(
         &self,
         job: AnnounceJob,
@@ -162,22 +167,32 @@ impl TrackerClient {
         let connect = self.cfg.connect_timeout.min(timeout);
         let runner = Runner::new(self.cfg.clone(), timeout, connect);
         let (tx, rx) = crossbeam_channel::bounded(1);
+        let ticket = self.jobs.running().enter(job_label(&job));
         std::thread::Builder::new()
             .name("coracle-tracker-stop".into())
             .spawn(move || {
                 let _ = tx.send(runner.announce(&job.url, &job.request));
+                drop(ticket);
             })
             .map_err(|e| TrackerError::Transport(format!("cannot start a thread: {e}")))?;
         rx.recv_timeout(timeout)
             .unwrap_or(Err(TrackerError::Timeout))
     }
 
-    /// Stops the dispatcher and joins it (Drop does the same).
-    ///
-    /// Queued jobs are dropped without a result. Running workers are not waited for: each ends
-    /// within its timeout, and its result is discarded if the results receiver is gone.
-    pub fn shutdown(mut self) {
-        self.jobs.stop();
+    /// Stops the dispatcher (queued announces are dropped) and waits for the running ones, the
+    /// `stopped` ones of [`Self::announce_blocking`] included, until `deadline`: what is still
+    /// running then, as "announce started to URL". Those end by themselves within their
+    /// timeouts ([`TrackerConfig::timeout`]) and hold nothing but their thread.
+    pub fn stop_within(&mut self, deadline: Instant) -> Vec<String> {
+        self.jobs.stop_within(deadline)
+    }
+}
+
+/// How a running announce is named in a shutdown report.
+fn job_label(job: &AnnounceJob) -> String {
+    match job.request.event.as_param() {
+        Some(event) => format!("announce {event} to {}", job.url),
+        None => format!("announce to {}", job.url),
     }
 }
 

@@ -21,8 +21,6 @@ pub mod http;
 pub mod tiers;
 pub mod udp;
 
-pub use announce::{
-    announce_url, parse_response, AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError,
-};
-pub use http::{AnnounceJob, AnnounceResult, Notify, TrackerClient, TrackerConfig};
+pub use announce::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError};
+pub use http::{AnnounceJob, AnnounceResult, TrackerClient, TrackerConfig};
 pub use tiers::TrackerList;

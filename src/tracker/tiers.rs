@@ -192,6 +192,7 @@ impl TrackerList {
     }
 
     /// True when the torrent has no usable tracker URL.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.tiers.is_empty()
     }

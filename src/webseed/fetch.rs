@@ -31,7 +31,7 @@ use crossbeam_channel::Sender;
 
 use super::{HttpRange, WebAnswer, WebRequest, WebSeedError};
 use crate::jobs::{Job, JobThreads};
-use crate::tracker::Notify;
+use crate::tracker::http::Notify;
 
 /// How far into a file we read past unwanted bytes when a server ignores `Range`.
 pub const MAX_SKIP: u64 = 4 * 1024 * 1024;
@@ -104,6 +104,10 @@ impl WebFetcher {
         );
         let (failed, fail_notify) = (self.results.clone(), self.notify.clone());
         let id = (req.torrent, req.seed, req.job);
+        let label = match req.ranges.first() {
+            Some(range) => format!("web seed request to {}", range.url),
+            None => "web seed request".to_string(),
+        };
         let run = move || {
             let result = fetch_all(&agent, &req.ranges);
             deliver(&results, &notify, id, result);
@@ -113,6 +117,7 @@ impl WebFetcher {
             deliver(&failed, &fail_notify, id, Err(err));
         };
         let job = Job {
+            label,
             run: Box::new(run),
             fail: Box::new(fail),
         };
@@ -121,10 +126,11 @@ impl WebFetcher {
         }
     }
 
-    /// Stops the dispatcher and joins it. Queued requests are dropped; running ones end within
-    /// their timeout and their answers are discarded if nobody listens.
-    pub fn shutdown(mut self) {
-        self.jobs.stop();
+    /// Stops the dispatcher (queued requests are dropped) and waits for the running ones until
+    /// `deadline`: what is still running then, as "web seed request to URL". Those end within
+    /// their timeout ([`FetchConfig::timeout`]); their answers are discarded.
+    pub fn stop_within(&mut self, deadline: std::time::Instant) -> Vec<String> {
+        self.jobs.stop_within(deadline)
     }
 }
 

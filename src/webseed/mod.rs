@@ -13,6 +13,10 @@
 //! Policy (each choice and the client it follows is in [`seed`] and [`fetch`]; summed up in
 //! README, "Web seeds").
 
+// Without the `webseed` feature the engine keeps its (always empty) web-seed state, so the
+// sans-IO part compiles but the shell that would feed it is gone.
+#![cfg_attr(not(feature = "webseed"), allow(dead_code))]
+
 #[cfg(feature = "webseed")]
 pub mod fetch;
 pub mod plan;
@@ -22,8 +26,7 @@ pub mod url;
 
 #[cfg(feature = "webseed")]
 pub use fetch::{FetchConfig, WebFetcher};
-pub use plan::{FileTable, Segment, WebFile};
-pub use seed::{Seed, SeedState};
+pub use plan::{FileTable, WebFile};
 pub use set::WebSeeds;
 
 use crate::metainfo::Metainfo;

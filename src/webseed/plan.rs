@@ -44,6 +44,7 @@ impl Segment {
     }
 
     /// Whether it stands for no bytes.
+    #[cfg(any(test, feature = "internals"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

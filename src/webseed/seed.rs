@@ -77,6 +77,7 @@ impl Seed {
     }
 
     /// Its state.
+    #[cfg(test)]
     pub fn state(&self) -> &SeedState {
         &self.state
     }

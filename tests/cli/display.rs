@@ -176,17 +176,16 @@ fn complete_data_on_a_read_only_mount_is_seeded() {
             panic!("no seeding line: {:?} {err}", child.wait());
         }
     }
-    let leecher = coracle::Session::new(coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+    let leecher = coracle::Session::new({
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
     })
     .unwrap();
-    let opts = coracle::AddOptions {
-        output: dir.join("leech"),
-        peers: vec![([127, 0, 0, 1], port).into()],
-        no_trackers: true,
-        ..coracle::AddOptions::default()
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("leech");
+    opts.peers = vec![([127, 0, 0, 1], port).into()];
+    opts.no_trackers = true;
     let h = leecher
         .add(coracle::TorrentSource::Bytes(bytes), opts)
         .unwrap();

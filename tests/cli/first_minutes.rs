@@ -276,16 +276,15 @@ fn a_download_names_its_path_and_what_this_run_fetched() {
     let torrent = dir.join("pw.torrent");
     std::fs::write(&torrent, &bytes).unwrap();
     payload.write_to(&dir.join("seed"));
-    let seeder = coracle::Session::new(coracle::SessionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+    let seeder = coracle::Session::new({
+        let mut config = coracle::SessionConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
     })
     .unwrap();
-    let opts = coracle::AddOptions {
-        output: dir.join("seed"),
-        no_trackers: true,
-        ..coracle::AddOptions::default()
-    };
+    let mut opts = coracle::AddOptions::default();
+    opts.output = dir.join("seed");
+    opts.no_trackers = true;
     let h = seeder
         .add(coracle::TorrentSource::Bytes(bytes), opts)
         .unwrap();
@@ -303,7 +302,7 @@ fn a_download_names_its_path_and_what_this_run_fetched() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     payload.assert_on_disk(&leech);
     let total = payload.stream().len() as u64;
-    let size = coracle::disk::human_size(total);
+    let size = coracle::human_size(total);
     let stdout = text(&out.stdout);
     let last = stdout.lines().last().unwrap();
     let head = format!("done: {}/pw: fetched {size} of {size} in ", leech.display());

@@ -41,19 +41,18 @@ pub fn client_downloads_from_coracle(name: &str, start: impl Fn(&Ctx, &Path, &Pa
     });
 
     let ip = loopback(1);
-    let session = Session::new(SessionConfig {
-        listen: SocketAddr::from((ip, free_port(ip))),
-        ..SessionConfig::default()
+    let session = Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((ip, free_port(ip)));
+        config
     })
     .expect("starting a coracle session");
     // `..default()` so options that other branches add keep their defaults.
     #[allow(clippy::needless_update)]
-    let opts = AddOptions {
-        output: data.clone(),
-        peers: vec![client],
-        no_trackers: true,
-        ..AddOptions::default()
-    };
+    let mut opts = AddOptions::default();
+    opts.output = data.clone();
+    opts.peers = vec![client];
+    opts.no_trackers = true;
     let _handle = session
         .add(
             TorrentSource::Metainfo(Box::new(made.metainfo.clone())),

@@ -216,11 +216,12 @@ fn seed_only_seeds_without_reading_and_refuses_wrong_sizes() {
     let (seed_dir, leech_dir) = (temp_dir("embed-seedonly"), temp_dir("embed-seedonly-leech"));
     p.write_to(&seed_dir);
     let (seeder, leecher) = (session(22), session(23));
-    let opts = |dir: &std::path::Path| AddOptions {
-        output: dir.to_path_buf(),
-        no_trackers: true,
-        seed_only: true,
-        ..AddOptions::default()
+    let opts = |dir: &std::path::Path| {
+        let mut opts = AddOptions::default();
+        opts.output = dir.to_path_buf();
+        opts.no_trackers = true;
+        opts.seed_only = true;
+        opts
     };
     let h = seeder
         .add(TorrentSource::Bytes(torrent.clone()), opts(&seed_dir))

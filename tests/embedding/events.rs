@@ -119,15 +119,13 @@ fn a_slow_reader_gets_the_latest_progress_and_a_dropped_count() {
         .unwrap();
     let rx = b.events();
     let h = b
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: dst.clone(),
-                peers: vec![a.listen_addr()],
-                no_trackers: true,
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = dst.clone();
+            opts.peers = vec![a.listen_addr()];
+            opts.no_trackers = true;
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(60)).unwrap();
     std::thread::sleep(Duration::from_millis(1500));

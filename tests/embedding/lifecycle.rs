@@ -6,7 +6,7 @@ use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
 
 use super::payload::{self, temp_dir, Payload};
 use super::tracker::TestTracker;
-use super::{add, serial, session};
+use super::{add, config, coracle_threads, eventually, serial, session};
 
 /// An HTTP tracker that answers `started` at once and never answers `stopped` in time.
 fn tracker_that_hangs_on_stopped() -> String {
@@ -34,6 +34,65 @@ fn tracker_that_hangs_on_stopped() -> String {
     url
 }
 
+/// An HTTP tracker that accepts connections and never answers; each accepted connection is
+/// reported on the channel.
+fn tracker_that_never_answers() -> (String, crossbeam_channel::Receiver<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", listener.local_addr().unwrap());
+    let (tx, accepted) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+            let _ = tx.send(());
+        }
+    });
+    (url, accepted)
+}
+
+/// An announce in flight to a tracker that never answers cannot hold `shutdown_timeout` past
+/// its limit; the report names it as still running, and its thread ends within the tracker
+/// timeout, not later.
+#[test]
+fn shutdown_names_the_announce_it_leaves_running_and_that_one_ends_in_its_timeout() {
+    let _serial = serial();
+    let before = coracle_threads();
+    let (url, accepted) = tracker_that_never_answers();
+    let p = Payload::single("silent.bin", payload::bytes(51, 40_000));
+    let torrent = p.torrent(16 * 1024, &[&url]);
+    let dir = temp_dir("embed-silent");
+    p.write_to(&dir);
+    let mut cfg = config(41);
+    cfg.tracker.timeout = Duration::from_secs(3);
+    let s = Session::new(cfg).unwrap();
+    let mut opts = AddOptions::default();
+    opts.output = dir.clone();
+    s.add(TorrentSource::Bytes(torrent), opts).unwrap();
+    // The `started` announce is in flight once the tracker has its connection.
+    accepted.recv_timeout(Duration::from_secs(20)).unwrap();
+    let asked = Instant::now();
+    let report = s.shutdown_timeout(Duration::from_secs(1)).unwrap();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(1300), "took {took:?}");
+    assert!(!report.timed_out, "{report:?}");
+    assert_eq!(
+        report.jobs_running,
+        [format!("announce started to {url}")],
+        "{report:?}"
+    );
+    // Never answered, so no `stopped` was owed to it.
+    assert_eq!(report.stopped_answered + report.stopped_unanswered, 0);
+    // The one thread left is that announce, and it ends within its 3 s timeout.
+    assert_eq!(coracle_threads(), before + 1, "only the announce is left");
+    assert!(
+        eventually(Duration::from_secs(4), || coracle_threads() <= before),
+        "{} coracle- threads left, {before} before",
+        coracle_threads()
+    );
+    assert!(asked.elapsed() < Duration::from_secs(4));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A tracker that never answers `stopped` cannot hold `shutdown_timeout` past its limit, and
 /// the report says it did not answer.
 #[test]
@@ -46,13 +105,11 @@ fn shutdown_timeout_returns_within_its_limit_against_a_hanging_tracker() {
     p.write_to(&dir);
     let s = session(40);
     let h = s
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: dir.clone(),
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.clone();
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(20)).unwrap();
     // The `started` announce is answered before shutdown, so `stopped` is owed to it.
@@ -67,6 +124,8 @@ fn shutdown_timeout_returns_within_its_limit_against_a_hanging_tracker() {
     );
     assert_eq!(report.stopped_unanswered, 1, "{report:?}");
     assert_eq!(report.stopped_answered, 0, "{report:?}");
+    // The `stopped` announce's own timeout was the time shutdown gave it: it has ended.
+    assert!(report.jobs_running.is_empty(), "{report:?}");
     assert!(
         report.sync_error.is_none() && !report.timed_out,
         "{report:?}"
@@ -91,14 +150,12 @@ fn completed_reaches_the_tracker_before_stopped() {
     let leecher = session(42);
     let events = leecher.events();
     let h = leecher
-        .add(
-            TorrentSource::Bytes(torrent),
-            AddOptions {
-                output: dst.clone(),
-                peers: vec![seeder.listen_addr()],
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::Bytes(torrent), {
+            let mut opts = AddOptions::default();
+            opts.output = dst.clone();
+            opts.peers = vec![seeder.listen_addr()];
+            opts
+        })
         .unwrap();
     h.wait_timeout(Duration::from_secs(30)).unwrap();
     // A download this small can finish before the tracker answers `started`; `completed` is
@@ -135,12 +192,14 @@ fn completed_reaches_the_tracker_before_stopped() {
 #[test]
 fn two_default_sessions_and_default_options_work() {
     let _serial = serial();
-    let quiet = || SessionConfig {
-        dht: coracle::DhtSettings {
-            enabled: false,
-            ..Default::default()
-        },
-        ..SessionConfig::default()
+    let quiet = || {
+        let mut config = SessionConfig::default();
+        config.dht = {
+            let mut dht = coracle::DhtSettings::default();
+            dht.enabled = false;
+            dht
+        };
+        config
     };
     let (a, b) = (
         Session::new(quiet()).unwrap(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use coracle::disk::StorageConfig;
+use coracle::StorageConfig;
 use coracle::{Error, Session, SessionConfig, TorrentHandle, TorrentState};
 
 use super::payload::{self, temp_dir, Payload, PayloadFile};
@@ -12,9 +12,10 @@ use super::{add, config, eventually, serial};
 
 fn session_with(tag: u8, force_pwrite: bool) -> Session {
     let mut cfg: SessionConfig = config(tag);
-    cfg.storage = StorageConfig {
-        force_pwrite,
-        ..StorageConfig::default()
+    cfg.storage = {
+        let mut storage = StorageConfig::default();
+        storage.force_pwrite = force_pwrite;
+        storage
     };
     Session::new(cfg).expect("session")
 }

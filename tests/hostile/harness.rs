@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use coracle::engine::TorrentStats;
+use coracle::TorrentStats;
 use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
 
 use crate::payload::{bytes, temp_dir, Payload};
@@ -25,10 +25,8 @@ pub const MEMORY_BOUND_MIB: u64 = 200;
 
 /// A session config on 127.0.0.1 with a peer id unique to `tag` and this process.
 pub fn config(tag: u8) -> SessionConfig {
-    let mut cfg = SessionConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..SessionConfig::default()
-    };
+    let mut cfg = SessionConfig::default();
+    cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     cfg.engine.peer_id = *b"-CR0100-hostile00000";
     cfg.engine.peer_id[18] = (std::process::id() % 251) as u8;
     cfg.engine.peer_id[19] = tag;
@@ -52,21 +50,19 @@ impl Swarm {
         let rss_start = rss_mib();
         let payload = Payload::single(name, bytes(name.len() as u64 + 7, PAYLOAD_LEN));
         let torrent = payload.torrent(PIECE_LEN as usize, trackers);
-        let meta = coracle::metainfo::Metainfo::from_bytes(&torrent).expect("valid torrent");
+        let meta = coracle::Metainfo::from_bytes(&torrent).expect("valid torrent");
         let dir = temp_dir(&format!("{name}-seed"));
         payload.write_to(&dir);
         let mut cfg = config(1);
         cfg.engine.upload_rate_limit = rate;
         let seeder = Session::new(cfg).expect("seeder session");
         let h = seeder
-            .add(
-                TorrentSource::Bytes(torrent.clone()),
-                AddOptions {
-                    output: dir,
-                    no_trackers: true,
-                    ..Default::default()
-                },
-            )
+            .add(TorrentSource::Bytes(torrent.clone()), {
+                let mut opts = AddOptions::default();
+                opts.output = dir;
+                opts.no_trackers = true;
+                opts
+            })
             .expect("seeder adds the torrent");
         h.wait_timeout(Duration::from_secs(20))
             .expect("seeder checks its data");
@@ -97,15 +93,13 @@ impl Swarm {
         let events = session.events();
         let dir = temp_dir(&format!("{}-leech", self.name));
         let handle = session
-            .add(
-                TorrentSource::Bytes(self.torrent.clone()),
-                AddOptions {
-                    output: dir.clone(),
-                    peers,
-                    no_trackers: false,
-                    ..AddOptions::default()
-                },
-            )
+            .add(TorrentSource::Bytes(self.torrent.clone()), {
+                let mut opts = AddOptions::default();
+                opts.output = dir.clone();
+                opts.peers = peers;
+                opts.no_trackers = false;
+                opts
+            })
             .expect("leecher adds the torrent");
         Leecher {
             session,

@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use coracle::wire::Message;
+use coracle::internals::wire::Message;
 
 use crate::harness::{Leecher, Swarm, PIECE_LEN, SLOW_SEED_RATE};
 use crate::raw_peer::{Got, RawPeer, Recv};
@@ -81,7 +81,7 @@ impl Case {
     }
 
     /// The download completes with the exact bytes, in bounded time and memory.
-    fn finish(self) -> coracle::engine::TorrentStats {
+    fn finish(self) -> coracle::TorrentStats {
         let stats = self.swarm.assert_download(&self.leecher, self.started);
         self.leecher.session.shutdown().unwrap();
         stats
@@ -435,7 +435,7 @@ fn handshake_sent_one_byte_a_second() {
         c.engine.handshake_timeout = timeout;
     });
     let mut hs = Vec::new();
-    coracle::wire::Handshake {
+    coracle::internals::wire::Handshake {
         reserved: [0; 8],
         info_hash: swarm.info_hash,
         peer_id: crate::raw_peer::HOSTILE_ID,
@@ -545,7 +545,7 @@ fn five_hundred_connections_at_once() {
     let leecher = swarm.leecher(vec![swarm.seeder_addr()], |c| {
         c.engine.handshake_timeout = handshake_timeout;
     });
-    let max = coracle::engine::EngineConfig::default().max_connections;
+    let max = coracle::EngineConfig::default().max_connections;
     leecher.wait_peers(1, STEP);
     let conns = open_many(leecher.session.listen_addr(), 500);
     assert_eq!(conns.len(), 500);

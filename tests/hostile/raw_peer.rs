@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use coracle::wire::{self, Handshake, Message};
+use coracle::internals::wire::{self, Handshake, Message};
 
 /// The hostile peer's id: distinct from every coracle session in the tests.
 pub const HOSTILE_ID: [u8; 20] = *b"-XX0000-hostile-peer";

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use coracle::engine::Event;
+use coracle::Event;
 
 use crate::harness::{Leecher, Swarm};
 use crate::tracker::{Mode, TestTracker};

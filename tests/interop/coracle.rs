@@ -52,9 +52,10 @@ pub fn install_logger() {
 pub fn session() -> Session {
     install_logger();
     let ip = loopback(1);
-    Session::new(SessionConfig {
-        listen: SocketAddr::from((ip, free_port(ip))),
-        ..SessionConfig::default()
+    Session::new({
+        let mut config = SessionConfig::default();
+        config.listen = SocketAddr::from((ip, free_port(ip)));
+        config
     })
     .expect("starting a coracle session")
 }
@@ -62,13 +63,11 @@ pub fn session() -> Session {
 /// Adds `torrent` with its data in `dir`, announcing to the torrent's tracker.
 pub fn add(session: &Session, torrent: &Path, dir: &Path) -> TorrentHandle {
     session
-        .add(
-            TorrentSource::File(torrent.to_path_buf()),
-            AddOptions {
-                output: dir.to_path_buf(),
-                ..AddOptions::default()
-            },
-        )
+        .add(TorrentSource::File(torrent.to_path_buf()), {
+            let mut opts = AddOptions::default();
+            opts.output = dir.to_path_buf();
+            opts
+        })
         .expect("adding the torrent to coracle")
 }
 

@@ -1,11 +1,11 @@
-//! The simulated disk: each node's storage is a [`MemoryStore`](coracle::disk::MemoryStore)
+//! The simulated disk: each node's storage is a [`MemoryStore`](coracle::sansio::MemoryStore)
 //! behind the same [`execute`] the pool's workers run, so the engine gets the answers a real
 //! shell gives; only the time they take is simulated.
 
 use std::time::Duration;
 
-use coracle::disk::execute;
-use coracle::engine::{DiskDone, DiskRequest};
+use coracle::sansio::execute;
+use coracle::sansio::{DiskDone, DiskRequest};
 
 use super::{Event, Sim};
 

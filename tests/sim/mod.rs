@@ -14,15 +14,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coracle::disk::{MemoryStore, TorrentDisk};
+use coracle::sansio::{MemoryStore, TorrentDisk};
 use sha1::{Digest, Sha1};
 
-use coracle::bitfield::Bitfield;
-use coracle::engine::{
+use coracle::sansio::Bitfield;
+use coracle::sansio::{
     Action, ConnId, DiskDone, Engine, EngineConfig, Event as EngineEvent, MagnetParams, PeerError,
     TorrentId, TorrentParams, TorrentStats,
 };
-use coracle::layout::{Layout, BLOCK_SIZE};
+use coracle::sansio::{Layout, BLOCK_SIZE};
 
 use net::Link;
 
@@ -105,7 +105,7 @@ pub struct Node {
     pub engine: Engine,
     pub torrent: TorrentId,
     /// The node's "disk": what Reads return and Verifies write to, run by the same
-    /// [`coracle::disk::execute`] as the pool's workers.
+    /// [`coracle::sansio::execute`] as the pool's workers.
     pub disk: Arc<TorrentDisk>,
     pub store: Arc<MemoryStore>,
     /// Per piece: how many times a Verify succeeded.
@@ -251,8 +251,7 @@ impl Sim {
     /// Whether `node` has banned the listen address of `culprit`.
     pub fn has_banned(&self, node: usize, culprit: usize) -> bool {
         let n = &self.nodes[node];
-        let t = n.engine.torrent(n.torrent).expect("torrent exists");
-        t.is_banned(&node_addr(culprit))
+        n.engine.is_banned(n.torrent, &node_addr(culprit))
     }
 
     /// Whether `a` has an open connection to `b`.
@@ -263,7 +262,7 @@ impl Sim {
     }
 
     /// Sets which pieces `node` fetches, as a session does from its files' priorities.
-    pub fn set_wants(&mut self, node: usize, wants: coracle::selection::PieceWants) {
+    pub fn set_wants(&mut self, node: usize, wants: coracle::sansio::PieceWants) {
         let now = self.instant();
         let n = &mut self.nodes[node];
         n.engine.set_wants(n.torrent, wants, now);
@@ -438,12 +437,10 @@ fn new_node(i: usize, spec: &NodeSpec, seed: u64, c: &Content, base: Instant) ->
     let (payload, layout) = (c.payload, c.layout);
     let mut peer_id = *b"-SM0001-000000000000";
     peer_id[8..].copy_from_slice(format!("{i:012}").as_bytes());
-    let cfg = EngineConfig {
-        peer_id,
-        listen_port: node_addr(i).port(),
-        seed: seed ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
-        ..EngineConfig::default()
-    };
+    let mut cfg = EngineConfig::default();
+    cfg.peer_id = peer_id;
+    cfg.listen_port = node_addr(i).port();
+    cfg.seed = seed ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
     let n = layout.num_pieces();
     let store = Arc::new(MemoryStore::new(match (spec.seeder, spec.corrupt) {
         (true, false) => payload.to_vec(),
@@ -538,7 +535,7 @@ impl Sim {
     /// torrent goes on at once, as a reactor does once the files are created.
     fn metadata_received(&mut self, node: usize, torrent: TorrentId, info: &[u8]) {
         let now = self.instant();
-        let meta = coracle::metainfo::Metainfo::from_info_bytes(info).expect("verified metadata");
+        let meta = coracle::Metainfo::from_info_bytes(info).expect("verified metadata");
         let n = &mut self.nodes[node];
         n.metadata_at = Some(self.now);
         n.engine

@@ -6,7 +6,7 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use coracle::engine::{ConnId, PeerError};
+use coracle::sansio::{ConnId, PeerError};
 
 use super::{node_addr, CloseRecord, Event, Sim};
 

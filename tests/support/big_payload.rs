@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-use coracle::bencode::Bencode;
+use coracle::internals::bencode::Bencode;
 use sha1::{Digest, Sha1};
 
 /// Piece length of the payload.

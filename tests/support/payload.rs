@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use coracle::bencode::Bencode;
+use coracle::internals::bencode::Bencode;
 use sha1::{Digest, Sha1};
 
 /// Deterministic pseudo-random bytes (xorshift), so every run sees the same data.

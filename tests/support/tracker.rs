@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use coracle::bencode::Bencode;
+use coracle::internals::bencode::Bencode;
 
 /// How the tracker answers.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -81,6 +81,7 @@ pub struct DhtSetup {
 
 /// Discovery numbers for the session's stats.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiscoveryStats {
     /// The DHT node's numbers; `None` when the DHT is off.
     pub dht: Option<DhtStats>,

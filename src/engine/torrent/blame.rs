@@ -153,7 +153,7 @@ impl TorrentCore {
         }
         log::warn!(
             "torrent {}: banning {addr} for sending corrupt data",
-            self.id
+            self.log_name()
         );
         let guilty: Vec<ConnId> = self
             .peers

@@ -141,7 +141,10 @@ impl TorrentCore {
             self.checkpoint.in_flight = None;
         }
         if let Err(e) = result {
-            log::warn!("torrent {}: recording resume state failed: {e}", self.id);
+            log::warn!(
+                "torrent {}: recording resume state failed: {e}",
+                self.log_name()
+            );
             self.checkpoint.mark_dirty();
         }
         if self.checkpoint.queued {

@@ -281,7 +281,7 @@ impl TorrentCore {
     fn metadata_verified(&mut self, info: Vec<u8>, now: Instant, out: &mut Outputs) {
         log::info!(
             "torrent {}: metadata received ({} bytes)",
-            self.id,
+            self.log_name(),
             info.len()
         );
         let info: std::sync::Arc<[u8]> = info.into();

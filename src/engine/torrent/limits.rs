@@ -26,6 +26,7 @@ impl TorrentCore {
     }
 
     /// This torrent's own limits.
+    #[cfg(test)]
     pub fn rate_limits(&self) -> RateLimits {
         RateLimits {
             download: self.down_limit.rate(),
@@ -48,6 +49,7 @@ impl TorrentCore {
     }
 
     /// Whether sequential mode is on.
+    #[cfg(test)]
     pub fn is_sequential(&self) -> bool {
         self.picker.is_sequential()
     }

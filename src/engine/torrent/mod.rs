@@ -279,6 +279,11 @@ impl TorrentCore {
         &self.info_hash
     }
 
+    /// How log lines name it: the info-hash's first 8 hex digits (the id is the session's).
+    pub(crate) fn log_name(&self) -> String {
+        crate::metainfo::InfoHash(self.info_hash).short_hex()
+    }
+
     /// Its state.
     pub fn state(&self) -> TorrentState {
         self.phase.state()
@@ -447,6 +452,7 @@ impl TorrentCore {
     }
 
     /// A handshake completed: the peer joins. Sends our bitfield.
+    #[cfg(test)]
     pub fn add_peer(
         &mut self,
         conn: ConnId,

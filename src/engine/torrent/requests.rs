@@ -306,7 +306,10 @@ impl TorrentCore {
             self.blame_verified(piece, &buffer, now, out);
             self.announce_have(piece, now, out);
         } else {
-            log::warn!("torrent {}: piece {piece} failed its hash check", self.id);
+            log::warn!(
+                "torrent {}: piece {piece} failed its hash check",
+                self.log_name()
+            );
             self.totals.hash_failures += 1;
             self.picker.on_piece_failed(piece);
             self.blame_failed(piece, &buffer, &senders, now, out);
@@ -399,7 +402,7 @@ impl TorrentCore {
     }
 
     pub(super) fn complete(&mut self, now: Instant, out: &mut Outputs) {
-        log::info!("torrent {}: download complete", self.id);
+        log::info!("torrent {}: download complete", self.log_name());
         self.phase = Phase::Seeding;
         self.announcer.completed();
         out.actions
@@ -426,7 +429,7 @@ impl TorrentCore {
         if matches!(self.phase, Phase::Failed(_)) {
             return;
         }
-        log::error!("torrent {}: {error}", self.id);
+        log::error!("torrent {}: {error}", self.log_name());
         let message = error.to_string();
         self.phase = Phase::Failed(error);
         self.close_all(PeerError::Shutdown, now, out);

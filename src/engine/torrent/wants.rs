@@ -38,7 +38,10 @@ impl TorrentCore {
         match self.phase {
             Phase::Downloading if left == 0 => self.complete(now, out),
             Phase::Seeding if left > 0 => {
-                log::info!("torrent {}: more files wanted; downloading again", self.id);
+                log::info!(
+                    "torrent {}: more files wanted; downloading again",
+                    self.log_name()
+                );
                 self.phase = Phase::Downloading;
                 self.dialer.reset_backoff(now);
                 self.maybe_announce(now, out);

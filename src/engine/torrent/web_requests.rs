@@ -122,7 +122,7 @@ impl TorrentCore {
                 }
                 self.release_solo_of(Taker::Web(seed));
                 let url = &self.web.seeds[seed].url;
-                log::info!("torrent {}: web seed {url}: {why}", self.id);
+                log::info!("torrent {}: web seed {url}: {why}", self.log_name());
                 self.web.seeds[seed].failed(now);
             }
         }
@@ -171,7 +171,7 @@ impl TorrentCore {
         }
         log::warn!(
             "torrent {}: banning web seed {} for sending corrupt data",
-            self.id,
+            crate::metainfo::InfoHash(self.info_hash).short_hex(),
             s.url
         );
         s.ban();
