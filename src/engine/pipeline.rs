@@ -3,9 +3,10 @@
 //!
 //! The rate-based depth ([`super::peer::REQUEST_QUEUE_SECONDS`] of the measured rate) needs a
 //! rate, and rates are sampled once a second. Until then a new peer got the floor (16 blocks,
-//! 256 KiB), which on a fast link bounds a whole short download: from an aria2c seeder 64 MiB
-//! took coracle 0.23 s after the first byte where libtorrent, whose queue grows per block,
-//! took 0.12 s (issue 15). In slow start every block received raises the depth by one, so the
+//! 256 KiB), which on a fast link bounds a whole short download: 64 MiB from one aria2c seeder
+//! took coracle 1.22 s where libtorrent, whose queue grows per block, took 1.11 s; with slow
+//! start 1.10-1.13 s (issue 15, `examples/swarm --seed-with aria2`; both wait about 1 s for
+//! aria2's first unchoke). In slow start every block received raises the depth by one, so the
 //! queue doubles each round trip; it ends when a sample shows the rate no longer growing, and
 //! the rate alone sets the depth from then on.
 //!
