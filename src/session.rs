@@ -626,9 +626,11 @@ mod tests {
         // The engine's fixed defaults never reach the network; an id or seed that is set is kept.
         let fixed = EngineConfig::default();
         assert_ne!(a.0, fixed.peer_id);
-        let mut set = EngineConfig::default();
-        set.peer_id = a.0;
-        set.seed = 7;
+        let set = EngineConfig {
+            peer_id: a.0,
+            seed: 7,
+            ..EngineConfig::default()
+        };
         assert_eq!(own_identity(&set), (a.0, 7));
     }
 }
