@@ -34,7 +34,7 @@
 //! let bytes = coracle::create::TorrentBuilder::new(dir.join("seed/hello.txt")).build()?.bytes;
 //!
 //! // One session seeds the data it knows is complete; another downloads it. Options start
-//! // from their defaults (each with its own peer id) and set what differs.
+//! // from their defaults and set what differs (each session draws its own peer id).
 //! let local = || {
 //!     let mut config = SessionConfig::default();
 //!     config.listen = ([127, 0, 0, 1], 0).into();

@@ -47,9 +47,9 @@ pub use reader::{FileReader, DEFAULT_READAHEAD};
 
 /// Everything a session can be tuned with. `Default` listens on all interfaces on a port the
 /// system picks ([`Session::listen_addr`] tells which), so sessions never collide. Build it
-/// from [`SessionConfig::default`] and set fields (it is `#[non_exhaustive]`); make each
-/// session's config from `default()` rather than cloning one, which would give two sessions
-/// one peer id (they then refuse each other as self-connections).
+/// from [`SessionConfig::default`] and set fields (it is `#[non_exhaustive]`). One config may
+/// serve several sessions (cloned): each session draws its own peer id and random seed unless
+/// the config sets them.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SessionConfig {
@@ -59,9 +59,9 @@ pub struct SessionConfig {
     pub disk_workers: usize,
     /// Jobs the disk queue holds before the reactor keeps them back.
     pub disk_queue: usize,
-    /// Protocol tuning (peer limits, buffer budget, timeouts). [`SessionConfig::default`] gives it
-    /// a random peer id and seed; [`Session::new`] also replaces the fixed peer id of
-    /// [`EngineConfig::default`] with a random one, so sessions never share a peer id by accident.
+    /// Protocol tuning (peer limits, buffer budget, timeouts). [`Session::new`] replaces the
+    /// fixed peer id and seed of [`EngineConfig::default`] with random ones of its own, so
+    /// sessions never share a peer id by accident; an id or seed set here is kept.
     pub engine: EngineConfig,
     /// Tracker timeouts and limits.
     pub tracker: TrackerConfig,
@@ -118,11 +118,10 @@ impl Default for SessionConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             disk_workers: 0,
             disk_queue: 16,
-            engine: EngineConfig {
-                peer_id: peer_id_from_seed(sys::random_u64()),
-                seed: sys::random_u64(),
-                ..EngineConfig::default()
-            },
+            // The engine's fixed id and seed: `Session::new` draws fresh ones for each session,
+            // so that clones of one config never share a peer id (they would refuse each other
+            // as connections to themselves) or a random stream.
+            engine: EngineConfig::default(),
             tracker: TrackerConfig::default(),
             storage: StorageConfig::default(),
             dht: DhtSettings::default(),
@@ -241,7 +240,7 @@ impl Session {
             .map_err(io("starting the tracker client"))?;
         let mut engine_cfg = cfg.engine.clone();
         engine_cfg.listen_port = listen.port();
-        engine_cfg.peer_id = unique_peer_id(engine_cfg.peer_id);
+        (engine_cfg.peer_id, engine_cfg.seed) = own_identity(&engine_cfg);
         if cfg.state_dir.is_some() && engine_cfg.checkpoint_interval.is_none() {
             engine_cfg.checkpoint_interval = Some(CHECKPOINT_INTERVAL);
         }
@@ -570,14 +569,19 @@ fn load(source: TorrentSource) -> Result<Loaded, Error> {
         .map_err(Error::Metainfo)
 }
 
-/// `id`, or a random peer id in place of [`EngineConfig::default`]'s fixed one (which every engine
-/// built from the defaults shares).
-fn unique_peer_id(id: [u8; 20]) -> [u8; 20] {
-    if id == EngineConfig::default().peer_id {
-        peer_id_from_seed(sys::random_u64())
-    } else {
-        id
-    }
+/// The session's peer id and random seed: those the config sets, or fresh random ones in place of
+/// [`EngineConfig::default`]'s fixed values (which every engine built from the defaults shares).
+fn own_identity(cfg: &EngineConfig) -> ([u8; 20], u64) {
+    let fixed = EngineConfig::default();
+    let peer_id = match cfg.peer_id == fixed.peer_id {
+        true => peer_id_from_seed(sys::random_u64()),
+        false => cfg.peer_id,
+    };
+    let seed = match cfg.seed == fixed.seed {
+        true => sys::random_u64(),
+        false => cfg.seed,
+    };
+    (peer_id, seed)
 }
 
 /// Reads a .torrent file, refusing one larger than any real torrent.
@@ -613,17 +617,20 @@ mod tests {
 
     #[test]
     fn sessions_get_their_own_peer_ids_and_seeds() {
-        let (a, b) = (
-            SessionConfig::default().engine,
-            SessionConfig::default().engine,
-        );
-        assert_ne!(a.peer_id, b.peer_id);
-        assert_ne!(a.seed, b.seed);
-        assert!(a.peer_id.starts_with(b"-CR0100-"));
-        // The engine's fixed default id never reaches the network; any other id is kept.
-        let fixed = EngineConfig::default().peer_id;
-        assert_ne!(unique_peer_id(fixed), fixed);
-        assert_ne!(unique_peer_id(fixed), unique_peer_id(fixed));
-        assert_eq!(unique_peer_id(a.peer_id), a.peer_id);
+        // Two sessions from clones of one default config: each draws its own identity.
+        let config = SessionConfig::default().engine;
+        let (a, b) = (own_identity(&config.clone()), own_identity(&config));
+        assert_ne!(a.0, b.0);
+        assert_ne!(a.1, b.1);
+        assert!(a.0.starts_with(b"-CR0100-"));
+        // The engine's fixed defaults never reach the network; an id or seed that is set is kept.
+        let fixed = EngineConfig::default();
+        assert_ne!(a.0, fixed.peer_id);
+        let set = EngineConfig {
+            peer_id: a.0,
+            seed: 7,
+            ..EngineConfig::default()
+        };
+        assert_eq!(own_identity(&set), (a.0, 7));
     }
 }

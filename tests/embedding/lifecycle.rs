@@ -187,23 +187,21 @@ fn completed_reaches_the_tracker_before_stopped() {
     }
 }
 
-/// Two sessions made from the defaults live side by side (each on a port of its own), and
-/// `AddOptions::default()` downloads into the current folder.
+/// Two sessions made from one default config (cloned) live side by side, each on a port and
+/// with a peer id of its own (the same id would make them refuse each other as
+/// self-connections), and `AddOptions::default()` downloads into the current folder.
 #[test]
 fn two_default_sessions_and_default_options_work() {
     let _serial = serial();
-    let quiet = || {
-        let mut config = SessionConfig::default();
-        config.dht = {
-            let mut dht = coracle::DhtSettings::default();
-            dht.enabled = false;
-            dht
-        };
-        config
+    let mut quiet = SessionConfig::default();
+    quiet.dht = {
+        let mut dht = coracle::DhtSettings::default();
+        dht.enabled = false;
+        dht
     };
     let (a, b) = (
-        Session::new(quiet()).unwrap(),
-        Session::new(quiet()).unwrap(),
+        Session::new(quiet.clone()).unwrap(),
+        Session::new(quiet).unwrap(),
     );
     let (pa, pb) = (a.listen_addr().port(), b.listen_addr().port());
     assert!(pa != 0 && pb != 0 && pa != pb, "{pa} {pb}");
