@@ -96,7 +96,8 @@ Options of download, seed and cat (also written --option=value):
                        DURATION while downloading: 90, 30s, 5m, 1h
       --storage mmap|pwrite
                        how files are written: memory maps (default) or pwrite, which
-                       costs about a quarter less CPU per byte on Linux ext4
+                       costs less CPU per byte (a third as much on a VM whose balloon
+                       hands freed memory back to the host)
       --no-trackers    ignore the torrent's trackers and use only --peer (the DHT and
                        local discovery still find peers; add --no-dht --no-lsd for none)
       --no-pex         do not exchange peer lists with peers (BEP 11; never on private
