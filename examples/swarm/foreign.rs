@@ -434,21 +434,11 @@ fn write_hook(script: &Path, marker: &Path) -> io::Result<()> {
     fs::set_permissions(script, fs::Permissions::from_mode(0o755))
 }
 
-/// transmission's settings.json: only the tracker and incoming/outgoing TCP on loopback, and
-/// sparse files as the other leechers write (its default allocates the whole file first, which
-/// would also make the progress line read 100% at once).
-fn transmission_settings(port: u16, out: &Path, script: &Path) -> String {
-    let esc = |p: &Path| {
-        p.display()
-            .to_string()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-    };
-    format!(
-        r#"{{
+/// The part of transmission's settings.json every run here shares: TCP on loopback and the
+/// tracker only (no DHT, LPD, PEX, uTP or port mapping), no RPC, no speed, ratio or idle limit.
+pub const TRANSMISSION_LOOPBACK: &str = r#"
     "bind-address-ipv4": "127.0.0.1",
     "bind-address-ipv6": "::1",
-    "peer-port": {port},
     "peer-port-random-on-start": false,
     "dht-enabled": false,
     "lpd-enabled": false,
@@ -462,15 +452,29 @@ fn transmission_settings(port: u16, out: &Path, script: &Path) -> String {
     "alt-speed-enabled": false,
     "ratio-limit-enabled": false,
     "idle-seeding-limit-enabled": false,
+    "watch-dir-enabled": false,
+    "message-level": 1,"#;
+
+/// transmission's settings.json for a leecher: [`TRANSMISSION_LOOPBACK`], and sparse files as
+/// the other leechers write (its default allocates the whole file first, which would also make
+/// the progress line read 100% at once).
+fn transmission_settings(port: u16, out: &Path, script: &Path) -> String {
+    let esc = |p: &Path| {
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    };
+    format!(
+        r#"{{{TRANSMISSION_LOOPBACK}
+    "peer-port": {port},
     "incomplete-dir-enabled": false,
     "rename-partial-files": false,
     "preallocation": 0,
-    "watch-dir-enabled": false,
     "start-added-torrents": true,
     "download-dir": "{out}",
     "script-torrent-done-enabled": true,
-    "script-torrent-done-filename": "{script}",
-    "message-level": 1
+    "script-torrent-done-filename": "{script}"
 }}
 "#,
         out = esc(out),

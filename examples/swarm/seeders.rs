@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use std::time::{Duration, Instant};
 
-use crate::{tracker::TestTracker, Args, Children, Seeders};
+use crate::{foreign, tracker::TestTracker, Args, Children, Seeders};
 
 /// The kind of seeder.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -188,26 +188,10 @@ fn version(program: &str) -> Result<String, String> {
 /// tracker, no rate limits, no ratio or idle limit (it seeds until killed).
 fn transmission(config: &Path, port: u16, data: &Path) -> Result<Command, String> {
     fs::create_dir_all(config).map_err(|e| format!("{}: {e}", config.display()))?;
-    let settings = r#"{
-    "bind-address-ipv4": "127.0.0.1",
-    "bind-address-ipv6": "::1",
-    "peer-port-random-on-start": false,
-    "dht-enabled": false,
-    "lpd-enabled": false,
-    "pex-enabled": false,
-    "utp-enabled": false,
-    "port-forwarding-enabled": false,
-    "rpc-enabled": false,
-    "blocklist-enabled": false,
-    "speed-limit-up-enabled": false,
-    "speed-limit-down-enabled": false,
-    "alt-speed-enabled": false,
-    "ratio-limit-enabled": false,
-    "idle-seeding-limit-enabled": false,
-    "watch-dir-enabled": false,
-    "message-level": 1
-}
-"#;
+    let settings = format!(
+        "{{{}\n    \"peer-port\": {port}\n}}\n",
+        foreign::TRANSMISSION_LOOPBACK
+    );
     fs::write(config.join("settings.json"), settings)
         .map_err(|e| format!("{}: {e}", config.display()))?;
     let mut cmd = Command::new("transmission-cli");
