@@ -12,7 +12,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Two halves: [`info`] is pure (file order, automatic piece size, the bytes), and the shell
+//! Two halves: `info` is pure (file order, automatic piece size, the bytes), and the shell
 //! (`walk`, `hash`, [`TorrentBuilder::build`]) lists the folder, reads the files and hashes
 //! pieces on a few worker threads, holding at most a few pieces in memory.
 //!
