@@ -65,17 +65,6 @@ pub fn threads_cpu(prefix: &str) -> f64 {
     sum
 }
 
-/// `struct cachestat` of the `cachestat` system call (Linux 6.5+).
-#[repr(C)]
-#[derive(Default)]
-struct CacheStat {
-    nr_cache: u64,
-    nr_dirty: u64,
-    nr_writeback: u64,
-    nr_evicted: u64,
-    nr_recently_evicted: u64,
-}
-
 /// KiB of `paths` that are dirty in the page cache or being written back, from the kernel's
 /// own per-file count (`cachestat`): what a download has written and not yet put on the disk,
 /// whatever else the machine writes. Files that do not exist yet count 0; `None` when the
@@ -96,30 +85,14 @@ pub struct CacheKib {
 
 /// The page-cache counts of `paths` (`cachestat`, Linux 6.5+; `None` without it).
 pub fn cache_kib(paths: &[std::path::PathBuf]) -> Option<CacheKib> {
-    // The system call's number in the generic table that x86_64 and aarch64 share.
-    const SYS_CACHESTAT: libc::c_long = 451;
     let mut sum = CacheKib::default();
     for p in paths {
         let Ok(file) = std::fs::File::open(p) else {
             continue;
         };
-        let range = [0u64, 0u64]; // the whole file
-        let mut st = CacheStat::default();
-        // SAFETY: both pointers are to live values of the layouts the call expects.
-        let rc = unsafe {
-            libc::syscall(
-                SYS_CACHESTAT,
-                std::os::fd::AsRawFd::as_raw_fd(&file),
-                range.as_ptr(),
-                &mut st as *mut CacheStat,
-                0u32,
-            )
-        };
-        if rc != 0 {
-            return None;
-        }
-        sum.cached += st.nr_cache * 4;
-        sum.unwritten += (st.nr_dirty + st.nr_writeback) * 4;
+        let c = coracle::internals::disk::cachestat::page_cache(&file)?;
+        sum.cached += c.cached / 1024;
+        sum.unwritten += c.unwritten / 1024;
     }
     Some(sum)
 }

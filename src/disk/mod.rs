@@ -15,6 +15,8 @@
 // I/O shell for storage: files, memory maps, the pool's threads (covers the child modules).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+#[cfg(any(test, feature = "internals"))]
+pub mod cachestat;
 mod error;
 mod handles;
 mod job;

@@ -4,38 +4,11 @@
 use super::storage_tests::{pattern, spec, TestDir};
 use super::{Storage, StorageConfig};
 
-/// `struct cachestat` of the `cachestat` system call.
-#[repr(C)]
-#[derive(Default)]
-struct CacheStat {
-    nr_cache: u64,
-    nr_dirty: u64,
-    nr_writeback: u64,
-    nr_evicted: u64,
-    nr_recently_evicted: u64,
-}
-
 /// Bytes of `path` that are dirty or being written back, or `None` where the kernel has no
 /// `cachestat` (before 6.5).
 fn unwritten_bytes(path: &std::path::Path) -> Option<u64> {
-    // The system call's number in the generic table that x86_64 and aarch64 share.
-    const SYS_CACHESTAT: libc::c_long = 451;
     let file = std::fs::File::open(path).ok()?;
-    let range = [0u64, 0u64]; // offset 0, length 0: the whole file
-    let mut st = CacheStat::default();
-    // SAFETY: both pointers are to live values of the layouts the call expects.
-    let rc = unsafe {
-        libc::syscall(
-            SYS_CACHESTAT,
-            std::os::fd::AsRawFd::as_raw_fd(&file),
-            range.as_ptr(),
-            &mut st as *mut CacheStat,
-            0u32,
-        )
-    };
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-    (rc == 0).then(|| (st.nr_dirty + st.nr_writeback) * page)
+    super::cachestat::page_cache(&file).map(|c| c.unwritten)
 }
 
 /// Writes 96 MiB in 1 MiB pieces as the pool does (write, then `write_back`) and returns the
