@@ -163,35 +163,16 @@ impl Client {
                 let _ = fs::remove_file(&marker);
                 let script = dir.join("aria2-finished.sh");
                 write_hook(&script, &marker)?;
-                cmd.args([
-                    // No ~/.aria2/aria2.conf or ~/.netrc: the same flags give the same run
-                    // anywhere.
-                    "--no-conf=true",
-                    "--no-netrc=true",
-                    // Listener, tracker requests and peer connections all on 127.0.0.1.
-                    "--interface=127.0.0.1",
-                    "--disable-ipv6=true",
-                    "--enable-dht=false",
-                    "--enable-dht6=false",
-                    "--bt-enable-lpd=false",
-                    "--enable-peer-exchange=false",
+                cmd.args(ARIA2_LOOPBACK)
                     // Exit once the download is complete instead of seeding.
-                    "--seed-time=0",
-                    // The default (prealloc) writes every byte once before downloading.
-                    "--file-allocation=none",
-                    "--console-log-level=warn",
-                    "--summary-interval=0",
-                    "--show-console-readout=false",
-                    "--download-result=hide",
-                    "--enable-color=false",
-                ])
-                .arg(format!("--listen-port={port}"))
-                // Runs when every piece is verified, ahead of its way out (about 2 s here).
-                .arg(format!("--on-bt-download-complete={}", script.display()))
-                .arg(format!("--dir={}", out.display()))
-                .arg(torrent)
-                // Its console goes to our stderr: stdout carries only the summary.
-                .stdout(stderr_stdio()?);
+                    .arg("--seed-time=0")
+                    .arg(format!("--listen-port={port}"))
+                    // Runs when every piece is verified, ahead of its way out (about 2 s here).
+                    .arg(format!("--on-bt-download-complete={}", script.display()))
+                    .arg(format!("--dir={}", out.display()))
+                    .arg(torrent)
+                    // Its console goes to our stderr: stdout carries only the summary.
+                    .stdout(stderr_stdio()?);
                 Done::Marker(marker, None)
             }
             Client::Transmission => {
@@ -433,6 +414,27 @@ fn write_hook(script: &Path, marker: &Path) -> io::Result<()> {
     fs::write(script, format!("#!/bin/sh\n: > '{m}'\n"))?;
     fs::set_permissions(script, fs::Permissions::from_mode(0o755))
 }
+
+/// The aria2c flags every run here shares: no ~/.aria2/aria2.conf or ~/.netrc (the same flags
+/// give the same run anywhere); listener, tracker requests and peer connections on 127.0.0.1
+/// with no DHT, LPD or PEX; sparse files (the default preallocation writes every byte once
+/// first); a quiet console.
+pub const ARIA2_LOOPBACK: [&str; 14] = [
+    "--no-conf=true",
+    "--no-netrc=true",
+    "--interface=127.0.0.1",
+    "--disable-ipv6=true",
+    "--enable-dht=false",
+    "--enable-dht6=false",
+    "--bt-enable-lpd=false",
+    "--enable-peer-exchange=false",
+    "--file-allocation=none",
+    "--console-log-level=warn",
+    "--summary-interval=0",
+    "--show-console-readout=false",
+    "--download-result=hide",
+    "--enable-color=false",
+];
 
 /// The part of transmission's settings.json every run here shares: TCP on loopback and the
 /// tracker only (no DHT, LPD, PEX, uTP or port mapping), no RPC, no speed, ratio or idle limit.

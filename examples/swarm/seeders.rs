@@ -206,26 +206,10 @@ fn transmission(config: &Path, port: u16, data: &Path) -> Result<Command, String
 /// aria2c seeding from `data` until killed (ratio 0.0 and no seed time: no limit).
 fn aria2(port: u16, data: &Path) -> Command {
     let mut cmd = Command::new("aria2c");
-    cmd.args([
-        "--no-conf=true",
-        "--no-netrc=true",
-        "--interface=127.0.0.1",
-        "--disable-ipv6=true",
-        "--enable-dht=false",
-        "--enable-dht6=false",
-        "--bt-enable-lpd=false",
-        "--enable-peer-exchange=false",
+    cmd.args(foreign::ARIA2_LOOPBACK)
         // Hash the payload before seeding: without it, aria2 (no control file) downloads.
-        "--check-integrity=true",
-        "--seed-ratio=0.0",
-        "--file-allocation=none",
-        "--console-log-level=warn",
-        "--summary-interval=0",
-        "--show-console-readout=false",
-        "--download-result=hide",
-        "--enable-color=false",
-    ])
-    .arg(format!("--listen-port={port}"))
-    .arg(format!("--dir={}", data.display()));
+        .args(["--check-integrity=true", "--seed-ratio=0.0"])
+        .arg(format!("--listen-port={port}"))
+        .arg(format!("--dir={}", data.display()));
     cmd
 }
