@@ -129,6 +129,9 @@ fn parse_run(mut args: pico_args::Arguments, seed_cmd: bool) -> Result<RunArgs, 
         max_download_rate: args
             .opt_value_from_fn("--max-download-rate", units::rate)
             .map_err(err("--max-download-rate"))?,
+        piece_buffer: args
+            .opt_value_from_fn("--piece-buffer", units::bytes)
+            .map_err(err("--piece-buffer"))?,
         sequential: args.contains("--sequential"),
         cat_file: None,
         pwrite: args

@@ -125,6 +125,10 @@ fn usage_errors_exit_2_with_a_message() {
         ),
         (&["download", MULTI, "--storage", "disk"], "--storage"),
         (
+            &["download", MULTI, "--piece-buffer", "lots"],
+            "--piece-buffer",
+        ),
+        (
             &["download", MULTI, "--dht-bootstrap", "no-port"],
             "--dht-bootstrap",
         ),
@@ -527,8 +531,10 @@ fn max_upload_rate_holds_the_seeder_back() {
     assert!(took >= Duration::from_millis(1900), "3 MiB in {took:?}");
 }
 
+/// `--storage pwrite` with the smallest piece buffer (below two pieces, which the engine keeps
+/// whatever the budget) still downloads every byte.
 #[test]
-fn storage_pwrite_downloads_exactly() {
+fn storage_pwrite_with_a_small_piece_buffer_downloads_exactly() {
     let dir = scratch("pwrite");
     let payload = payload::Payload::tree("pw", 5, 11);
     let torrent = dir.join("pw.torrent");
@@ -563,6 +569,8 @@ fn storage_pwrite_downloads_exactly() {
         "--no-lsd",
         "--storage",
         "pwrite",
+        "--piece-buffer",
+        "16K",
         "--quiet",
     ]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));

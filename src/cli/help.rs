@@ -94,6 +94,9 @@ Options of download, seed and cat (also written --option=value):
       --stall-timeout DURATION
                        give up (exit 1, saying why) when nothing was received for
                        DURATION while downloading: 90, 30s, 5m, 1h
+      --piece-buffer SIZE
+                       memory for pieces being downloaded (default 4M; at least two
+                       pieces): 8M or more is faster from fast peers
       --storage mmap|pwrite
                        how files are written: memory maps (default) or pwrite, which
                        costs less CPU per byte (a third as much on a VM whose balloon

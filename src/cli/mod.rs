@@ -121,6 +121,8 @@ pub struct RunArgs {
     pub max_upload_rate: Option<u64>,
     /// Download limit in bytes per second.
     pub max_download_rate: Option<u64>,
+    /// Memory for pieces being downloaded (`EngineConfig::piece_buffer_bytes`).
+    pub piece_buffer: Option<u64>,
     /// Fetch pieces in order instead of rarest first.
     pub sequential: bool,
     /// `cat`: the file to write to stdout (`None`: a torrent of one file, or a usage error).
@@ -420,6 +422,13 @@ fn session_config(args: &RunArgs) -> SessionConfig {
     let engine = &mut config.engine;
     engine.upload_rate_limit = args.max_upload_rate;
     engine.download_rate_limit = args.max_download_rate;
+    if let Some(bytes) = args.piece_buffer {
+        engine.piece_buffer_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        // The session-wide budget must hold at least one torrent's.
+        engine.session_piece_buffer_bytes = engine
+            .session_piece_buffer_bytes
+            .max(engine.piece_buffer_bytes);
+    }
     engine.pex = !args.no_pex;
     if let Some(n) = args.max_peers {
         engine.max_peers_per_torrent = n;
