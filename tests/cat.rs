@@ -15,17 +15,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coracle::{AddOptions, Session, SessionConfig, TorrentSource};
-use payload::{bytes, temp_dir, Payload, PayloadFile};
+use payload::{bytes, remove_temp, temp_dir, Payload, PayloadFile};
 
 const MIB: usize = 1 << 20;
-
-/// Removes the folders `temp_dir` made for `names` (at the end of a test that passed).
-fn remove_temp(names: &[&str]) {
-    for name in names {
-        let dir = format!("coracle-{}-{name}", std::process::id());
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir));
-    }
-}
 
 /// Three files; file 1 is 6 MiB of 64 KiB pieces.
 fn payload() -> Payload {

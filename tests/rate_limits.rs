@@ -13,17 +13,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coracle::{AddOptions, RateLimits, Session, SessionConfig, TorrentHandle, TorrentSource};
-use payload::{bytes, temp_dir, Payload};
+use payload::{bytes, remove_temp, temp_dir, Payload};
 
 const MIB: u64 = 1 << 20;
 
-/// Removes the folders `temp_dir` made for `names` (at the end of a test that passed).
-fn remove_temp(names: &[&str]) {
-    for name in names {
-        let dir = format!("coracle-{}-{name}", std::process::id());
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir));
-    }
-}
 const LIMIT: u64 = 2 * MIB;
 const WINDOW: Duration = Duration::from_secs(20);
 

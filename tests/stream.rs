@@ -15,17 +15,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coracle::{AddOptions, Session, SessionConfig, TorrentHandle, TorrentSource};
-use payload::{bytes, temp_dir, Payload, PayloadFile};
+use payload::{bytes, remove_temp, temp_dir, Payload, PayloadFile};
 
 const MIB: usize = 1 << 20;
-
-/// Removes the folders `temp_dir` made for `names` (at the end of a test that passed).
-fn remove_temp(names: &[&str]) {
-    for name in names {
-        let dir = format!("coracle-{}-{name}", std::process::id());
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(dir));
-    }
-}
 
 fn session(tag: u8, upload_limit: Option<u64>) -> Session {
     let mut cfg = SessionConfig::default();

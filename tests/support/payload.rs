@@ -165,3 +165,12 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Removes the folders `temp_dir` made for `names` (at the end of a test that passed).
+pub fn remove_temp(names: &[&str]) {
+    for name in names {
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("coracle-{}-{name}", std::process::id())),
+        );
+    }
+}
